@@ -1,0 +1,213 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/**
+ * Every tunable of patternd. `config/default.json` holds the documented defaults; a `--config` file and
+ * the contract's environment variables override them. Validation happens once, at start, so a typo
+ * fails loudly with the field's path instead of surfacing as odd behaviour hours later.
+ */
+const positiveMs = z.number().int().positive();
+
+export const engineSchema = z.strictObject({
+  maxKeys: z.number().int().min(16).max(10_000_000),
+  liveWindowMs: positiveMs,
+  maxFutureSkewMs: positiveMs,
+  sessionGapMs: positiveMs,
+  sequential: z.strictObject({
+    maxGap: z.number().int().min(0).max(1024),
+    minLength: z.number().int().min(2).max(64),
+    threshold: z.number().gt(0).lt(1),
+    exitThreshold: z.number().gt(0).lt(1),
+    smoothing: z.number().int().min(4).max(256),
+  }),
+  periodic: z.strictObject({
+    minOccurrences: z.number().int().min(4).max(32),
+    minPeriodMs: positiveMs,
+    maxPeriodMs: positiveMs,
+    maxJitter: z.number().gt(0).lt(0.5),
+    maxDriftRatio: z.number().gt(0),
+    minFillRatio: z.number().gt(0).max(1),
+    missedPeriodsToExpire: z.number().gt(1),
+  }),
+  burst: z.strictObject({
+    windowMs: positiveMs,
+    baselineMs: positiveMs,
+    minEvents: z.number().int().min(2),
+    minRatio: z.number().gt(1),
+    maxPValue: z.number().gt(0).lt(1),
+    exitRatio: z.number().gt(0),
+  }),
+  correlation: z.strictObject({
+    maxLagMs: positiveMs,
+    recentKeys: z.number().int().min(4).max(256),
+    partnersPerKey: z.number().int().min(1).max(32),
+    minSupport: z.number().int().min(2),
+    minConfidence: z.number().gt(0).max(1),
+    maxPValue: z.number().gt(0).lt(1),
+  }),
+  schedule: z.strictObject({
+    minHistoryDays: z.number().positive(),
+    halfLifeDays: z.number().positive(),
+  }),
+  trend: z.strictObject({
+    days: z.number().int().min(3).max(31),
+    flatBelow: z.number().min(0),
+  }),
+});
+
+export const configSchema = z.strictObject({
+  mqtt: z.strictObject({
+    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://').optional(),
+    baseTopic: z
+      .string()
+      .min(1)
+      .regex(/^[^#+\u0000]+$/, 'must not contain # + or NUL')
+      .refine((s) => !s.startsWith('/') && !s.endsWith('/'), 'must not start or end with /'),
+    clientId: z.string().min(1).max(64),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    qos: z.union([z.literal(0), z.literal(1)]),
+    maxPayloadBytes: z.number().int().min(1024).max(64 * 1024 * 1024),
+    maxBatchItems: z.number().int().min(1).max(100_000),
+    publishIntervalMs: z.number().int().min(0),
+    inflightWindow: z.number().int().min(1).max(65_535),
+    statsIntervalMs: positiveMs,
+    errorReportsPerSecond: z.number().int().min(1),
+  }),
+  broker: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65_535),
+  }),
+  store: z.strictObject({
+    redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+    dataDir: z.string().min(1),
+    keyPrefix: z.string(),
+    flushIntervalMs: positiveMs,
+  }),
+  http: z.strictObject({
+    enabled: z.boolean(),
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65_535),
+  }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    pretty: z.boolean(),
+  }),
+  engine: engineSchema,
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type EngineConfig = z.infer<typeof engineSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const DEFAULT_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'config', 'default.json');
+
+/** Objects merge key by key; anything else (arrays, scalars) replaces. */
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw new ConfigError(`environment variable ${name} must be an integer, got "${raw}"`);
+  return n;
+}
+
+function envStr(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** The contract's environment variables, mapped onto the config tree. */
+function envOverrides(env: NodeJS.ProcessEnv): unknown {
+  return {
+    mqtt: { url: envStr(env, 'MQTT_URL'), baseTopic: envStr(env, 'BASE_TOPIC') },
+    broker: { host: envStr(env, 'BROKER_HOST'), port: envInt(env, 'BROKER_PORT') },
+    store: { redisUrl: envStr(env, 'REDIS_URL'), dataDir: envStr(env, 'DATA_DIR') },
+    http: { host: envStr(env, 'HTTP_HOST'), port: envInt(env, 'HTTP_PORT') },
+    log: { level: envStr(env, 'LOG_LEVEL'), pretty: env.LOG_PRETTY === '1' || env.LOG_PRETTY === 'true' || undefined },
+  };
+}
+
+/** Strips `_comment`-style documentation keys so default.json can explain itself. */
+function stripDocs(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripDocs);
+  if (!isPlainObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(v)) if (!k.startsWith('_')) out[k] = stripDocs(val);
+  return out;
+}
+
+function formatIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const field = issue.path.join('.') || '(root)';
+    let detail = issue.message;
+    if (issue.code === 'invalid_value' && 'values' in issue) {
+      detail = `must be one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    } else if (issue.code === 'unrecognized_keys') {
+      detail = `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    }
+    return `  ${field}: ${detail}`;
+  });
+  return `invalid configuration (${source}):\n${lines.join('\n')}`;
+}
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Programmatic overrides (tests, embedding), applied last. */
+  overrides?: unknown;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  let merged = stripDocs(readJson(DEFAULT_FILE));
+  const sources = ['config/default.json'];
+  if (opts.file) {
+    merged = deepMerge(merged, stripDocs(readJson(opts.file)));
+    sources.push(opts.file);
+  }
+  merged = deepMerge(merged, envOverrides(env));
+  if (opts.overrides) merged = deepMerge(merged, opts.overrides);
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, [...sources, 'environment'].join(' + ')));
+  return parsed.data;
+}
+
+/** Config without secrets, for logs and the bridge `info` response. */
+export function redactConfig(config: Config): unknown {
+  const redactUrl = (u?: string) => u?.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+  return {
+    ...config,
+    mqtt: { ...config.mqtt, url: redactUrl(config.mqtt.url), password: config.mqtt.password ? '***' : undefined },
+    store: { ...config.store, redisUrl: redactUrl(config.store.redisUrl) },
+  };
+}

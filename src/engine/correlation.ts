@@ -1,0 +1,276 @@
+import type { EngineConfig } from '../config.ts';
+import type { KeyRegistry } from './keys.ts';
+import { binomialUpperTail } from './stats.ts';
+import { Table } from './table.ts';
+
+/**
+ * Correlated keys: "B is accessed within `maxLagMs` after A" as a rule A → B with a confidence.
+ *
+ * Counting is per *episode* of A (a session: accesses closer than the session gap), so a movie read in
+ * 2,000 requests followed by one subtitle read is one piece of evidence, not 2,000.
+ *   - A global ring remembers the last `recentKeys` accesses (key slot, time, episode). When B is accessed,
+ *     every A in the ring within the lag gets one credit for B per A-episode (Probability-Graph style,
+ *     with bounded memory): O(ring) per event, no scan over keys.
+ *   - Each key keeps its `partnersPerKey` strongest followers (slot + generation, so an evicted and reused
+ *     slot is never mistaken for the old key); a new follower replaces the weakest (Space-Saving spirit).
+ *   - A rule holds when B followed at least `minSupport` episodes of A, in at least `minConfidence` of
+ *     them, and that is improbable by chance given B's own rate (binomial tail < `maxPValue`): a hot key
+ *     that is accessed every few seconds anyway follows everything and is therefore correlated with nothing.
+ *   - Two keys that both run on their own schedules coincide without one causing the other, so evidence
+ *     is not counted when both are periodic.
+ * The follower learns about its leaders through a small back-reference list, so both list each other.
+ */
+const schema = {
+  /** Episodes (sessions) of this key, as a leader. */
+  episodes: ['u32', 1],
+  followerSlot: ['i32', 0],
+  followerGen: ['u32', 0],
+  /** Episodes of this key that were followed by the follower, and the sum of lags (ms). */
+  followCount: ['f32', 0],
+  lagSum: ['f64', 0],
+  /** Episode count of this key when the follower was first seen (trials = episodes − since). */
+  followSince: ['u32', 0],
+  /** Last episode of this key credited to the follower (one credit per episode). */
+  followEpisode: ['u32', 0],
+  /** 1 while the rule this key → follower holds. */
+  ruleActive: ['u8', 0],
+  /** Keys whose rule points at this key (leader slot + generation), so the follower can list them. */
+  leaderSlot: ['i32', 0],
+  leaderGen: ['u32', 0],
+} as const;
+
+export const LEADERS_PER_KEY = 4;
+
+type CorrelationSchema = { [K in keyof typeof schema]: readonly ['f64' | 'f32' | 'u32' | 'i32' | 'u8', number] };
+
+function sized(partners: number): CorrelationSchema {
+  const s: Record<string, readonly [string, number]> = {};
+  for (const [name, [kind, width]] of Object.entries(schema)) {
+    const w = name.startsWith('leader') ? LEADERS_PER_KEY : width === 0 ? partners : width;
+    s[name] = [kind, w] as const;
+  }
+  return s as CorrelationSchema;
+}
+
+export interface RuleView {
+  slot: number;
+  confidence: number;
+  lagMs: number;
+  support: number;
+}
+
+/** Information the detector needs about other keys, provided by the engine. */
+export interface KeyRates {
+  /** Usual access rate of a key, per ms. */
+  usualRate(slot: number, now: number): number;
+  isPeriodic(slot: number): boolean;
+}
+
+export class CorrelationDetector {
+  readonly table: Table<CorrelationSchema>;
+  private readonly k: number;
+  private readonly ringSlot: Int32Array;
+  private readonly ringGen: Uint32Array;
+  private readonly ringTs: Float64Array;
+  private readonly ringEpisode: Uint32Array;
+  private ringHead = 0;
+  private ringSize = 0;
+  /** Keys whose correlated status may have changed by another key's event (drained by the engine). */
+  readonly touched: number[] = [];
+
+  constructor(
+    private readonly cfg: EngineConfig['correlation'],
+    capacity: number,
+    private readonly keys: KeyRegistry,
+    private readonly rates: KeyRates,
+  ) {
+    this.k = cfg.partnersPerKey;
+    this.table = new Table(sized(this.k), capacity);
+    const w = cfg.recentKeys;
+    this.ringSlot = new Int32Array(w);
+    this.ringGen = new Uint32Array(w);
+    this.ringTs = new Float64Array(w);
+    this.ringEpisode = new Uint32Array(w);
+  }
+
+  /** A new episode (session) of `slot` begins: re-check its rules, which may lapse without followers. */
+  episodeStarted(slot: number, now: number): void {
+    const c = this.table.c;
+    c.episodes[slot]++;
+    const base = slot * this.k;
+    for (let i = base; i < base + this.k; i++) {
+      if (c.ruleActive[i] && !this.holds(i, slot, now)) this.setRule(slot, i, false);
+    }
+  }
+
+  /** Records an access of `slot` at `ts`: credits it as follower of recent keys, then remembers it. */
+  observe(slot: number, ts: number): void {
+    const w = this.ringSlot.length;
+    const gen = this.keys.generation[slot];
+    const periodic = this.rates.isPeriodic(slot);
+    for (let n = 0, i = this.ringHead; n < this.ringSize; n++) {
+      i = (i + w - 1) % w;
+      const lag = ts - this.ringTs[i];
+      if (lag > this.cfg.maxLagMs) break;
+      const leader = this.ringSlot[i];
+      if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
+      if (periodic && this.rates.isPeriodic(leader)) continue;
+      this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
+    }
+    const last = (this.ringHead + w - 1) % w;
+    const episode = this.table.c.episodes[slot];
+    if (this.ringSize > 0 && this.ringSlot[last] === slot && this.ringGen[last] === gen) {
+      // Consecutive accesses of one key: keep one ring entry, with the latest time.
+      this.ringTs[last] = ts;
+      this.ringEpisode[last] = episode;
+      return;
+    }
+    this.ringSlot[this.ringHead] = slot;
+    this.ringGen[this.ringHead] = gen;
+    this.ringTs[this.ringHead] = ts;
+    this.ringEpisode[this.ringHead] = episode;
+    this.ringHead = (this.ringHead + 1) % w;
+    if (this.ringSize < w) this.ringSize++;
+  }
+
+  private credit(leader: number, episode: number, follower: number, gen: number, lag: number, now: number) {
+    const c = this.table.c;
+    const base = leader * this.k;
+    let weakest = base;
+    let weakestCount = Number.POSITIVE_INFINITY;
+    for (let i = base; i < base + this.k; i++) {
+      if (c.followerSlot[i] === follower && c.followerGen[i] === gen && c.followCount[i] > 0) {
+        if (c.followEpisode[i] === episode) return;
+        c.followEpisode[i] = episode;
+        c.followCount[i]++;
+        c.lagSum[i] += lag;
+        if (!c.ruleActive[i] && this.holds(i, leader, now)) this.setRule(leader, i, true);
+        return;
+      }
+      const live = c.followCount[i] > 0 && this.keys.generation[c.followerSlot[i]] === c.followerGen[i];
+      const strength = live ? c.followCount[i] : -1;
+      if (strength < weakestCount) {
+        weakestCount = strength;
+        weakest = i;
+      }
+    }
+    if (c.ruleActive[weakest]) this.setRule(leader, weakest, false);
+    c.followerSlot[weakest] = follower;
+    c.followerGen[weakest] = gen;
+    c.followCount[weakest] = 1;
+    c.lagSum[weakest] = lag;
+    c.followSince[weakest] = episode - 1;
+    c.followEpisode[weakest] = episode;
+  }
+
+  /** Does the rule in partner entry `i` of `leader` hold? */
+  private holds(i: number, leader: number, now: number): boolean {
+    const c = this.table.c;
+    const follower = c.followerSlot[i];
+    if (this.keys.generation[follower] !== c.followerGen[i]) return false;
+    const count = c.followCount[i];
+    if (count < this.cfg.minSupport) return false;
+    const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
+    const confidence = count / trials;
+    if (confidence < this.cfg.minConfidence) return false;
+    // Chance that the follower shows up within the lag window of a random moment, at its usual rate.
+    const chance = 1 - Math.exp(-this.rates.usualRate(follower, now) * this.cfg.maxLagMs);
+    return binomialUpperTail(count, trials, chance) < this.cfg.maxPValue;
+  }
+
+  private setRule(leader: number, i: number, active: boolean): void {
+    const c = this.table.c;
+    c.ruleActive[i] = active ? 1 : 0;
+    const follower = c.followerSlot[i];
+    const leaderGen = this.keys.generation[leader];
+    const lb = follower * LEADERS_PER_KEY;
+    if (active) {
+      let free = -1;
+      for (let j = lb; j < lb + LEADERS_PER_KEY; j++) {
+        if (c.leaderSlot[j] === leader && c.leaderGen[j] === leaderGen) return this.touch(leader, follower);
+        const stale = this.keys.generation[c.leaderSlot[j]] !== c.leaderGen[j] || c.leaderGen[j] === 0;
+        if (free < 0 && stale) free = j;
+      }
+      // No room: the follower lists its first four leaders; the leader still lists the follower.
+      if (free >= 0) {
+        c.leaderSlot[free] = leader;
+        c.leaderGen[free] = leaderGen;
+      }
+    } else {
+      for (let j = lb; j < lb + LEADERS_PER_KEY; j++) {
+        if (c.leaderSlot[j] === leader && c.leaderGen[j] === leaderGen) c.leaderGen[j] = 0;
+      }
+    }
+    this.touch(leader, follower);
+  }
+
+  private touch(leader: number, follower: number): void {
+    this.touched.push(leader, follower);
+  }
+
+  /** Is the key part of any holding rule, as leader or follower? */
+  isActive(slot: number): boolean {
+    const c = this.table.c;
+    for (let i = slot * this.k, end = i + this.k; i < end; i++) {
+      if (c.ruleActive[i] && this.keys.generation[c.followerSlot[i]] === c.followerGen[i]) return true;
+    }
+    for (let j = slot * LEADERS_PER_KEY, end = j + LEADERS_PER_KEY; j < end; j++) {
+      if (this.leaderRule(slot, j) >= 0) return true;
+    }
+    return false;
+  }
+
+  /** Index of the holding rule entry behind leader reference `j` of `slot`, or −1. */
+  private leaderRule(slot: number, j: number): number {
+    const c = this.table.c;
+    const leader = c.leaderSlot[j];
+    if (c.leaderGen[j] === 0 || this.keys.generation[leader] !== c.leaderGen[j]) return -1;
+    const gen = this.keys.generation[slot];
+    for (let i = leader * this.k, end = i + this.k; i < end; i++) {
+      if (c.followerSlot[i] === slot && c.followerGen[i] === gen && c.ruleActive[i]) return i;
+    }
+    return -1;
+  }
+
+  private rule(i: number, leader: number): RuleView {
+    const c = this.table.c;
+    const count = c.followCount[i];
+    const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
+    return { slot: -1, confidence: count / trials, lagMs: c.lagSum[i] / count, support: count };
+  }
+
+  /** Holding rules where `slot` leads (partners follow it). */
+  followers(slot: number): RuleView[] {
+    const c = this.table.c;
+    const out: RuleView[] = [];
+    for (let i = slot * this.k, end = i + this.k; i < end; i++) {
+      if (!c.ruleActive[i] || this.keys.generation[c.followerSlot[i]] !== c.followerGen[i]) continue;
+      const r = this.rule(i, slot);
+      r.slot = c.followerSlot[i];
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** Holding rules where `slot` follows (partners lead it). */
+  leaders(slot: number): RuleView[] {
+    const c = this.table.c;
+    const out: RuleView[] = [];
+    for (let j = slot * LEADERS_PER_KEY, end = j + LEADERS_PER_KEY; j < end; j++) {
+      const i = this.leaderRule(slot, j);
+      if (i < 0) continue;
+      const r = this.rule(i, c.leaderSlot[j]);
+      r.slot = c.leaderSlot[j];
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** Best rule confidence involving the key (its `correlated` score). */
+  score(slot: number): number {
+    let best = 0;
+    for (const r of this.followers(slot)) best = Math.max(best, r.confidence);
+    for (const r of this.leaders(slot)) best = Math.max(best, r.confidence);
+    return best;
+  }
+}

@@ -1,0 +1,469 @@
+import type { EngineConfig } from '../config.ts';
+import { BurstDetector } from './burst.ts';
+import { dominant, patternsOf, roundScores } from './combine.ts';
+import { CorrelationDetector } from './correlation.ts';
+import { TimeHeap } from './heap.ts';
+import { KeyRegistry } from './keys.ts';
+import { PeriodicDetector } from './periodic.ts';
+import { SequentialDetector } from './sequential.ts';
+import { ScheduleProfile } from './schedule.ts';
+import { round } from './stats.ts';
+import { type Schema, Table } from './table.ts';
+import { TrendTracker } from './trend.ts';
+import {
+  BURST,
+  CORRELATED,
+  type CorrelatedPartner,
+  PATTERNS,
+  type PatternName,
+  type PatternState,
+  PERIODIC,
+  RANDOM,
+  SEQUENTIAL,
+} from './types.ts';
+
+/**
+ * The pattern engine: pure, synchronous, driven by event time.
+ *
+ * `observe()` is the hot path (one call per access event, O(1) amortised, no allocation): it interns the
+ * key, feeds each detector, recomputes the key's pattern bit mask and records what changed. Everything
+ * else — building the contract's state object, listing partners, the trend fit — happens only when a view
+ * is requested (for publishing, at most once per key per publish interval).
+ *
+ * Time: engine time is the latest event time seen. While traffic is live (event times within
+ * `liveWindowMs` of the injected clock), `tick()` also moves it with the clock, so a burst ends on time
+ * even if its key falls silent. A replayed log never looks at the clock: the same events give the same
+ * answers, now or next year.
+ */
+const CHANGED = 1;
+const URGENT = 2;
+
+const core = {
+  accesses: ['f64', 1],
+  first: ['f64', 1],
+  last: ['f64', 1],
+  /** Pattern bit mask as last computed. */
+  mask: ['u8', 1],
+  /** 1 while the key's current session started on its periodic schedule. */
+  onSchedule: ['u8', 1],
+  /** When the key's view next changes with time alone (scheduled in the review heap); 0: never. */
+  reviewAt: ['f64', 1],
+} as const;
+
+export interface EngineOptions {
+  /** Wall clock (epoch ms). Injected so tests and replays control time; defaults to "no wall clock". */
+  clock?: () => number;
+}
+
+export interface EngineCounters {
+  keys: number;
+  evicted: number;
+  lateEvents: number;
+  patterns: Record<PatternName, number>;
+}
+
+export class Engine {
+  readonly keys: KeyRegistry;
+  readonly core: Table<typeof core>;
+  readonly sequential: SequentialDetector;
+  readonly periodic: PeriodicDetector;
+  readonly burst: BurstDetector;
+  readonly correlation: CorrelationDetector;
+  readonly schedule: ScheduleProfile;
+  readonly trend: TrendTracker;
+  /** Every table holding per-key state, in a fixed order (snapshots rely on it). */
+  private readonly tables: Table<Schema>[];
+  private readonly clock: () => number;
+  private readonly review = new TimeHeap();
+
+  /** Engine time (epoch ms). */
+  now = 0;
+  private live = false;
+  private wall = 0;
+
+  private changeFlags: Uint8Array;
+  private readonly changeList: number[] = [];
+  private unsavedFlags: Uint8Array;
+  private readonly unsavedList: number[] = [];
+  private readonly evictedKeys: string[] = [];
+  private readonly patternCounts = new Int32Array(PATTERNS.length);
+  private evictions = 0;
+  private lateEvents = 0;
+
+  constructor(
+    readonly cfg: EngineConfig,
+    opts: EngineOptions = {},
+  ) {
+    this.clock = opts.clock ?? (() => 0);
+    const cap = Math.min(1024, cfg.maxKeys);
+    this.keys = new KeyRegistry(cfg.maxKeys, cap);
+    this.core = new Table(core, cap);
+    this.sequential = new SequentialDetector(cfg.sequential, cap);
+    this.periodic = new PeriodicDetector(cfg.periodic, cap);
+    this.burst = new BurstDetector(cfg.burst, cap);
+    this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
+      usualRate: (slot, now) => this.burst.usualRate(slot, now),
+      isPeriodic: (slot) => this.periodic.isActive(slot),
+    });
+    this.schedule = new ScheduleProfile(cfg.schedule, cap);
+    this.trend = new TrendTracker(cfg.trend, cap);
+    this.tables = [
+      this.core,
+      this.sequential.table,
+      this.periodic.table,
+      this.burst.table,
+      this.correlation.table,
+      this.schedule.table,
+      this.trend.table,
+    ] as unknown as Table<Schema>[];
+    this.changeFlags = new Uint8Array(cap);
+    this.unsavedFlags = new Uint8Array(cap);
+  }
+
+  /** Call once per incoming message (or batch): reads the wall clock for the liveness check. */
+  beginBatch(): void {
+    this.wall = this.clock();
+  }
+
+  /**
+   * Records one access. `pos` is NaN when the event has no position; `size` 0 when unknown.
+   * `ts` must be finite (validated by the caller).
+   */
+  observe(key: string, ts: number, pos: number, size: number): void {
+    let slot = this.keys.slotOf(key);
+    if (slot < 0) slot = this.add(key);
+    else this.keys.touch(slot);
+    if (ts > this.now) this.now = ts;
+    this.live = this.wall > 0 && Math.abs(this.wall - ts) <= this.cfg.liveWindowMs;
+
+    const c = this.core.c;
+    const first = c.accesses[slot] === 0;
+    const last = c.last[slot];
+    c.accesses[slot]++;
+    let newSession = false;
+    if (first) {
+      c.first[slot] = ts;
+      c.last[slot] = ts;
+      newSession = true;
+    } else if (ts >= last) {
+      newSession = ts - last > this.cfg.sessionGapMs;
+      c.last[slot] = ts;
+    } else {
+      this.lateEvents++;
+      if (ts < c.first[slot]) c.first[slot] = ts;
+    }
+
+    if (newSession) {
+      this.periodic.sessionStarted(slot, ts);
+      c.onSchedule[slot] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
+      this.correlation.episodeStarted(slot, ts);
+    }
+    this.sequential.observe(slot, pos, size);
+    this.burst.observe(slot, ts, c.onSchedule[slot] === 1);
+    this.correlation.observe(slot, ts);
+    this.schedule.observe(slot, ts);
+    this.trend.observe(slot, ts);
+    this.refresh(slot);
+    this.refreshTouched();
+    if (this.review.peekTime() <= this.now) this.sweep();
+  }
+
+  /**
+   * Moves engine time with the wall clock while traffic is live, then re-judges keys whose view changes
+   * with time alone. Call periodically (the service does, a few times per second).
+   */
+  tick(): void {
+    if (this.live) {
+      const wall = this.clock();
+      if (wall > this.now) this.now = wall;
+    }
+    this.sweep();
+  }
+
+  /** Is engine time currently following the wall clock? */
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  private sweep(): void {
+    const h = this.review;
+    while (h.size > 0 && h.peekTime() <= this.now) {
+      const slot = h.peekId();
+      const gen = h.peekGen();
+      const at = h.peekTime();
+      h.pop();
+      if (this.keys.generation[slot] !== gen || this.core.c.reviewAt[slot] !== at) continue;
+      this.core.c.reviewAt[slot] = 0;
+      this.burst.evaluate(slot, this.now);
+      this.periodic.expire(slot, this.now);
+      this.refresh(slot);
+    }
+    this.refreshTouched();
+  }
+
+  /** Recomputes the pattern mask of a key and records the change for publishing and saving. */
+  private refresh(slot: number): void {
+    const c = this.core.c;
+    let mask = 0;
+    if (this.burst.isActive(slot)) mask |= BURST;
+    if (this.periodic.isActive(slot)) mask |= PERIODIC;
+    if (this.correlation.isActive(slot)) mask |= CORRELATED;
+    if (this.sequential.isActive(slot)) mask |= SEQUENTIAL;
+    else if (this.sequential.hasPositions(slot)) mask |= RANDOM;
+    if (mask === 0) mask = RANDOM;
+    const old = c.mask[slot];
+    if (mask !== old) {
+      this.countPatterns(old, -1);
+      this.countPatterns(mask, 1);
+      c.mask[slot] = mask;
+    }
+    this.markChanged(slot, mask !== old ? URGENT : CHANGED);
+    const next = Math.min(this.burst.endsAt(slot), this.periodic.expiresAt(slot));
+    if (Number.isFinite(next) && next !== c.reviewAt[slot]) {
+      c.reviewAt[slot] = next;
+      this.review.push(next, slot, this.keys.generation[slot]);
+    }
+  }
+
+  /** Keys whose correlation status changed through another key's event. */
+  private refreshTouched(): void {
+    const touched = this.correlation.touched;
+    while (touched.length > 0) {
+      const slot = touched.pop() as number;
+      if (this.keys.keys[slot]) this.refresh(slot);
+    }
+  }
+
+  private countPatterns(mask: number, delta: number): void {
+    for (let i = 0; i < PATTERNS.length; i++) if (mask & (1 << i)) this.patternCounts[i] += delta;
+  }
+
+  private markChanged(slot: number, level: number): void {
+    if (this.changeFlags[slot] === 0) this.changeList.push(slot);
+    if (level > this.changeFlags[slot]) this.changeFlags[slot] = level;
+    if (this.unsavedFlags[slot] === 0) {
+      this.unsavedFlags[slot] = 1;
+      this.unsavedList.push(slot);
+    }
+  }
+
+  private add(key: string): number {
+    if (this.keys.isFull()) this.evict(this.keys.oldest);
+    const cap = this.keys.nextCapacity();
+    if (cap > this.core.capacity) this.grow(cap);
+    const slot = this.keys.add(key, cap);
+    for (const t of this.tables) t.clear(slot);
+    return slot;
+  }
+
+  private grow(capacity: number): void {
+    for (const t of this.tables) t.grow(capacity);
+    const changed = new Uint8Array(capacity);
+    changed.set(this.changeFlags);
+    this.changeFlags = changed;
+    const unsaved = new Uint8Array(capacity);
+    unsaved.set(this.unsavedFlags);
+    this.unsavedFlags = unsaved;
+  }
+
+  private evict(slot: number): void {
+    this.evictions++;
+    this.drop(slot);
+  }
+
+  private drop(slot: number): string {
+    this.countPatterns(this.core.c.mask[slot], -1);
+    for (const t of this.tables) t.clear(slot);
+    const key = this.keys.remove(slot);
+    this.evictedKeys.push(key);
+    return key;
+  }
+
+  /** Forgets a key entirely (bridge `forget`). Returns false if it was not tracked. */
+  forget(key: string): boolean {
+    const slot = this.keys.slotOf(key);
+    if (slot < 0) return false;
+    this.drop(slot);
+    return true;
+  }
+
+  /** Forgets every key. */
+  reset(): void {
+    for (const slot of [...this.keys.slots()]) this.drop(slot);
+    this.review.clear();
+  }
+
+  /** Hands over keys whose view changed since the last call; `urgent` when their pattern set changed. */
+  drainChanges(fn: (slot: number, urgent: boolean) => void): void {
+    const list = this.changeList;
+    for (let i = 0; i < list.length; i++) {
+      const slot = list[i];
+      const level = this.changeFlags[slot];
+      this.changeFlags[slot] = 0;
+      if (level && this.keys.keys[slot]) fn(slot, level === URGENT);
+    }
+    list.length = 0;
+  }
+
+  /** Keys removed (evicted or forgotten) since the last call. */
+  drainRemoved(): string[] {
+    return this.evictedKeys.splice(0, this.evictedKeys.length);
+  }
+
+  /** Keys whose stored state is out of date since the last call. */
+  drainUnsaved(fn: (slot: number) => void): void {
+    const list = this.unsavedList;
+    for (let i = 0; i < list.length; i++) {
+      const slot = list[i];
+      this.unsavedFlags[slot] = 0;
+      if (this.keys.keys[slot]) fn(slot);
+    }
+    list.length = 0;
+  }
+
+  get counters(): EngineCounters {
+    const patterns = {} as Record<PatternName, number>;
+    PATTERNS.forEach((p, i) => {
+      patterns[p] = this.patternCounts[i];
+    });
+    return { keys: this.keys.size, evicted: this.evictions, lateEvents: this.lateEvents, patterns };
+  }
+
+  patternsOf(slot: number): PatternName[] {
+    return patternsOf(this.core.c.mask[slot]);
+  }
+
+  /** The contract's pattern state of a key at engine time. */
+  view(slot: number): PatternState {
+    const c = this.core.c;
+    const now = this.now;
+    const mask = c.mask[slot];
+    const scores = roundScores({
+      sequential: this.sequential.score(slot),
+      random: this.randomScore(slot, mask),
+      periodic: this.periodic.score(slot),
+      burst: this.burst.score(slot),
+      correlated: this.correlation.score(slot),
+    });
+    const pattern = dominant(mask, scores);
+    return {
+      key: this.keys.keys[slot],
+      pattern,
+      confidence: scores[pattern],
+      patterns: patternsOf(mask),
+      scores,
+      sequential: mask & SEQUENTIAL ? this.sequential.detail(slot) : null,
+      periodic: mask & PERIODIC ? this.periodic.detail(slot, now) : null,
+      burst: mask & BURST ? this.burst.detail(slot, now) : null,
+      correlated: mask & CORRELATED ? this.partners(slot) : [],
+      schedule: this.schedule.detail(slot),
+      trend: this.trend.detail(slot, now),
+      accesses: c.accesses[slot],
+      first_ts: c.first[slot],
+      last_ts: c.last[slot],
+      updated_ts: now,
+    };
+  }
+
+  /**
+   * `random` means "no structure found": with positions, one minus the sequential share; without, the
+   * room the other scores leave.
+   */
+  private randomScore(slot: number, mask: number): number {
+    if (!(mask & RANDOM)) return 0;
+    if (this.sequential.hasPositions(slot)) return 1 - this.sequential.share(slot);
+    return 1 - Math.max(this.periodic.score(slot), this.burst.score(slot), this.correlation.score(slot));
+  }
+
+  private partners(slot: number): CorrelatedPartner[] {
+    const out: CorrelatedPartner[] = [];
+    for (const r of this.correlation.followers(slot)) {
+      out.push({
+        key: this.keys.keys[r.slot],
+        confidence: round(r.confidence, 2),
+        lag_s: round(r.lagMs / 1000, 2),
+        direction: 'after',
+        support: r.support,
+      });
+    }
+    for (const r of this.correlation.leaders(slot)) {
+      out.push({
+        key: this.keys.keys[r.slot],
+        confidence: round(r.confidence, 2),
+        lag_s: round(r.lagMs / 1000, 2),
+        direction: 'before',
+        support: r.support,
+      });
+    }
+    return out.sort((a, b) => b.confidence - a.confidence);
+  }
+
+  viewOf(key: string): PatternState | null {
+    const slot = this.keys.slotOf(key);
+    return slot < 0 ? null : this.view(slot);
+  }
+
+  // ---- persistence: rows of every table, byte for byte ----
+
+  /** Layout signature: stored rows are only loaded into an engine with the same layout. */
+  get layout(): string {
+    return this.tables
+      .map((t) =>
+        Object.entries(t.schema)
+          .map(([f, [k, w]]) => `${f}:${k}${w}`)
+          .join(','),
+      )
+      .join('|');
+  }
+
+  get rowBytes(): number {
+    let n = 0;
+    for (const t of this.tables) n += t.rowBytes;
+    return n;
+  }
+
+  exportRow(slot: number): Uint8Array {
+    const out = new Uint8Array(this.rowBytes);
+    let off = 0;
+    for (const t of this.tables) off = t.writeRow(slot, out, off);
+    return out;
+  }
+
+  /** Global state that is not per key. */
+  exportMeta(): EngineMeta {
+    return { now: this.now, layout: this.layout };
+  }
+
+  /**
+   * Restores one key at its original slot and generation (so references between keys stay valid).
+   * Call `finishRestore` after the last one.
+   */
+  importRow(key: string, slot: number, generation: number, row: Uint8Array): void {
+    if (slot >= this.cfg.maxKeys || this.keys.slotOf(key) >= 0 || row.length !== this.rowBytes) return;
+    if (slot >= this.core.capacity) this.grow(Math.min(this.cfg.maxKeys, Math.max(slot + 1, this.core.capacity * 2)));
+    if (this.keys.keys[slot]) return;
+    this.keys.restore(key, slot, generation);
+    let off = 0;
+    for (const t of this.tables) off = t.readRow(slot, row, off);
+  }
+
+  finishRestore(meta: EngineMeta | null): void {
+    this.keys.finishRestore();
+    if (meta && meta.now > this.now) this.now = meta.now;
+    this.patternCounts.fill(0);
+    this.review.clear();
+    const c = this.core.c;
+    for (const slot of this.keys.slots()) {
+      this.countPatterns(c.mask[slot], 1);
+      const at = c.reviewAt[slot];
+      if (at > 0) this.review.push(at, slot, this.keys.generation[slot]);
+      if (this.changeFlags[slot] === 0) this.changeList.push(slot);
+      this.changeFlags[slot] = CHANGED;
+    }
+  }
+}
+
+export interface EngineMeta {
+  now: number;
+  layout: string;
+}

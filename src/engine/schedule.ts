@@ -1,0 +1,114 @@
+import type { EngineConfig } from '../config.ts';
+import { Table } from './table.ts';
+import type { ScheduleDetail } from './types.ts';
+
+/**
+ * When in the day and week a key is used (UTC hours 0–23, days 0 = Sunday).
+ *
+ * 24 + 7 bins of exponentially decayed weight. Decaying 31 bins on every event would be O(31); instead
+ * each new access is added with a weight that *grows* with time, 2^((t − ref)/halfLife), which gives the
+ * same proportions, and the bins are rescaled only when the weights get large (every few hundred days).
+ * Peaks are reported only when the profile differs from uniform by a chi-square test at α = 0.001, so a
+ * key used at random times of day has no peak hours.
+ */
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+/** χ² critical values at α = 0.001 for 23 and 6 degrees of freedom. */
+const CHI2_HOURS = 49.73;
+const CHI2_DAYS = 22.46;
+
+const schema = {
+  hours: ['f32', 24],
+  days: ['f32', 7],
+  /** Reference time of the weights. */
+  ref: ['f64', 1],
+  first: ['f64', 1],
+  last: ['f64', 1],
+  /** Accesses counted (for the chi-square test's sample size). */
+  n: ['u32', 1],
+} as const;
+
+const scratch = new Float64Array(24);
+
+export class ScheduleProfile {
+  readonly table: Table<typeof schema>;
+  private readonly halfLifeMs: number;
+
+  constructor(
+    private readonly cfg: EngineConfig['schedule'],
+    capacity: number,
+  ) {
+    this.table = new Table(schema, capacity);
+    this.halfLifeMs = cfg.halfLifeDays * DAY_MS;
+  }
+
+  observe(slot: number, ts: number): void {
+    const c = this.table.c;
+    if (c.n[slot] === 0) {
+      c.ref[slot] = ts;
+      c.first[slot] = ts;
+    }
+    if (ts < c.first[slot]) c.first[slot] = ts;
+    if (ts > c.last[slot]) c.last[slot] = ts;
+    c.n[slot]++;
+    let w = 2 ** ((ts - c.ref[slot]) / this.halfLifeMs);
+    if (w > 1e6) {
+      this.rescale(slot, 1 / w);
+      c.ref[slot] = ts;
+      w = 1;
+    }
+    const hour = Math.floor(ts / HOUR_MS) % 24;
+    const day = (Math.floor(ts / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday
+    c.hours[slot * 24 + (hour < 0 ? hour + 24 : hour)] += w;
+    c.days[slot * 7 + (day < 0 ? day + 7 : day)] += w;
+  }
+
+  private rescale(slot: number, f: number): void {
+    const c = this.table.c;
+    for (let i = slot * 24; i < slot * 24 + 24; i++) c.hours[i] *= f;
+    for (let i = slot * 7; i < slot * 7 + 7; i++) c.days[i] *= f;
+  }
+
+  detail(slot: number): ScheduleDetail | null {
+    const c = this.table.c;
+    if (c.last[slot] - c.first[slot] < this.cfg.minHistoryDays * DAY_MS) return null;
+    const hours = peaks(c.hours, slot * 24, 24, c.n[slot], CHI2_HOURS);
+    const days = peaks(c.days, slot * 7, 7, c.n[slot], CHI2_DAYS);
+    return { peak_hours: hours.bins, peak_days: days.bins, concentration: hours.concentration };
+  }
+}
+
+/**
+ * Bins holding clearly more than their share (≥ 1.5× the mean), when the profile is not uniform by χ².
+ * Concentration: how much of the weight those bins hold beyond what uniform use would put there,
+ * scaled to 0 (uniform) … 1 (everything in the peaks).
+ */
+function peaks(
+  bins: ArrayLike<number>,
+  offset: number,
+  width: number,
+  samples: number,
+  critical: number,
+): { bins: number[]; concentration: number } {
+  let total = 0;
+  for (let i = 0; i < width; i++) total += bins[offset + i];
+  if (!(total > 0)) return { bins: [], concentration: 0 };
+  const expected = samples / width;
+  let chi2 = 0;
+  for (let i = 0; i < width; i++) {
+    scratch[i] = (bins[offset + i] / total) * samples;
+    chi2 += (scratch[i] - expected) ** 2 / expected;
+  }
+  if (chi2 < critical) return { bins: [], concentration: 0 };
+  const out: number[] = [];
+  let share = 0;
+  for (let i = 0; i < width; i++) {
+    if (scratch[i] >= 1.5 * expected) {
+      out.push(i);
+      share += scratch[i] / samples;
+    }
+  }
+  const uniform = out.length / width;
+  const concentration = uniform < 1 ? Math.max(0, (share - uniform) / (1 - uniform)) : 0;
+  return { bins: out, concentration: Math.round(concentration * 100) / 100 };
+}

@@ -1,0 +1,50 @@
+/**
+ * Small statistical helpers for the detectors. Tail probabilities use Chernoff bounds: they need no
+ * special functions, cost a log or two, and over-estimate the p-value, so a test built on them errs on
+ * the side of *not* reporting a pattern.
+ */
+
+/** h(x) = x ln x − x + 1, the Poisson rate function. */
+function poissonRate(x: number): number {
+  return x * Math.log(x) - x + 1;
+}
+
+/**
+ * Upper bound of P(X ≥ k) for X ~ Poisson(mean): exp(−mean · h(k/mean)) when k > mean, else 1.
+ * `k` may be fractional (a decayed count).
+ */
+export function poissonUpperTail(k: number, mean: number): number {
+  if (!(mean > 0)) return k > 0 ? 0 : 1;
+  if (k <= mean) return 1;
+  return Math.exp(-mean * poissonRate(k / mean));
+}
+
+/** Kullback–Leibler divergence of Bernoulli(q) from Bernoulli(p). */
+function bernoulliKl(q: number, p: number): number {
+  const a = q <= 0 ? 0 : q * Math.log(q / p);
+  const b = q >= 1 ? 0 : (1 - q) * Math.log((1 - q) / (1 - p));
+  return a + b;
+}
+
+/** Upper bound of P(X ≥ k) for X ~ Binomial(n, p): exp(−n · KL(k/n ‖ p)) when k/n > p, else 1. */
+export function binomialUpperTail(k: number, n: number, p: number): number {
+  if (n <= 0) return 1;
+  const q = k / n;
+  if (q <= p) return 1;
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  return Math.exp(-n * bernoulliKl(Math.min(q, 1), p));
+}
+
+/** Zar's approximation of the Rayleigh test p-value for n angles with mean resultant length r. */
+export function rayleighPValue(n: number, r: number): number {
+  const R = n * r;
+  const p = Math.exp(Math.sqrt(1 + 4 * n + 4 * (n * n - R * R)) - (1 + 2 * n));
+  return Math.min(1, Math.max(0, p));
+}
+
+/** Rounds for publishing: stable views avoid re-publishing noise in the last digits. */
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
