@@ -59,17 +59,24 @@ export const engineSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   mqtt: z.strictObject({
-    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://').optional(),
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://')
+      .optional(),
     baseTopic: z
       .string()
       .min(1)
-      .regex(/^[^#+\u0000]+$/, 'must not contain # + or NUL')
+      .refine((s) => !/[#+]/.test(s) && !s.includes('\u0000'), 'must not contain # + or NUL')
       .refine((s) => !s.startsWith('/') && !s.endsWith('/'), 'must not start or end with /'),
     clientId: z.string().min(1).max(64),
     username: z.string().optional(),
     password: z.string().optional(),
     qos: z.union([z.literal(0), z.literal(1)]),
-    maxPayloadBytes: z.number().int().min(1024).max(64 * 1024 * 1024),
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024),
     maxBatchItems: z.number().int().min(1).max(100_000),
     publishIntervalMs: z.number().int().min(0),
     inflightWindow: z.number().int().min(1).max(65_535),
@@ -81,7 +88,10 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(0).max(65_535),
   }),
   store: z.strictObject({
-    redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
     dataDir: z.string().min(1),
     keyPrefix: z.string(),
     flushIntervalMs: positiveMs,
@@ -137,7 +147,8 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n)) throw new ConfigError(`environment variable ${name} must be an integer, got "${raw}"`);
+  if (!Number.isInteger(n))
+    throw new ConfigError(`environment variable ${name} must be an integer, got "${raw}"`);
   return n;
 }
 
@@ -153,7 +164,10 @@ function envOverrides(env: NodeJS.ProcessEnv): unknown {
     broker: { host: envStr(env, 'BROKER_HOST'), port: envInt(env, 'BROKER_PORT') },
     store: { redisUrl: envStr(env, 'REDIS_URL'), dataDir: envStr(env, 'DATA_DIR') },
     http: { host: envStr(env, 'HTTP_HOST'), port: envInt(env, 'HTTP_PORT') },
-    log: { level: envStr(env, 'LOG_LEVEL'), pretty: env.LOG_PRETTY === '1' || env.LOG_PRETTY === 'true' || undefined },
+    log: {
+      level: envStr(env, 'LOG_LEVEL'),
+      pretty: env.LOG_PRETTY === '1' || env.LOG_PRETTY === 'true' || undefined,
+    },
   };
 }
 
@@ -198,7 +212,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   merged = deepMerge(merged, envOverrides(env));
   if (opts.overrides) merged = deepMerge(merged, opts.overrides);
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, [...sources, 'environment'].join(' + ')));
+  if (!parsed.success)
+    throw new ConfigError(formatIssues(parsed.error, [...sources, 'environment'].join(' + ')));
   return parsed.data;
 }
 
@@ -207,7 +222,11 @@ export function redactConfig(config: Config): unknown {
   const redactUrl = (u?: string) => u?.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
   return {
     ...config,
-    mqtt: { ...config.mqtt, url: redactUrl(config.mqtt.url), password: config.mqtt.password ? '***' : undefined },
+    mqtt: {
+      ...config.mqtt,
+      url: redactUrl(config.mqtt.url),
+      password: config.mqtt.password ? '***' : undefined,
+    },
     store: { ...config.store, redisUrl: redactUrl(config.store.redisUrl) },
   };
 }

@@ -41,7 +41,9 @@ const schema = {
 
 export const LEADERS_PER_KEY = 4;
 
-type CorrelationSchema = { [K in keyof typeof schema]: readonly ['f64' | 'f32' | 'u32' | 'i32' | 'u8', number] };
+type CorrelationSchema = {
+  [K in keyof typeof schema]: readonly ['f64' | 'f32' | 'u32' | 'i32' | 'u8', number];
+};
 
 function sized(partners: number): CorrelationSchema {
   const s: Record<string, readonly [string, number]> = {};

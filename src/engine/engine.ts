@@ -5,8 +5,8 @@ import { CorrelationDetector } from './correlation.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
 import { PeriodicDetector } from './periodic.ts';
-import { SequentialDetector } from './sequential.ts';
 import { ScheduleProfile } from './schedule.ts';
+import { SequentialDetector } from './sequential.ts';
 import { round } from './stats.ts';
 import { type Schema, Table } from './table.ts';
 import { TrendTracker } from './trend.ts';
@@ -48,6 +48,8 @@ const core = {
   onSchedule: ['u8', 1],
   /** When the key's view next changes with time alone (scheduled in the review heap); 0: never. */
   reviewAt: ['f64', 1],
+  /** Interned source (the device topic levels after `access/`) of the latest access; 0: none. */
+  source: ['u16', 1],
 } as const;
 
 export interface EngineOptions {
@@ -120,6 +122,24 @@ export class Engine {
     this.unsavedFlags = new Uint8Array(cap);
   }
 
+  /**
+   * Interns a source name (a device) as a small number stored per key. Sources are few; past 65,535
+   * distinct names new ones are not remembered (0) rather than growing without bound.
+   */
+  sourceId(name: string): number {
+    if (name === '') return 0;
+    let id = this.sourceIds.get(name);
+    if (id === undefined) {
+      if (this.sources.length >= 0xffff) return 0;
+      id = this.sources.push(name);
+      this.sourceIds.set(name, id);
+    }
+    return id;
+  }
+
+  private readonly sources: string[] = [];
+  private readonly sourceIds = new Map<string, number>();
+
   /** Call once per incoming message (or batch): reads the wall clock for the liveness check. */
   beginBatch(): void {
     this.wall = this.clock();
@@ -129,7 +149,7 @@ export class Engine {
    * Records one access. `pos` is NaN when the event has no position; `size` 0 when unknown.
    * `ts` must be finite (validated by the caller).
    */
-  observe(key: string, ts: number, pos: number, size: number): void {
+  observe(key: string, ts: number, pos: number, size: number, source = 0): void {
     let slot = this.keys.slotOf(key);
     if (slot < 0) slot = this.add(key);
     else this.keys.touch(slot);
@@ -140,6 +160,7 @@ export class Engine {
     const first = c.accesses[slot] === 0;
     const last = c.last[slot];
     c.accesses[slot]++;
+    c.source[slot] = source;
     let newSession = false;
     if (first) {
       c.first[slot] = ts;
@@ -358,10 +379,11 @@ export class Engine {
       correlated: mask & CORRELATED ? this.partners(slot) : [],
       schedule: this.schedule.detail(slot),
       trend: this.trend.detail(slot, now),
+      source: c.source[slot] > 0 ? this.sources[c.source[slot] - 1] : null,
       accesses: c.accesses[slot],
-      first_ts: c.first[slot],
-      last_ts: c.last[slot],
-      updated_ts: now,
+      first_ts: Math.round(c.first[slot]),
+      last_ts: Math.round(c.last[slot]),
+      updated_ts: Math.round(now),
     };
   }
 
@@ -431,7 +453,7 @@ export class Engine {
 
   /** Global state that is not per key. */
   exportMeta(): EngineMeta {
-    return { now: this.now, layout: this.layout };
+    return { now: this.now, layout: this.layout, sources: this.sources };
   }
 
   /**
@@ -440,7 +462,8 @@ export class Engine {
    */
   importRow(key: string, slot: number, generation: number, row: Uint8Array): void {
     if (slot >= this.cfg.maxKeys || this.keys.slotOf(key) >= 0 || row.length !== this.rowBytes) return;
-    if (slot >= this.core.capacity) this.grow(Math.min(this.cfg.maxKeys, Math.max(slot + 1, this.core.capacity * 2)));
+    if (slot >= this.core.capacity)
+      this.grow(Math.min(this.cfg.maxKeys, Math.max(slot + 1, this.core.capacity * 2)));
     if (this.keys.keys[slot]) return;
     this.keys.restore(key, slot, generation);
     let off = 0;
@@ -450,10 +473,14 @@ export class Engine {
   finishRestore(meta: EngineMeta | null): void {
     this.keys.finishRestore();
     if (meta && meta.now > this.now) this.now = meta.now;
+    if (meta && this.sources.length === 0) for (const name of meta.sources ?? []) this.sourceId(name);
     this.patternCounts.fill(0);
     this.review.clear();
     const c = this.core.c;
-    for (const slot of this.keys.slots()) {
+    // Eviction order follows recency: touch keys from the least to the most recently accessed.
+    const restored = [...this.keys.slots()].sort((a, b) => c.last[a] - c.last[b]);
+    for (const slot of restored) this.keys.touch(slot);
+    for (const slot of restored) {
       this.countPatterns(c.mask[slot], 1);
       const at = c.reviewAt[slot];
       if (at > 0) this.review.push(at, slot, this.keys.generation[slot]);
@@ -466,4 +493,5 @@ export class Engine {
 export interface EngineMeta {
   now: number;
   layout: string;
+  sources: string[];
 }

@@ -69,7 +69,12 @@ export interface PeriodicFit {
 /**
  * Fits a schedule to `n` ascending session start times in `t`. Pure; exported for tests.
  */
-export function fitSchedule(t: Float64Array, n: number, cfg: EngineConfig['periodic'], out: PeriodicFit): void {
+export function fitSchedule(
+  t: Float64Array,
+  n: number,
+  cfg: EngineConfig['periodic'],
+  out: PeriodicFit,
+): void {
   out.ok = false;
   out.period = 0;
   out.score = 0;

@@ -52,7 +52,8 @@ export class TrendTracker {
     const from = c.day[slot];
     if (day <= from) return;
     const steps = Math.min(day - from, MAX_DAYS);
-    for (let d = day - steps + 1; d <= day; d++) c.counts[base + (((d % MAX_DAYS) + MAX_DAYS) % MAX_DAYS)] = 0;
+    for (let d = day - steps + 1; d <= day; d++)
+      c.counts[base + (((d % MAX_DAYS) + MAX_DAYS) % MAX_DAYS)] = 0;
     c.day[slot] = day;
   }
 

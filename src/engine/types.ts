@@ -68,6 +68,8 @@ export interface PatternState {
   correlated: CorrelatedPartner[];
   schedule: ScheduleDetail | null;
   trend: TrendDetail | null;
+  /** The device (topic levels after `access/`) of the latest access; null when published to `B/access`. */
+  source: string | null;
   accesses: number;
   first_ts: number;
   last_ts: number;

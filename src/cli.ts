@@ -1,0 +1,78 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, redactConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { BrokerPortInUseError } from './mqtt/broker.ts';
+import { Service } from './service.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `patternd ${VERSION} — access-pattern recognition over MQTT
+
+usage: patternd [--config <file>]
+       patternd --help | --version
+
+Configuration: config/default.json, then --config <file>, then the environment
+(MQTT_URL, REDIS_URL, BASE_TOPIC, LOG_LEVEL, BROKER_HOST, BROKER_PORT, DATA_DIR, HTTP_HOST, HTTP_PORT).
+`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+
+  const config = loadConfig({ file: values.config });
+  const log = createLogger(config.log);
+  log.debug({ config: redactConfig(config) }, 'configuration');
+  const service = new Service({ config, log });
+
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    if (++signals > 1) {
+      log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    service.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    shutdown('uncaughtException');
+  });
+
+  await service.start();
+  return -1; // keep running
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof BrokerPortInUseError) {
+      process.stderr.write(`patternd: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`patternd: failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,105 @@
+import type { Engine } from '../engine/engine.ts';
+import type { ErrorReporter } from './errors.ts';
+import { sourceOf, type Topics } from './topics.ts';
+import { accessEventSchema, describe } from './validate.ts';
+
+/**
+ * Turns `B/access/<source…>` messages into engine observations.
+ *
+ * A message is one event or a JSON array of up to `maxBatchItems` events. The message as a whole is
+ * rejected when it is too large, not JSON, or neither an object nor an array; inside a batch every item
+ * stands alone, so one bad item costs only itself. Nothing here throws past `handle`.
+ */
+export interface IngestOptions {
+  maxPayloadBytes: number;
+  maxBatchItems: number;
+  maxFutureSkewMs: number;
+  now: () => number;
+}
+
+export interface IngestCounters {
+  messages: number;
+  events: number;
+  rejectedMessages: number;
+  rejectedEvents: number;
+  bytes: number;
+}
+
+export class Ingest {
+  readonly counters: IngestCounters = {
+    messages: 0,
+    events: 0,
+    rejectedMessages: 0,
+    rejectedEvents: 0,
+    bytes: 0,
+  };
+  /** Called after each message that fed the engine (publishing and saving hook in here). */
+  onIngested: () => void = () => {};
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly topics: Topics,
+    private readonly errors: ErrorReporter,
+    private readonly opts: IngestOptions,
+  ) {}
+
+  handle(topic: string, payload: Buffer): void {
+    this.counters.messages++;
+    this.counters.bytes += payload.length;
+    if (payload.length > this.opts.maxPayloadBytes) {
+      return this.rejectMessage(
+        topic,
+        `payload too large: ${payload.length} bytes exceeds the limit of ${this.opts.maxPayloadBytes}`,
+      );
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return this.rejectMessage(topic, `invalid JSON: ${(err as Error).message.slice(0, 120)}`);
+    }
+    const source = this.engine.sourceId(sourceOf(this.topics, topic));
+    const now = this.opts.now();
+    this.engine.beginBatch();
+    if (Array.isArray(body)) {
+      if (body.length > this.opts.maxBatchItems) {
+        return this.rejectMessage(
+          topic,
+          `batch too large: ${body.length} items exceeds the limit of ${this.opts.maxBatchItems}`,
+        );
+      }
+      for (let i = 0; i < body.length; i++) this.item(topic, body[i], i, now, source);
+    } else if (typeof body === 'object' && body !== null) {
+      this.item(topic, body, undefined, now, source);
+    } else {
+      return this.rejectMessage(topic, 'payload must be an event object or an array of events');
+    }
+    this.onIngested();
+  }
+
+  private item(topic: string, raw: unknown, index: number | undefined, now: number, source: number): void {
+    const parsed = accessEventSchema.safeParse(raw);
+    if (!parsed.success) return this.rejectEvent(topic, describe(parsed.error), index);
+    const ev = parsed.data;
+    const ts = ev.ts ?? now;
+    if (ts - now > this.opts.maxFutureSkewMs) {
+      return this.rejectEvent(
+        topic,
+        `ts: ${Math.round((ts - now) / 1000)} s in the future (limit ${this.opts.maxFutureSkewMs / 1000} s); check the device clock`,
+        index,
+      );
+    }
+    this.counters.events++;
+    this.engine.observe(ev.key, ts, ev.position ?? Number.NaN, ev.size ?? 0, source);
+  }
+
+  private rejectMessage(topic: string, reason: string): void {
+    this.counters.rejectedMessages++;
+    this.errors.report({ topic, reason });
+  }
+
+  private rejectEvent(topic: string, reason: string, index: number | undefined): void {
+    this.counters.rejectedEvents++;
+    this.errors.report(index === undefined ? { topic, reason } : { topic, reason, index });
+  }
+}

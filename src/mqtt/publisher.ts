@@ -1,0 +1,228 @@
+import type { Logger } from 'pino';
+import { TimeHeap } from '../engine/heap.ts';
+import type { Transport } from './transport.ts';
+
+/**
+ * Publishes key states as retained messages, throttled per key, with a bounded in-flight window.
+ *
+ * Rules (contract, "Publishing rules"):
+ *   - a change of a key's pattern set goes out at once (`offer(…, urgent = true)`);
+ *   - other changes at most once per `intervalMs` per key, and the latest view always within that interval;
+ *   - a view identical to the last one published (ignoring `updated_ts`) is not sent again.
+ * Coalescing is natural: a pending key is rendered only when its turn comes, so ten changes in a second
+ * cost one publish of the newest view. MQTT.js has no outbound flow control, so at most `window` QoS 1
+ * publishes await their PUBACK; the rest wait here, never in an unbounded socket buffer.
+ *
+ * Keys are addressed by slot (dense ids from the engine); a slot's generation guards against a key
+ * being evicted and its slot reused while a publish was pending.
+ */
+export interface ViewSource {
+  /** Key and JSON payload of a slot's current view, or null if the slot is no longer that key. */
+  render(slot: number, generation: number): { key: string; json: string; hashInput: string } | null;
+  generation(slot: number): number;
+}
+
+export interface PublisherOptions {
+  intervalMs: number;
+  window: number;
+  qos: 0 | 1;
+  topicOf: (key: string) => string;
+  now: () => number;
+  log: Logger;
+}
+
+/** FNV-1a, enough to notice "same view as last time" without keeping every published payload. */
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export class Publisher {
+  private lastAt = new Float64Array(1024);
+  private lastHash = new Uint32Array(1024);
+  /** Generation a pending publish is for (0 = nothing pending). */
+  private pendingGen = new Uint32Array(1024);
+  /** Generation of the key that lastAt/lastHash describe. */
+  private ownerGen = new Uint32Array(1024);
+  private readonly due = new TimeHeap();
+  private readonly urgent: number[] = [];
+  /** Retained topics to clear (evicted or forgotten keys). */
+  private readonly clears: string[] = [];
+  private inflight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+  published = 0;
+  skippedUnchanged = 0;
+  failed = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly views: ViewSource,
+    private readonly opts: PublisherOptions,
+  ) {}
+
+  /** A key's view changed. */
+  offer(slot: number, urgent: boolean): void {
+    this.ensure(slot);
+    const gen = this.views.generation(slot);
+    if (this.ownerGen[slot] !== gen) {
+      // A different key now lives on this slot: the previous key's throttle and hash do not apply.
+      this.ownerGen[slot] = gen;
+      this.lastAt[slot] = 0;
+      this.lastHash[slot] = 0;
+      this.pendingGen[slot] = 0;
+    }
+    if (urgent) {
+      this.pendingGen[slot] = gen;
+      this.urgent.push(slot);
+    } else if (this.pendingGen[slot] !== gen) {
+      this.pendingGen[slot] = gen;
+      this.due.push(this.lastAt[slot] + this.opts.intervalMs, slot, gen);
+    }
+    this.kick();
+  }
+
+  /** Clears the retained state of a key that is no longer tracked. */
+  clear(key: string): void {
+    this.clears.push(key);
+    this.kick();
+  }
+
+  /**
+   * Forgets what was published, so pending keys are sent even if unchanged (after a broker restart
+   * lost the retained messages).
+   */
+  forgetPublished(): void {
+    this.lastHash.fill(0);
+    this.lastAt.fill(0);
+  }
+
+  /** Keys waiting to be published or cleared. */
+  get backlog(): number {
+    return this.due.size + this.urgent.length + this.clears.length;
+  }
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  private ensure(slot: number): void {
+    if (slot < this.lastAt.length) return;
+    let n = this.lastAt.length;
+    while (n <= slot) n *= 2;
+    const a = new Float64Array(n);
+    a.set(this.lastAt);
+    this.lastAt = a;
+    const h = new Uint32Array(n);
+    h.set(this.lastHash);
+    this.lastHash = h;
+    const p = new Uint32Array(n);
+    p.set(this.pendingGen);
+    this.pendingGen = p;
+    const o = new Uint32Array(n);
+    o.set(this.ownerGen);
+    this.ownerGen = o;
+  }
+
+  private kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Sends as much as the window allows; re-arms a timer for the next due key. */
+  private pump(): void {
+    const now = this.opts.now();
+    while (this.inflight < this.opts.window) {
+      const key = this.clears.shift();
+      if (key === undefined) break;
+      this.send(this.opts.topicOf(key), '');
+    }
+    while (this.inflight < this.opts.window && this.urgent.length > 0) {
+      this.publishSlot(this.urgent.shift() as number, now);
+    }
+    while (this.inflight < this.opts.window && this.due.size > 0 && this.due.peekTime() <= now) {
+      const slot = this.due.peekId();
+      const gen = this.due.peekGen();
+      this.due.pop();
+      if (this.pendingGen[slot] !== gen) continue;
+      const allowed = this.lastAt[slot] + this.opts.intervalMs;
+      // An urgent publish may have happened since this entry was queued: keep the throttle.
+      if (allowed > now) this.due.push(allowed, slot, gen);
+      else this.publishSlot(slot, now);
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.inflight < this.opts.window && this.due.size > 0 && !this.stopped) {
+      const wait = Math.max(1, this.due.peekTime() - now);
+      this.timer = setTimeout(() => this.pump(), wait);
+    }
+    this.checkIdle();
+  }
+
+  private publishSlot(slot: number, now: number): void {
+    const gen = this.pendingGen[slot];
+    if (gen === 0) return; // already published via the urgent path
+    this.pendingGen[slot] = 0;
+    const view = this.views.render(slot, gen);
+    if (!view) return;
+    const h = hash(view.hashInput);
+    if (h === this.lastHash[slot] && this.lastAt[slot] > 0) {
+      this.skippedUnchanged++;
+      return;
+    }
+    this.lastHash[slot] = h;
+    this.lastAt[slot] = now;
+    this.send(this.opts.topicOf(view.key), view.json);
+  }
+
+  private send(topic: string, payload: string): void {
+    this.inflight++;
+    this.transport.publish(topic, payload, { retain: true, qos: this.opts.qos }, (err) => {
+      this.inflight--;
+      if (err) {
+        this.failed++;
+        this.opts.log.warn({ topic, err: err.message }, 'publish failed');
+      } else {
+        this.published++;
+      }
+      this.kick();
+    });
+  }
+
+  private checkIdle(): void {
+    if (this.inflight === 0 && this.urgent.length === 0 && this.clears.length === 0 && this.due.size === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * Publishes everything pending now, ignoring the throttle, and resolves when all publishes are
+   * acknowledged (shutdown, tests).
+   */
+  async flush(): Promise<void> {
+    while (this.due.size > 0) {
+      const slot = this.due.peekId();
+      const gen = this.due.peekGen();
+      this.due.pop();
+      if (this.pendingGen[slot] === gen) this.urgent.push(slot);
+    }
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.pump();
+    await idle;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}

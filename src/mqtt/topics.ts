@@ -1,0 +1,32 @@
+/**
+ * Topic names, in one place. Keys go into topic levels only through `encodeURIComponent`, so a key with
+ * `/`, `+`, `#`, `$`, spaces or unicode is always exactly one safe level.
+ */
+export interface Topics {
+  base: string;
+  accessFilter: string;
+  accessPrefix: string;
+  status: string;
+  stats: string;
+  errors: string;
+  pattern(key: string): string;
+  patternFilter: string;
+}
+
+export function topics(base: string): Topics {
+  return {
+    base,
+    accessFilter: `${base}/access/#`,
+    accessPrefix: `${base}/access`,
+    status: `${base}/status`,
+    stats: `${base}/stats`,
+    errors: `${base}/errors`,
+    pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key)}`,
+    patternFilter: `${base}/pattern/#`,
+  };
+}
+
+/** The source levels after `B/access/` ('' when the message was published to `B/access` itself). */
+export function sourceOf(t: Topics, topic: string): string {
+  return topic.length > t.accessPrefix.length + 1 ? topic.slice(t.accessPrefix.length + 1) : '';
+}

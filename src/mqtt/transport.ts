@@ -1,0 +1,174 @@
+import { EventEmitter } from 'node:events';
+import type { Aedes } from 'aedes';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+
+/**
+ * How patternd talks MQTT, whichever broker it is. With the embedded aedes it subscribes and publishes
+ * in-process (no socket, no serialisation: about twice the throughput of a TCP client, reference A(b3));
+ * with an external broker it is an MQTT.js client with a persistent session.
+ */
+export type MessageHandler = (topic: string, payload: Buffer) => void;
+export type PublishCallback = (err?: Error) => void;
+
+export interface PublishOptions {
+  retain: boolean;
+  qos: 0 | 1;
+}
+
+export interface Transport extends EventEmitter {
+  readonly connected: boolean;
+  subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void>;
+  publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void;
+  /** Stops delivering messages to handlers (ingest stops first at shutdown). */
+  unsubscribeAll(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** In-process transport on the embedded aedes broker. */
+export class AedesTransport extends EventEmitter implements Transport {
+  private readonly subs: {
+    filter: string;
+    deliver: (packet: { topic: string; payload: unknown }, cb: () => void) => void;
+  }[] = [];
+  readonly connected = true;
+
+  constructor(private readonly aedes: Aedes) {
+    super();
+  }
+
+  subscribe(filter: string, _qos: 0 | 1, handler: MessageHandler): Promise<void> {
+    const deliver = (packet: { topic: string; payload: unknown }, cb: () => void) => {
+      const payload = packet.payload;
+      handler(packet.topic, Buffer.isBuffer(payload) ? payload : Buffer.from(String(payload)));
+      cb();
+    };
+    this.subs.push({ filter, deliver });
+    return new Promise((resolve) => this.aedes.subscribe(filter, deliver as never, resolve));
+  }
+
+  publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void {
+    this.aedes.publish(
+      {
+        cmd: 'publish',
+        topic,
+        payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+        qos: opts.qos,
+        retain: opts.retain,
+        dup: false,
+      },
+      (err) => cb(err ?? undefined),
+    );
+  }
+
+  async unsubscribeAll(): Promise<void> {
+    for (const { filter, deliver } of this.subs.splice(0)) {
+      await new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver as never, resolve));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.unsubscribeAll();
+  }
+}
+
+export interface ClientTransportOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  will: { topic: string; payload: string };
+  log: Logger;
+}
+
+/** MQTT.js client to an external broker (Mosquitto, EMQX, …). */
+export class ClientTransport extends EventEmitter implements Transport {
+  private readonly client: MqttClient;
+  private readonly handlers: { filter: string; handler: MessageHandler; matcher: RegExp }[] = [];
+
+  constructor(opts: ClientTransportOptions) {
+    super();
+    const options: IClientOptions = {
+      clientId: opts.clientId,
+      username: opts.username,
+      password: opts.password,
+      // A persistent session: QoS 1 events published while patternd is down are delivered when it returns.
+      clean: false,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1, retain: true },
+    };
+    this.client = mqtt.connect(opts.url, options);
+    this.client.on('connect', (ack) => {
+      opts.log.info(
+        { url: redact(opts.url), sessionPresent: ack.sessionPresent },
+        'connected to MQTT broker',
+      );
+      this.emit('connect');
+    });
+    this.client.on('close', () => this.emit('disconnect'));
+    this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'MQTT client error'));
+    this.client.on('reconnect', () => opts.log.debug('reconnecting to MQTT broker'));
+    this.client.on('message', (topic, payload) => {
+      for (const h of this.handlers) if (h.matcher.test(topic)) h.handler(topic, payload);
+    });
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** Resolves once connected for the first time (or rejects on a fatal error such as a bad URL). */
+  waitConnected(timeoutMs: number): Promise<void> {
+    if (this.client.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`could not connect to the MQTT broker within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.client.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void> {
+    this.handlers.push({ filter, handler, matcher: filterToRegExp(filter) });
+    await this.client.subscribeAsync(filter, { qos });
+  }
+
+  publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void {
+    this.client.publish(topic, payload, { qos: opts.qos, retain: opts.retain }, (err) =>
+      cb(err ?? undefined),
+    );
+  }
+
+  async unsubscribeAll(): Promise<void> {
+    // The broker-side subscription stays (persistent session): events that arrive while patternd is down
+    // are queued for it. Only stop handing them to the engine.
+    this.handlers.length = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(false);
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+/** MQTT topic filter → RegExp (`+` one level, `#` the rest). */
+export function filterToRegExp(filter: string): RegExp {
+  const parts = filter.split('/').map((level) => {
+    if (level === '+') return '[^/]*';
+    if (level === '#') return '.*';
+    return level.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  });
+  let source = parts.join('/');
+  // `a/#` also matches `a` itself.
+  if (filter.endsWith('/#')) source = `${parts.slice(0, -1).join('/')}(?:/.*)?`;
+  return new RegExp(`^${source}$`);
+}

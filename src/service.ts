@@ -1,0 +1,277 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { Engine } from './engine/engine.ts';
+import { HttpServer } from './http/server.ts';
+import { createLogger } from './log.ts';
+import { type EmbeddedBroker, startBroker } from './mqtt/broker.ts';
+import { ErrorReporter } from './mqtt/errors.ts';
+import { Ingest } from './mqtt/ingest.ts';
+import { Publisher } from './mqtt/publisher.ts';
+import { type Topics, topics } from './mqtt/topics.ts';
+import { AedesTransport, ClientTransport, type Transport } from './mqtt/transport.ts';
+import { StatsCollector } from './stats.ts';
+import { FileStore } from './store/file.ts';
+import { Persistence } from './store/persistence.ts';
+import type { Store } from './store/store.ts';
+import { VERSION } from './version.ts';
+
+/**
+ * The controller: builds every part once, wires them together, and runs the lifecycle.
+ * This is the only module that knows about all the others.
+ *
+ * Data flow: transport → Ingest → Engine → (changes) → Publisher → transport
+ *                                        → (unsaved) → Persistence → Store
+ */
+export interface ServiceOptions {
+  config: Config;
+  log?: Logger;
+  /** Wall clock, injectable for tests. */
+  clock?: () => number;
+  /** Store override (tests, Redis). Defaults to the file store in `dataDir`. */
+  store?: Store;
+}
+
+const TICK_MS = 250;
+const CONNECT_TIMEOUT_MS = 30_000;
+
+export class Service {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly topics: Topics;
+  readonly engine: Engine;
+  readonly store: Store;
+  private readonly clock: () => number;
+  private broker: EmbeddedBroker | undefined;
+  transport!: Transport;
+  publisher!: Publisher;
+  ingest!: Ingest;
+  errors!: ErrorReporter;
+  persistence!: Persistence;
+  stats!: StatsCollector;
+  http: HttpServer | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private started = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(opts: ServiceOptions) {
+    this.config = opts.config;
+    this.log = opts.log ?? createLogger(opts.config.log);
+    this.clock = opts.clock ?? Date.now;
+    this.topics = topics(opts.config.mqtt.baseTopic);
+    this.engine = new Engine(opts.config.engine, { clock: this.clock });
+    this.store = opts.store ?? new FileStore(opts.config.store.dataDir);
+  }
+
+  /** Port of the embedded broker (after start), or undefined with an external broker. */
+  get brokerPort(): number | undefined {
+    return this.broker?.port;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    await this.store.open();
+    this.persistence = new Persistence(this.engine, this.store, cfg.store.flushIntervalMs, this.log);
+    const restored = await this.persistence.restore();
+    this.log.info({ keys: restored, store: this.store.status().kind }, 'state restored');
+
+    this.transport = await this.connect();
+    const publishRaw = (topic: string, payload: string, retain: boolean) =>
+      this.transport.publish(topic, payload, { retain, qos: cfg.mqtt.qos }, (err) => {
+        if (err) this.log.warn({ topic, err: err.message }, 'publish failed');
+      });
+
+    this.errors = new ErrorReporter(
+      cfg.mqtt.errorReportsPerSecond,
+      (p) => publishRaw(this.topics.errors, p, false),
+      this.log,
+    );
+    this.publisher = new Publisher(
+      this.transport,
+      {
+        generation: (slot) => this.engine.keys.generation[slot],
+        render: (slot, gen) => this.render(slot, gen),
+      },
+      {
+        intervalMs: cfg.mqtt.publishIntervalMs,
+        window: cfg.mqtt.inflightWindow,
+        qos: cfg.mqtt.qos,
+        topicOf: this.topics.pattern,
+        now: this.clock,
+        log: this.log,
+      },
+    );
+    this.ingest = new Ingest(this.engine, this.topics, this.errors, {
+      maxPayloadBytes: cfg.mqtt.maxPayloadBytes,
+      maxBatchItems: cfg.mqtt.maxBatchItems,
+      maxFutureSkewMs: cfg.engine.maxFutureSkewMs,
+      now: this.clock,
+    });
+    this.ingest.onIngested = () => this.forwardChanges();
+    this.stats = new StatsCollector(
+      {
+        engine: this.engine,
+        ingest: this.ingest,
+        errors: this.errors,
+        publisher: this.publisher,
+        store: this.store,
+        persistence: this.persistence,
+        startedAt: this.clock(),
+        version: VERSION,
+      },
+      this.clock,
+    );
+
+    // Re-establish retained states (the embedded broker forgets them on restart).
+    this.forwardChanges();
+    await this.announceOnline();
+    this.transport.on('connect', () => {
+      // Reconnected: the broker may have lost retained messages (restart without persistence).
+      void this.announceOnline();
+      this.republishAll();
+    });
+
+    await this.transport.subscribe(this.topics.accessFilter, cfg.mqtt.qos, (topic, payload) =>
+      this.ingest.handle(topic, payload),
+    );
+
+    this.persistence.start();
+    this.every(TICK_MS, () => {
+      this.engine.tick();
+      this.forwardChanges();
+    });
+    this.every(cfg.mqtt.statsIntervalMs, () => this.publishStats());
+    this.publishStats();
+
+    if (cfg.http.enabled) {
+      this.http = new HttpServer(cfg.http.host, cfg.http.port, this, this.stats, this.log);
+      await this.http.start();
+    }
+    this.started = true;
+    this.log.info(
+      {
+        base: this.topics.base,
+        broker: cfg.mqtt.url ? 'external' : `embedded:${this.broker?.port}`,
+        version: VERSION,
+      },
+      'patternd started',
+    );
+  }
+
+  private async connect(): Promise<Transport> {
+    const cfg = this.config;
+    if (cfg.mqtt.url) {
+      const t = new ClientTransport({
+        url: cfg.mqtt.url,
+        clientId: cfg.mqtt.clientId,
+        username: cfg.mqtt.username,
+        password: cfg.mqtt.password,
+        will: { topic: this.topics.status, payload: 'offline' },
+        log: this.log,
+      });
+      await t.waitConnected(CONNECT_TIMEOUT_MS);
+      return t;
+    }
+    this.broker = await startBroker(cfg.broker.host, cfg.broker.port, this.log);
+    return new AedesTransport(this.broker.aedes);
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  /** Hands engine changes to the publisher and the store. */
+  private forwardChanges(): void {
+    this.engine.drainChanges((slot, urgent) => this.publisher.offer(slot, urgent));
+    const removed = this.engine.drainRemoved();
+    if (removed.length > 0) {
+      for (const key of removed) this.publisher.clear(key);
+      this.persistence.removed(removed);
+    }
+  }
+
+  private republishAll(): void {
+    this.publisher.forgetPublished();
+    for (const slot of this.engine.keys.slots()) this.publisher.offer(slot, false);
+  }
+
+  private render(slot: number, gen: number) {
+    if (this.engine.keys.generation[slot] !== gen || !this.engine.keys.keys[slot]) return null;
+    const view = this.engine.view(slot);
+    const json = JSON.stringify(view);
+    // `updated_ts` is the last field: everything before it is what "unchanged" compares.
+    return { key: view.key, json, hashInput: json.slice(0, json.lastIndexOf(',"updated_ts"')) };
+  }
+
+  private announceOnline(): Promise<void> {
+    return new Promise((resolve) =>
+      this.transport.publish(this.topics.status, 'online', { retain: true, qos: 1 }, () => resolve()),
+    );
+  }
+
+  private publishStats(): void {
+    this.stats.sample();
+    this.transport.publish(
+      this.topics.stats,
+      JSON.stringify(this.stats.snapshot()),
+      { retain: true, qos: 0 },
+      () => {},
+    );
+  }
+
+  health(): { ok: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.transport?.connected) reasons.push('MQTT broker not connected');
+    const st = this.store.status();
+    if (!st.up) reasons.push(`store (${st.kind}) down: ${st.detail ?? 'unknown'}`);
+    return { ok: reasons.length === 0, reasons };
+  }
+
+  /** Graceful stop: stop ingesting, flush publisher and store, publish `offline`, close. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    if (!this.started) {
+      await this.broker?.close();
+      await this.store.close();
+      return;
+    }
+    this.log.info('stopping');
+    await this.transport.unsubscribeAll();
+    for (const t of this.timers) clearInterval(t);
+    this.forwardChanges();
+    await withTimeout(this.publisher.flush(), 5000, () => this.log.warn('publisher flush timed out'));
+    await this.persistence.stop();
+    this.errors.stop();
+    this.publishStats();
+    await withTimeout(
+      new Promise<void>((resolve) =>
+        this.transport.publish(this.topics.status, 'offline', { retain: true, qos: 1 }, () => resolve()),
+      ),
+      3000,
+      () => this.log.warn('offline status not acknowledged'),
+    );
+    this.publisher.stop();
+    await this.http?.stop();
+    await this.transport.close();
+    await this.broker?.close();
+    await this.store.close();
+    this.log.info('stopped');
+  }
+}
+
+async function withTimeout(p: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      resolve();
+    }, ms);
+  });
+  await Promise.race([p, timeout]);
+  clearTimeout(timer);
+}
