@@ -63,17 +63,35 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
 
   it.skipIf(skip)('a single event becomes a retained state with every contract field', async () => {
     const ts = Date.parse('2026-11-20T10:00:00Z');
-    await obs.publish(`${base}/access/nas/disk1`, JSON.stringify({ key: 'media/movies/big.mkv', ts, position: 0, size: 4096, op: 'read', context: { user: 'x' } }));
+    await obs.publish(
+      `${base}/access/nas/disk1`,
+      JSON.stringify({
+        key: 'media/movies/big.mkv',
+        ts,
+        position: 0,
+        size: 4096,
+        op: 'read',
+        context: { user: 'x' },
+      }),
+    );
     const state = await obs.state(base, 'media/movies/big.mkv');
     for (const f of FIELDS) expect(state).toHaveProperty(f);
     expect(state.key).toBe('media/movies/big.mkv');
     expect(state.last_ts).toBe(ts);
     expect(state.accesses).toBe(1);
     expect(state.source).toBe('nas/disk1');
-    expect(Object.keys(state.scores as object).sort()).toEqual(['burst', 'correlated', 'periodic', 'random', 'sequential']);
+    expect(Object.keys(state.scores as object).sort()).toEqual([
+      'burst',
+      'correlated',
+      'periodic',
+      'random',
+      'sequential',
+    ]);
     expect((state.patterns as string[]).length).toBeGreaterThan(0);
     // A late subscriber gets it as a retained message.
-    const late = await Observer.connect(svc.url, [`${base}/pattern/${encodeURIComponent('media/movies/big.mkv')}`]);
+    const late = await Observer.connect(svc.url, [
+      `${base}/pattern/${encodeURIComponent('media/movies/big.mkv')}`,
+    ]);
     await late.waitFor(`${base}/pattern/${encodeURIComponent('media/movies/big.mkv')}`);
     expect(late.messages[0].retain).toBe(true);
     await late.close();
@@ -81,7 +99,12 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
 
   it.skipIf(skip)('a batch of sequential reads is recognised as sequential', async () => {
     const t0 = Date.parse('2026-11-20T11:00:00Z');
-    const batch = Array.from({ length: 40 }, (_, i) => ({ key: 'seq/file', ts: t0 + i * 50, position: i * 65536, size: 65536 }));
+    const batch = Array.from({ length: 40 }, (_, i) => ({
+      key: 'seq/file',
+      ts: t0 + i * 50,
+      position: i * 65536,
+      size: 65536,
+    }));
     await obs.publish(`${base}/access/nas`, JSON.stringify(batch));
     const state = await obs.state(base, 'seq/file', (s) => s.accesses === 40);
     expect(state.pattern).toBe('sequential');
@@ -89,13 +112,23 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
   });
 
   it.skipIf(skip)('awkward keys map to exactly B/pattern/encodeURIComponent(key)', async () => {
-    const keys = ['a/b #1', 'plus+hash#/x', '$SYS/like', 'with space', 'ünïcødé/日本語/🎬', '/leading/and/trailing/', 'k'.repeat(512)];
+    const keys = [
+      'a/b #1',
+      'plus+hash#/x',
+      '$SYS/like',
+      'with space',
+      'ünïcødé/日本語/🎬',
+      '/leading/and/trailing/',
+      'k'.repeat(512),
+    ];
     await obs.publish(`${base}/access/nas`, JSON.stringify(keys.map((key) => ({ key }))));
     for (const key of keys) {
       const state = await obs.state(base, key);
       expect(state.key).toBe(key);
     }
-    const patternTopics = obs.messages.filter((m) => m.topic.startsWith(`${base}/pattern/`)).map((m) => m.topic);
+    const patternTopics = obs.messages
+      .filter((m) => m.topic.startsWith(`${base}/pattern/`))
+      .map((m) => m.topic);
     for (const key of keys) expect(patternTopics).toContain(`${base}/pattern/${encodeURIComponent(key)}`);
   });
 
@@ -123,14 +156,20 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
     const good2 = await obs.state(base, 'good/2');
     expect(good2.last_ts).toBe(Date.parse('2026-11-20T12:00:00.000Z'));
     const deadline = Date.now() + 5000;
-    while (errors().length - before < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (errors().length - before < 10 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     const got = errors().slice(before);
     const reasons = got.map((e) => e.reason as string);
     expect(reasons.some((r) => r.startsWith('invalid JSON'))).toBe(true);
     expect(reasons.some((r) => r.startsWith('payload too large'))).toBe(true);
     expect(reasons.some((r) => r.startsWith('payload must be'))).toBe(true);
     expect(reasons.some((r) => r.startsWith('key:'))).toBe(true);
-    expect(got.filter((e) => e.index !== undefined).map((e) => e.index).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(
+      got
+        .filter((e) => e.index !== undefined)
+        .map((e) => e.index)
+        .sort(),
+    ).toEqual([1, 2, 3, 4, 5, 6]);
     for (const e of got) expect(e.topic).toBe(`${base}/access/nas`);
     const stats = JSON.parse(
       await obs.waitFor(`${base}/stats`, (p) => {
@@ -143,7 +182,11 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
 
   it.skipIf(skip)('publishes B/stats as retained JSON counters', async () => {
     const stats = JSON.parse(await obs.waitFor(`${base}/stats`, (p) => JSON.parse(p).events > 0));
-    expect(stats).toMatchObject({ keys: expect.any(Number), patterns: expect.any(Object), store: expect.any(Object) });
+    expect(stats).toMatchObject({
+      keys: expect.any(Number),
+      patterns: expect.any(Object),
+      store: expect.any(Object),
+    });
   });
 });
 
@@ -155,7 +198,10 @@ describe('lifecycle', () => {
     let obs = await Observer.connect(first.url, [`${base}/#`]);
     const t0 = Date.parse('2026-11-21T00:00:00Z');
     // An hourly job over a day and a half: periodic knowledge that would take hours to relearn.
-    const events = Array.from({ length: 36 }, (_, i) => ({ key: 'backup/nightly.tar', ts: t0 + i * 3_600_000 + (i % 3) * 1000 }));
+    const events = Array.from({ length: 36 }, (_, i) => ({
+      key: 'backup/nightly.tar',
+      ts: t0 + i * 3_600_000 + (i % 3) * 1000,
+    }));
     await obs.publish(`${base}/access/nas`, JSON.stringify(events));
     const before = await obs.state(base, 'backup/nightly.tar', (s) => s.accesses === 36);
     expect(before.patterns).toContain('periodic');

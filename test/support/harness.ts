@@ -54,7 +54,13 @@ export type BrokerKind = 'embedded' | 'mosquitto';
 
 /** Starts patternd with test-friendly settings; `overrides` deep-merge into the config. */
 export async function startService(
-  opts: { broker?: BrokerKind; overrides?: Record<string, unknown>; dataDir?: string; base?: string; store?: Store } = {},
+  opts: {
+    broker?: BrokerKind;
+    overrides?: Record<string, unknown>;
+    dataDir?: string;
+    base?: string;
+    store?: Store;
+  } = {},
 ): Promise<TestService> {
   const broker = opts.broker ?? 'embedded';
   const port = broker === 'embedded' ? await freePort() : 0;
@@ -117,7 +123,8 @@ export class Observer {
 
   /** Latest payload on `topic`, or undefined. */
   latest(topic: string): string | undefined {
-    for (let i = this.messages.length - 1; i >= 0; i--) if (this.messages[i].topic === topic) return this.messages[i].payload;
+    for (let i = this.messages.length - 1; i >= 0; i--)
+      if (this.messages[i].topic === topic) return this.messages[i].payload;
     return undefined;
   }
 
@@ -126,7 +133,11 @@ export class Observer {
   }
 
   /** Resolves with the first message on `topic` (already received or future) that satisfies `pred`. */
-  async waitFor(topic: string, pred: (payload: string) => boolean = () => true, timeoutMs = 5000): Promise<string> {
+  async waitFor(
+    topic: string,
+    pred: (payload: string) => boolean = () => true,
+    timeoutMs = 5000,
+  ): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.messages.find((m) => m.topic === topic && pred(m.payload));
@@ -140,7 +151,12 @@ export class Observer {
   }
 
   /** Waits for the pattern state of `key` to satisfy `pred` and returns it parsed. */
-  async state(base: string, key: string, pred: (s: Record<string, unknown>) => boolean = () => true, timeoutMs = 5000) {
+  async state(
+    base: string,
+    key: string,
+    pred: (s: Record<string, unknown>) => boolean = () => true,
+    timeoutMs = 5000,
+  ) {
     const raw = await this.waitFor(
       `${base}/pattern/${encodeURIComponent(key)}`,
       (p) => p.length > 0 && pred(JSON.parse(p)),
