@@ -1,0 +1,148 @@
+/**
+ * End to end over MQTT: events published by a separate process, through a real broker, into patternd —
+ * against a sink that only JSON-parses the same payloads, on the same broker, run side by side.
+ *
+ *   npm run bench:e2e                 (add --quick for a short run)
+ *
+ * Brokers: the machine's Mosquitto (patternd as an MQTT.js client) and the embedded aedes (patternd
+ * subscribed in-process; the sink likewise). Payloads: batches of 1000 events, and one event per message.
+ */
+import { fork } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aedes } from 'aedes';
+import mqtt from 'mqtt';
+import pino from 'pino';
+import { loadConfig } from '../src/config.ts';
+import { Service } from '../src/service.ts';
+import { tmpDir } from '../test/support/harness.ts';
+
+const quick = process.argv.includes('--quick');
+const MOSQUITTO = process.env.MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883';
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+interface Shape {
+  name: string;
+  messages: number;
+  perMessage: number;
+}
+const shapes: Shape[] = [
+  { name: 'batch×1000', messages: quick ? 100 : 300, perMessage: 1000 },
+  { name: 'single', messages: quick ? 20_000 : 60_000, perMessage: 1 },
+];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs the publisher child; resolves when `counted()` reaches `total` events, with events/s. */
+async function drive(url: string, topic: string, shape: Shape, counted: () => number): Promise<number> {
+  const child = fork(path.join(here, 'publisher-child.ts'), [url, topic, String(shape.messages), String(shape.perMessage), '100', '7'], {
+    execArgv: ['--import', 'tsx'],
+  });
+  const total = shape.messages * shape.perMessage;
+  const base = counted();
+  await new Promise<void>((resolve) => child.on('message', (m: { type: string }) => m.type === 'start' && resolve()));
+  const t0 = performance.now();
+  let last = performance.now();
+  let seen = 0;
+  // Stop waiting when nothing arrives for 5 s: report what got through rather than hang on a lost message.
+  while (counted() - base < total && performance.now() - last < 5000) {
+    await new Promise((r) => setTimeout(r, 2));
+    if (counted() !== seen) {
+      seen = counted();
+      last = performance.now();
+    }
+  }
+  const got = counted() - base;
+  const secs = (last - t0) / 1000;
+  if (got < total) console.log(`  (${total - got} of ${total} events did not arrive)`);
+  if (child.exitCode === null) await new Promise((r) => child.on('exit', r));
+  return got / secs;
+}
+
+async function sinkMosquitto(topic: string, shape: Shape): Promise<number> {
+  let events = 0;
+  const c = await mqtt.connectAsync(MOSQUITTO, { clientId: `bench-sink-${process.pid}`, reconnectPeriod: 0 });
+  c.on('message', (_t, p) => {
+    const body = JSON.parse(p.toString('utf8'));
+    events += Array.isArray(body) ? body.length : 1;
+  });
+  await c.subscribeAsync(topic, { qos: 1 });
+  const rate = await drive(MOSQUITTO, topic, shape, () => events);
+  await c.endAsync(true);
+  return rate;
+}
+
+async function sinkAedes(shape: Shape): Promise<number> {
+  const aedes = await Aedes.createBroker();
+  const server = net.createServer({ noDelay: true }, (s) => aedes.handle(s));
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  let events = 0;
+  await new Promise<void>((r) =>
+    aedes.subscribe(
+      'sink/access/#',
+      ((packet: { payload: Buffer }, cb: () => void) => {
+        const body = JSON.parse(packet.payload.toString('utf8'));
+        events += Array.isArray(body) ? body.length : 1;
+        cb();
+      }) as never,
+      r,
+    ),
+  );
+  const rate = await drive(`mqtt://127.0.0.1:${port}`, 'sink/access/nas', shape, () => events);
+  await new Promise<void>((r) => aedes.close(() => r()));
+  server.close();
+  return rate;
+}
+
+async function patternd(kind: 'mosquitto' | 'aedes', shape: Shape): Promise<number> {
+  const base = `bench${Math.random().toString(36).slice(2, 8)}`;
+  const port = kind === 'aedes' ? await freePort() : 0;
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      mqtt: { baseTopic: base, clientId: `patternd-${base}`, ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}) },
+      broker: { port },
+      store: { dataDir: tmpDir('patternd-bench-') },
+      http: { enabled: false },
+      log: { level: 'silent' },
+    },
+  });
+  const service = new Service({ config, log: pino({ level: 'silent' }) });
+  await service.start();
+  const url = kind === 'aedes' ? `mqtt://127.0.0.1:${service.brokerPort}` : MOSQUITTO;
+  const rate = await drive(url, `${base}/access/nas`, shape, () => service.ingest.counters.events);
+  await service.stop();
+  if (kind === 'mosquitto') {
+    // Leave no retained states behind on the shared broker.
+    const c = await mqtt.connectAsync(MOSQUITTO, { reconnectPeriod: 0 });
+    const topics = new Set<string>();
+    c.on('message', (t, p) => p.length > 0 && topics.add(t));
+    await c.subscribeAsync(`${base}/#`);
+    await new Promise((r) => setTimeout(r, 300));
+    for (const t of topics) await c.publishAsync(t, '', { retain: true });
+    await c.endAsync();
+  }
+  return rate;
+}
+
+console.log(`end-to-end over MQTT (QoS 1, publisher window 100), node ${process.version}`);
+console.log('broker      payload      sink ev/s   patternd ev/s   patternd/sink');
+for (const shape of shapes) {
+  for (const kind of ['mosquitto', 'aedes'] as const) {
+    const sink = kind === 'mosquitto' ? await sinkMosquitto(`benchsink${process.pid}/access/nas`, shape) : await sinkAedes(shape);
+    const ours = await patternd(kind, shape);
+    console.log(
+      `${kind.padEnd(11)} ${shape.name.padEnd(11)} ${Math.round(sink).toLocaleString().padStart(10)}   ${Math.round(ours).toLocaleString().padStart(13)}   ${(ours / sink).toFixed(2).padStart(12)}`,
+    );
+  }
+}
+process.exit(0);

@@ -1,0 +1,90 @@
+/**
+ * Engine throughput on pre-parsed events, at 10 k / 100 k / 1 M keys.
+ *
+ *   npm run bench:engine            (add --quick for a short run)
+ *
+ * Baseline, run side by side on the same events: a loop that only looks each key up in a Map and
+ * counts it — the least any per-key engine must do. The ratio says what the detectors cost on top.
+ */
+import { loadConfig } from '../src/config.ts';
+import { Engine } from '../src/engine/engine.ts';
+import { mulberry32 } from './rng.ts';
+
+const quick = process.argv.includes('--quick');
+const EVENTS = quick ? 500_000 : 2_000_000;
+
+interface Events {
+  keys: string[];
+  keyIndex: Uint32Array;
+  ts: Float64Array;
+  pos: Float64Array;
+  size: Float64Array;
+}
+
+/** A mix: a third of keys stream sequentially, the rest are read at random offsets; Zipf-ish popularity. */
+function makeEvents(nKeys: number, n: number, seed: number): Events {
+  const rnd = mulberry32(seed);
+  const keys = Array.from({ length: nKeys }, (_, i) => `dev${i % 97}/share/folder${i % 1013}/file-${i}.bin`);
+  const keyIndex = new Uint32Array(n);
+  const ts = new Float64Array(n);
+  const pos = new Float64Array(n);
+  const size = new Float64Array(n);
+  const next = new Float64Array(nKeys);
+  let t = Date.parse('2026-11-01T00:00:00Z');
+  for (let i = 0; i < n; i++) {
+    // Half the events go to the hottest 10 % of keys.
+    const k = rnd() < 0.5 ? Math.floor(rnd() * Math.max(1, nKeys / 10)) : Math.floor(rnd() * nKeys);
+    keyIndex[i] = k;
+    t += rnd() * 2;
+    ts[i] = t;
+    if (k % 3 === 0) {
+      pos[i] = next[k];
+      next[k] += 65536;
+    } else {
+      pos[i] = Math.floor(rnd() * 1e9);
+    }
+    size[i] = 65536;
+  }
+  return { keys, keyIndex, ts, pos, size };
+}
+
+function runEngine(ev: Events, nKeys: number): number {
+  const cfg = loadConfig({ env: {}, overrides: { engine: { maxKeys: nKeys } } });
+  const engine = new Engine(cfg.engine);
+  const t0 = performance.now();
+  const { keys, keyIndex, ts, pos, size } = ev;
+  for (let i = 0; i < keyIndex.length; i++) {
+    engine.observe(keys[keyIndex[i]], ts[i], pos[i], size[i]);
+    // The service drains changes after every message; do the same per 1000 events (a batch).
+    if ((i & 1023) === 1023) engine.drainChanges(noop);
+  }
+  return performance.now() - t0;
+}
+
+function runBaseline(ev: Events): number {
+  const counts = new Map<string, number>();
+  const t0 = performance.now();
+  const { keys, keyIndex } = ev;
+  for (let i = 0; i < keyIndex.length; i++) {
+    const k = keys[keyIndex[i]];
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return performance.now() - t0;
+}
+
+function noop() {}
+
+console.log(`engine throughput, ${EVENTS.toLocaleString()} events per run, node ${process.version}`);
+console.log('keys       engine ev/s   µs/event   baseline ev/s   engine/baseline');
+for (const nKeys of [10_000, 100_000, 1_000_000]) {
+  const ev = makeEvents(nKeys, EVENTS, 42 + nKeys);
+  // Warm-up on a slice, then measure both side by side.
+  runEngine({ ...ev, keyIndex: ev.keyIndex.subarray(0, 50_000) }, nKeys);
+  const base = runBaseline(ev);
+  const eng = runEngine(ev, nKeys);
+  const evps = EVENTS / (eng / 1000);
+  const baseEvps = EVENTS / (base / 1000);
+  console.log(
+    `${String(nKeys).padEnd(10)} ${Math.round(evps).toLocaleString().padStart(12)}   ${((eng * 1000) / EVENTS).toFixed(3).padStart(8)}   ${Math.round(baseEvps).toLocaleString().padStart(13)}   ${(evps / baseEvps).toFixed(3).padStart(8)}`,
+  );
+}

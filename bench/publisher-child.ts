@@ -1,0 +1,48 @@
+/**
+ * Publisher process for the end-to-end benchmarks: sends `messages` payloads to `topic` with QoS 1 and at
+ * most `window` unacknowledged publishes (MQTT.js has no outbound flow control of its own).
+ * argv: url topic messages eventsPerMessage window seed
+ */
+import mqtt from 'mqtt';
+import { mulberry32 } from './rng.ts';
+
+const [url, topic, messagesS, perMessageS, windowS, seedS] = process.argv.slice(2);
+const messages = Number(messagesS);
+const perMessage = Number(perMessageS);
+const window = Number(windowS);
+const rnd = mulberry32(Number(seedS));
+
+function payload(i: number): string {
+  const t = Date.now();
+  const events = [];
+  for (let j = 0; j < perMessage; j++) {
+    const k = Math.floor(rnd() * 2000);
+    events.push({ key: `nas/share/file-${k}.bin`, ts: t, position: (i * perMessage + j) * 4096, size: 4096, op: 'read' });
+  }
+  return JSON.stringify(perMessage === 1 ? events[0] : events);
+}
+
+// Pre-render so the publisher's own JSON work does not limit the rate being measured.
+const payloads = Array.from({ length: Math.min(messages, 2000) }, (_, i) => payload(i));
+const client = mqtt.connect(url, { clientId: `bench-pub-${process.pid}`, clean: true, reconnectPeriod: 0 });
+client.on('connect', () => {
+  process.send?.({ type: 'start' });
+  let sent = 0;
+  let acked = 0;
+  let out = 0;
+  const pump = () => {
+    while (out < window && sent < messages) {
+      out++;
+      client.publish(topic, payloads[sent++ % payloads.length], { qos: 1 }, (err) => {
+        if (err) throw err;
+        out--;
+        acked++;
+        if (acked === messages) {
+          process.send?.({ type: 'done' });
+          client.end(false, () => process.exit(0));
+        } else if (out < window / 2) setImmediate(pump);
+      });
+    }
+  };
+  pump();
+});
