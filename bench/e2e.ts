@@ -43,12 +43,18 @@ function freePort(): Promise<number> {
 
 /** Runs the publisher child; resolves when `counted()` reaches `total` events, with events/s. */
 async function drive(url: string, topic: string, shape: Shape, counted: () => number): Promise<number> {
-  const child = fork(path.join(here, 'publisher-child.ts'), [url, topic, String(shape.messages), String(shape.perMessage), '100', '7'], {
-    execArgv: ['--import', 'tsx'],
-  });
+  const child = fork(
+    path.join(here, 'publisher-child.ts'),
+    [url, topic, String(shape.messages), String(shape.perMessage), '100', '7'],
+    {
+      execArgv: ['--import', 'tsx'],
+    },
+  );
   const total = shape.messages * shape.perMessage;
   const base = counted();
-  await new Promise<void>((resolve) => child.on('message', (m: { type: string }) => m.type === 'start' && resolve()));
+  await new Promise<void>((resolve) =>
+    child.on('message', (m: { type: string }) => m.type === 'start' && resolve()),
+  );
   const t0 = performance.now();
   let last = performance.now();
   let seen = 0;
@@ -109,7 +115,11 @@ async function patternd(kind: 'mosquitto' | 'aedes', shape: Shape): Promise<numb
   const config = loadConfig({
     env: {},
     overrides: {
-      mqtt: { baseTopic: base, clientId: `patternd-${base}`, ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}) },
+      mqtt: {
+        baseTopic: base,
+        clientId: `patternd-${base}`,
+        ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}),
+      },
       broker: { port },
       store: { dataDir: tmpDir('patternd-bench-') },
       http: { enabled: false },
@@ -138,7 +148,10 @@ console.log(`end-to-end over MQTT (QoS 1, publisher window 100), node ${process.
 console.log('broker      payload      sink ev/s   patternd ev/s   patternd/sink');
 for (const shape of shapes) {
   for (const kind of ['mosquitto', 'aedes'] as const) {
-    const sink = kind === 'mosquitto' ? await sinkMosquitto(`benchsink${process.pid}/access/nas`, shape) : await sinkAedes(shape);
+    const sink =
+      kind === 'mosquitto'
+        ? await sinkMosquitto(`benchsink${process.pid}/access/nas`, shape)
+        : await sinkAedes(shape);
     const ours = await patternd(kind, shape);
     console.log(
       `${kind.padEnd(11)} ${shape.name.padEnd(11)} ${Math.round(sink).toLocaleString().padStart(10)}   ${Math.round(ours).toLocaleString().padStart(13)}   ${(ours / sink).toFixed(2).padStart(12)}`,

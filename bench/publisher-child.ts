@@ -17,7 +17,13 @@ function payload(i: number): string {
   const events = [];
   for (let j = 0; j < perMessage; j++) {
     const k = Math.floor(rnd() * 2000);
-    events.push({ key: `nas/share/file-${k}.bin`, ts: t, position: (i * perMessage + j) * 4096, size: 4096, op: 'read' });
+    events.push({
+      key: `nas/share/file-${k}.bin`,
+      ts: t,
+      position: (i * perMessage + j) * 4096,
+      size: 4096,
+      op: 'read',
+    });
   }
   return JSON.stringify(perMessage === 1 ? events[0] : events);
 }

@@ -1,7 +1,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { ErrorReporter } from './errors.ts';
 import { sourceOf, type Topics } from './topics.ts';
-import { accessEventSchema, describe } from './validate.ts';
+import { accessEventSchema, describe, KEY_REQUIRED } from './validate.ts';
 
 /**
  * Turns `B/access/<source…>` messages into engine observations.
@@ -78,6 +78,14 @@ export class Ingest {
   }
 
   private item(topic: string, raw: unknown, index: number | undefined, now: number, source: number): void {
+    // zod builds an error object with a stack for every failure (~10–30 µs); the two commonest kinds of
+    // junk are named here for free so a flood of junk batches cannot buy much CPU.
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      return this.rejectEvent(topic, 'event must be a JSON object', index);
+    }
+    if (typeof (raw as { key?: unknown }).key !== 'string') {
+      return this.rejectEvent(topic, KEY_REQUIRED, index);
+    }
     const parsed = accessEventSchema.safeParse(raw);
     if (!parsed.success) return this.rejectEvent(topic, describe(parsed.error), index);
     const ev = parsed.data;

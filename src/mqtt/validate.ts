@@ -16,9 +16,11 @@ const isoTimestamp = z
     return ms;
   });
 
+export const KEY_REQUIRED = 'key: required, a string of 1–512 characters';
+
 export const accessEventSchema = z.object({
   key: z
-    .string({ error: 'required: a string of 1–512 characters' })
+    .string({ error: KEY_REQUIRED.slice('key: '.length) })
     .min(1, 'must not be empty')
     .max(512, 'must be at most 512 characters')
     .refine((k) => !k.includes('\u0000'), 'must not contain NUL'),
