@@ -81,6 +81,9 @@ export interface ClientTransportOptions {
   log: Logger;
 }
 
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
 /** MQTT.js client to an external broker (Mosquitto, EMQX, …). */
 export class ClientTransport extends EventEmitter implements Transport {
   private readonly client: MqttClient;
@@ -94,7 +97,7 @@ export class ClientTransport extends EventEmitter implements Transport {
       password: opts.password,
       // A persistent session: QoS 1 events published while patternd is down are delivered when it returns.
       clean: false,
-      reconnectPeriod: 1000,
+      reconnectPeriod: RECONNECT_MIN_MS,
       connectTimeout: 10_000,
       keepalive: 30,
       will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1, retain: true },
