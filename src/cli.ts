@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, redactConfig } from './config.ts';
 import { createLogger } from './log.ts';
+import { hashPassword } from './mqtt/auth.ts';
 import { BrokerPortInUseError } from './mqtt/broker.ts';
 import { Service } from './service.ts';
 import { VERSION } from './version.ts';
@@ -8,6 +9,7 @@ import { VERSION } from './version.ts';
 const USAGE = `patternd ${VERSION} — access-pattern recognition over MQTT
 
 usage: patternd [--config <file>]
+       patternd hash-password <password>     (prints broker.passwordHash for the embedded broker)
        patternd --help | --version
 
 Configuration: config/default.json, then --config <file>, then the environment
@@ -15,7 +17,8 @@ Configuration: config/default.json, then --config <file>, then the environment
 `;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
@@ -31,6 +34,12 @@ async function main(): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (positionals[0] === 'hash-password') {
+    if (!positionals[1]) throw new ConfigError('usage: patternd hash-password <password>');
+    process.stdout.write(`${hashPassword(positionals[1])}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new ConfigError(`unknown command "${positionals[0]}"\n${USAGE}`);
 
   const config = loadConfig({ file: values.config });
   const log = createLogger(config.log);

@@ -71,6 +71,14 @@ export const configSchema = z.strictObject({
     clientId: z.string().min(1).max(64),
     username: z.string().optional(),
     password: z.string().optional(),
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        rejectUnauthorized: z.boolean().optional(),
+      })
+      .optional(),
     qos: z.union([z.literal(0), z.literal(1)]),
     maxPayloadBytes: z
       .number()
@@ -86,6 +94,12 @@ export const configSchema = z.strictObject({
   broker: z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65_535),
+    username: z.string().min(1).optional(),
+    passwordHash: z
+      .string()
+      .regex(/^scrypt\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, 'must be a hash made by `patternd hash-password`')
+      .optional(),
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   }),
   store: z.strictObject({
     redisUrl: z

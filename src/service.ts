@@ -165,13 +165,15 @@ export class Service {
         clientId: cfg.mqtt.clientId,
         username: cfg.mqtt.username,
         password: cfg.mqtt.password,
+        tls: cfg.mqtt.tls,
         will: { topic: this.topics.status, payload: 'offline' },
         log: this.log,
       });
       await t.waitConnected(CONNECT_TIMEOUT_MS);
       return t;
     }
-    this.broker = await startBroker(cfg.broker.host, cfg.broker.port, this.log);
+    const t = this.topics;
+    this.broker = await startBroker(cfg.broker, [t.patternPrefix, t.status, t.stats, t.errors], this.log);
     return new AedesTransport(this.broker.aedes);
   }
 

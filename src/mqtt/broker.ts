@@ -1,11 +1,20 @@
+import fs from 'node:fs';
 import net from 'node:net';
-import { Aedes } from 'aedes';
+import tls from 'node:tls';
+import { Aedes, type AuthenticateError } from 'aedes';
 import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { isLoopback, verifyPassword } from './auth.ts';
 
 /**
  * The embedded MQTT broker (aedes), used when no external broker is configured.
- * Sockets get TCP_NODELAY: without it every request/response exchange (subscribe → retained message)
- * stalls ~40 ms on Nagle + delayed ACK (see reference/mqtt-redis-performance.md, C4).
+ *
+ * - Sockets get TCP_NODELAY: without it every request/response exchange (subscribe → retained message)
+ *   stalls ~40 ms on Nagle + delayed ACK (reference/mqtt-redis-performance.md, C4).
+ * - Loopback by default. An optional login (username + scrypt hash) and TLS; a loud warning when it
+ *   listens beyond loopback without a login.
+ * - Only patternd itself (in-process, no client) may publish its outputs — pattern states, status, stats,
+ *   errors — so no device on the network can forge what Home Assistant sees.
  */
 export interface EmbeddedBroker {
   aedes: Aedes;
@@ -25,23 +34,59 @@ export class BrokerPortInUseError extends Error {
   }
 }
 
-export async function startBroker(host: string, port: number, log: Logger): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker({ drainTimeout: 10_000 });
-  const server = net.createServer({ noDelay: true }, (socket) => aedes.handle(socket));
+export async function startBroker(
+  cfg: Config['broker'],
+  protectedPrefixes: string[],
+  log: Logger,
+): Promise<EmbeddedBroker> {
+  const aedes = await Aedes.createBroker({
+    drainTimeout: 10_000,
+    authenticate: (_client, username, password, done) => {
+      if (!cfg.username || !cfg.passwordHash) return done(null, true);
+      const ok =
+        username === cfg.username && password !== undefined && verifyPassword(password, cfg.passwordHash);
+      if (ok) return done(null, true);
+      const err = new Error('bad username or password') as AuthenticateError;
+      err.returnCode = 4;
+      done(err, false);
+    },
+    authorizePublish: (client, packet, done) => {
+      if (client && protectedPrefixes.some((p) => packet.topic === p || packet.topic.startsWith(`${p}/`))) {
+        return done(new Error(`${packet.topic} is published by patternd only`));
+      }
+      done(null);
+    },
+  });
+  const onSocket = (socket: net.Socket) => aedes.handle(socket);
+  const server = cfg.tls
+    ? tls.createServer(
+        { cert: fs.readFileSync(cfg.tls.cert), key: fs.readFileSync(cfg.tls.key), noDelay: true },
+        onSocket,
+      )
+    : net.createServer({ noDelay: true }, onSocket);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE' ? new BrokerPortInUseError(host, port) : err);
+      reject(err.code === 'EADDRINUSE' ? new BrokerPortInUseError(cfg.host, cfg.port) : err);
     });
-    server.listen(port, host, () => resolve());
+    server.listen(cfg.port, cfg.host, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
   aedes.on('clientError', (client, err) =>
     log.debug({ client: client?.id, err: err.message }, 'mqtt client error'),
   );
-  log.info({ host, port: address.port }, 'embedded MQTT broker listening');
+  if (!isLoopback(cfg.host) && !cfg.username) {
+    log.warn(
+      { host: cfg.host, port: address.port },
+      'SECURITY: the embedded MQTT broker accepts anyone on the network without a login; set broker.username and broker.passwordHash (patternd hash-password), or listen on 127.0.0.1',
+    );
+  }
+  log.info(
+    { host: cfg.host, port: address.port, tls: Boolean(cfg.tls), login: Boolean(cfg.username) },
+    'embedded MQTT broker listening',
+  );
   return {
     aedes,
-    host,
+    host: cfg.host,
     port: address.port,
     close: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

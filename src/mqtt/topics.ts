@@ -10,6 +10,7 @@ export interface Topics {
   stats: string;
   errors: string;
   pattern(key: string): string;
+  patternPrefix: string;
   patternFilter: string;
 }
 
@@ -22,6 +23,7 @@ export function topics(base: string): Topics {
     stats: `${base}/stats`,
     errors: `${base}/errors`,
     pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key)}`,
+    patternPrefix: `${base}/pattern`,
     patternFilter: `${base}/pattern/#`,
   };
 }

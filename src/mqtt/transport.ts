@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import type { Aedes } from 'aedes';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -77,6 +78,7 @@ export interface ClientTransportOptions {
   clientId: string;
   username?: string;
   password?: string;
+  tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
   will: { topic: string; payload: string };
   log: Logger;
 }
@@ -101,6 +103,12 @@ export class ClientTransport extends EventEmitter implements Transport {
       connectTimeout: 10_000,
       keepalive: 30,
       will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1, retain: true },
+      ...(opts.tls?.ca ? { ca: fs.readFileSync(opts.tls.ca) } : {}),
+      ...(opts.tls?.cert ? { cert: fs.readFileSync(opts.tls.cert) } : {}),
+      ...(opts.tls?.key ? { key: fs.readFileSync(opts.tls.key) } : {}),
+      ...(opts.tls?.rejectUnauthorized !== undefined
+        ? { rejectUnauthorized: opts.tls.rejectUnauthorized }
+        : {}),
     };
     this.client = mqtt.connect(opts.url, options);
     this.client.on('connect', (ack) => {

@@ -15,7 +15,10 @@ export class OwnMosquitto {
     const port = await freePort();
     const dir = tmpDir('patternd-mosq-');
     const conf = path.join(dir, 'mosquitto.conf');
-    fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+    fs.writeFileSync(
+      conf,
+      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`,
+    );
     const m = new OwnMosquitto(port, conf);
     await m.up();
     return m;

@@ -1,0 +1,77 @@
+import { Writable } from 'node:stream';
+import mqtt from 'mqtt';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { hashPassword, verifyPassword } from '../src/mqtt/auth.ts';
+import { Service } from '../src/service.ts';
+import { freePort, Observer, startService, type TestService, tmpDir } from './support/harness.ts';
+
+describe('embedded broker security', () => {
+  let svc: TestService | undefined;
+  afterEach(async () => {
+    await svc?.stop();
+    svc = undefined;
+  });
+
+  it('stores only a scrypt hash and verifies it', () => {
+    const h = hashPassword('s3cret');
+    expect(h).toMatch(/^scrypt\$/);
+    expect(h).not.toContain('s3cret');
+    expect(verifyPassword('s3cret', h)).toBe(true);
+    expect(verifyPassword('wrong', h)).toBe(false);
+  });
+
+  it('requires the configured login', async () => {
+    svc = await startService({ overrides: { broker: { username: 'ha', passwordHash: hashPassword('pw') } } });
+    const connect = (opts: mqtt.IClientOptions) =>
+      mqtt.connectAsync(svc!.url, { reconnectPeriod: 0, connectTimeout: 2000, ...opts }).then(
+        (c) => (c.end(true), 'ok'),
+        (e: Error) => e.message,
+      );
+    expect(await connect({})).not.toBe('ok');
+    expect(await connect({ username: 'ha', password: 'nope' })).not.toBe('ok');
+    expect(await connect({ username: 'ha', password: 'pw' })).toBe('ok');
+  });
+
+  it("refuses other clients' publishes to patternd's own topics", async () => {
+    svc = await startService();
+    const base = svc.config.mqtt.baseTopic;
+    const obs = await Observer.connect(svc.url, [`${base}/#`]);
+    const forger = await mqtt.connectAsync(svc.url, { reconnectPeriod: 0 });
+    forger.on('error', () => {});
+    forger.publish(`${base}/pattern/fake`, '{"pattern":"burst"}', { qos: 0, retain: true });
+    forger.publish(`${base}/status`, 'offline', { qos: 0, retain: true });
+    // Allowed topics still work for everyone.
+    await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'real' }));
+    await obs.state(base, 'real');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(obs.on(`${base}/pattern/fake`)).toEqual([]);
+    expect(obs.on(`${base}/status`)).not.toContain('offline');
+    forger.end(true);
+    await obs.close();
+  });
+
+  it('warns loudly when listening beyond loopback without a login', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        broker: { host: '0.0.0.0', port: await freePort() },
+        store: { dataDir: tmpDir() },
+        http: { enabled: false },
+        mqtt: { baseTopic: 'sec' },
+      },
+    });
+    const service = new Service({ config, log: pino({ level: 'warn' }, sink) });
+    await service.start();
+    await service.stop();
+    expect(lines.some((l) => l.includes('SECURITY') && l.includes('without a login'))).toBe(true);
+  });
+});
