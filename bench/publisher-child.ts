@@ -1,12 +1,14 @@
 /**
  * Publisher process for the end-to-end benchmarks: sends `messages` payloads to `topic` with QoS 1 and at
  * most `window` unacknowledged publishes (MQTT.js has no outbound flow control of its own).
- * argv: url topic messages eventsPerMessage window seed
+ * argv: url topic messages eventsPerMessage window seed [messagesPerSecond]
+ * With a rate, it paces itself (background load for the latency benchmark) instead of going flat out.
  */
 import mqtt from 'mqtt';
 import { mulberry32 } from './rng.ts';
 
-const [url, topic, messagesS, perMessageS, windowS, seedS] = process.argv.slice(2);
+const [url, topic, messagesS, perMessageS, windowS, seedS, rateS] = process.argv.slice(2);
+const rate = Number(rateS ?? 0);
 const messages = Number(messagesS);
 const perMessage = Number(perMessageS);
 const window = Number(windowS);
@@ -33,6 +35,13 @@ const payloads = Array.from({ length: Math.min(messages, 2000) }, (_, i) => payl
 const client = mqtt.connect(url, { clientId: `bench-pub-${process.pid}`, clean: true, reconnectPeriod: 0 });
 client.on('connect', () => {
   process.send?.({ type: 'start' });
+  if (rate > 0) {
+    let i = 0;
+    setInterval(() => {
+      for (let k = 0; k < rate / 100; k++) client.publish(topic, payloads[i++ % payloads.length], { qos: 0 });
+    }, 10);
+    return;
+  }
   let sent = 0;
   let acked = 0;
   let out = 0;

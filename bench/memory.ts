@@ -1,0 +1,47 @@
+/**
+ * Memory per tracked key, at 100 k and 1 M keys: heap (incl. typed arrays) and RSS, measured in a fresh
+ * process per size after a full GC, against the same process before any key existed (the baseline).
+ *
+ *   npm run bench:memory
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config.ts';
+import { Engine } from '../src/engine/engine.ts';
+
+const self = fileURLToPath(import.meta.url);
+
+function measure(n: number): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  gc();
+  const before = process.memoryUsage();
+  const engine = new Engine(loadConfig({ env: {}, overrides: { engine: { maxKeys: n } } }).engine);
+  let t = Date.parse('2026-11-01T00:00:00Z');
+  for (let round = 0; round < 3; round++) {
+    // Key strings are built per event, as parsing a message would; the engine keeps one copy per key.
+    for (let i = 0; i < n; i++) engine.observe(`nas/share/folder-${i % 1000}/file-${i}.bin`, (t += 1), i * 4096 + round * 4096, 4096);
+    engine.drainChanges(() => {});
+  }
+  gc();
+  const after = process.memoryUsage();
+  const heap = after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers;
+  const rss = after.rss - before.rss;
+  process.stdout.write(JSON.stringify({ n, heapPerKey: heap / n, rssPerKey: rss / n, rowBytes: engine.rowBytes, keys: engine.keys.size }));
+}
+
+if (process.argv[2] === '--child') {
+  measure(Number(process.argv[3]));
+} else {
+  console.log('keys        heap+buffers B/key   RSS B/key   state row B/key   (keys ~35 characters, included)');
+  for (const n of [100_000, 1_000_000]) {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', String(n)], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    });
+    const r = JSON.parse(out);
+    console.log(
+      `${String(n).padEnd(10)} ${Math.round(r.heapPerKey).toString().padStart(20)}   ${Math.round(r.rssPerKey).toString().padStart(9)}   ${String(r.rowBytes).padStart(15)}`,
+    );
+  }
+}
