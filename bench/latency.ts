@@ -26,13 +26,21 @@ function quantile(xs: number[], q: number): number {
 }
 
 async function connect(url: string): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `lat-${Math.random().toString(36).slice(2, 8)}` });
+  const c = await mqtt.connectAsync(url, {
+    reconnectPeriod: 0,
+    clientId: `lat-${Math.random().toString(36).slice(2, 8)}`,
+  });
   // The probe measures patternd, not Nagle on the probe's own socket.
   (c.stream as net.Socket).setNoDelay?.(true);
   return c;
 }
 
-async function probe(url: string, publishTopic: (i: number) => string, expectTopic: (i: number) => string, payload: (i: number) => string) {
+async function probe(
+  url: string,
+  publishTopic: (i: number) => string,
+  expectTopic: (i: number) => string,
+  payload: (i: number) => string,
+) {
   const c = await connect(url);
   const waiting = new Map<string, (t: number) => void>();
   c.on('message', (topic, p) => {
@@ -59,7 +67,11 @@ async function run(kind: 'aedes' | 'mosquitto') {
   const config = loadConfig({
     env: {},
     overrides: {
-      mqtt: { baseTopic: base, clientId: `patternd-${base}`, ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}) },
+      mqtt: {
+        baseTopic: base,
+        clientId: `patternd-${base}`,
+        ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}),
+      },
       broker: { port: 0 },
       store: { dataDir: tmpDir('patternd-lat-') },
       http: { enabled: false },
@@ -70,9 +82,13 @@ async function run(kind: 'aedes' | 'mosquitto') {
   await service.start();
   const url = kind === 'aedes' ? `mqtt://127.0.0.1:${service.brokerPort}` : MOSQUITTO;
   // Background load: 100 messages/s of 100 events = 10 k events/s, for as long as the probes run.
-  const load = fork(path.join(here, 'publisher-child.ts'), [url, `${base}/access/load`, '100000', '100', '10', '3', '100'], {
-    execArgv: ['--import', 'tsx'],
-  });
+  const load = fork(
+    path.join(here, 'publisher-child.ts'),
+    [url, `${base}/access/load`, '100000', '100', '10', '3', '100'],
+    {
+      execArgv: ['--import', 'tsx'],
+    },
+  );
   await new Promise((r) => setTimeout(r, 1000));
   const eventsBefore = service.ingest.counters.events;
   const t0 = performance.now();

@@ -20,25 +20,40 @@ function measure(n: number): void {
   let t = Date.parse('2026-11-01T00:00:00Z');
   for (let round = 0; round < 3; round++) {
     // Key strings are built per event, as parsing a message would; the engine keeps one copy per key.
-    for (let i = 0; i < n; i++) engine.observe(`nas/share/folder-${i % 1000}/file-${i}.bin`, (t += 1), i * 4096 + round * 4096, 4096);
+    for (let i = 0; i < n; i++)
+      engine.observe(`nas/share/folder-${i % 1000}/file-${i}.bin`, (t += 1), i * 4096 + round * 4096, 4096);
     engine.drainChanges(() => {});
   }
   gc();
   const after = process.memoryUsage();
   const heap = after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers;
   const rss = after.rss - before.rss;
-  process.stdout.write(JSON.stringify({ n, heapPerKey: heap / n, rssPerKey: rss / n, rowBytes: engine.rowBytes, keys: engine.keys.size }));
+  process.stdout.write(
+    JSON.stringify({
+      n,
+      heapPerKey: heap / n,
+      rssPerKey: rss / n,
+      rowBytes: engine.rowBytes,
+      keys: engine.keys.size,
+    }),
+  );
 }
 
 if (process.argv[2] === '--child') {
   measure(Number(process.argv[3]));
 } else {
-  console.log('keys        heap+buffers B/key   RSS B/key   state row B/key   (keys ~35 characters, included)');
+  console.log(
+    'keys        heap+buffers B/key   RSS B/key   state row B/key   (keys ~35 characters, included)',
+  );
   for (const n of [100_000, 1_000_000]) {
-    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', String(n)], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 20,
-    });
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', self, '--child', String(n)],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      },
+    );
     const r = JSON.parse(out);
     console.log(
       `${String(n).padEnd(10)} ${Math.round(r.heapPerKey).toString().padStart(20)}   ${Math.round(r.rssPerKey).toString().padStart(9)}   ${String(r.rowBytes).padStart(15)}`,

@@ -95,6 +95,7 @@ export class Service {
         intervalMs: cfg.mqtt.publishIntervalMs,
         window: cfg.mqtt.inflightWindow,
         qos: cfg.mqtt.qos,
+        maxPendingClears: Math.max(10_000, cfg.engine.maxKeys),
         topicOf: this.topics.pattern,
         now: this.clock,
         log: this.log,

@@ -26,6 +26,7 @@ export interface PublisherOptions {
   intervalMs: number;
   window: number;
   qos: 0 | 1;
+  maxPendingClears: number;
   topicOf: (key: string) => string;
   now: () => number;
   log: Logger;
@@ -58,6 +59,7 @@ export class Publisher {
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
   published = 0;
+  clearsDropped = 0;
   skippedUnchanged = 0;
   failed = 0;
 
@@ -88,8 +90,16 @@ export class Publisher {
     this.kick();
   }
 
-  /** Clears the retained state of a key that is no longer tracked. */
+  /**
+   * Clears the retained state of a key that is no longer tracked. Under a flood of unique keys evictions
+   * can outrun the broker; the queue is capped and what falls off is counted (`clearsDropped`, in B/stats)
+   * rather than held without bound.
+   */
   clear(key: string): void {
+    if (this.clears.length >= this.opts.maxPendingClears) {
+      this.clears.shift();
+      this.clearsDropped++;
+    }
     this.clears.push(key);
     this.kick();
   }
