@@ -11,6 +11,10 @@ export interface Topics {
   errors: string;
   pattern(key: string): string;
   patternFilter: string;
+  /** Bridge API (Zigbee2MQTT style): `B/request/<command>` answered on `B/response/<command>`. */
+  requestFilter: string;
+  requestPrefix: string;
+  response(command: string): string;
 }
 
 export function topics(base: string): Topics {
@@ -23,6 +27,9 @@ export function topics(base: string): Topics {
     errors: `${base}/errors`,
     pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key)}`,
     patternFilter: `${base}/pattern/#`,
+    requestFilter: `${base}/request/+`,
+    requestPrefix: `${base}/request/`,
+    response: (command: string) => `${base}/response/${command}`,
   };
 }
 
