@@ -158,24 +158,25 @@ export class Discovery implements Extension {
   }
 
   /**
-   * Watched keys first (those already in HA before new ones, so a full set does not churn), then the
-   * hardest-bursting others; at most `maxKeys`.
+   * Watched keys (those already in HA before new ones, so a full set does not churn), then the
+   * hardest-bursting others. `burstingTopN` of the `maxKeys` places are kept for bursting keys, so a broad
+   * glob cannot crowd them out.
    */
   private wantedKeys(): string[] {
+    const room = this.cfg.maxKeys - this.cfg.burstingTopN;
     const watched = [...this.watched];
-    const wanted = [
-      ...watched.filter((k) => this.published.has(k)),
-      ...watched.filter((k) => !this.published.has(k)),
-      ...this.topBursting(),
-    ];
-    if (wanted.length > this.cfg.maxKeys && wanted.length !== this.lastCappedCount) {
+    if (watched.length > room && watched.length !== this.lastCappedCount) {
       this.ctx.log.warn(
-        { wanted: wanted.length, maxKeys: this.cfg.maxKeys },
-        'more keys qualify for Home Assistant entities than homeassistant.maxKeys allows; the rest are left out',
+        { watched: watched.length, room },
+        'more watched keys than homeassistant.maxKeys allows entities for; the rest are left out',
       );
     }
-    this.lastCappedCount = wanted.length > this.cfg.maxKeys ? wanted.length : 0;
-    return wanted.slice(0, this.cfg.maxKeys);
+    this.lastCappedCount = watched.length > room ? watched.length : 0;
+    const kept = [
+      ...watched.filter((k) => this.published.has(k)),
+      ...watched.filter((k) => !this.published.has(k)),
+    ].slice(0, room);
+    return [...kept, ...this.topBursting()];
   }
 
   private topBursting(): string[] {
