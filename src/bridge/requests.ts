@@ -174,7 +174,8 @@ export class BridgeRequests implements Extension {
       selected.push({ key, slot });
     }
     selected.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const limit = req.limit ?? req.page_size ?? DEFAULT_PAGE_SIZE;
+    const limit =
+      req.limit ?? req.page_size ?? Math.min(DEFAULT_PAGE_SIZE, this.ctx.config.bridge.maxPageSize);
     const offset = req.offset ?? ((req.page ?? 1) - 1) * limit;
     const end = Math.min(selected.length, offset + limit);
     return {
