@@ -294,7 +294,11 @@ export class Service {
     this.log.info('stopping');
     await this.transport.unsubscribeAll();
     for (const t of this.timers) clearInterval(t);
-    for (const ext of this.extensions) await ext.stop();
+    for (const ext of this.extensions) {
+      await withTimeout(ext.stop(), 3000, () =>
+        this.log.warn({ extension: ext.name }, 'extension stop timed out'),
+      );
+    }
     this.forwardChanges();
     await withTimeout(this.publisher.flush(), 5000, () => this.log.warn('publisher flush timed out'));
     await this.persistence.stop();

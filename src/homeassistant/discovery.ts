@@ -1,5 +1,5 @@
 import type { Extension, ServiceContext } from '../context.ts';
-import { bridgeDiscovery, type DeviceDiscovery, keyDiscovery } from './payloads.ts';
+import { bridgeDiscovery, type DeviceDiscovery, discoveryTopic, keyDiscovery } from './payloads.ts';
 import type { WatchList } from './watchlist.ts';
 
 /**
@@ -194,7 +194,7 @@ export class Discovery implements Extension {
     for (const [key, id] of this.published) {
       if (wanted.has(key)) continue;
       this.published.delete(key);
-      this.send(`${this.cfg.discoveryPrefix}/device/${id}/config`, '');
+      this.send(discoveryTopic(this.cfg.discoveryPrefix, id), '');
     }
     for (const key of wanted) if (!this.published.has(key)) this.publishKey(key);
   }

@@ -95,134 +95,140 @@ function components(
   return out;
 }
 
-const onWhen = (condition: string) => `{{ 'ON' if ${condition} else 'OFF' }}`;
+interface DeviceSpec {
+  id: string;
+  device: { name: string; model: string; [field: string]: unknown };
+  stateTopic: string;
+  /** Start of the suggested entity ids, `<platform>.<entityBase>_<component>`. */
+  entityBase: string;
+  components: Record<string, ComponentSpec>;
+}
 
-/** The bridge: diagnostic sensors read from the retained `B/stats` JSON. */
-export function bridgeDiscovery(prefix: string, t: Topics): DeviceDiscovery {
-  const id = bridgeDeviceId(t.base);
-  const diagnostic = { entity_category: 'diagnostic' } as const;
+function deviceDiscovery(prefix: string, t: Topics, spec: DeviceSpec): DeviceDiscovery {
   return {
-    id,
-    topic: discoveryTopic(prefix, id),
+    id: spec.id,
+    topic: discoveryTopic(prefix, spec.id),
     payload: {
-      device: {
-        identifiers: [id],
-        name: `patternd ${t.base}`,
-        manufacturer: MANUFACTURER,
-        model: 'Access-pattern bridge',
-        sw_version: VERSION,
-      },
+      device: { identifiers: [spec.id], manufacturer: MANUFACTURER, ...spec.device },
       origin: ORIGIN,
+      // B/status is patternd's last will: every entity turns unavailable when patternd is gone.
       availability_topic: t.status,
-      state_topic: t.stats,
-      components: components(id, joinIds('patternd', slug(t.base)), {
-        events_per_s: {
-          ...diagnostic,
-          platform: 'sensor',
-          name: 'Events per second',
-          unit_of_measurement: 'events/s',
-          state_class: 'measurement',
-          icon: 'mdi:speedometer',
-          value_template: '{{ value_json.events_per_s }}',
-        },
-        keys: {
-          ...diagnostic,
-          platform: 'sensor',
-          name: 'Keys tracked',
-          state_class: 'measurement',
-          icon: 'mdi:key-variant',
-          value_template: '{{ value_json.keys }}',
-        },
-        rejected: {
-          ...diagnostic,
-          platform: 'sensor',
-          name: 'Rejected events',
-          state_class: 'total_increasing',
-          icon: 'mdi:alert-circle-outline',
-          // Whole messages (bad JSON, too large) and single batch items alike.
-          value_template: '{{ value_json.rejected_messages + value_json.rejected_events }}',
-        },
-        store: {
-          ...diagnostic,
-          platform: 'binary_sensor',
-          name: 'Store',
-          device_class: 'connectivity',
-          value_template: onWhen('value_json.store.up'),
-        },
-        version: {
-          ...diagnostic,
-          platform: 'sensor',
-          name: 'Version',
-          icon: 'mdi:information-outline',
-          value_template: '{{ value_json.version }}',
-        },
-      }),
+      state_topic: spec.stateTopic,
+      components: components(spec.id, spec.entityBase, spec.components),
     },
   };
 }
 
+const onWhen = (condition: string) => `{{ 'ON' if ${condition} else 'OFF' }}`;
+
+/** The bridge: diagnostic sensors read from the retained `B/stats` JSON. */
+export function bridgeDiscovery(prefix: string, t: Topics): DeviceDiscovery {
+  const diagnostic = { entity_category: 'diagnostic' } as const;
+  return deviceDiscovery(prefix, t, {
+    id: bridgeDeviceId(t.base),
+    device: { name: `patternd ${t.base}`, model: 'Access-pattern bridge', sw_version: VERSION },
+    stateTopic: t.stats,
+    entityBase: joinIds('patternd', slug(t.base)),
+    components: {
+      events_per_s: {
+        ...diagnostic,
+        platform: 'sensor',
+        name: 'Events per second',
+        unit_of_measurement: 'events/s',
+        state_class: 'measurement',
+        icon: 'mdi:speedometer',
+        value_template: '{{ value_json.events_per_s }}',
+      },
+      keys: {
+        ...diagnostic,
+        platform: 'sensor',
+        name: 'Keys tracked',
+        state_class: 'measurement',
+        icon: 'mdi:key-variant',
+        value_template: '{{ value_json.keys }}',
+      },
+      rejected: {
+        ...diagnostic,
+        platform: 'sensor',
+        name: 'Rejected events',
+        state_class: 'total_increasing',
+        icon: 'mdi:alert-circle-outline',
+        // Whole messages (bad JSON, too large) and single batch items alike.
+        value_template: '{{ value_json.rejected_messages + value_json.rejected_events }}',
+      },
+      store: {
+        ...diagnostic,
+        platform: 'binary_sensor',
+        name: 'Store',
+        device_class: 'connectivity',
+        value_template: onWhen('value_json.store.up'),
+      },
+      version: {
+        ...diagnostic,
+        platform: 'sensor',
+        name: 'Version',
+        icon: 'mdi:information-outline',
+        value_template: '{{ value_json.version }}',
+      },
+    },
+  });
+}
+
 /** One device per watched key; every entity reads the key's retained `B/pattern/…` state. */
 export function keyDiscovery(prefix: string, t: Topics, key: string): DeviceDiscovery {
-  const id = keyDeviceId(t.base, key);
   const stateTopic = t.pattern(key);
-  return {
-    id,
-    topic: discoveryTopic(prefix, id),
-    payload: {
-      device: {
-        identifiers: [id],
-        name: key.length > DEVICE_NAME_MAX ? `${key.slice(0, DEVICE_NAME_MAX - 1)}…` : key,
-        manufacturer: MANUFACTURER,
-        model: 'Watched key',
-        via_device: bridgeDeviceId(t.base),
-      },
-      origin: ORIGIN,
-      availability_topic: t.status,
-      state_topic: stateTopic,
-      // Entity ids name the key when it has Latin letters or digits, else its hash (HA adds _2 on a clash).
-      components: components(id, joinIds('patternd', slug(key) || shortHash(key)), {
-        pattern: {
-          platform: 'sensor',
-          name: 'Pattern',
-          device_class: 'enum',
-          options: [...PATTERNS],
-          icon: 'mdi:chart-timeline-variant',
-          value_template: '{{ value_json.pattern }}',
-          // The whole state as attributes on one entity only: attributes that change with every update
-          // cost a state write each (HA's advice), once is enough.
-          json_attributes_topic: stateTopic,
-        },
-        confidence: {
-          platform: 'sensor',
-          name: 'Confidence',
-          unit_of_measurement: '%',
-          state_class: 'measurement',
-          suggested_display_precision: 0,
-          icon: 'mdi:gauge',
-          value_template: '{{ (value_json.confidence * 100) | round(0) }}',
-        },
-        burst: {
-          platform: 'binary_sensor',
-          name: 'Burst',
-          icon: 'mdi:flash',
-          value_template: onWhen("'burst' in value_json.patterns"),
-        },
-        periodic: {
-          platform: 'binary_sensor',
-          name: 'Periodic',
-          icon: 'mdi:calendar-sync',
-          value_template: onWhen("'periodic' in value_json.patterns"),
-        },
-        period: {
-          platform: 'sensor',
-          name: 'Period',
-          device_class: 'duration',
-          unit_of_measurement: 's',
-          state_class: 'measurement',
-          // None renders as 'None', which HA takes as unknown while the key is not periodic.
-          value_template: '{{ value_json.periodic.period_s if value_json.periodic else None }}',
-        },
-      }),
+  return deviceDiscovery(prefix, t, {
+    id: keyDeviceId(t.base, key),
+    device: {
+      name: key.length > DEVICE_NAME_MAX ? `${key.slice(0, DEVICE_NAME_MAX - 1)}…` : key,
+      model: 'Watched key',
+      via_device: bridgeDeviceId(t.base),
     },
-  };
+    stateTopic,
+    // Entity ids name the key when it has Latin letters or digits, else its hash (HA adds _2 on a clash).
+    entityBase: joinIds('patternd', slug(key) || shortHash(key)),
+    components: {
+      pattern: {
+        platform: 'sensor',
+        name: 'Pattern',
+        device_class: 'enum',
+        options: [...PATTERNS],
+        icon: 'mdi:chart-timeline-variant',
+        value_template: '{{ value_json.pattern }}',
+        // The whole state as attributes on one entity only: attributes that change with every update
+        // cost a state write each (HA's advice), once is enough.
+        json_attributes_topic: stateTopic,
+      },
+      confidence: {
+        platform: 'sensor',
+        name: 'Confidence',
+        unit_of_measurement: '%',
+        state_class: 'measurement',
+        suggested_display_precision: 0,
+        icon: 'mdi:gauge',
+        value_template: '{{ (value_json.confidence * 100) | round(0) }}',
+      },
+      burst: {
+        platform: 'binary_sensor',
+        name: 'Burst',
+        icon: 'mdi:flash',
+        value_template: onWhen("'burst' in value_json.patterns"),
+      },
+      periodic: {
+        platform: 'binary_sensor',
+        name: 'Periodic',
+        icon: 'mdi:calendar-sync',
+        value_template: onWhen("'periodic' in value_json.patterns"),
+      },
+      period: {
+        platform: 'sensor',
+        name: 'Period',
+        device_class: 'duration',
+        unit_of_measurement: 's',
+        state_class: 'measurement',
+        // None renders as 'None', which HA takes as unknown while the key is not periodic.
+        value_template: '{{ value_json.periodic.period_s if value_json.periodic else None }}',
+      },
+    },
+  });
 }

@@ -207,3 +207,14 @@ export async function bridgeRequest(
   );
   return JSON.parse(raw) as BridgeResponse;
 }
+
+/** Calls `find` until it returns something, or fails after `timeoutMs` naming `what`. */
+export async function poll<T>(what: string, find: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = find();
+    if (hit !== undefined) return hit;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
