@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BridgeResponse,
@@ -12,6 +13,7 @@ import {
 } from '../support/harness.ts';
 
 /** The bridge API (`B/request/<command>` → `B/response/<command>`) against the real embedded aedes broker. */
+const manifest = JSON.parse(fs.readFileSync(new URL('../../manifest.json', import.meta.url), 'utf8'));
 const KEYS = Array.from({ length: 25 }, (_, i) => `snap/${String(i).padStart(2, '0')}`);
 
 describe('bridge requests', () => {
@@ -74,6 +76,7 @@ describe('bridge requests', () => {
     expect(r.status).toBe('ok');
     expect(r.data).toMatchObject({ version: expect.any(String), base_topic: base });
     expect(r.data.commands).toEqual(['health', 'info', 'snapshot', 'forget', 'reset', 'watch', 'unwatch']);
+    expect(r.data.commands).toEqual(manifest.patternd.bridge_commands);
     expect(JSON.stringify(r.data)).not.toContain('hunter2');
     expect((r.data.config as { mqtt: { password: string } }).mqtt.password).toBe('***');
   });
