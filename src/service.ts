@@ -57,7 +57,6 @@ export class Service {
   persistence!: Persistence;
   stats!: StatsCollector;
   http: HttpServer | undefined;
-  discovery: Discovery | undefined;
   private extensions: Extension[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private started = false;
@@ -199,10 +198,7 @@ export class Service {
       engine: this.engine,
       bus: this.bus,
     };
-    if (cfg.homeassistant.enabled) {
-      this.discovery = new Discovery(ctx, this.watch);
-      this.extensions.push(this.discovery);
-    }
+    if (cfg.homeassistant.enabled) this.extensions.push(new Discovery(ctx, this.watch));
     if (cfg.bridge.enabled) {
       this.extensions.push(
         new BridgeRequests(ctx, {

@@ -38,6 +38,26 @@ const globs = z.strictObject({
   globs: z.array(keyGlob).min(1).max(MAX_WATCH_GLOBS),
 });
 
+function snapshotSchema(maxPageSize: number) {
+  const pageSize = z.number().int().min(1).max(maxPageSize);
+  return z
+    .strictObject({
+      transaction,
+      page: z.number().int().min(1).optional(),
+      page_size: pageSize.optional(),
+      offset: z.number().int().min(0).optional(),
+      limit: pageSize.optional(),
+      pattern: z.enum(PATTERNS).optional(),
+      glob: keyGlob.optional(),
+    })
+    .refine(
+      (r) => !((r.page ?? r.page_size) !== undefined && (r.offset ?? r.limit) !== undefined),
+      'use either page/page_size or offset/limit',
+    );
+}
+
+type SnapshotRequest = z.output<ReturnType<typeof snapshotSchema>>;
+
 class RequestError extends Error {}
 
 interface Command {
@@ -57,28 +77,10 @@ export class BridgeRequests implements Extension {
     private readonly ctx: ServiceContext,
     private readonly deps: BridgeDeps,
   ) {
-    const maxPage = ctx.config.bridge.maxPageSize;
-    const pageSize = z.number().int().min(1).max(maxPage);
     this.commands = {
       health: command(noFields, () => ({ ...deps.health(), stats: deps.stats() })),
       info: command(noFields, () => this.info()),
-      snapshot: command(
-        z
-          .strictObject({
-            transaction,
-            page: z.number().int().min(1).optional(),
-            page_size: pageSize.optional(),
-            offset: z.number().int().min(0).optional(),
-            limit: pageSize.optional(),
-            pattern: z.enum(PATTERNS).optional(),
-            glob: keyGlob.optional(),
-          })
-          .refine(
-            (r) => !((r.page ?? r.page_size) !== undefined && (r.offset ?? r.limit) !== undefined),
-            'use either page/page_size or offset/limit',
-          ),
-        (req) => this.snapshot(req),
-      ),
+      snapshot: command(snapshotSchema(ctx.config.bridge.maxPageSize), (req) => this.snapshot(req)),
       forget: command(z.strictObject({ transaction, key: accessEventSchema.shape.key }), (req) =>
         this.forget(req.key),
       ),
@@ -102,7 +104,7 @@ export class BridgeRequests implements Extension {
 
   async stop(): Promise<void> {}
 
-  handle(topic: string, payload: Buffer, retained: boolean): void {
+  private handle(topic: string, payload: Buffer, retained: boolean): void {
     const command = topic.slice(this.ctx.topics.requestPrefix.length);
     if (retained) {
       this.ctx.log.warn({ topic }, 'ignoring a retained bridge request; publish requests without retain');
@@ -156,14 +158,7 @@ export class BridgeRequests implements Extension {
   }
 
   /** Keys sorted by name, so paging is stable while other keys are being accessed. */
-  private snapshot(req: {
-    page?: number;
-    page_size?: number;
-    offset?: number;
-    limit?: number;
-    pattern?: (typeof PATTERNS)[number];
-    glob?: string;
-  }) {
+  private snapshot(req: SnapshotRequest) {
     const { engine } = this.ctx;
     const matcher = req.glob === undefined ? null : compileGlobs([req.glob]);
     const selected: { key: string; slot: number }[] = [];

@@ -71,11 +71,6 @@ export class Discovery implements Extension {
     await this.queue;
   }
 
-  /** Keys that currently have a device in Home Assistant. */
-  keys(): string[] {
-    return [...this.published.keys()];
-  }
-
   private readonly onPatternsChanged = (slot: number): void => {
     const key = this.ctx.engine.keys.keys[slot];
     if (!key) return;
