@@ -109,6 +109,15 @@ function checkDevicePayload(topic: string, payload: Json, prefix: string, base: 
   }
 }
 
+/** The discovery topic of a config whose entities read `stateTopic`, sent at any time (maybe removed since). */
+function configTopicEver(obs: Observer, stateTopic: string): Promise<string> {
+  const marker = `"state_topic":${JSON.stringify(stateTopic)}`;
+  return poll(
+    `a discovery config reading ${stateTopic}`,
+    () => obs.messages.find((m) => m.topic.endsWith('/config') && m.payload.includes(marker))?.topic,
+  );
+}
+
 describe('Home Assistant discovery on the embedded broker', () => {
   let svc: TestService;
   let obs: Observer;
@@ -250,17 +259,29 @@ describe('Home Assistant discovery on the embedded broker', () => {
     await obs.waitFor(patternTopic('t/+/#'), (p) => p === '');
   });
 
-  /** The discovery topic a key had at any time (its config may have been removed since). */
-  async function topicOfKeyEver(key: string): Promise<string> {
-    for (const m of obs.messages) {
-      if (!m.topic.startsWith(`${prefix}/device/`) || m.payload === '') continue;
-      if (JSON.parse(m.payload).state_topic === patternTopic(key)) return m.topic;
-    }
-    throw new Error(`no discovery config was ever sent for ${key}`);
-  }
+  const topicOfKeyEver = (key: string) => configTopicEver(obs, patternTopic(key));
 });
 
 describe('Home Assistant discovery limits', () => {
+  it('removes the entities of a watched key the engine evicts', async () => {
+    const base = uniqueBase();
+    const prefix = `${base}ha`;
+    const svc = await startService({
+      base,
+      overrides: { engine: { maxKeys: 16 }, homeassistant: { discoveryPrefix: prefix, watch: ['w/*'] } },
+    });
+    const obs = await Observer.connect(svc.url, [`${prefix}/#`, `${base}/pattern/#`]);
+    const t0 = Date.parse('2026-11-20T00:00:00Z');
+    await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'w/old', ts: t0 }));
+    const topic = await configTopicEver(obs, `${base}/pattern/w%2Fold`);
+    const others = Array.from({ length: 16 }, (_, i) => ({ key: `x/${i}`, ts: t0 + 1000 + i }));
+    await obs.publish(`${base}/access/nas`, JSON.stringify(others));
+    await obs.waitFor(`${base}/pattern/w%2Fold`, (p) => p === '');
+    await obs.waitFor(topic, (p) => p === '');
+    await svc.stop();
+    await obs.close();
+  });
+
   it('caps the watched keys with entities and keeps places for the hardest-bursting keys', async () => {
     const base = uniqueBase();
     const prefix = `${base}ha`;
@@ -317,10 +338,7 @@ describe.skipIf(!mosquittoUp)('Home Assistant discovery across restarts on Mosqu
     const first = await startService({ broker: 'mosquitto', base, dataDir, overrides: ha(['gone']) });
     const obs = await Observer.connect(MOSQUITTO_URL, [`${prefix}/#`, `${base}/pattern/#`]);
     await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'gone' }));
-    const topic = await poll(
-      'the discovery config of gone',
-      () => obs.messages.find((m) => m.payload.includes(`"state_topic":"${base}/pattern/gone"`))?.topic,
-    );
+    const topic = await configTopicEver(obs, `${base}/pattern/gone`);
     await first.stop();
 
     const second = await startService({ broker: 'mosquitto', base, dataDir, overrides: ha([]) });
