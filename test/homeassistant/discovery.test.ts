@@ -186,8 +186,9 @@ describe('Home Assistant discovery on the embedded broker', () => {
   });
 
   it('gives every watched key, whatever its name, a legal device with the five entities', async () => {
-    const uniqueIds: string[] = [];
     const devices = new Set<string>();
+    const bridge = configs().get(await configReading(`${base}/stats`)) as { device: Json };
+    const bridgeId = (bridge.device.identifiers as string[])[0];
     for (const key of TORTURE_KEYS) {
       const topic = await topicOfKey(key);
       const c = configs().get(topic) as Json;
@@ -215,11 +216,15 @@ describe('Home Assistant discovery on the embedded broker', () => {
       const state = await obs.state(base, key);
       for (const comp of Object.values(components)) {
         expectTemplateFields(comp.value_template as string, state, false);
-        uniqueIds.push(comp.unique_id as string);
       }
-      expect((c.device as Json).via_device).toEqual(expect.stringMatching(/^patternd_/));
+      expect((c.device as Json).via_device).toBe(bridgeId);
     }
     expect(devices.size).toBe(TORTURE_KEYS.length);
+    // Unique across every device, the bridge's included: HA refuses a duplicate.
+    const uniqueIds = [...configs().values()].flatMap((c) =>
+      Object.values((c?.components ?? {}) as Record<string, Json>).map((comp) => comp.unique_id),
+    );
+    expect(uniqueIds.length).toBe((TORTURE_KEYS.length + 1) * 5);
     expect(new Set(uniqueIds).size).toBe(uniqueIds.length);
     const watchedStateTopics = [...configs().values()].map((c) => c?.state_topic);
     expect(watchedStateTopics).not.toContain(patternTopic('other/unwatched'));
