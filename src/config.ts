@@ -57,17 +57,23 @@ export const engineSchema = z.strictObject({
   }),
 });
 
-export const configSchema = z.strictObject({
+const mqttTopicPrefix = z
+  .string()
+  .min(1)
+  .refine((s) => !/[#+]/.test(s) && !s.includes('\u0000'), 'must not contain # + or NUL')
+  .refine((s) => !s.startsWith('/') && !s.endsWith('/'), 'must not start or end with /');
+
+export const MAX_WATCH_GLOBS = 100;
+/** Watched-key globs: `*` any run of characters (`/` included), `?` exactly one. */
+export const keyGlob = z.string().min(1).max(512);
+
+const configObject = z.strictObject({
   mqtt: z.strictObject({
     url: z
       .string()
       .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://')
       .optional(),
-    baseTopic: z
-      .string()
-      .min(1)
-      .refine((s) => !/[#+]/.test(s) && !s.includes('\u0000'), 'must not contain # + or NUL')
-      .refine((s) => !s.startsWith('/') && !s.endsWith('/'), 'must not start or end with /'),
+    baseTopic: mqttTopicPrefix,
     clientId: z.string().min(1).max(64),
     username: z.string().optional(),
     password: z.string().optional(),
@@ -115,11 +121,34 @@ export const configSchema = z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65_535),
   }),
+  homeassistant: z
+    .strictObject({
+      enabled: z.boolean(),
+      discoveryPrefix: mqttTopicPrefix,
+      statusTopic: mqttTopicPrefix,
+      birthDelayMs: z.number().int().min(0).max(300_000),
+      watch: z.array(keyGlob).max(MAX_WATCH_GLOBS),
+      burstingTopN: z.number().int().min(0).max(1000),
+      maxKeys: z.number().int().min(0).max(10_000),
+    })
+    .refine((ha) => ha.burstingTopN <= ha.maxKeys, {
+      message: 'must not exceed maxKeys',
+      path: ['burstingTopN'],
+    }),
+  bridge: z.strictObject({
+    enabled: z.boolean(),
+    maxPageSize: z.number().int().min(1).max(10_000),
+  }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     pretty: z.boolean(),
   }),
   engine: engineSchema,
+});
+
+export const configSchema = configObject.refine((c) => c.homeassistant.discoveryPrefix !== c.mqtt.baseTopic, {
+  message: 'must differ from mqtt.baseTopic',
+  path: ['homeassistant', 'discoveryPrefix'],
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,6 +1,11 @@
 import type { Logger } from 'pino';
-import type { Config } from './config.ts';
+import { BridgeRequests } from './bridge/requests.ts';
+import { Bus } from './bus.ts';
+import { type Config, MAX_WATCH_GLOBS } from './config.ts';
+import type { Extension, ServiceContext } from './context.ts';
 import { Engine } from './engine/engine.ts';
+import { Discovery } from './homeassistant/discovery.ts';
+import { WatchList } from './homeassistant/watchlist.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { type EmbeddedBroker, startBroker } from './mqtt/broker.ts';
@@ -40,6 +45,9 @@ export class Service {
   readonly topics: Topics;
   readonly engine: Engine;
   readonly store: Store;
+  readonly bus = new Bus();
+  /** Keys that get Home Assistant entities; changed at runtime through the bridge API. */
+  readonly watch: WatchList;
   private readonly clock: () => number;
   private broker: EmbeddedBroker | undefined;
   transport!: Transport;
@@ -49,6 +57,7 @@ export class Service {
   persistence!: Persistence;
   stats!: StatsCollector;
   http: HttpServer | undefined;
+  private extensions: Extension[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private started = false;
   private stopping: Promise<void> | undefined;
@@ -60,6 +69,7 @@ export class Service {
     this.topics = topics(opts.config.mqtt.baseTopic);
     this.engine = new Engine(opts.config.engine, { clock: this.clock });
     this.store = opts.store ?? new FileStore(opts.config.store.dataDir);
+    this.watch = new WatchList(opts.config.homeassistant.watch, MAX_WATCH_GLOBS);
   }
 
   /** Port of the embedded broker (after start), or undefined with an external broker. */
@@ -135,6 +145,8 @@ export class Service {
       this.ingest.handle(topic, payload),
     );
 
+    await this.startExtensions();
+
     this.persistence.start();
     this.every(TICK_MS, () => {
       this.engine.tick();
@@ -178,6 +190,37 @@ export class Service {
     return new AedesTransport(this.broker.aedes);
   }
 
+  /** Home Assistant discovery and the bridge API: features that see only the context. */
+  private async startExtensions(): Promise<void> {
+    const cfg = this.config;
+    const ctx: ServiceContext = {
+      config: cfg,
+      log: this.log,
+      topics: this.topics,
+      transport: this.transport,
+      engine: this.engine,
+      bus: this.bus,
+    };
+    if (cfg.homeassistant.enabled) this.extensions.push(new Discovery(ctx, this.watch));
+    if (cfg.bridge.enabled) {
+      this.extensions.push(
+        new BridgeRequests(ctx, {
+          watch: this.watch,
+          health: () => this.health(),
+          stats: () => this.stats.snapshot(),
+          applyRemovals: () => this.forwardChanges(),
+        }),
+      );
+    }
+    for (const ext of this.extensions) {
+      try {
+        await ext.start();
+      } catch (err) {
+        this.log.error({ err, extension: ext.name }, 'extension failed to start; running without it');
+      }
+    }
+  }
+
   private every(ms: number, fn: () => void): void {
     const t = setInterval(fn, ms);
     t.unref();
@@ -186,11 +229,15 @@ export class Service {
 
   /** Hands engine changes to the publisher and the store. */
   private forwardChanges(): void {
-    this.engine.drainChanges((slot, urgent) => this.publisher.offer(slot, urgent));
+    this.engine.drainChanges((slot, urgent) => {
+      this.publisher.offer(slot, urgent);
+      if (urgent) this.bus.emit('patternsChanged', slot);
+    });
     const removed = this.engine.drainRemoved();
     if (removed.length > 0) {
       for (const key of removed) this.publisher.clear(key);
       this.persistence.removed(removed);
+      this.bus.emit('keysRemoved', removed);
     }
   }
 
@@ -246,6 +293,11 @@ export class Service {
     this.log.info('stopping');
     await this.transport.unsubscribeAll();
     for (const t of this.timers) clearInterval(t);
+    for (const ext of this.extensions) {
+      await withTimeout(ext.stop(), 3000, () =>
+        this.log.warn({ extension: ext.name }, 'extension stop timed out'),
+      );
+    }
     this.forwardChanges();
     await withTimeout(this.publisher.flush(), 5000, () => this.log.warn('publisher flush timed out'));
     await this.persistence.stop();

@@ -12,6 +12,10 @@ export interface Topics {
   pattern(key: string): string;
   patternPrefix: string;
   patternFilter: string;
+  /** Bridge API (Zigbee2MQTT style): `B/request/<command>` answered on `B/response/<command>`. */
+  requestFilter: string;
+  requestPrefix: string;
+  response(command: string): string;
 }
 
 export function topics(base: string): Topics {
@@ -25,6 +29,9 @@ export function topics(base: string): Topics {
     pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key)}`,
     patternPrefix: `${base}/pattern`,
     patternFilter: `${base}/pattern/#`,
+    requestFilter: `${base}/request/+`,
+    requestPrefix: `${base}/request/`,
+    response: (command: string) => `${base}/response/${command}`,
   };
 }
 

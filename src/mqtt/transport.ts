@@ -9,7 +9,11 @@ import type { Logger } from 'pino';
  * in-process (no socket, no serialisation: about twice the throughput of a TCP client, reference A(b3));
  * with an external broker it is an MQTT.js client with a persistent session.
  */
-export type MessageHandler = (topic: string, payload: Buffer) => void;
+/**
+ * `retained`: the broker replayed a stored message on subscribe, rather than forwarding a live publish
+ * (commands must not be re-run from a retained copy at every restart).
+ */
+export type MessageHandler = (topic: string, payload: Buffer, retained: boolean) => void;
 export type PublishCallback = (err?: Error) => void;
 
 export interface PublishOptions {
@@ -41,7 +45,8 @@ export class AedesTransport extends EventEmitter implements Transport {
   subscribe(filter: string, _qos: 0 | 1, handler: MessageHandler): Promise<void> {
     const deliver = (packet: { topic: string; payload: unknown }, cb: () => void) => {
       const payload = packet.payload;
-      handler(packet.topic, Buffer.isBuffer(payload) ? payload : Buffer.from(String(payload)));
+      // aedes replays stored messages only to network clients, never to in-process subscriptions.
+      handler(packet.topic, Buffer.isBuffer(payload) ? payload : Buffer.from(String(payload)), false);
       cb();
     };
     this.subs.push({ filter, deliver });
@@ -123,8 +128,8 @@ export class ClientTransport extends EventEmitter implements Transport {
     this.client.on('close', () => this.emit('disconnect'));
     this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'MQTT client error'));
     this.client.on('reconnect', () => opts.log.debug('reconnecting to MQTT broker'));
-    this.client.on('message', (topic, payload) => {
-      for (const h of this.handlers) if (h.matcher.test(topic)) h.handler(topic, payload);
+    this.client.on('message', (topic, payload, packet) => {
+      for (const h of this.handlers) if (h.matcher.test(topic)) h.handler(topic, payload, packet.retain);
     });
   }
 

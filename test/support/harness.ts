@@ -182,3 +182,39 @@ export async function clearRetained(url: string, base: string): Promise<void> {
   for (const t of topics) await obs.publish(t, '', true);
   await obs.close();
 }
+
+export interface BridgeResponse {
+  status: 'ok' | 'error';
+  data: Record<string, unknown>;
+  error?: string;
+  transaction?: string | number;
+}
+
+let transactions = 0;
+
+/** Sends `B/request/<command>` and resolves with the response carrying the same (fresh) transaction. */
+export async function bridgeRequest(
+  obs: Observer,
+  base: string,
+  command: string,
+  body: Record<string, unknown> = {},
+): Promise<BridgeResponse> {
+  const transaction = `tx-${++transactions}`;
+  await obs.publish(`${base}/request/${command}`, JSON.stringify({ ...body, transaction }));
+  const raw = await obs.waitFor(
+    `${base}/response/${command}`,
+    (p) => JSON.parse(p).transaction === transaction,
+  );
+  return JSON.parse(raw) as BridgeResponse;
+}
+
+/** Calls `find` until it returns something, or fails after `timeoutMs` naming `what`. */
+export async function poll<T>(what: string, find: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = find();
+    if (hit !== undefined) return hit;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { WatchList } from '../../src/homeassistant/watchlist.ts';
+
+describe('watch list globs', () => {
+  it('* spans any characters including /, ? exactly one character, everything else is literal', () => {
+    const w = new WatchList(['media/*', 'cam?/x', 'a.b', '(x)+[y]', '🎬?'], 10);
+    expect(w.matches('media/movies/big.mkv')).toBe(true);
+    expect(w.matches('media/')).toBe(true);
+    expect(w.matches('xmedia/a')).toBe(false);
+    expect(w.matches('cam1/x')).toBe(true);
+    expect(w.matches('cam12/x')).toBe(false);
+    expect(w.matches('a.b')).toBe(true);
+    expect(w.matches('axb')).toBe(false);
+    expect(w.matches('(x)+[y]')).toBe(true);
+    expect(w.matches('🎬😀')).toBe(true);
+  });
+
+  it('adds without duplicates, removes, announces changes and enforces its limit', () => {
+    const w = new WatchList([], 3);
+    let changes = 0;
+    w.on('change', () => changes++);
+    expect(w.matches('anything')).toBe(false);
+    expect(w.add(['a', 'b', 'a'])).toEqual(['a', 'b']);
+    expect(w.add(['b'])).toEqual(['a', 'b']);
+    expect(changes).toBe(1);
+    expect(() => w.add(['c', 'd'])).toThrow(/at most 3/);
+    expect(w.remove(['a', 'zzz'])).toEqual(['b']);
+    expect(w.matches('a')).toBe(false);
+    expect(changes).toBe(2);
+  });
+});
+
+describe('homeassistant and bridge settings', () => {
+  const load = (overrides: unknown) => loadConfig({ env: {}, overrides });
+
+  it('default to discovery on, nothing watched, bridge on', () => {
+    const c = load({});
+    expect(c.homeassistant).toMatchObject({ enabled: true, discoveryPrefix: 'homeassistant', watch: [] });
+    expect(c.bridge.enabled).toBe(true);
+  });
+
+  it('reject a discovery prefix equal to the base topic, wildcards, and more bursting places than keys', () => {
+    expect(() => load({ homeassistant: { discoveryPrefix: 'homecloud' } })).toThrow(
+      /homeassistant.discoveryPrefix: must differ from mqtt.baseTopic/,
+    );
+    expect(() => load({ homeassistant: { discoveryPrefix: 'ha/#' } })).toThrow(/discoveryPrefix/);
+    expect(() => load({ homeassistant: { maxKeys: 2, burstingTopN: 3 } })).toThrow(
+      /homeassistant.burstingTopN: must not exceed maxKeys/,
+    );
+    expect(() => load({ homeassistant: { watch: [''] } })).toThrow(/homeassistant.watch.0/);
+  });
+});
