@@ -26,7 +26,10 @@ describe('embedded broker security', () => {
     svc = await startService({ overrides: { broker: { username: 'ha', passwordHash: hashPassword('pw') } } });
     const connect = (opts: mqtt.IClientOptions) =>
       mqtt.connectAsync(svc!.url, { reconnectPeriod: 0, connectTimeout: 2000, ...opts }).then(
-        (c) => (c.end(true), 'ok'),
+        (c) => {
+          c.end(true);
+          return 'ok';
+        },
         (e: Error) => e.message,
       );
     expect(await connect({})).not.toBe('ok');

@@ -123,11 +123,18 @@ export class ClientTransport extends EventEmitter implements Transport {
         { url: redact(opts.url), sessionPresent: ack.sessionPresent },
         'connected to MQTT broker',
       );
+      this.client.options.reconnectPeriod = RECONNECT_MIN_MS;
       this.emit('connect');
     });
     this.client.on('close', () => this.emit('disconnect'));
     this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'MQTT client error'));
-    this.client.on('reconnect', () => opts.log.debug('reconnecting to MQTT broker'));
+    this.client.on('reconnect', () => {
+      // Exponential backoff (MQTT.js retries at a fixed period): a broker that is down for a while is not
+      // hammered, and one that restarts quickly is back within a second.
+      const period = this.client.options.reconnectPeriod ?? RECONNECT_MIN_MS;
+      this.client.options.reconnectPeriod = Math.min(period * 2, RECONNECT_MAX_MS);
+      opts.log.info({ nextRetryMs: this.client.options.reconnectPeriod }, 'reconnecting to MQTT broker');
+    });
     this.client.on('message', (topic, payload, packet) => {
       for (const h of this.handlers) if (h.matcher.test(topic)) h.handler(topic, payload, packet.retain);
     });
