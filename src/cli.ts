@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { analyse, formatReport } from './analyse/analyse.ts';
+import { MappingError } from './analyse/reader.ts';
 import { ConfigError, loadConfig, redactConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { hashPassword } from './mqtt/auth.ts';
@@ -10,6 +12,8 @@ const USAGE = `patternd ${VERSION} — access-pattern recognition over MQTT
 
 usage: patternd [--config <file>]
        patternd hash-password <password>     (prints broker.passwordHash for the embedded broker)
+       patternd analyse <file> [--csv <mapping>] [--cache 128,384,640,1024] [--top 5] [--json]
+                 (JSONL of events, or CSV with a mapping such as time:s,key:lbn>>11,position:lbn*512,size)
        patternd --help | --version
 
 Configuration: config/default.json, then --config <file>, then the environment
@@ -23,6 +27,10 @@ async function main(): Promise<number> {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
+      csv: { type: 'string' },
+      cache: { type: 'string' },
+      top: { type: 'string' },
+      json: { type: 'boolean' },
     },
     strict: true,
   });
@@ -37,6 +45,19 @@ async function main(): Promise<number> {
   if (positionals[0] === 'hash-password') {
     if (!positionals[1]) throw new ConfigError('usage: patternd hash-password <password>');
     process.stdout.write(`${hashPassword(positionals[1])}\n`);
+    return 0;
+  }
+  if (positionals[0] === 'analyse' || positionals[0] === 'analyze') {
+    if (!positionals[1]) throw new ConfigError('usage: patternd analyse <file> [--csv <mapping>] [--json]');
+    const report = await analyse(positionals[1], {
+      csv: values.csv,
+      cacheMiB: (values.cache ?? '128,384,640,1024').split(',').filter(Boolean).map(Number),
+      top: Number(values.top ?? 5),
+      config: loadConfig({ file: values.config, env: {} }),
+    });
+    const text = values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`;
+    // Exit only after a piped stdout has taken everything.
+    await new Promise((resolve) => process.stdout.write(text, resolve));
     return 0;
   }
   if (positionals.length > 0) throw new ConfigError(`unknown command "${positionals[0]}"\n${USAGE}`);
@@ -77,7 +98,7 @@ main().then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof BrokerPortInUseError) {
+    if (err instanceof ConfigError || err instanceof BrokerPortInUseError || err instanceof MappingError) {
       process.stderr.write(`patternd: ${err.message}\n`);
       process.exit(2);
     }

@@ -67,6 +67,21 @@ export const MAX_WATCH_GLOBS = 100;
 /** Watched-key globs: `*` any run of characters (`/` included), `?` exactly one. */
 export const keyGlob = z.string().min(1).max(512);
 
+export const predictionSchema = z.strictObject({
+  enabled: z.boolean(),
+  confidenceThreshold: z.number().min(0).max(1),
+  maxPredictions: z.number().int().min(1).max(1000),
+  lookaheadMs: z.number().int().positive(),
+  minProbability: z.number().min(0).max(1),
+  maxDegree: z.number().int().min(1).max(1024),
+  tableSize: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1 << 24),
+  publishIntervalMs: z.number().int().positive(),
+});
+
 const configObject = z.strictObject({
   mqtt: z.strictObject({
     url: z
@@ -144,6 +159,7 @@ const configObject = z.strictObject({
     pretty: z.boolean(),
   }),
   engine: engineSchema,
+  prediction: predictionSchema,
 });
 
 export const configSchema = configObject.refine((c) => c.homeassistant.discoveryPrefix !== c.mqtt.baseTopic, {
@@ -153,6 +169,7 @@ export const configSchema = configObject.refine((c) => c.homeassistant.discovery
 
 export type Config = z.infer<typeof configSchema>;
 export type EngineConfig = z.infer<typeof engineSchema>;
+export type PredictionConfig = z.infer<typeof predictionSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

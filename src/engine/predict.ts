@@ -1,0 +1,302 @@
+import type { PredictionConfig } from '../config.ts';
+import type { Engine } from './engine.ts';
+import { TimeHeap } from './heap.ts';
+import { round } from './stats.ts';
+import { Table } from './table.ts';
+
+/**
+ * Predictions: what will be accessed next, from what the engine knows — the next positions of a
+ * sequential stream, the keys that follow a correlated key, periodic keys that are due — and feedback
+ * on how good they were (Srinath et al.'s feedback-directed prefetching: precision, coverage, timeliness).
+ *
+ * Pure and event-timed like the engine. Issued predictions live in a bounded open-addressing table keyed
+ * by (key slot, position); every access looks itself up there (O(1)) to count hits and lead time. The
+ * readahead degree of a stream ramps up while its predictions are used and halves when the stream
+ * surprises (Linux/Leap style), and a global throttle raises the probability floor while precision is poor.
+ */
+export interface Prediction {
+  key: string;
+  /** Predicted position inside the key (sequential), absent for "the key will be accessed". */
+  position?: number;
+  size?: number;
+  probability: number;
+  expected_ts: number;
+  reason: 'sequential' | 'correlated' | 'periodic';
+}
+
+export interface PredictionStats {
+  issued: number;
+  used: number;
+  accesses: number;
+  predictedAccesses: number;
+  precision: number;
+  coverage: number;
+  meanLeadMs: number;
+  minProbability: number;
+}
+
+/** Position used for key-level predictions ("key X will be accessed", whatever the position). */
+const ANY_POSITION = -1;
+const PROBES = 8;
+const INITIAL_DEGREE = 4;
+
+const perKey = {
+  gen: ['u32', 1],
+  lastPos: ['f64', 1],
+  lastSize: ['f64', 1],
+  lastTs: ['f64', 1],
+  /** EWMA of the gap between accesses (ms), for expected times. */
+  gap: ['f32', 1],
+  /** Readahead degree of the key's stream. */
+  degree: ['u16', 1],
+  /** Position where the key's latest session started (what a periodic key will read first). */
+  sessionPos: ['f64', 1],
+  /** 1 once the key's accesses carry positions. */
+  positioned: ['u8', 1],
+} as const;
+
+export class Predictor {
+  private readonly keys: Table<typeof perKey>;
+  // The issued-prediction table (struct of arrays, open addressing with bounded probing).
+  private readonly mask: number;
+  private readonly slotOf: Int32Array;
+  private readonly genOf: Uint32Array;
+  private readonly posOf: Float64Array;
+  private readonly issuedAt: Float64Array;
+  private readonly expectedAt: Float64Array;
+  private readonly probability: Float32Array;
+  private readonly reasonOf: Uint8Array;
+  /** 0 empty, 1 waiting, 2 used. */
+  private readonly state: Uint8Array;
+  private readonly due = new TimeHeap();
+  private minProbability: number;
+  private windowIssued = 0;
+  private windowUsed = 0;
+  readonly totals = { issued: 0, used: 0, accesses: 0, predictedAccesses: 0, leadMsSum: 0 };
+  /** Called for each prediction issued (the cache simulation prefetches here). */
+  onIssue: (slot: number, position: number, size: number) => void = () => {};
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly cfg: PredictionConfig,
+  ) {
+    this.keys = new Table(perKey, 1024);
+    const size = 2 ** Math.ceil(Math.log2(cfg.tableSize));
+    this.mask = size - 1;
+    this.slotOf = new Int32Array(size).fill(-1);
+    this.genOf = new Uint32Array(size);
+    this.posOf = new Float64Array(size);
+    this.issuedAt = new Float64Array(size);
+    this.expectedAt = new Float64Array(size);
+    this.probability = new Float32Array(size);
+    this.reasonOf = new Uint8Array(size);
+    this.state = new Uint8Array(size);
+    this.minProbability = cfg.minProbability;
+  }
+
+  /** Call after `engine.observe` for the same access. */
+  observe(key: string, ts: number, pos: number, size: number): void {
+    const slot = this.engine.keys.slotOf(key);
+    if (slot < 0) return;
+    const k = this.row(slot);
+    const hasPos = !Number.isNaN(pos);
+    const newSession = k.lastTs[slot] === 0 || ts - k.lastTs[slot] > this.engine.cfg.sessionGapMs;
+    this.feedback(slot, hasPos ? pos : ANY_POSITION, ts);
+    if (k.lastTs[slot] > 0 && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
+    k.lastTs[slot] = ts;
+    if (hasPos) {
+      k.lastPos[slot] = pos;
+      k.lastSize[slot] = size;
+      k.positioned[slot] = 1;
+      if (newSession) k.sessionPos[slot] = pos;
+    }
+    this.issueFor(slot, ts);
+    if (newSession && this.engine.periodic.isActive(slot)) {
+      const next = this.engine.periodic.detail(slot, ts).next_ts;
+      this.due.push(next - this.cfg.lookaheadMs, slot, this.engine.keys.generation[slot]);
+    }
+    this.announceDue(ts);
+  }
+
+  private row(slot: number): Table<typeof perKey>['c'] {
+    if (slot >= this.keys.capacity) this.keys.grow(Math.max(slot + 1, this.keys.capacity * 2));
+    const gen = this.engine.keys.generation[slot];
+    const k = this.keys.c;
+    if (k.gen[slot] !== gen) {
+      this.keys.clear(slot);
+      k.gen[slot] = gen;
+      k.degree[slot] = INITIAL_DEGREE;
+    }
+    return k;
+  }
+
+  /** Counts a hit if this access had been predicted, and adapts the stream's degree. */
+  private feedback(slot: number, pos: number, ts: number): void {
+    this.totals.accesses++;
+    const gen = this.engine.keys.generation[slot];
+    let hit = this.find(slot, gen, pos);
+    if (hit < 0 && pos !== ANY_POSITION) hit = this.find(slot, gen, ANY_POSITION);
+    const k = this.keys.c;
+    if (hit >= 0 && this.state[hit] === 1) {
+      this.state[hit] = 2;
+      this.totals.used++;
+      this.windowUsed++;
+      this.totals.predictedAccesses++;
+      this.totals.leadMsSum += Math.max(0, ts - this.issuedAt[hit]);
+      if (this.reasonOf[hit] === 0) k.degree[slot] = Math.min(this.cfg.maxDegree, k.degree[slot] + 1);
+    } else if (pos !== ANY_POSITION && this.engine.sequential.isActive(slot)) {
+      // The stream went somewhere unpredicted: be less ambitious for a while.
+      k.degree[slot] = Math.max(1, k.degree[slot] >> 1);
+    }
+  }
+
+  /** Issues the predictions that follow from an access of `slot` at `now`. */
+  private issueFor(slot: number, now: number): void {
+    const engine = this.engine;
+    const k = this.keys.c;
+    if (engine.sequential.isActive(slot)) {
+      const p = engine.sequential.score(slot);
+      if (p >= this.cfg.confidenceThreshold && p >= this.minProbability) {
+        const d = engine.sequential.detail(slot);
+        const step = d.direction === 'forward' ? d.stride : -d.stride;
+        const gap = Math.max(k.gap[slot], 1);
+        for (let i = 1; i <= k.degree[slot] && step !== 0; i++) {
+          this.issue(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now, now + i * gap, 0);
+        }
+      }
+    }
+    for (const rule of engine.correlation.followers(slot)) {
+      if (rule.confidence < this.minProbability) continue;
+      const fk = this.row(rule.slot);
+      const pos = fk.positioned[rule.slot] ? fk.sessionPos[rule.slot] : ANY_POSITION;
+      this.issue(rule.slot, pos, fk.lastSize[rule.slot], rule.confidence, now, now + rule.lagMs, 1);
+    }
+  }
+
+  /** Announces periodic keys whose next beat comes within the lookahead. */
+  private announceDue(now: number): void {
+    const h = this.due;
+    while (h.size > 0 && h.peekTime() <= now) {
+      const slot = h.peekId();
+      const gen = h.peekGen();
+      h.pop();
+      if (this.engine.keys.generation[slot] !== gen || !this.engine.periodic.isActive(slot)) continue;
+      const p = this.engine.periodic.score(slot);
+      if (p < this.cfg.confidenceThreshold || p < this.minProbability) continue;
+      const k = this.row(slot);
+      const next = this.engine.periodic.detail(slot, now).next_ts;
+      const pos = k.positioned[slot] ? k.sessionPos[slot] : ANY_POSITION;
+      this.issue(slot, pos, k.lastSize[slot], p, now, next, 2);
+    }
+  }
+
+  private hash(slot: number, pos: number): number {
+    return (
+      (Math.imul(slot, 0x9e3779b1) ^
+        Math.imul(pos >>> 0, 0x85ebca6b) ^
+        Math.imul((pos / 4294967296) >>> 0, 0xc2b2ae35)) &
+      this.mask
+    );
+  }
+
+  private find(slot: number, gen: number, pos: number): number {
+    const h = this.hash(slot, pos);
+    for (let i = 0; i < PROBES; i++) {
+      const j = (h + i) & this.mask;
+      if (this.state[j] !== 0 && this.slotOf[j] === slot && this.genOf[j] === gen && this.posOf[j] === pos)
+        return j;
+    }
+    return -1;
+  }
+
+  private issue(
+    slot: number,
+    pos: number,
+    size: number,
+    p: number,
+    now: number,
+    expected: number,
+    reason: number,
+  ) {
+    if (expected - now > this.cfg.lookaheadMs) return;
+    const gen = this.engine.keys.generation[slot];
+    const h = this.hash(slot, pos);
+    let victim = -1;
+    for (let i = 0; i < PROBES; i++) {
+      const j = (h + i) & this.mask;
+      if (this.state[j] !== 0 && this.slotOf[j] === slot && this.genOf[j] === gen && this.posOf[j] === pos) {
+        if (this.state[j] === 2 || this.expectedAt[j] + this.cfg.lookaheadMs < now) break; // re-predict
+        return; // already waiting for this
+      }
+      // Free, used, expired or the oldest waiting entry in the probe window.
+      const stale = this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now;
+      if (stale) {
+        victim = j;
+        break;
+      }
+      if (victim < 0 || this.issuedAt[j] < this.issuedAt[victim]) victim = j;
+    }
+    if (victim < 0) victim = h;
+    this.slotOf[victim] = slot;
+    this.genOf[victim] = gen;
+    this.posOf[victim] = pos;
+    this.issuedAt[victim] = now;
+    this.expectedAt[victim] = expected;
+    this.probability[victim] = p;
+    this.reasonOf[victim] = reason;
+    this.state[victim] = 1;
+    this.totals.issued++;
+    this.windowIssued++;
+    if (this.windowIssued >= 1000) this.throttle();
+    this.onIssue(slot, pos, size);
+  }
+
+  /** Fewer, better predictions while precision is poor; back towards the configured floor when it is good. */
+  private throttle(): void {
+    const precision = this.windowUsed / this.windowIssued;
+    if (precision < 0.5) this.minProbability = Math.min(0.95, this.minProbability + 0.05);
+    else if (precision > 0.7)
+      this.minProbability = Math.max(this.cfg.minProbability, this.minProbability - 0.05);
+    this.windowIssued = 0;
+    this.windowUsed = 0;
+  }
+
+  /** Predictions currently waiting, most probable first (B/predictions, per-key `predicted`). */
+  pending(now: number, limit: number, forSlot = -1): Prediction[] {
+    const out: { i: number; p: number }[] = [];
+    for (let j = 0; j <= this.mask; j++) {
+      if (this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now) continue;
+      if (forSlot >= 0 && this.slotOf[j] !== forSlot) continue;
+      if (this.engine.keys.generation[this.slotOf[j]] !== this.genOf[j]) continue;
+      out.push({ i: j, p: this.probability[j] });
+    }
+    out.sort((a, b) => b.p - a.p || this.expectedAt[a.i] - this.expectedAt[b.i]);
+    return out.slice(0, limit).map(({ i }) => this.describe(i));
+  }
+
+  private describe(i: number): Prediction {
+    const reasons = ['sequential', 'correlated', 'periodic'] as const;
+    const pos = this.posOf[i];
+    return {
+      key: this.engine.keys.keys[this.slotOf[i]],
+      ...(pos !== ANY_POSITION ? { position: pos } : {}),
+      probability: round(this.probability[i], 2),
+      expected_ts: Math.round(this.expectedAt[i]),
+      reason: reasons[this.reasonOf[i]],
+    };
+  }
+
+  get stats(): PredictionStats {
+    const t = this.totals;
+    return {
+      issued: t.issued,
+      used: t.used,
+      accesses: t.accesses,
+      predictedAccesses: t.predictedAccesses,
+      precision: t.issued > 0 ? round(t.used / t.issued, 3) : 0,
+      coverage: t.accesses > 0 ? round(t.predictedAccesses / t.accesses, 3) : 0,
+      meanLeadMs: t.used > 0 ? Math.round(t.leadMsSum / t.used) : 0,
+      minProbability: round(this.minProbability, 2),
+    };
+  }
+}
