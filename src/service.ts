@@ -4,6 +4,7 @@ import { Bus } from './bus.ts';
 import { type Config, MAX_WATCH_GLOBS } from './config.ts';
 import type { Extension, ServiceContext } from './context.ts';
 import { Engine } from './engine/engine.ts';
+import { Predictor } from './engine/predict.ts';
 import { Discovery } from './homeassistant/discovery.ts';
 import { WatchList } from './homeassistant/watchlist.ts';
 import { HttpServer } from './http/server.ts';
@@ -44,6 +45,8 @@ export class Service {
   readonly log: Logger;
   readonly topics: Topics;
   readonly engine: Engine;
+  /** Prefetch hints and their measured quality; undefined when `prediction.enabled` is false. */
+  readonly predictor: Predictor | undefined;
   readonly store: Store;
   readonly bus = new Bus();
   /** Keys that get Home Assistant entities; changed at runtime through the bridge API. */
@@ -68,6 +71,9 @@ export class Service {
     this.clock = opts.clock ?? Date.now;
     this.topics = topics(opts.config.mqtt.baseTopic);
     this.engine = new Engine(opts.config.engine, { clock: this.clock });
+    this.predictor = opts.config.prediction.enabled
+      ? new Predictor(this.engine, opts.config.prediction)
+      : undefined;
     this.store = opts.store ?? new FileStore(opts.config.store.dataDir);
     this.watch = new WatchList(opts.config.homeassistant.watch, MAX_WATCH_GLOBS);
   }
@@ -118,6 +124,8 @@ export class Service {
       now: this.clock,
     });
     this.ingest.onIngested = () => this.forwardChanges();
+    const predictor = this.predictor;
+    if (predictor) this.ingest.onEvent = (key, ts, pos, size) => predictor.observe(key, ts, pos, size);
     this.stats = new StatsCollector(
       {
         engine: this.engine,
@@ -127,6 +135,7 @@ export class Service {
         store: this.store,
         persistence: this.persistence,
         startedAt: this.clock(),
+        predictions: () => this.predictor?.stats ?? null,
         version: VERSION,
       },
       this.clock,
@@ -153,6 +162,7 @@ export class Service {
       this.forwardChanges();
     });
     this.every(cfg.mqtt.statsIntervalMs, () => this.publishStats());
+    if (this.predictor) this.every(cfg.prediction.publishIntervalMs, () => this.publishPredictions());
     this.publishStats();
 
     if (cfg.http.enabled) {
@@ -186,7 +196,11 @@ export class Service {
       return t;
     }
     const t = this.topics;
-    this.broker = await startBroker(cfg.broker, [t.patternPrefix, t.status, t.stats, t.errors], this.log);
+    this.broker = await startBroker(
+      cfg.broker,
+      [t.patternPrefix, t.status, t.stats, t.errors, t.predictions],
+      this.log,
+    );
     return new AedesTransport(this.broker.aedes);
   }
 
@@ -209,6 +223,7 @@ export class Service {
           health: () => this.health(),
           stats: () => this.stats.snapshot(),
           applyRemovals: () => this.forwardChanges(),
+          predict: (key) => this.predictionsOf(key),
         }),
       );
     }
@@ -248,10 +263,35 @@ export class Service {
 
   private render(slot: number, gen: number) {
     if (this.engine.keys.generation[slot] !== gen || !this.engine.keys.keys[slot]) return null;
-    const view = this.engine.view(slot);
-    const json = JSON.stringify(view);
+    const { updated_ts, ...view } = this.engine.view(slot);
+    const predicted = this.predictor?.forKey(slot, this.engine.now) ?? [];
+    const json = JSON.stringify({ ...view, predicted, updated_ts });
     // `updated_ts` is the last field: everything before it is what "unchanged" compares.
     return { key: view.key, json, hashInput: json.slice(0, json.lastIndexOf(',"updated_ts"')) };
+  }
+
+  /** A key's predictions (bridge `predict`), or null when the key is not tracked. */
+  private predictionsOf(key: string) {
+    const slot = this.engine.keys.slotOf(key);
+    if (slot < 0 || !this.predictor) return null;
+    return { key, predicted: this.predictor.forKey(slot, this.engine.now), stats: this.predictor.stats };
+  }
+
+  private lastPredictions = '';
+
+  /** B/predictions (retained): the most probable predictions waiting to come true, when they change. */
+  private publishPredictions(): void {
+    const predictor = this.predictor as Predictor;
+    const predictions = predictor.pending(this.engine.now, this.config.prediction.maxPredictions);
+    const body = JSON.stringify({ predictions, stats: predictor.stats });
+    if (body === this.lastPredictions) return;
+    this.lastPredictions = body;
+    this.transport.publish(
+      this.topics.predictions,
+      body,
+      { retain: true, qos: this.config.mqtt.qos },
+      () => {},
+    );
   }
 
   private announceOnline(): Promise<void> {

@@ -15,6 +15,7 @@ export interface StatsSources {
   persistence: Persistence;
   startedAt: number;
   version: string;
+  predictions?: () => unknown;
 }
 
 export class StatsCollector {
@@ -70,6 +71,7 @@ export class StatsCollector {
         writes: persistence.writes,
         failures: persistence.failures,
       },
+      predictions: this.s.predictions?.() ?? null,
       engine_time: Math.round(engine.now),
       live: engine.isLive,
     };

@@ -22,6 +22,8 @@ export interface BridgeDeps {
   stats(): Record<string, unknown>;
   /** Hands keys the engine just dropped to the publisher (empty retained) and the store. */
   applyRemovals(): void;
+  /** A key's predictions, or null when the key is not tracked (or predictions are off). */
+  predict(key: string): unknown;
 }
 
 type Response =
@@ -91,6 +93,14 @@ export class BridgeRequests implements Extension {
         }),
         () => this.reset(),
       ),
+      predict: command(z.strictObject({ transaction, key: accessEventSchema.shape.key }), (req) => {
+        const answer = deps.predict(req.key);
+        if (answer === null)
+          throw new RequestError(
+            `no predictions for ${JSON.stringify(req.key)}: not tracked, or predictions are off`,
+          );
+        return answer;
+      }),
       watch: command(globs, (req) => ({ watch: deps.watch.add(req.globs) })),
       unwatch: command(globs, (req) => ({ watch: deps.watch.remove(req.globs) })),
     };

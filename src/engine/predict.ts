@@ -38,6 +38,12 @@ export interface PredictionStats {
 /** Position used for key-level predictions ("key X will be accessed", whatever the position). */
 const ANY_POSITION = -1;
 const PROBES = 8;
+const SEQUENTIAL = 0;
+const CORRELATED = 1;
+const PERIODIC = 2;
+const REASONS = ['sequential', 'correlated', 'periodic'] as const;
+
+type Emit = (slot: number, pos: number, size: number, p: number, expected: number, reason: number) => void;
 const INITIAL_DEGREE = 4;
 
 const perKey = {
@@ -143,7 +149,8 @@ export class Predictor {
       this.windowUsed++;
       this.totals.predictedAccesses++;
       this.totals.leadMsSum += Math.max(0, ts - this.issuedAt[hit]);
-      if (this.reasonOf[hit] === 0) k.degree[slot] = Math.min(this.cfg.maxDegree, k.degree[slot] + 1);
+      if (this.reasonOf[hit] === SEQUENTIAL)
+        k.degree[slot] = Math.min(this.cfg.maxDegree, k.degree[slot] + 1);
     } else if (pos !== ANY_POSITION && this.engine.sequential.isActive(slot)) {
       // The stream went somewhere unpredicted: be less ambitious for a while.
       k.degree[slot] = Math.max(1, k.degree[slot] >> 1);
@@ -152,8 +159,18 @@ export class Predictor {
 
   /** Issues the predictions that follow from an access of `slot` at `now`. */
   private issueFor(slot: number, now: number): void {
+    this.candidates(slot, now, (target, pos, size, p, expected, reason) =>
+      this.issue(target, pos, size, p, now, expected, reason),
+    );
+  }
+
+  /**
+   * What follows from the key's current state: the next `degree` positions of its stream, and its
+   * correlated followers at their typical lag. One source for issuing and for the key's `predicted` view.
+   */
+  private candidates(slot: number, now: number, emit: Emit): void {
     const engine = this.engine;
-    const k = this.keys.c;
+    const k = this.row(slot);
     if (engine.sequential.isActive(slot)) {
       const p = engine.sequential.score(slot);
       if (p >= this.cfg.confidenceThreshold && p >= this.minProbability) {
@@ -161,16 +178,35 @@ export class Predictor {
         const step = d.direction === 'forward' ? d.stride : -d.stride;
         const gap = Math.max(k.gap[slot], 1);
         for (let i = 1; i <= k.degree[slot] && step !== 0; i++) {
-          this.issue(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now, now + i * gap, 0);
+          emit(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
         }
       }
     }
     for (const rule of engine.correlation.followers(slot)) {
       if (rule.confidence < this.minProbability) continue;
-      const fk = this.row(rule.slot);
-      const pos = fk.positioned[rule.slot] ? fk.sessionPos[rule.slot] : ANY_POSITION;
-      this.issue(rule.slot, pos, fk.lastSize[rule.slot], rule.confidence, now, now + rule.lagMs, 1);
+      const f = this.row(rule.slot);
+      const pos = f.positioned[rule.slot] ? f.sessionPos[rule.slot] : ANY_POSITION;
+      emit(rule.slot, pos, f.lastSize[rule.slot], rule.confidence, now + rule.lagMs, CORRELATED);
     }
+  }
+
+  /** The key's `predicted` list: what patternd expects to be accessed next because of this key. */
+  forKey(slot: number, now: number): Prediction[] {
+    const out: Prediction[] = [];
+    this.candidates(slot, now, (target, pos, _size, p, expected, reason) => {
+      if (out.length < this.cfg.maxPredictions && expected - now <= this.cfg.lookaheadMs) {
+        out.push(this.describeOne(target, pos, p, expected, reason));
+      }
+    });
+    if (this.engine.periodic.isActive(slot) && out.length < this.cfg.maxPredictions) {
+      const next = this.engine.periodic.detail(slot, now).next_ts;
+      if (next - now <= this.cfg.lookaheadMs) {
+        const k = this.keys.c;
+        const pos = k.positioned[slot] ? k.sessionPos[slot] : ANY_POSITION;
+        out.push(this.describeOne(slot, pos, this.engine.periodic.score(slot), next, PERIODIC));
+      }
+    }
+    return out;
   }
 
   /** Announces periodic keys whose next beat comes within the lookahead. */
@@ -186,17 +222,16 @@ export class Predictor {
       const k = this.row(slot);
       const next = this.engine.periodic.detail(slot, now).next_ts;
       const pos = k.positioned[slot] ? k.sessionPos[slot] : ANY_POSITION;
-      this.issue(slot, pos, k.lastSize[slot], p, now, next, 2);
+      this.issue(slot, pos, k.lastSize[slot], p, now, next, PERIODIC);
     }
   }
 
+  /** Murmur3's finaliser over slot and both halves of the position: positions are often multiples of 2^16. */
   private hash(slot: number, pos: number): number {
-    return (
-      (Math.imul(slot, 0x9e3779b1) ^
-        Math.imul(pos >>> 0, 0x85ebca6b) ^
-        Math.imul((pos / 4294967296) >>> 0, 0xc2b2ae35)) &
-      this.mask
-    );
+    let h = Math.imul(slot, 0x9e3779b1) ^ (pos >>> 0);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ ((pos / 4294967296) >>> 0);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) & this.mask;
   }
 
   private find(slot: number, gen: number, pos: number): number {
@@ -221,22 +256,27 @@ export class Predictor {
     if (expected - now > this.cfg.lookaheadMs) return;
     const gen = this.engine.keys.generation[slot];
     const h = this.hash(slot, pos);
-    let victim = -1;
-    for (let i = 0; i < PROBES; i++) {
+    const existing = this.find(slot, gen, pos);
+    // Already waiting for this access: nothing new to say. (Used or expired entries are predicted anew.)
+    if (
+      existing >= 0 &&
+      this.state[existing] === 1 &&
+      this.expectedAt[existing] + this.cfg.lookaheadMs >= now
+    )
+      return;
+    let victim = existing;
+    for (let i = 0; i < PROBES && victim < 0; i++) {
       const j = (h + i) & this.mask;
-      if (this.state[j] !== 0 && this.slotOf[j] === slot && this.genOf[j] === gen && this.posOf[j] === pos) {
-        if (this.state[j] === 2 || this.expectedAt[j] + this.cfg.lookaheadMs < now) break; // re-predict
-        return; // already waiting for this
-      }
-      // Free, used, expired or the oldest waiting entry in the probe window.
-      const stale = this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now;
-      if (stale) {
-        victim = j;
-        break;
-      }
-      if (victim < 0 || this.issuedAt[j] < this.issuedAt[victim]) victim = j;
+      if (this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now) victim = j;
     }
-    if (victim < 0) victim = h;
+    if (victim < 0) {
+      // A full probe window: overwrite its oldest waiting prediction.
+      victim = h;
+      for (let i = 1; i < PROBES; i++) {
+        const j = (h + i) & this.mask;
+        if (this.issuedAt[j] < this.issuedAt[victim]) victim = j;
+      }
+    }
     this.slotOf[victim] = slot;
     this.genOf[victim] = gen;
     this.posOf[victim] = pos;
@@ -261,12 +301,11 @@ export class Predictor {
     this.windowUsed = 0;
   }
 
-  /** Predictions currently waiting, most probable first (B/predictions, per-key `predicted`). */
-  pending(now: number, limit: number, forSlot = -1): Prediction[] {
+  /** Predictions currently waiting, most probable first (B/predictions). O(table): call now and then. */
+  pending(now: number, limit: number): Prediction[] {
     const out: { i: number; p: number }[] = [];
     for (let j = 0; j <= this.mask; j++) {
       if (this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now) continue;
-      if (forSlot >= 0 && this.slotOf[j] !== forSlot) continue;
       if (this.engine.keys.generation[this.slotOf[j]] !== this.genOf[j]) continue;
       out.push({ i: j, p: this.probability[j] });
     }
@@ -275,14 +314,22 @@ export class Predictor {
   }
 
   private describe(i: number): Prediction {
-    const reasons = ['sequential', 'correlated', 'periodic'] as const;
-    const pos = this.posOf[i];
+    return this.describeOne(
+      this.slotOf[i],
+      this.posOf[i],
+      this.probability[i],
+      this.expectedAt[i],
+      this.reasonOf[i],
+    );
+  }
+
+  private describeOne(slot: number, pos: number, p: number, expected: number, reason: number): Prediction {
     return {
-      key: this.engine.keys.keys[this.slotOf[i]],
+      key: this.engine.keys.keys[slot],
       ...(pos !== ANY_POSITION ? { position: pos } : {}),
-      probability: round(this.probability[i], 2),
-      expected_ts: Math.round(this.expectedAt[i]),
-      reason: reasons[this.reasonOf[i]],
+      probability: round(p, 2),
+      expected_ts: Math.round(expected),
+      reason: REASONS[reason],
     };
   }
 

@@ -35,6 +35,8 @@ export class Ingest {
   };
   /** Called after each message that fed the engine (publishing and saving hook in here). */
   onIngested: () => void = () => {};
+  /** Called for each accepted event after the engine saw it (predictions hook in here). */
+  onEvent: ((key: string, ts: number, pos: number, size: number) => void) | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -98,7 +100,10 @@ export class Ingest {
       );
     }
     this.counters.events++;
-    this.engine.observe(ev.key, ts, ev.position ?? Number.NaN, ev.size ?? 0, source);
+    const pos = ev.position ?? Number.NaN;
+    const size = ev.size ?? 0;
+    this.engine.observe(ev.key, ts, pos, size, source);
+    this.onEvent?.(ev.key, ts, pos, size);
   }
 
   private rejectMessage(topic: string, reason: string): void {

@@ -9,6 +9,7 @@ export interface Topics {
   status: string;
   stats: string;
   errors: string;
+  predictions: string;
   pattern(key: string): string;
   patternPrefix: string;
   patternFilter: string;
@@ -26,6 +27,7 @@ export function topics(base: string): Topics {
     status: `${base}/status`,
     stats: `${base}/stats`,
     errors: `${base}/errors`,
+    predictions: `${base}/predictions`,
     pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key)}`,
     patternPrefix: `${base}/pattern`,
     patternFilter: `${base}/pattern/#`,

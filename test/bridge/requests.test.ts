@@ -75,7 +75,16 @@ describe('bridge requests', () => {
     const r = await request('info');
     expect(r.status).toBe('ok');
     expect(r.data).toMatchObject({ version: expect.any(String), base_topic: base });
-    expect(r.data.commands).toEqual(['health', 'info', 'snapshot', 'forget', 'reset', 'watch', 'unwatch']);
+    expect(r.data.commands).toEqual([
+      'health',
+      'info',
+      'snapshot',
+      'forget',
+      'reset',
+      'predict',
+      'watch',
+      'unwatch',
+    ]);
     expect(r.data.commands).toEqual(manifest.patternd.bridge_commands);
     expect(JSON.stringify(r.data)).not.toContain('hunter2');
     expect((r.data.config as { mqtt: { password: string } }).mqtt.password).toBe('***');

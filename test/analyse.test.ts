@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { analyse } from '../src/analyse/analyse.ts';
+import { MappingError, parseMapping } from '../src/analyse/reader.ts';
+import { tmpDir } from './support/harness.ts';
+
+const SLICE = path.join(import.meta.dirname, 'fixtures', 'cloudphysics-20k.csv');
+const HEADER = ['version', 'time', 'op', 'size', 'lbn'];
+
+describe('CSV mapping', () => {
+  it('maps time units, shifts and products', () => {
+    const rules = parseMapping('time:s,key:lbn>>11,position:lbn*512,size', HEADER);
+    const row = ['1', '5633898', '2a', '512', '42932745'];
+    const get = (t: string) =>
+      rules.find((r) => r.target === t)?.apply(row[rules.find((r) => r.target === t)?.column ?? 0]);
+    expect(get('ts')).toBe(5633898000);
+    expect(get('key')).toBe(String(Math.floor(42932745 / 2048)));
+    expect(get('position')).toBe(42932745 * 512);
+    expect(get('size')).toBe(512);
+  });
+
+  it.each([
+    ['time:s,position:lbn', 'needs a key'],
+    ['time:s,key:block', 'no column "block"'],
+    ['time:s,key:lbn>>', 'bad expression'],
+    ['when:s,key:lbn', 'unknown target "when"'],
+    ['time:s,key:lbn/0', 'division by zero'],
+  ])('rejects %s with a clear message', (spec, message) => {
+    expect(() => parseMapping(spec, HEADER)).toThrow(MappingError);
+    expect(() => parseMapping(spec, HEADER)).toThrow(message);
+  });
+});
+
+describe('patternd analyse', () => {
+  it('gives stable output on a slice of the real CloudPhysics trace', async () => {
+    const run = () =>
+      analyse(SLICE, { csv: 'time:s,key:lbn>>11,position:lbn*512,size', cacheMiB: [16, 64], top: 3 });
+    const a = await run();
+    const b = await run();
+    expect(a.events).toBe(20_000);
+    expect({ ...a, seconds: 0, eventsPerSecond: 0 }).toEqual({ ...b, seconds: 0, eventsPerSecond: 0 });
+    expect(a.patterns.sequential).toBeGreaterThan(0);
+    // Prefetching must help, not hurt, and most prefetches must be worth their bytes.
+    for (const c of a.cache) expect(c.withPrefetch).toBeGreaterThan(c.lru);
+    expect(a.predictions.issued).toBeGreaterThan(0);
+  });
+
+  it('reads JSONL through the CLI and prints JSON with --json', () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'events.jsonl');
+    const t0 = Date.parse('2026-11-02T00:00:00Z');
+    const lines = Array.from({ length: 50 }, (_, i) =>
+      JSON.stringify({ key: 'seq', ts: t0 + i * 10, position: i, size: 1 }),
+    );
+    fs.writeFileSync(file, `${lines.join('\n')}\nnot json\n`);
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', 'analyse', file, '--json', '--cache', ''],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const report = JSON.parse(out);
+    expect(report.events).toBe(50);
+    expect(report.rejectedLines).toBe(1);
+    expect(report.top.sequential[0].key).toBe('seq');
+  });
+});

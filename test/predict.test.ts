@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { Engine } from '../src/engine/engine.ts';
+import { Predictor } from '../src/engine/predict.ts';
+
+const config = loadConfig({ env: {} });
+const T0 = Date.parse('2026-11-02T00:00:00Z');
+
+function setup() {
+  const engine = new Engine(config.engine);
+  const predictor = new Predictor(engine, config.prediction);
+  const issued: { key: string; pos: number }[] = [];
+  predictor.onIssue = (slot, pos) => issued.push({ key: engine.keys.keys[slot], pos });
+  const observe = (key: string, ts: number, pos = Number.NaN, size = 0) => {
+    engine.observe(key, ts, pos, size);
+    predictor.observe(key, ts, pos, size);
+  };
+  return { engine, predictor, issued, observe };
+}
+
+describe('predictions', () => {
+  it('predicts the next positions of a sequential stream, and they come true', () => {
+    const { predictor, observe } = setup();
+    for (let i = 0; i < 200; i++) observe('movie.mkv', T0 + i * 50, i * 65536, 65536);
+    const next = predictor.pending(T0 + 200 * 50, 10).filter((p) => p.key === 'movie.mkv');
+    expect(next.length).toBeGreaterThan(0);
+    // Every pending prediction lies ahead of the stream, on the stride.
+    for (const p of next) {
+      expect(p.reason).toBe('sequential');
+      expect((p.position as number) % 65536).toBe(0);
+      expect(p.position as number).toBeGreaterThan(199 * 65536);
+      expect(p.expected_ts).toBeGreaterThan(T0 + 199 * 50);
+    }
+    const s = predictor.stats;
+    expect(s.precision).toBeGreaterThan(0.8);
+    expect(s.coverage).toBeGreaterThan(0.9);
+  });
+
+  it('predicts the follower of a correlated key with its lag', () => {
+    const { predictor, observe } = setup();
+    let t = T0;
+    for (let i = 0; i < 40; i++) {
+      t += 60_000 + (i % 7) * 13_000;
+      observe('show/ep1.mkv', t);
+      observe('show/ep1.srt', t + 400);
+    }
+    t += 90_000;
+    observe('show/ep1.mkv', t);
+    const p = predictor.pending(t, 10).find((x) => x.key === 'show/ep1.srt');
+    expect(p).toBeDefined();
+    expect(p?.reason).toBe('correlated');
+    expect(Math.abs((p?.expected_ts as number) - (t + 400))).toBeLessThan(100);
+    expect(p?.probability).toBeGreaterThanOrEqual(0.9);
+    expect(predictor.stats.precision).toBeGreaterThan(0.8);
+  });
+
+  it('announces a periodic key due within the lookahead', () => {
+    const { predictor, observe } = setup();
+    const period = 600_000;
+    for (let i = 0; i < 20; i++) observe('cam/upload', T0 + i * period + ((i * 7919) % 5) * 1000);
+    // Time moves on with another key until the next beat is within the 5-minute lookahead.
+    observe('other', T0 + 19 * period + period - 200_000);
+    const p = predictor.pending(T0 + 20 * period - 200_000, 10).find((x) => x.key === 'cam/upload');
+    expect(p?.reason).toBe('periodic');
+    expect(Math.abs((p?.expected_ts as number) - (T0 + 20 * period))).toBeLessThan(0.05 * period);
+  });
+
+  it('predicts nothing for random access', () => {
+    const { predictor, observe } = setup();
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    for (let i = 0; i < 500; i++) observe('db.sqlite', T0 + i * 100, Math.floor(rnd() * 1e9), 4096);
+    expect(predictor.stats.issued).toBe(0);
+  });
+});
+
+describe('predictions over MQTT', () => {
+  it('publishes B/predictions, a per-key `predicted` list, and answers B/request/predict', async () => {
+    const { startService, Observer, bridgeRequest } = await import('./support/harness.ts');
+    const svc = await startService({ overrides: { prediction: { publishIntervalMs: 100 } } });
+    const base = svc.config.mqtt.baseTopic;
+    const obs = await Observer.connect(svc.url, [`${base}/#`]);
+    const now = Date.now();
+    const batch = Array.from({ length: 60 }, (_, i) => ({
+      key: 'stream.ts',
+      ts: now - 6000 + i * 100,
+      position: i,
+      size: 1,
+    }));
+    await obs.publish(`${base}/access/player`, JSON.stringify(batch));
+    const state = await obs.state(
+      base,
+      'stream.ts',
+      (s) => s.accesses === 60 && (s.predicted as unknown[]).length > 0,
+    );
+    const predicted = state.predicted as { position: number; reason: string }[];
+    expect(predicted[0]).toMatchObject({ position: 60, reason: 'sequential' });
+    const published = JSON.parse(
+      await obs.waitFor(`${base}/predictions`, (p) => JSON.parse(p).predictions.length > 0),
+    );
+    expect(published.predictions[0].key).toBe('stream.ts');
+    expect(published.stats.precision).toBeGreaterThan(0.5);
+    const answer = await bridgeRequest(obs, base, 'predict', { key: 'stream.ts' });
+    expect(answer.status).toBe('ok');
+    expect((answer.data as { predicted: unknown[] }).predicted.length).toBeGreaterThan(0);
+    const unknown = await bridgeRequest(obs, base, 'predict', { key: 'nope' });
+    expect(unknown.status).toBe('error');
+    await obs.close();
+    await svc.stop();
+  });
+});
