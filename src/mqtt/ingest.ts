@@ -35,6 +35,8 @@ export class Ingest {
   };
   /** Called after each message that fed the engine (publishing and saving hook in here). */
   onIngested: () => void = () => {};
+  /** Called for every accepted event (the dashboard's recent-access ring); must be O(1). `position`: NaN when absent. */
+  onAccess: ((key: string, ts: number, position: number) => void) | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -98,7 +100,9 @@ export class Ingest {
       );
     }
     this.counters.events++;
-    this.engine.observe(ev.key, ts, ev.position ?? Number.NaN, ev.size ?? 0, source);
+    const position = ev.position ?? Number.NaN;
+    this.engine.observe(ev.key, ts, position, ev.size ?? 0, source);
+    this.onAccess?.(ev.key, ts, position);
   }
 
   private rejectMessage(topic: string, reason: string): void {
