@@ -39,6 +39,8 @@ async function main() {
     (connected) => {
       liveBadge.textContent = connected ? 'live' : 'reconnecting…';
       liveBadge.classList.toggle('on', connected);
+      // Changes made while the stream was not (yet) connected were not announced: catch up once.
+      if (connected) page.keysChanged({ keys: [], overflow: true });
     },
   );
 }

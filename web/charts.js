@@ -45,7 +45,7 @@ export function rateChart(container, samples) {
     {
       legend: { show: false },
       scales: {
-        x: { range: (_u, _min, max) => [max - RATE_WINDOW_S, max] },
+        x: { range: (_u, min, max) => [Math.min(Math.max(min, max - RATE_WINDOW_S), max - 60), max] },
         y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
       },
       series: [{}, { label: 'events/s', stroke: ACCENT, fill: 'rgba(47, 111, 222, 0.12)', width: 2 }],

@@ -43,3 +43,16 @@ export function debounce(fn, ms) {
     timer = setTimeout(() => fn(...args), ms);
   };
 }
+
+/** Calls `fn` at most once per `ms`, at the end of the period, however often it is asked for meanwhile. */
+export function throttle(fn, ms) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => {
+      pending = false;
+      fn();
+    }, ms);
+  };
+}

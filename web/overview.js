@@ -1,7 +1,7 @@
 // The overview page: counts per pattern, events/s, bursting keys, and the searchable, sortable key table.
 import { api } from './api.js';
 import { rateChart } from './charts.js';
-import { badge, debounce, duration, el, keyLink, percent, time } from './format.js';
+import { badge, debounce, duration, el, keyLink, percent, throttle, time } from './format.js';
 
 const PATTERNS = ['sequential', 'random', 'periodic', 'burst', 'correlated'];
 const RATE_SAMPLES = 300;
@@ -172,8 +172,9 @@ export function renderOverview(root) {
   });
 
   const ready = Promise.all([loadOverview(), loadKeys()]);
-  const refreshKeys = debounce(loadKeys, 1000);
-  const refreshBursting = debounce(async () => showBursting((await api('overview')).bursting), 1000);
+  // Throttled, not debounced: under a steady stream of changes a debounce would never fire.
+  const refreshKeys = throttle(loadKeys, 1000);
+  const refreshBursting = throttle(async () => showBursting((await api('overview')).bursting), 1000);
 
   return {
     ready,
