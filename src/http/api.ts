@@ -88,7 +88,7 @@ export class Api {
     if (action === 'accesses') return only(method, 'GET', () => this.accesses(key, params));
     if (action === 'forget') {
       return only(method, 'POST', async () => {
-        await readJson(req);
+        await readJson(req); // the key is in the path; reading the body enforces application/json
         return this.bridge('forget', { key });
       });
     }

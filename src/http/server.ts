@@ -18,10 +18,6 @@ import { Api, type ApiDeps, json } from './api.ts';
  * With `token` set, `/api/…` and `/metrics` need `Authorization: Bearer <token>`; `/healthz` and the
  * static files stay open (they hold no data), so probes and the page's token prompt still work.
  */
-export interface HealthSource {
-  health(): { ok: boolean; reasons: string[] };
-}
-
 export interface HttpOptions {
   host: string;
   port: number;

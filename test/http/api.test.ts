@@ -228,6 +228,11 @@ describe('dashboard API with a bearer token', () => {
     expect(await readEvents(url, /event: overview/, () => {})).toContain('event: overview');
   });
 
+  it('keeps the token out of the bridge info answer', () => {
+    const info = svc.service.bridge.request('info', {});
+    expect(info).toMatchObject({ status: 'ok', data: { config: { http: { token: '***' } } } });
+  });
+
   it('refuses a short token at start', () => {
     expect(() => loadConfig({ env: { HTTP_TOKEN: 'short' } })).toThrow(ConfigError);
     expect(loadConfig({ env: { HTTP_TOKEN: TOKEN } }).http.token).toBe(TOKEN);
