@@ -181,6 +181,8 @@ export function renderOverview(root) {
     overview(o) {
       showCounts(o.keys, o.patterns, o.events_per_s);
       if (o.ts) chart?.append(o, RATE_SAMPLES);
+      // Accesses and last access change without a pattern change; a hidden tab need not ask.
+      if (document.visibilityState === 'visible') refreshKeys();
     },
     keysChanged() {
       refreshKeys();

@@ -132,12 +132,6 @@ export class Api {
     const names = engine.keys.keys;
     const needle = query.q?.toLowerCase();
     const bit = query.pattern ? PATTERN_BITS[query.pattern] : 0;
-    const matches: number[] = [];
-    for (const slot of engine.keys.slots()) {
-      if (bit && !(c.mask[slot] & bit)) continue;
-      if (needle && !names[slot].toLowerCase().includes(needle)) continue;
-      matches.push(slot);
-    }
     const depth = query.page * query.page_size;
     if (depth > MAX_SORT_DEPTH) {
       throw new HttpError(
@@ -147,9 +141,19 @@ export class Api {
     }
     const order = query.order ?? (query.sort === 'key' ? 'asc' : 'desc');
     const sign = order === 'asc' ? 1 : -1;
+    const unfiltered = !bit && !needle;
+    // The key registry iterates most recently accessed first: the default view needs only its page.
+    const enough =
+      unfiltered && query.sort === 'recent' && order === 'desc' ? depth : Number.POSITIVE_INFINITY;
+    const matches: number[] = [];
+    for (const slot of engine.keys.slots()) {
+      if (bit && !(c.mask[slot] & bit)) continue;
+      if (needle && !names[slot].toLowerCase().includes(needle)) continue;
+      if (matches.push(slot) >= enough) break;
+    }
+    const total = unfiltered ? engine.keys.size : matches.length;
     let ranked: number[];
     if (query.sort === 'recent') {
-      // The key registry already iterates most recently accessed first.
       ranked = order === 'desc' ? matches.slice(0, depth) : matches.slice(-depth).reverse();
     } else {
       const value = this.sortValue(query.sort, matches.length);
@@ -158,7 +162,7 @@ export class Api {
     }
     const page = ranked.slice(depth - query.page_size);
     return {
-      total: matches.length,
+      total,
       page: query.page,
       page_size: query.page_size,
       sort: query.sort,

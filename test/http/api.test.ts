@@ -100,6 +100,12 @@ describe('dashboard API without a token', () => {
     const names = [...page1.keys, ...page2.keys].map((k: { key: string }) => k.key);
     expect(names).toEqual(Object.values(WORKLOAD_KEYS).sort());
 
+    const recent = (await get('/api/keys?page_size=4&page=2')).body;
+    expect(recent).toMatchObject({ total: 6, sort: 'recent', order: 'desc' });
+    expect(recent.keys).toHaveLength(2);
+    const oldest = (await get('/api/keys?page_size=4&order=asc')).body.keys[0];
+    expect(oldest.key).toBe(recent.keys[1].key);
+
     const byAccesses = (await get('/api/keys?sort=accesses')).body.keys;
     expect(byAccesses[0].key).toBe(WORKLOAD_KEYS.burst);
     expect(byAccesses.map((k: { accesses: number }) => k.accesses)).toEqual(
