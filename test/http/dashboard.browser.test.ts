@@ -140,6 +140,25 @@ describe.skipIf(!runnable)('dashboard in a real browser', () => {
     );
   });
 
+  it('asks for the token when one is set, then works with it', async () => {
+    const token = 'a-long-enough-dashboard-token';
+    const guarded = await startService({ overrides: { http: { enabled: true, port: 0, token } } });
+    const context = await browser.newContext();
+    try {
+      const tab = await context.newPage();
+      await tab.goto(`http://127.0.0.1:${guarded.service.http!.port}/`);
+      await tab.locator('#token-dialog[open]').waitFor();
+      await tab.fill('#token-input', token);
+      await tab.click('#token-dialog button');
+      await tab.locator('#keys').waitFor();
+      await expect.poll(() => tab.locator('#live').textContent()).toBe('live');
+      expect(await tab.locator('.health').textContent()).toBe('healthy');
+    } finally {
+      await context.close();
+      await guarded.stop();
+    }
+  });
+
   it('forgets a key from its page through the bridge', async () => {
     await page.goto(`${origin}/#/key/${encodeURIComponent(WORKLOAD_KEYS.random)}`);
     await page.locator('#timeline canvas').waitFor();
