@@ -35,7 +35,10 @@ export class Ingest {
   };
   /** Called after each message that fed the engine (publishing and saving hook in here). */
   onIngested: () => void = () => {};
-  /** Called for every accepted event (the dashboard's recent-access ring); must be O(1). `position`: NaN when absent. */
+  /**
+   * Called for every accepted event (the dashboard's recent-access ring), so it must be O(1).
+   * `position` is NaN when the event has none.
+   */
   onAccess: ((key: string, ts: number, position: number) => void) | undefined;
 
   constructor(
