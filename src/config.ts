@@ -135,6 +135,8 @@ const configObject = z.strictObject({
     enabled: z.boolean(),
     host: z.string().min(1),
     port: z.number().int().min(0).max(65_535),
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    recentAccesses: z.number().int().min(100).max(1_000_000),
   }),
   homeassistant: z
     .strictObject({
@@ -223,7 +225,11 @@ function envOverrides(env: NodeJS.ProcessEnv): unknown {
     mqtt: { url: envStr(env, 'MQTT_URL'), baseTopic: envStr(env, 'BASE_TOPIC') },
     broker: { host: envStr(env, 'BROKER_HOST'), port: envInt(env, 'BROKER_PORT') },
     store: { redisUrl: envStr(env, 'REDIS_URL'), dataDir: envStr(env, 'DATA_DIR') },
-    http: { host: envStr(env, 'HTTP_HOST'), port: envInt(env, 'HTTP_PORT') },
+    http: {
+      host: envStr(env, 'HTTP_HOST'),
+      port: envInt(env, 'HTTP_PORT'),
+      token: envStr(env, 'HTTP_TOKEN'),
+    },
     log: {
       level: envStr(env, 'LOG_LEVEL'),
       pretty: env.LOG_PRETTY === '1' || env.LOG_PRETTY === 'true' || undefined,
@@ -288,5 +294,6 @@ export function redactConfig(config: Config): unknown {
       password: config.mqtt.password ? '***' : undefined,
     },
     store: { ...config.store, redisUrl: redactUrl(config.store.redisUrl) },
+    http: { ...config.http, token: config.http.token ? '***' : undefined },
   };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { BridgeRequests } from './bridge/requests.ts';
+import { BridgeApi, BridgeRequests } from './bridge/requests.ts';
 import { Bus } from './bus.ts';
 import { type Config, MAX_WATCH_GLOBS } from './config.ts';
 import type { Extension, ServiceContext } from './context.ts';
@@ -7,6 +7,8 @@ import { Engine } from './engine/engine.ts';
 import { Predictor } from './engine/predict.ts';
 import { Discovery } from './homeassistant/discovery.ts';
 import { WatchList } from './homeassistant/watchlist.ts';
+import { LiveFeed } from './http/live.ts';
+import { RecentAccesses } from './http/recent.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { type EmbeddedBroker, startBroker } from './mqtt/broker.ts';
@@ -59,7 +61,11 @@ export class Service {
   errors!: ErrorReporter;
   persistence!: Persistence;
   stats!: StatsCollector;
+  /** The bridge commands, shared by the MQTT bridge and the dashboard's actions. */
+  bridge!: BridgeApi;
   http: HttpServer | undefined;
+  /** The latest accesses of all keys, for the dashboard's key pages (only while HTTP is on). */
+  private recent: RecentAccesses | undefined;
   private extensions: Extension[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private started = false;
@@ -124,8 +130,10 @@ export class Service {
       now: this.clock,
     });
     this.ingest.onIngested = () => this.forwardChanges();
-    const predictor = this.predictor;
-    if (predictor) this.ingest.onEvent = (key, ts, pos, size) => predictor.observe(key, ts, pos, size);
+    this.ingest.onAccess = (key, ts, position, size) => {
+      this.predictor?.observe(key, ts, position, size);
+      this.recent?.push(key, ts, position);
+    };
     this.stats = new StatsCollector(
       {
         engine: this.engine,
@@ -165,10 +173,7 @@ export class Service {
     if (this.predictor) this.every(cfg.prediction.publishIntervalMs, () => this.publishPredictions());
     this.publishStats();
 
-    if (cfg.http.enabled) {
-      this.http = new HttpServer(cfg.http.host, cfg.http.port, this, this.stats, this.log);
-      await this.http.start();
-    }
+    if (cfg.http.enabled) await this.startHttp();
     this.started = true;
     this.log.info(
       {
@@ -216,17 +221,14 @@ export class Service {
       bus: this.bus,
     };
     if (cfg.homeassistant.enabled) this.extensions.push(new Discovery(ctx, this.watch));
-    if (cfg.bridge.enabled) {
-      this.extensions.push(
-        new BridgeRequests(ctx, {
-          watch: this.watch,
-          health: () => this.health(),
-          stats: () => this.stats.snapshot(),
-          applyRemovals: () => this.forwardChanges(),
-          predict: (key) => this.predictionsOf(key),
-        }),
-      );
-    }
+    this.bridge = new BridgeApi(ctx, {
+      watch: this.watch,
+      health: () => this.health(),
+      stats: () => this.stats.snapshot(),
+      applyRemovals: () => this.forwardChanges(),
+      predict: (key) => this.predictionsOf(key),
+    });
+    if (cfg.bridge.enabled) this.extensions.push(new BridgeRequests(ctx, this.bridge));
     for (const ext of this.extensions) {
       try {
         await ext.start();
@@ -234,6 +236,30 @@ export class Service {
         this.log.error({ err, extension: ext.name }, 'extension failed to start; running without it');
       }
     }
+  }
+
+  /** The dashboard, its API, /healthz and /metrics. */
+  private async startHttp(): Promise<void> {
+    const cfg = this.config.http;
+    const recent = new RecentAccesses(cfg.recentAccesses);
+    this.recent = recent;
+    this.http = new HttpServer({
+      host: cfg.host,
+      port: cfg.port,
+      token: cfg.token,
+      stats: this.stats,
+      storeFlushMs: () => this.persistence.lastFlushMs,
+      log: this.log,
+      api: {
+        engine: this.engine,
+        bridge: this.bridge,
+        watch: this.watch,
+        recent,
+        live: new LiveFeed(this.engine, this.bus, () => this.ingest.counters.events, this.clock),
+        health: () => this.health(),
+      },
+    });
+    await this.http.start();
   }
 
   private every(ms: number, fn: () => void): void {

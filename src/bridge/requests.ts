@@ -26,7 +26,7 @@ export interface BridgeDeps {
   predict(key: string): unknown;
 }
 
-type Response =
+export type BridgeResponse =
   | { status: 'ok'; data: unknown; transaction?: string | number }
   | { status: 'error'; data: Record<string, never>; error: string; transaction?: string | number };
 
@@ -71,8 +71,11 @@ function command<S extends z.ZodType>(schema: S, run: (req: z.output<S>) => unkn
   return { schema, run: run as (req: unknown) => unknown };
 }
 
-export class BridgeRequests implements Extension {
-  readonly name = 'bridge';
+/**
+ * The commands themselves, callable in-process: the MQTT bridge below and the HTTP dashboard's actions
+ * share this one implementation, so a dashboard "forget" is exactly a bridge `forget`.
+ */
+export class BridgeApi {
   private readonly commands: Record<string, Command>;
 
   constructor(
@@ -106,40 +109,21 @@ export class BridgeRequests implements Extension {
     };
   }
 
-  async start(): Promise<void> {
-    await this.ctx.transport.subscribe(this.ctx.topics.requestFilter, 0, (topic, payload, retained) =>
-      this.handle(topic, payload, retained),
-    );
+  /** Runs `command` with a parsed request body; never throws. */
+  request(command: string, body: unknown): BridgeResponse {
+    const tx = transactionOf(body);
+    try {
+      return { status: 'ok', data: this.run(command, body), transaction: tx };
+    } catch (err) {
+      return this.failure(command, err, tx);
+    }
   }
 
-  async stop(): Promise<void> {}
-
-  private handle(topic: string, payload: Buffer, retained: boolean): void {
-    const command = topic.slice(this.ctx.topics.requestPrefix.length);
-    if (retained) {
-      this.ctx.log.warn({ topic }, 'ignoring a retained bridge request; publish requests without retain');
-      return;
-    }
-    let tx: string | number | undefined;
-    let response: Response;
-    try {
-      const body = parse(payload);
-      tx = transactionOf(body);
-      response = { status: 'ok', data: this.run(command, body), transaction: tx };
-    } catch (err) {
-      // RangeError: a limit such as the number of watched globs; anything else is a bug worth a log line.
-      const expected = err instanceof RequestError || err instanceof RangeError;
-      if (!expected) this.ctx.log.error({ err, command }, 'bridge request failed');
-      response = { status: 'error', data: {}, error: (err as Error).message, transaction: tx };
-    }
-    this.ctx.transport.publish(
-      this.ctx.topics.response(command),
-      JSON.stringify(response),
-      { retain: false, qos: this.ctx.config.mqtt.qos },
-      (err) => {
-        if (err) this.ctx.log.warn({ command, err: err.message }, 'bridge response not sent');
-      },
-    );
+  failure(command: string, err: unknown, tx?: string | number): BridgeResponse {
+    // RangeError: a limit such as the number of watched globs; anything else is a bug worth a log line.
+    const expected = err instanceof RequestError || err instanceof RangeError;
+    if (!expected) this.ctx.log.error({ err, command }, 'bridge request failed');
+    return { status: 'error', data: {}, error: (err as Error).message, transaction: tx };
   }
 
   private run(name: string, body: unknown): unknown {
@@ -205,6 +189,46 @@ export class BridgeRequests implements Extension {
     this.deps.applyRemovals();
     this.ctx.log.warn({ forgotten }, 'every key forgotten by a bridge reset request');
     return { forgotten };
+  }
+}
+
+/** The bridge API over MQTT: `B/request/<command>` answered on `B/response/<command>`. */
+export class BridgeRequests implements Extension {
+  readonly name = 'bridge';
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly api: BridgeApi,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.ctx.transport.subscribe(this.ctx.topics.requestFilter, 0, (topic, payload, retained) =>
+      this.handle(topic, payload, retained),
+    );
+  }
+
+  async stop(): Promise<void> {}
+
+  private handle(topic: string, payload: Buffer, retained: boolean): void {
+    const command = topic.slice(this.ctx.topics.requestPrefix.length);
+    if (retained) {
+      this.ctx.log.warn({ topic }, 'ignoring a retained bridge request; publish requests without retain');
+      return;
+    }
+    let response: BridgeResponse;
+    try {
+      response = this.api.request(command, parse(payload));
+    } catch (err) {
+      response = this.api.failure(command, err);
+    }
+    this.ctx.transport.publish(
+      this.ctx.topics.response(command),
+      JSON.stringify(response),
+      { retain: false, qos: this.ctx.config.mqtt.qos },
+      (err) => {
+        if (err) this.ctx.log.warn({ command, err: err.message }, 'bridge response not sent');
+      },
+    );
   }
 }
 

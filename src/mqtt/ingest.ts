@@ -35,8 +35,11 @@ export class Ingest {
   };
   /** Called after each message that fed the engine (publishing and saving hook in here). */
   onIngested: () => void = () => {};
-  /** Called for each accepted event after the engine saw it (predictions hook in here). */
-  onEvent: ((key: string, ts: number, pos: number, size: number) => void) | undefined;
+  /**
+   * Called for every accepted event after the engine saw it (predictions, the dashboard's recent-access
+   * ring), so it must be O(1). `position` is NaN when the event has none, `size` 0 when unknown.
+   */
+  onAccess: ((key: string, ts: number, position: number, size: number) => void) | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -100,10 +103,10 @@ export class Ingest {
       );
     }
     this.counters.events++;
-    const pos = ev.position ?? Number.NaN;
+    const position = ev.position ?? Number.NaN;
     const size = ev.size ?? 0;
-    this.engine.observe(ev.key, ts, pos, size, source);
-    this.onEvent?.(ev.key, ts, pos, size);
+    this.engine.observe(ev.key, ts, position, size, source);
+    this.onAccess?.(ev.key, ts, position, size);
   }
 
   private rejectMessage(topic: string, reason: string): void {
