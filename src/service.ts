@@ -10,7 +10,7 @@ import { Publisher } from './mqtt/publisher.ts';
 import { type Topics, topics } from './mqtt/topics.ts';
 import { AedesTransport, ClientTransport, type Transport } from './mqtt/transport.ts';
 import { StatsCollector } from './stats.ts';
-import { FileStore } from './store/file.ts';
+import { createStore } from './store/create.ts';
 import { Persistence } from './store/persistence.ts';
 import type { Store } from './store/store.ts';
 import { VERSION } from './version.ts';
@@ -27,7 +27,7 @@ export interface ServiceOptions {
   log?: Logger;
   /** Wall clock, injectable for tests. */
   clock?: () => number;
-  /** Store override (tests, Redis). Defaults to the file store in `dataDir`. */
+  /** Store override (tests). Defaults to Redis when `store.redisUrl` is set, else the file store. */
   store?: Store;
 }
 
@@ -59,7 +59,7 @@ export class Service {
     this.clock = opts.clock ?? Date.now;
     this.topics = topics(opts.config.mqtt.baseTopic);
     this.engine = new Engine(opts.config.engine, { clock: this.clock });
-    this.store = opts.store ?? new FileStore(opts.config.store.dataDir);
+    this.store = opts.store ?? createStore(opts.config.store, this.log);
   }
 
   /** Port of the embedded broker (after start), or undefined with an external broker. */
@@ -70,7 +70,16 @@ export class Service {
   async start(): Promise<void> {
     const cfg = this.config;
     await this.store.open();
-    this.persistence = new Persistence(this.engine, this.store, cfg.store.flushIntervalMs, this.log);
+    this.persistence = new Persistence(
+      this.engine,
+      this.store,
+      {
+        intervalMs: cfg.store.flushIntervalMs,
+        expireDays: cfg.store.expireDays,
+        maxPendingDeletes: cfg.engine.maxKeys,
+      },
+      this.log,
+    );
     const restored = await this.persistence.restore();
     this.log.info({ keys: restored, store: this.store.status().kind }, 'state restored');
 

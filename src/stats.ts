@@ -68,6 +68,8 @@ export class StatsCollector {
         pending: persistence.pending,
         writes: persistence.writes,
         failures: persistence.failures,
+        dropped_deletes: persistence.droppedDeletes,
+        expired: persistence.expired,
       },
       engine_time: Math.round(engine.now),
       live: engine.isLive,

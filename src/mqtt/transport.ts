@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Aedes } from 'aedes';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { redactUrl } from '../config.ts';
 
 /**
  * How patternd talks MQTT, whichever broker it is. With the embedded aedes it subscribes and publishes
@@ -81,10 +82,19 @@ export interface ClientTransportOptions {
   log: Logger;
 }
 
-/** MQTT.js client to an external broker (Mosquitto, EMQX, …). */
+/**
+ * MQTT.js client to an external broker (Mosquitto, EMQX, …).
+ *
+ * A QoS 1 event is acknowledged only after the handlers ran, i.e. once it is in the engine and queued
+ * for the store. MQTT.js sends the PUBACK when `handleMessage` calls back and reads no further packet
+ * until then, so a message that arrives while no handler is registered (before the subscription at
+ * start, after `unsubscribeAll` at shutdown) is held unacknowledged: at start it is handed over when the
+ * handler comes, at shutdown the broker keeps it in the persistent session and redelivers it next time.
+ */
 export class ClientTransport extends EventEmitter implements Transport {
   private readonly client: MqttClient;
   private readonly handlers: { filter: string; handler: MessageHandler; matcher: RegExp }[] = [];
+  private held: { packet: IPublishPacket; done: () => void } | undefined;
 
   constructor(opts: ClientTransportOptions) {
     super();
@@ -102,7 +112,7 @@ export class ClientTransport extends EventEmitter implements Transport {
     this.client = mqtt.connect(opts.url, options);
     this.client.on('connect', (ack) => {
       opts.log.info(
-        { url: redact(opts.url), sessionPresent: ack.sessionPresent },
+        { url: redactUrl(opts.url), sessionPresent: ack.sessionPresent },
         'connected to MQTT broker',
       );
       this.emit('connect');
@@ -110,9 +120,16 @@ export class ClientTransport extends EventEmitter implements Transport {
     this.client.on('close', () => this.emit('disconnect'));
     this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'MQTT client error'));
     this.client.on('reconnect', () => opts.log.debug('reconnecting to MQTT broker'));
-    this.client.on('message', (topic, payload) => {
-      for (const h of this.handlers) if (h.matcher.test(topic)) h.handler(topic, payload);
-    });
+    this.client.handleMessage = (packet, done) => {
+      if (this.handlers.length === 0) this.held = { packet, done: () => done() };
+      else this.deliver(packet, () => done());
+    };
+  }
+
+  private deliver(packet: IPublishPacket, done: () => void): void {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    for (const h of this.handlers) if (h.matcher.test(packet.topic)) h.handler(packet.topic, payload);
+    done();
   }
 
   get connected(): boolean {
@@ -136,6 +153,10 @@ export class ClientTransport extends EventEmitter implements Transport {
 
   async subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void> {
     this.handlers.push({ filter, handler, matcher: filterToRegExp(filter) });
+    // A held message blocks the SUBACK behind it.
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.deliver(held.packet, held.done);
     await this.client.subscribeAsync(filter, { qos });
   }
 
@@ -154,10 +175,6 @@ export class ClientTransport extends EventEmitter implements Transport {
   async close(): Promise<void> {
     await this.client.endAsync(false);
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
 /** MQTT topic filter → RegExp (`+` one level, `#` the rest). */
