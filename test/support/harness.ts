@@ -2,9 +2,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { type Config, loadConfig } from '../../src/config.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import type { PatternState } from '../../src/engine/types.ts';
 import { Service } from '../../src/service.ts';
 import type { Store } from '../../src/store/store.ts';
 
@@ -181,4 +184,32 @@ export async function clearRetained(url: string, base: string): Promise<void> {
   const topics = new Set(obs.messages.filter((m) => m.retain && m.payload.length > 0).map((m) => m.topic));
   for (const t of topics) await obs.publish(t, '', true);
   await obs.close();
+}
+
+/** Redis for the store tests: CI must have it, a developer's machine may skip. */
+export async function requireRedis(url = REDIS_URL): Promise<boolean> {
+  const up = await reachable(url);
+  if (!up && process.env.CI) throw new Error(`CI: Redis must be running at ${url}`);
+  return up;
+}
+
+/** Deletes every Redis key under `prefix` (a test's own namespace). */
+export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+}
+
+/** A key prefix no other test (or run) uses. */
+export function uniquePrefix(): string {
+  return `${uniqueBase()}:`;
+}
+
+/** Every tracked key's view, by key. */
+export function allViews(engine: Engine): Map<string, PatternState> {
+  const out = new Map<string, PatternState>();
+  for (const slot of engine.keys.slots()) out.set(engine.keys.keys[slot], engine.view(slot));
+  return out;
 }
