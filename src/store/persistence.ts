@@ -38,6 +38,7 @@ export class Persistence {
   droppedDeletes = 0;
   expired = 0;
   lastFlushMs = 0;
+  writeMsTotal = 0;
 
   constructor(
     private readonly engine: Engine,
@@ -108,6 +109,7 @@ export class Persistence {
       this.pendingDeletes.clear();
       this.writes++;
       this.lastFlushMs = performance.now() - started;
+      this.writeMsTotal += this.lastFlushMs;
       if (this.rewrite || this.store.wantsCompaction()) {
         await this.store.compact(this.engine.exportMeta(), this.allRows());
         this.rewrite = false;
