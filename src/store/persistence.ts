@@ -111,7 +111,10 @@ export class Persistence {
       this.lastFlushMs = performance.now() - started;
       this.writeMsTotal += this.lastFlushMs;
       if (this.rewrite || this.store.wantsCompaction()) {
+        const rewrite = this.rewrite;
         await this.store.compact(this.engine.exportMeta(), this.allRows());
+        if (rewrite)
+          this.log.info({ dropped_deletes: this.droppedDeletes }, 'store rewritten with the current state');
         this.rewrite = false;
         this.droppedDeletes = 0;
       }

@@ -60,6 +60,7 @@ export class RedisStore implements Store {
   /** Redis held our state once; a later write that finds no meta record means Redis lost it. */
   private holdsState = false;
   private lostState = false;
+  private closing = false;
 
   constructor(opts: RedisStoreOptions) {
     this.log = opts.log;
@@ -89,7 +90,7 @@ export class RedisStore implements Store {
       this.lastError = undefined;
     });
     this.client.on('close', () => {
-      if (this.downSince > 0) return;
+      if (this.downSince > 0 || this.closing) return;
       this.downSince = Date.now();
       this.log.warn(
         { redis: where, err: this.lastError },
@@ -207,6 +208,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.client.status === 'ready') await this.client.quit().catch(() => {});
     this.client.disconnect();
   }

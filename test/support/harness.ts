@@ -213,3 +213,16 @@ export function allViews(engine: Engine): Map<string, PatternState> {
   for (const slot of engine.keys.slots()) out.set(engine.keys.keys[slot], engine.view(slot));
   return out;
 }
+
+/** Polls `pred` until it holds (usable outside a test, unlike expect.poll). */
+export async function waitUntil(
+  pred: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
