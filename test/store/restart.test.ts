@@ -10,7 +10,7 @@ import {
   uniqueBase,
   uniquePrefix,
 } from '../support/harness.ts';
-import { makeWorkload } from '../support/workload.ts';
+import { makeWorkload, toMessages } from '../support/workload.ts';
 
 /**
  * Restart equivalence through the whole service: after a graceful stop and a start on the same store,
@@ -51,15 +51,7 @@ describe.each(['file', 'redis'])('restart on the %s store', (kind) => {
     expect(first.service.store.kind).toBe(kind);
     const obs = await Observer.connect(first.url, [`${base}/pattern/#`]);
     const w = makeWorkload(7, 8000, 80);
-    for (let i = 0; i < w.length; i += 500) {
-      const batch = [];
-      for (let j = i; j < i + 500; j++) {
-        const e: Record<string, unknown> = { key: w.keys[w.key[j]], ts: w.ts[j] };
-        if (!Number.isNaN(w.pos[j])) Object.assign(e, { position: w.pos[j], size: w.size[j] });
-        batch.push(e);
-      }
-      await obs.publish(`${base}/access/nas`, JSON.stringify(batch));
-    }
+    for (const message of toMessages(w, 0, w.length, 500)) await obs.publish(`${base}/access/nas`, message);
     await expect.poll(() => first.service.ingest.counters.events, { timeout: 10_000 }).toBe(w.length);
     const views = allViews(first.service.engine);
     await first.stop();

@@ -95,3 +95,28 @@ export function feed(engine: Engine, w: Workload, from = 0, to = w.length): void
     engine.observe(w.keys[w.key[i]], w.ts[i], w.pos[i], w.size[i]);
   }
 }
+
+/** Events [from, to) as contract JSON messages (batches of `size`), ready to publish. */
+export function toMessages(w: Workload, from: number, to: number, size: number): string[] {
+  const out: string[] = [];
+  for (let i = from; i < to; i += size) {
+    const batch: Record<string, unknown>[] = [];
+    for (let j = i; j < Math.min(i + size, to); j++) {
+      const e: Record<string, unknown> = { key: w.keys[w.key[j]], ts: w.ts[j] };
+      if (!Number.isNaN(w.pos[j])) Object.assign(e, { position: w.pos[j], size: w.size[j] });
+      batch.push(e);
+    }
+    out.push(JSON.stringify(batch));
+  }
+  return out;
+}
+
+/** Events per key in [from, to). */
+export function countsByKey(w: Workload, from: number, to: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (let i = from; i < to; i++) {
+    const key = w.keys[w.key[i]];
+    out.set(key, (out.get(key) ?? 0) + 1);
+  }
+  return out;
+}
