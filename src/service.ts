@@ -132,16 +132,18 @@ export class Service {
 
     // Re-establish retained states (the embedded broker forgets them on restart).
     this.forwardChanges();
-    await this.announceOnline();
     this.transport.on('connect', () => {
       // Reconnected: the broker may have lost retained messages (restart without persistence).
       void this.announceOnline();
       this.republishAll();
     });
 
+    // Subscribe before awaiting anything from the broker: events of the persistent session arrive at
+    // once and hold up every later packet until a handler takes them.
     await this.transport.subscribe(this.topics.accessFilter, cfg.mqtt.qos, (topic, payload) =>
       this.ingest.handle(topic, payload),
     );
+    await this.announceOnline();
 
     this.persistence.start();
     this.every(TICK_MS, () => {
@@ -237,7 +239,7 @@ export class Service {
     return { ok: reasons.length === 0, reasons };
   }
 
-  /** Graceful stop: stop ingesting, flush publisher and store, publish `offline`, close. Idempotent. */
+  /** Graceful stop: flush the publisher, publish `offline`, stop ingesting, flush the store, close. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
@@ -250,11 +252,9 @@ export class Service {
       return;
     }
     this.log.info('stopping');
-    await this.transport.unsubscribeAll();
     for (const t of this.timers) clearInterval(t);
     this.forwardChanges();
     await withTimeout(this.publisher.flush(), 5000, () => this.log.warn('publisher flush timed out'));
-    await this.persistence.stop();
     this.errors.stop();
     this.publishStats();
     await withTimeout(
@@ -264,9 +264,13 @@ export class Service {
       3000,
       () => this.log.warn('offline status not acknowledged'),
     );
+    // Ingest stops with the connection, and only then the store gets its final flush: every event the
+    // broker saw acknowledged is in it. Events that arrive later stay with the broker (persistent session).
+    await this.transport.close();
+    this.forwardChanges();
+    await this.persistence.stop();
     this.publisher.stop();
     await this.http?.stop();
-    await this.transport.close();
     await this.broker?.close();
     await this.store.close();
     this.log.info('stopped');

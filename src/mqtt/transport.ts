@@ -21,8 +21,7 @@ export interface Transport extends EventEmitter {
   readonly connected: boolean;
   subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void>;
   publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void;
-  /** Stops delivering messages to handlers (ingest stops first at shutdown). */
-  unsubscribeAll(): Promise<void>;
+  /** Stops delivering messages to handlers and disconnects. */
   close(): Promise<void>;
 }
 
@@ -62,14 +61,10 @@ export class AedesTransport extends EventEmitter implements Transport {
     );
   }
 
-  async unsubscribeAll(): Promise<void> {
+  async close(): Promise<void> {
     for (const { filter, deliver } of this.subs.splice(0)) {
       await new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver as never, resolve));
     }
-  }
-
-  async close(): Promise<void> {
-    await this.unsubscribeAll();
   }
 }
 
@@ -87,9 +82,9 @@ export interface ClientTransportOptions {
  *
  * A QoS 1 event is acknowledged only after the handlers ran, i.e. once it is in the engine and queued
  * for the store. MQTT.js sends the PUBACK when `handleMessage` calls back and reads no further packet
- * until then, so a message that arrives while no handler is registered (before the subscription at
- * start, after `unsubscribeAll` at shutdown) is held unacknowledged: at start it is handed over when the
- * handler comes, at shutdown the broker keeps it in the persistent session and redelivers it next time.
+ * until then, so an event of the persistent session that arrives before the subscription's handler is
+ * registered is held unacknowledged and handed over when the handler comes, instead of being
+ * acknowledged and dropped.
  */
 export class ClientTransport extends EventEmitter implements Transport {
   private readonly client: MqttClient;
@@ -166,12 +161,7 @@ export class ClientTransport extends EventEmitter implements Transport {
     );
   }
 
-  async unsubscribeAll(): Promise<void> {
-    // The broker-side subscription stays (persistent session): events that arrive while patternd is down
-    // are queued for it. Only stop handing them to the engine.
-    this.handlers.length = 0;
-  }
-
+  /** The broker keeps the subscription (persistent session) and queues what is published meanwhile. */
   async close(): Promise<void> {
     await this.client.endAsync(false);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PatterndProcess } from '../support/child.ts';
-import { freePort, Observer, tmpDir, uniqueBase, waitUntil } from '../support/harness.ts';
+import { accessesByKey, freePort, Observer, tmpDir, uniqueBase, waitUntil } from '../support/harness.ts';
 import { countsByKey, makeWorkload, toMessages } from '../support/workload.ts';
 
 /**
@@ -30,17 +30,11 @@ async function startChild(base: string, dataDir: string): Promise<{ child: Patte
   return { child, obs };
 }
 
-/** Accesses per key from the retained states, once all `keys` states arrived. */
+/** Accesses per key from the republished states, once every restored key's state arrived. */
 async function restoredAccesses(obs: Observer, base: string): Promise<Map<string, number>> {
   const stats = JSON.parse(await obs.waitFor(`${base}/stats`)) as { keys: number };
-  const states = () => obs.messages.filter((m) => m.topic.startsWith(`${base}/pattern/`));
-  await waitUntil(() => states().length >= stats.keys, 10_000, `${stats.keys} retained states`);
-  const out = new Map<string, number>();
-  for (const m of states()) {
-    const s = JSON.parse(m.payload) as { key: string; accesses: number };
-    out.set(s.key, s.accesses);
-  }
-  return out;
+  await waitUntil(() => accessesByKey(obs, base).size >= stats.keys, 10_000, `${stats.keys} states`);
+  return accessesByKey(obs, base);
 }
 
 const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);

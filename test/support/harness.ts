@@ -226,3 +226,14 @@ export async function waitUntil(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Accesses per key, from the latest non-empty state on each `base/pattern/…` topic. */
+export function accessesByKey(obs: Observer, base: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of obs.messages) {
+    if (!m.topic.startsWith(`${base}/pattern/`) || m.payload === '') continue;
+    const s = JSON.parse(m.payload) as { key: string; accesses: number };
+    out.set(s.key, s.accesses);
+  }
+  return out;
+}
