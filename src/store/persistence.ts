@@ -23,6 +23,7 @@ export interface PersistenceOptions {
 
 const DAY_MS = 86_400_000;
 const EXPIRY_SWEEP_MS = 3_600_000;
+const ROWS_PER_WRITE = 5000;
 
 export class Persistence {
   private timer: NodeJS.Timeout | undefined;
@@ -99,14 +100,9 @@ export class Persistence {
     this.engine.drainUnsaved((slot) => this.pendingSlots.add(slot));
     if (this.pendingSlots.size === 0 && this.pendingDeletes.size === 0 && !this.rewrite) return;
     if (!this.store.available()) return this.failed(new Error('store unavailable'));
-    const upserts: StoredKey[] = [];
-    for (const slot of this.pendingSlots) if (this.engine.keys.keys[slot]) upserts.push(this.row(slot));
-    const deletes = [...this.pendingDeletes].filter((k) => this.engine.keys.slotOf(k) < 0);
     const started = performance.now();
     try {
-      await this.store.write({ meta: this.engine.exportMeta(), upserts, deletes });
-      this.pendingSlots.clear();
-      this.pendingDeletes.clear();
+      const written = await this.writePending();
       this.writes++;
       this.lastFlushMs = performance.now() - started;
       this.writeMsTotal += this.lastFlushMs;
@@ -120,7 +116,7 @@ export class Persistence {
       }
       if (this.failingSince > 0) {
         this.log.info(
-          { after_s: Math.round((performance.now() - this.failingSince) / 1000), keys: upserts.length },
+          { after_s: Math.round((performance.now() - this.failingSince) / 1000), keys: written },
           'store writes resumed; pending changes written',
         );
         this.failingSince = 0;
@@ -128,6 +124,33 @@ export class Persistence {
     } catch (err) {
       this.failed(err as Error);
     }
+  }
+
+  /**
+   * Writes the pending rows in batches of at most `ROWS_PER_WRITE`: after a long outage every key may be
+   * pending, and one write of all of them would hold every row in memory at once (and make one huge
+   * Redis transaction). Each batch leaves the pending sets only once it is stored. Returns the rows written.
+   */
+  private async writePending(): Promise<number> {
+    // Deletes noted while a batch is being written stay pending for the next flush.
+    const noted = [...this.pendingDeletes];
+    let deletes = noted.filter((k) => this.engine.keys.slotOf(k) < 0);
+    let written = 0;
+    do {
+      const slots: number[] = [];
+      const upserts: StoredKey[] = [];
+      for (const slot of this.pendingSlots) {
+        if (slots.length === ROWS_PER_WRITE) break;
+        slots.push(slot);
+        if (this.engine.keys.keys[slot]) upserts.push(this.row(slot));
+      }
+      await this.store.write({ meta: this.engine.exportMeta(), upserts, deletes });
+      for (const slot of slots) this.pendingSlots.delete(slot);
+      for (const key of noted.splice(0)) this.pendingDeletes.delete(key);
+      deletes = [];
+      written += upserts.length;
+    } while (this.pendingSlots.size > 0);
+    return written;
   }
 
   private failed(err: Error): void {

@@ -28,6 +28,7 @@ const FIELDS_PER_COMMAND = 500;
 const ROWS_PER_ROUND_TRIP = 5000;
 const SCAN_COUNT = 1000;
 const HEADER_BYTES = 8;
+const AUTH_ERROR = /WRONGPASS|NOAUTH|NOPERM|invalid password/i;
 
 function encodeRedisRow(rec: StoredKey): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + rec.row.length);
@@ -100,24 +101,40 @@ export class RedisStore implements Store {
   }
 
   async open(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
+    let settle: (err?: Error) => void = () => {};
     const ready = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => {
-        this.client.disconnect();
-        reject(
+      settle = (err) => (err ? reject(err) : resolve());
+    });
+    const onReady = () => settle();
+    // Wrong credentials do not heal by retrying: fail at once instead of at the timeout.
+    const onError = (err: Error) => {
+      if (AUTH_ERROR.test(err.message))
+        settle(new Error(`Redis store refused the credentials: ${err.message}`));
+    };
+    const timer = setTimeout(
+      () =>
+        settle(
           new Error(
             `Redis store unreachable within ${this.openTimeoutMs} ms: ${this.lastError ?? 'no answer'}`,
           ),
-        );
-      }, this.openTimeoutMs);
-      this.client.once('ready', resolve);
-    });
-    // A failed first attempt is retried by retryStrategy; only 'ready' or the timeout settle `open`.
+        ),
+      this.openTimeoutMs,
+    );
+    this.client.once('ready', onReady);
+    this.client.on('error', onError);
+    // A failed first attempt is retried by retryStrategy; only 'ready', bad credentials or the timeout
+    // settle `open`.
     this.client.connect().catch(() => {});
     try {
       await ready;
+    } catch (err) {
+      this.closing = true;
+      this.client.disconnect();
+      throw err;
     } finally {
       clearTimeout(timer);
+      this.client.off('ready', onReady);
+      this.client.off('error', onError);
     }
   }
 

@@ -1,6 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +8,11 @@ import {
   allViews,
   freePort,
   Observer,
-  reachable,
   startService,
   type TestService,
-  tmpDir,
   uniquePrefix,
-  waitUntil,
 } from '../support/harness.ts';
+import { RedisServer, requireRedisServer } from '../support/redis.ts';
 
 /**
  * Redis outages against a real redis-server of the test's own (a child process on a free port):
@@ -27,61 +22,10 @@ import {
  * is back holds exactly the engine's state in Redis — including what changed during the outage, and
  * without the rows of keys evicted while more deletes were pending than the bound allows.
  */
-const redisServer = await new Promise<boolean>((resolve) => {
-  const p = spawn('redis-server', ['--version'], { stdio: 'ignore' });
-  p.once('error', () => resolve(false));
-  p.once('exit', (code) => resolve(code === 0));
-});
-if (process.env.CI && !redisServer) throw new Error('CI: redis-server must be installed');
+const redisServer = await requireRedisServer();
 
 const MAX_KEYS = 16;
 const OUTAGE_MS = 3000;
-
-class RedisServer {
-  private proc: ChildProcess | undefined;
-  readonly dir = tmpDir('patternd-redis-');
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        this.dir,
-      ],
-      { stdio: 'ignore' },
-    );
-    await waitUntil(() => reachable(this.url), 5000, `redis-server on port ${this.port}`);
-  }
-
-  /** Stops it: `save` writes a dump it reloads at the next start, else it comes back empty. */
-  async stop(save: boolean): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    if (save) {
-      const c = new Redis(this.url, { maxRetriesPerRequest: 0 });
-      await c.call('shutdown', 'save').catch(() => {});
-      c.disconnect();
-    } else {
-      proc.kill('SIGKILL');
-      fs.rmSync(path.join(this.dir, 'dump.rdb'), { force: true });
-    }
-    await exited;
-  }
-}
 
 /** Events for `keys`, one each, as one batch message, at increasing historic times. */
 let clock = Date.parse('2026-11-02T00:00:00Z');
