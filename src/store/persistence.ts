@@ -199,7 +199,11 @@ export class Persistence {
     }
   }
 
+  /** Changed keys and deletes not yet stored (so 0 means everything ingested so far is stored). */
   get pending(): number {
+    // Between flushes the engine's changes join the pending set; during one they must wait, or a change
+    // made while its key's row is being written would be cleared with that write.
+    if (!this.flushing) this.engine.drainUnsaved((slot) => this.pendingSlots.add(slot));
     return this.pendingSlots.size + this.pendingDeletes.size;
   }
 

@@ -21,7 +21,6 @@ import { makeWorkload, toMessages } from '../support/workload.ts';
 const mosquittoUp = await reachable(MOSQUITTO_URL);
 if (process.env.CI && !mosquittoUp) throw new Error(`CI: Mosquitto must be running at ${MOSQUITTO_URL}`);
 
-const FLUSH_MS = 300;
 const base = uniqueBase();
 const clientId = `patternd-${base}`;
 
@@ -40,13 +39,20 @@ describe.skipIf(!mosquittoUp)('persistent MQTT session', () => {
       PatterndProcess.start({
         config: {
           mqtt: { baseTopic: base, clientId, publishIntervalMs: 50, statsIntervalMs: 100 },
-          store: { flushIntervalMs: FLUSH_MS },
+          store: { flushIntervalMs: 300 },
         },
         env: { DATA_DIR: dataDir, MQTT_URL: MOSQUITTO_URL },
       });
-    const obs = await Observer.connect(MOSQUITTO_URL, [`${base}/pattern/#`]);
-    const total = (n: number) => () =>
-      [...accessesByKey(obs, base).values()].reduce((a, b) => a + b, 0) === n;
+    const obs = await Observer.connect(MOSQUITTO_URL, [`${base}/pattern/#`, `${base}/stats`]);
+    const sum = () => [...accessesByKey(obs, base).values()].reduce((a, b) => a + b, 0);
+    const reach = (n: number, what: string) =>
+      waitUntil(
+        () => sum() === n,
+        10_000,
+        () => `${n} accesses (${what}); have ${sum()}`,
+      );
+    const stats = () =>
+      JSON.parse(obs.latest(`${base}/stats`) ?? '{}') as { events?: number; store?: { pending: number } };
     const topic = `${base}/access/nas`;
     const w = makeWorkload(11, 6000, 30);
     const messages = toMessages(w, 0, w.length, 50);
@@ -54,12 +60,12 @@ describe.skipIf(!mosquittoUp)('persistent MQTT session', () => {
     // Ingested and flushed, then kill -9; more events arrive while patternd is gone.
     let child = await start();
     for (const m of messages.slice(0, 40)) await obs.publish(topic, m);
-    await waitUntil(total(2000), 10_000, 'the first 2000 events');
-    await new Promise((r) => setTimeout(r, 2 * FLUSH_MS));
+    await reach(2000, 'the first events');
+    await waitUntil(() => stats().events === 2000 && stats().store?.pending === 0, 10_000, 'all stored');
     expect(await child.stop('SIGKILL')).toBe('SIGKILL');
     for (const m of messages.slice(40, 80)) await obs.publish(topic, m);
     child = await start();
-    await waitUntil(total(4000), 10_000, 'events published during the kill -9 downtime');
+    await reach(4000, 'events published during the kill -9 downtime');
 
     // A graceful stop in the middle of a stream: whatever patternd did not take stays with the broker.
     let stopped: Promise<number | string> | undefined;
@@ -69,9 +75,9 @@ describe.skipIf(!mosquittoUp)('persistent MQTT session', () => {
     }
     expect(await stopped).toBe(0);
     child = await start();
-    await waitUntil(total(6000), 10_000, 'events published around the graceful stop');
+    await reach(6000, 'events published around the graceful stop');
     await new Promise((r) => setTimeout(r, 300));
-    expect(total(6000)()).toBe(true);
+    expect(sum()).toBe(6000);
     expect(await child.stop('SIGTERM')).toBe(0);
     await obs.close();
   });
