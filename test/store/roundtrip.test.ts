@@ -109,6 +109,21 @@ describe.each<Kind>(['file', 'redis'])('%s store round trip', (kind) => {
     expect(engine.counters.patterns.correlated).toBeGreaterThan(0);
   });
 
+  it.skipIf(skip)('writes more changed keys than one batch holds in one flush', async () => {
+    const open = storage(kind);
+    const engine = new Engine(cfg.engine);
+    const store = open();
+    await store.open();
+    const p = persistence(engine, store);
+    await p.restore();
+    feed(engine, makeWorkload(5, 24_000, 12_000));
+    expect(engine.keys.size).toBeGreaterThan(5000);
+    await p.flush();
+    expect(p.pending).toBe(0);
+    await store.close();
+    expectSameState(engine, await restored(open));
+  });
+
   it.skipIf(skip)('restores every key exactly after a full rewrite', async () => {
     const open = storage(kind);
     const engine = new Engine(cfg.engine);
