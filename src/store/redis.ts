@@ -57,7 +57,9 @@ export class RedisStore implements Store {
   private readonly log: Logger;
   private readonly openTimeoutMs: number;
   private lastError: string | undefined;
+  /** When the connection was lost (0: up, or never connected yet). */
   private downSince = 0;
+  private connected = false;
   /** Redis held our state once; a later write that finds no meta record means Redis lost it. */
   private holdsState = false;
   private lostState = false;
@@ -88,10 +90,11 @@ export class RedisStore implements Store {
       if (this.downSince > 0)
         this.log.info({ redis: where, down_s: (Date.now() - this.downSince) / 1000 }, 'Redis store is back');
       this.downSince = 0;
+      this.connected = true;
       this.lastError = undefined;
     });
     this.client.on('close', () => {
-      if (this.downSince > 0 || this.closing) return;
+      if (this.downSince > 0 || this.closing || !this.connected) return;
       this.downSince = Date.now();
       this.log.warn(
         { redis: where, err: this.lastError },
