@@ -45,6 +45,14 @@ export class HttpServer {
     );
     gauge('patternd_keys', 'Keys tracked', (s) => s.keys as number);
     gauge('patternd_publish_backlog', 'Keys waiting to be published', (s) => s.publish_backlog as number);
+    const store = (s: Record<string, unknown>) => s.store as Record<string, number | boolean>;
+    gauge('patternd_store_up', '1 while the store accepts writes', (s) => (store(s).up ? 1 : 0));
+    gauge(
+      'patternd_store_pending',
+      'Changed keys and deletes not yet stored',
+      (s) => store(s).pending as number,
+    );
+    gauge('patternd_store_failures_total', 'Failed store flushes', (s) => store(s).failures as number);
     new client.Gauge({
       name: 'patternd_keys_by_pattern',
       help: 'Keys currently showing each pattern',

@@ -54,7 +54,11 @@ describe.skipIf(!redisServer)('Redis outage', () => {
     redis = new RedisServer(await freePort());
     await redis.start();
     svc = await startService({
-      overrides: { store: { redisUrl: redis.url, keyPrefix: prefix }, engine: { maxKeys: MAX_KEYS } },
+      overrides: {
+        store: { redisUrl: redis.url, keyPrefix: prefix },
+        engine: { maxKeys: MAX_KEYS },
+        http: { enabled: true, port: 0 },
+      },
     });
     base = svc.config.mqtt.baseTopic;
     obs = await Observer.connect(svc.url, [`${base}/pattern/#`, `${base}/stats`]);
@@ -94,6 +98,9 @@ describe.skipIf(!redisServer)('Redis outage', () => {
     }
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     expect(statsOf(obs, base)?.store).toMatchObject({ up: false });
+    const http = `http://127.0.0.1:${svc.service.http?.port}`;
+    expect((await fetch(`${http}/healthz`)).status).toBe(503);
+    expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/^patternd_store_up 0$/m);
     expect(svc.service.persistence.droppedDeletes).toBeGreaterThan(0);
 
     await redis.start();
