@@ -5,7 +5,8 @@
  *   redis   ioredis, one MULTI per flush (REDIS_URL, default redis://127.0.0.1:6379)
  * A seeded workload drives `Engine.observe`; `Persistence` flushes on its timer as in the service, so
  * store I/O overlaps ingest the way it does live. The flush interval is shorter than the default (2 s)
- * to make the store work harder in a short run. Goal: Redis keeps at least half the memory throughput.
+ * to make the store work harder in a short run. Each store runs twice, alternating, best run shown.
+ * Goal: Redis keeps at least half the memory throughput.
  *
  *   npm run bench:store [-- events keys flushMs]
  */
@@ -25,6 +26,7 @@ import { feed, makeWorkload } from '../test/support/workload.ts';
 const [events = 150_000, keyCount = 5000, flushMs = 250] = process.argv.slice(2).map(Number);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CHUNK = 1000;
+const ROUNDS = 2;
 const log = pino({ level: 'silent' });
 const cfg = loadConfig({ env: {} });
 
@@ -99,15 +101,22 @@ async function main(): Promise<void> {
   const variants: [string, () => Store][] = [
     ['memory', () => new MemoryStore()],
     ['file', () => new FileStore(tmpDir('patternd-bench-'))],
-    ['redis', () => new RedisStore({ url: REDIS_URL, keyPrefix: prefix, log })],
+    // A fresh prefix per run: each run starts from an empty store, as the others do.
+    ['redis', () => new RedisStore({ url: REDIS_URL, keyPrefix: `${prefix}${performance.now()}:`, log })],
   ];
   console.log(
     `bench:store — ${events} events over ${keyCount} keys (+4 hourly jobs), flush every ${flushMs} ms, row ${new Engine(cfg.engine).rowBytes} B`,
   );
   // Warm-up: JIT and first connections, not measured.
   await run('warm-up', new MemoryStore(), workload.length / 5);
+  // Rounds alternate the stores so background load on the shared cores hits each alike; best round kept.
   const results: Result[] = [];
-  for (const [name, make] of variants) results.push(await run(name, make()));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, [name, make]] of variants.entries()) {
+      const r = await run(name, make());
+      if (!results[i] || r.eventsPerSec > results[i].eventsPerSec) results[i] = r;
+    }
+  }
   const base = results[0].eventsPerSec;
   console.log('store    events/s   vs memory   flushes   avg flush ms');
   for (const r of results) {
