@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PatterndProcess } from '../support/child.ts';
 import { accessesByKey, freePort, Observer, tmpDir, uniqueBase, waitUntil } from '../support/harness.ts';
 import { countsByKey, makeWorkload, toMessages } from '../support/workload.ts';
@@ -36,6 +36,8 @@ async function restoredAccesses(obs: Observer, base: string): Promise<Map<string
   await waitUntil(() => accessesByKey(obs, base).size >= stats.keys, 10_000, `${stats.keys} states`);
   return accessesByKey(obs, base);
 }
+
+afterAll(() => PatterndProcess.killAll());
 
 const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 

@@ -26,6 +26,7 @@ describe.skipIf(!installed)('Redis connection', () => {
   });
 
   afterAll(async () => {
+    PatterndProcess.killAll();
     await secured?.stop(false);
   });
 

@@ -25,6 +25,7 @@ const base = uniqueBase();
 const clientId = `patternd-${base}`;
 
 afterAll(async () => {
+  PatterndProcess.killAll();
   if (!mosquittoUp) return;
   // Drop the persistent session and the retained topics this test left on the shared broker.
   const c = await mqtt.connectAsync(MOSQUITTO_URL, { clientId, clean: true, reconnectPeriod: 0 });

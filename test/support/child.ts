@@ -17,6 +17,13 @@ export interface ChildOptions {
 }
 
 export class PatterndProcess {
+  private static readonly running = new Set<ChildProcess>();
+
+  /** Kills what a failed test left running (call from afterAll). */
+  static killAll(): void {
+    for (const proc of PatterndProcess.running) proc.kill('SIGKILL');
+  }
+
   private constructor(
     readonly proc: ChildProcess,
     readonly output: string[],
@@ -32,6 +39,8 @@ export class PatterndProcess {
       env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    PatterndProcess.running.add(proc);
+    proc.once('exit', () => PatterndProcess.running.delete(proc));
     const child = new PatterndProcess(proc, []);
     const collect = (chunk: Buffer) => child.output.push(chunk.toString());
     proc.stdout?.on('data', collect);
