@@ -12,9 +12,11 @@ const FLUSH_MS = 300;
 /** fdatasync, timer and scheduling slack on a busy 2-core machine, on top of the flush interval. */
 const SLACK_MS = 400;
 
+/** A B/stats message and when it arrived. */
 interface Stamped {
   at: number;
   events: number;
+  pending: number;
 }
 
 async function startChild(base: string, dataDir: string): Promise<{ child: PatterndProcess; obs: Observer }> {
@@ -52,29 +54,29 @@ describe('kill -9 with the embedded store', () => {
     const { child, obs } = await startChild(base, dataDir);
     const stamped: Stamped[] = [];
     obs.client.on('message', (topic, payload) => {
-      if (topic === `${base}/stats`)
-        stamped.push({ at: Date.now(), events: JSON.parse(String(payload)).events });
+      if (topic !== `${base}/stats`) return;
+      const s = JSON.parse(String(payload)) as { events: number; store: { pending: number } };
+      stamped.push({ at: Date.now(), events: s.events, pending: s.store.pending });
     });
     const topic = `${base}/access/nas`;
     for (const m of messages.slice(0, settled)) await obs.publish(topic, m);
-    await waitUntil(() => stamped.at(-1)?.events === settled * 200, 10_000, 'phase A ingested');
-    await new Promise((r) => setTimeout(r, FLUSH_MS + SLACK_MS));
+    const stored = (s?: Stamped) => s?.events === settled * 200 && s.pending === 0;
+    await waitUntil(() => stored(stamped.at(-1)), 10_000, 'the first events stored');
 
     // The replay goes on at full speed; kill -9 lands in the middle of it.
     let sent = settled;
     let killedAt = 0;
-    const killer = new Promise<void>((resolve) =>
-      setTimeout(async () => {
+    const killed = new Promise<number | string>((resolve) =>
+      setTimeout(() => {
         killedAt = Date.now();
-        expect(await child.stop('SIGKILL')).toBe('SIGKILL');
-        resolve();
+        resolve(child.stop('SIGKILL'));
       }, 1200),
     );
     while (killedAt === 0 && sent < messages.length) {
       await Promise.race([obs.publish(topic, messages[sent]), new Promise((r) => setTimeout(r, 200))]);
       sent++;
     }
-    await killer;
+    expect(await killed).toBe('SIGKILL');
     await obs.close();
     const durable = stamped.filter((s) => s.at <= killedAt - FLUSH_MS - SLACK_MS).at(-1)?.events ?? 0;
     expect(durable).toBeGreaterThan(settled * 200);
