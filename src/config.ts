@@ -130,6 +130,7 @@ const configObject = z.strictObject({
     dataDir: z.string().min(1),
     keyPrefix: z.string(),
     flushIntervalMs: positiveMs,
+    expireDays: z.number().positive(),
   }),
   http: z.strictObject({
     enabled: z.boolean(),
@@ -283,17 +284,21 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   return parsed.data;
 }
 
+/** A URL with its password masked, for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
 /** Config without secrets, for logs and the bridge `info` response. */
 export function redactConfig(config: Config): unknown {
-  const redactUrl = (u?: string) => u?.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
   return {
     ...config,
     mqtt: {
       ...config.mqtt,
-      url: redactUrl(config.mqtt.url),
+      url: config.mqtt.url && redactUrl(config.mqtt.url),
       password: config.mqtt.password ? '***' : undefined,
     },
-    store: { ...config.store, redisUrl: redactUrl(config.store.redisUrl) },
+    store: { ...config.store, redisUrl: config.store.redisUrl && redactUrl(config.store.redisUrl) },
     http: { ...config.http, token: config.http.token ? '***' : undefined },
   };
 }

@@ -18,7 +18,7 @@ import { Publisher } from './mqtt/publisher.ts';
 import { type Topics, topics } from './mqtt/topics.ts';
 import { AedesTransport, ClientTransport, type Transport } from './mqtt/transport.ts';
 import { StatsCollector } from './stats.ts';
-import { FileStore } from './store/file.ts';
+import { createStore } from './store/create.ts';
 import { Persistence } from './store/persistence.ts';
 import type { Store } from './store/store.ts';
 import { VERSION } from './version.ts';
@@ -35,7 +35,7 @@ export interface ServiceOptions {
   log?: Logger;
   /** Wall clock, injectable for tests. */
   clock?: () => number;
-  /** Store override (tests, Redis). Defaults to the file store in `dataDir`. */
+  /** Store override (tests). Defaults to Redis when `store.redisUrl` is set, else the file store. */
   store?: Store;
 }
 
@@ -80,7 +80,7 @@ export class Service {
     this.predictor = opts.config.prediction.enabled
       ? new Predictor(this.engine, opts.config.prediction)
       : undefined;
-    this.store = opts.store ?? new FileStore(opts.config.store.dataDir);
+    this.store = opts.store ?? createStore(opts.config.store, this.log);
     this.watch = new WatchList(opts.config.homeassistant.watch, MAX_WATCH_GLOBS);
   }
 
@@ -92,7 +92,16 @@ export class Service {
   async start(): Promise<void> {
     const cfg = this.config;
     await this.store.open();
-    this.persistence = new Persistence(this.engine, this.store, cfg.store.flushIntervalMs, this.log);
+    this.persistence = new Persistence(
+      this.engine,
+      this.store,
+      {
+        intervalMs: cfg.store.flushIntervalMs,
+        expireDays: cfg.store.expireDays,
+        maxPendingDeletes: cfg.engine.maxKeys,
+      },
+      this.log,
+    );
     const restored = await this.persistence.restore();
     this.log.info({ keys: restored, store: this.store.status().kind }, 'state restored');
 
@@ -151,16 +160,18 @@ export class Service {
 
     // Re-establish retained states (the embedded broker forgets them on restart).
     this.forwardChanges();
-    await this.announceOnline();
     this.transport.on('connect', () => {
       // Reconnected: the broker may have lost retained messages (restart without persistence).
       void this.announceOnline();
       this.republishAll();
     });
 
+    // Subscribe before awaiting anything from the broker: events of the persistent session arrive at
+    // once and hold up every later packet until a handler takes them.
     await this.transport.subscribe(this.topics.accessFilter, cfg.mqtt.qos, (topic, payload) =>
       this.ingest.handle(topic, payload),
     );
+    await this.announceOnline();
 
     await this.startExtensions();
 
@@ -344,7 +355,7 @@ export class Service {
     return { ok: reasons.length === 0, reasons };
   }
 
-  /** Graceful stop: stop ingesting, flush publisher and store, publish `offline`, close. Idempotent. */
+  /** Graceful stop: flush the publisher, publish `offline`, stop ingesting, flush the store, close. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
@@ -357,7 +368,6 @@ export class Service {
       return;
     }
     this.log.info('stopping');
-    await this.transport.unsubscribeAll();
     for (const t of this.timers) clearInterval(t);
     for (const ext of this.extensions) {
       await withTimeout(ext.stop(), 3000, () =>
@@ -366,7 +376,6 @@ export class Service {
     }
     this.forwardChanges();
     await withTimeout(this.publisher.flush(), 5000, () => this.log.warn('publisher flush timed out'));
-    await this.persistence.stop();
     this.errors.stop();
     this.publishStats();
     await withTimeout(
@@ -376,9 +385,13 @@ export class Service {
       3000,
       () => this.log.warn('offline status not acknowledged'),
     );
+    // Ingest stops with the connection, and only then the store gets its final flush: every event the
+    // broker saw acknowledged is in it. Events that arrive later stay with the broker (persistent session).
+    await this.transport.close();
+    this.forwardChanges();
+    await this.persistence.stop();
     this.publisher.stop();
     await this.http?.stop();
-    await this.transport.close();
     await this.broker?.close();
     await this.store.close();
     this.log.info('stopped');

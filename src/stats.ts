@@ -70,6 +70,8 @@ export class StatsCollector {
         pending: persistence.pending,
         writes: persistence.writes,
         failures: persistence.failures,
+        dropped_deletes: persistence.droppedDeletes,
+        expired: persistence.expired,
       },
       predictions: this.s.predictions?.() ?? null,
       engine_time: Math.round(engine.now),

@@ -87,6 +87,14 @@ export class HttpServer {
       'Duration of the latest write of changed state to the store',
       () => this.opts.storeFlushMs() / 1000,
     );
+    const store = () => snapshot().store as Record<string, number | boolean>;
+    gauge('patternd_store_up', '1 while the store accepts writes', () => (store().up ? 1 : 0));
+    gauge(
+      'patternd_store_pending',
+      'Changed keys and deletes not yet stored',
+      () => store().pending as number,
+    );
+    gauge('patternd_store_failures_total', 'Failed store flushes', () => store().failures as number);
     new client.Gauge({
       name: 'patternd_keys_by_pattern',
       help: 'Keys currently showing each pattern',

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Aedes } from 'aedes';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { redactUrl } from '../config.ts';
 
 /**
  * How patternd talks MQTT, whichever broker it is. With the embedded aedes it subscribes and publishes
@@ -25,8 +26,7 @@ export interface Transport extends EventEmitter {
   readonly connected: boolean;
   subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void>;
   publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void;
-  /** Stops delivering messages to handlers (ingest stops first at shutdown). */
-  unsubscribeAll(): Promise<void>;
+  /** Stops delivering messages to handlers and disconnects. */
   close(): Promise<void>;
 }
 
@@ -67,14 +67,10 @@ export class AedesTransport extends EventEmitter implements Transport {
     );
   }
 
-  async unsubscribeAll(): Promise<void> {
+  async close(): Promise<void> {
     for (const { filter, deliver } of this.subs.splice(0)) {
       await new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver as never, resolve));
     }
-  }
-
-  async close(): Promise<void> {
-    await this.unsubscribeAll();
   }
 }
 
@@ -91,10 +87,19 @@ export interface ClientTransportOptions {
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 
-/** MQTT.js client to an external broker (Mosquitto, EMQX, …). */
+/**
+ * MQTT.js client to an external broker (Mosquitto, EMQX, …).
+ *
+ * A QoS 1 event is acknowledged only after the handlers ran, i.e. once it is in the engine and queued
+ * for the store. MQTT.js sends the PUBACK when `handleMessage` calls back and reads no further packet
+ * until then, so an event of the persistent session that arrives before the subscription's handler is
+ * registered is held unacknowledged and handed over when the handler comes, instead of being
+ * acknowledged and dropped.
+ */
 export class ClientTransport extends EventEmitter implements Transport {
   private readonly client: MqttClient;
   private readonly handlers: { filter: string; handler: MessageHandler; matcher: RegExp }[] = [];
+  private held: { packet: IPublishPacket; done: () => void } | undefined;
 
   constructor(opts: ClientTransportOptions) {
     super();
@@ -120,7 +125,7 @@ export class ClientTransport extends EventEmitter implements Transport {
       // MQTT.js leaves Nagle on: every small publish would wait ~40 ms for the previous one's ACK.
       (this.client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       opts.log.info(
-        { url: redact(opts.url), sessionPresent: ack.sessionPresent },
+        { url: redactUrl(opts.url), sessionPresent: ack.sessionPresent },
         'connected to MQTT broker',
       );
       this.client.options.reconnectPeriod = RECONNECT_MIN_MS;
@@ -135,9 +140,17 @@ export class ClientTransport extends EventEmitter implements Transport {
       this.client.options.reconnectPeriod = Math.min(period * 2, RECONNECT_MAX_MS);
       opts.log.info({ nextRetryMs: this.client.options.reconnectPeriod }, 'reconnecting to MQTT broker');
     });
-    this.client.on('message', (topic, payload, packet) => {
-      for (const h of this.handlers) if (h.matcher.test(topic)) h.handler(topic, payload, packet.retain);
-    });
+    this.client.handleMessage = (packet, done) => {
+      if (this.handlers.length === 0) this.held = { packet, done: () => done() };
+      else this.deliver(packet, () => done());
+    };
+  }
+
+  private deliver(packet: IPublishPacket, done: () => void): void {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    for (const h of this.handlers)
+      if (h.matcher.test(packet.topic)) h.handler(packet.topic, payload, packet.retain);
+    done();
   }
 
   get connected(): boolean {
@@ -161,6 +174,10 @@ export class ClientTransport extends EventEmitter implements Transport {
 
   async subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void> {
     this.handlers.push({ filter, handler, matcher: filterToRegExp(filter) });
+    // A held message blocks the SUBACK behind it.
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.deliver(held.packet, held.done);
     await this.client.subscribeAsync(filter, { qos });
   }
 
@@ -170,19 +187,10 @@ export class ClientTransport extends EventEmitter implements Transport {
     );
   }
 
-  async unsubscribeAll(): Promise<void> {
-    // The broker-side subscription stays (persistent session): events that arrive while patternd is down
-    // are queued for it. Only stop handing them to the engine.
-    this.handlers.length = 0;
-  }
-
+  /** The broker keeps the subscription (persistent session) and queues what is published meanwhile. */
   async close(): Promise<void> {
     await this.client.endAsync(false);
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
 /** MQTT topic filter → RegExp (`+` one level, `#` the rest). */

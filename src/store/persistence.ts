@@ -3,25 +3,48 @@ import type { Engine } from '../engine/engine.ts';
 import type { Store, StoredKey } from './store.ts';
 
 /**
- * Keeps the store in step with the engine: every `flushIntervalMs` the rows of keys that changed are
- * written in one batch (never one round trip per event), removed keys are deleted, and the store is
- * compacted when it asks for it. A failed write keeps the changes pending (bounded by the key count:
- * a key is pending at most once) and retries on the next flush, so a store outage loses nothing that
- * is still tracked.
+ * Keeps the store in step with the engine: every `intervalMs` the rows of keys that changed are written
+ * in one batch (never one round trip per event), removed keys are deleted, and the store is compacted
+ * when it asks for it.
+ *
+ * While the store is down nothing is lost that is still tracked: a changed key stays pending (at most
+ * once, so pending rows are bounded by the key count) and is written by the first flush that succeeds.
+ * Pending deletes are bounded by `maxPendingDeletes`; beyond it they are counted, logged and replaced by
+ * a full rewrite of the store once it is back, which drops every row the engine no longer holds.
+ *
+ * Keys not accessed for `expireDays` (event time) are forgotten at load and by an hourly sweep, so a
+ * store that lives for years does not keep every key it ever saw.
  */
+export interface PersistenceOptions {
+  intervalMs: number;
+  expireDays: number;
+  maxPendingDeletes: number;
+}
+
+const DAY_MS = 86_400_000;
+const EXPIRY_SWEEP_MS = 3_600_000;
+const ROWS_PER_WRITE = 5000;
+
 export class Persistence {
   private timer: NodeJS.Timeout | undefined;
   private readonly pendingSlots = new Set<number>();
   private readonly pendingDeletes = new Set<string>();
   private flushing: Promise<void> | undefined;
+  /** Set when the store must be rewritten whole (dropped deletes, incompatible old state). */
+  private rewrite = false;
+  private failingSince = 0;
+  private lastExpirySweep = 0;
   writes = 0;
   failures = 0;
+  droppedDeletes = 0;
+  expired = 0;
   lastFlushMs = 0;
+  writeMsTotal = 0;
 
   constructor(
     private readonly engine: Engine,
     private readonly store: Store,
-    private readonly intervalMs: number,
+    private readonly opts: PersistenceOptions,
     private readonly log: Logger,
   ) {}
 
@@ -29,20 +52,39 @@ export class Persistence {
     const { meta, keys } = await this.store.load();
     if (meta && meta.layout !== this.engine.layout) {
       this.log.warn('stored state was written by an incompatible engine version; starting fresh');
+      this.rewrite = true;
       return 0;
     }
+    // A slot's newest occupant has the highest generation; a stale row left by a lost delete yields to it.
+    keys.sort((a, b) => b.generation - a.generation);
     for (const k of keys) this.engine.importRow(k.key, k.slot, k.generation, k.row);
     this.engine.finishRestore(meta);
+    const rejected = keys.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
+    if (rejected.length > 0) {
+      this.log.warn({ keys: rejected.length }, 'stored rows that could not be restored are deleted');
+      this.removed(rejected);
+    }
+    this.expire();
     return this.engine.keys.size;
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.intervalMs);
+    this.timer = setInterval(() => void this.flush(), this.opts.intervalMs);
     this.timer.unref();
   }
 
   removed(keys: string[]): void {
-    for (const k of keys) this.pendingDeletes.add(k);
+    for (const k of keys) {
+      if (this.pendingDeletes.size < this.opts.maxPendingDeletes) this.pendingDeletes.add(k);
+      else this.droppedDeletes++;
+    }
+    if (this.droppedDeletes > 0 && !this.rewrite) {
+      this.rewrite = true;
+      this.log.warn(
+        { pending: this.pendingDeletes.size, dropped: this.droppedDeletes },
+        'too many deletes pending; the store will be rewritten whole once it accepts writes',
+      );
+    }
   }
 
   /** Writes pending changes; concurrent calls share one write. */
@@ -54,45 +96,114 @@ export class Persistence {
   }
 
   private async doFlush(): Promise<void> {
+    if (performance.now() - this.lastExpirySweep > EXPIRY_SWEEP_MS) this.expire();
     this.engine.drainUnsaved((slot) => this.pendingSlots.add(slot));
-    if (this.pendingSlots.size === 0 && this.pendingDeletes.size === 0) return;
-    const upserts: StoredKey[] = [];
-    const gen = this.engine.keys.generation;
-    for (const slot of this.pendingSlots) {
-      const key = this.engine.keys.keys[slot];
-      if (key) upserts.push({ key, slot, generation: gen[slot], row: this.engine.exportRow(slot) });
-    }
-    const deletes = [...this.pendingDeletes].filter((k) => this.engine.keys.slotOf(k) < 0);
+    if (this.pendingSlots.size === 0 && this.pendingDeletes.size === 0 && !this.rewrite) return;
+    if (!this.store.available()) return this.failed(new Error('store unavailable'));
     const started = performance.now();
     try {
-      await this.store.write({ meta: this.engine.exportMeta(), upserts, deletes });
-      this.pendingSlots.clear();
-      this.pendingDeletes.clear();
+      const written = await this.writePending();
       this.writes++;
       this.lastFlushMs = performance.now() - started;
-      if (this.store.wantsCompaction()) await this.store.compact(this.engine.exportMeta(), this.allRows());
+      this.writeMsTotal += this.lastFlushMs;
+      if (this.rewrite || this.store.wantsCompaction()) {
+        const rewrite = this.rewrite;
+        await this.store.compact(this.engine.exportMeta(), this.allRows());
+        if (rewrite)
+          this.log.info({ dropped_deletes: this.droppedDeletes }, 'store rewritten with the current state');
+        this.rewrite = false;
+        this.droppedDeletes = 0;
+      }
+      if (this.failingSince > 0) {
+        this.log.info(
+          { after_s: Math.round((performance.now() - this.failingSince) / 1000), keys: written },
+          'store writes resumed; pending changes written',
+        );
+        this.failingSince = 0;
+      }
     } catch (err) {
-      this.failures++;
-      this.log.warn(
-        { err: (err as Error).message, pending: this.pendingSlots.size },
-        'store write failed; will retry',
-      );
+      this.failed(err as Error);
     }
   }
 
+  /**
+   * Writes the pending rows in batches of at most `ROWS_PER_WRITE`: after a long outage every key may be
+   * pending, and one write of all of them would hold every row in memory at once (and make one huge
+   * Redis transaction). Each batch leaves the pending sets only once it is stored. Returns the rows written.
+   */
+  private async writePending(): Promise<number> {
+    // Deletes noted while a batch is being written stay pending for the next flush.
+    const noted = [...this.pendingDeletes];
+    let deletes = noted.filter((k) => this.engine.keys.slotOf(k) < 0);
+    let written = 0;
+    do {
+      const slots: number[] = [];
+      const upserts: StoredKey[] = [];
+      for (const slot of this.pendingSlots) {
+        if (slots.length === ROWS_PER_WRITE) break;
+        slots.push(slot);
+        if (this.engine.keys.keys[slot]) upserts.push(this.row(slot));
+      }
+      await this.store.write({ meta: this.engine.exportMeta(), upserts, deletes });
+      for (const slot of slots) this.pendingSlots.delete(slot);
+      for (const key of noted.splice(0)) this.pendingDeletes.delete(key);
+      deletes = [];
+      written += upserts.length;
+    } while (this.pendingSlots.size > 0);
+    return written;
+  }
+
+  private failed(err: Error): void {
+    this.failures++;
+    if (this.failingSince > 0) return;
+    this.failingSince = performance.now();
+    this.log.warn(
+      { err: err.message, pending: this.pending },
+      'store write failed; changes are kept and retried every flush',
+    );
+  }
+
+  /** Forgets keys whose last access is older than `expireDays` before engine time. */
+  private expire(): void {
+    this.lastExpirySweep = performance.now();
+    const before = this.engine.now - this.opts.expireDays * DAY_MS;
+    const last = this.engine.core.c.last;
+    const old: string[] = [];
+    for (const slot of this.engine.keys.slots())
+      if (last[slot] < before) old.push(this.engine.keys.keys[slot]);
+    for (const key of old) this.engine.forget(key);
+    this.expired += old.length;
+    if (old.length > 0) this.log.info({ keys: old.length }, 'forgot keys not accessed within expireDays');
+  }
+
+  private row(slot: number): StoredKey {
+    return {
+      key: this.engine.keys.keys[slot],
+      slot,
+      generation: this.engine.keys.generation[slot],
+      row: this.engine.exportRow(slot),
+    };
+  }
+
+  /**
+   * Every tracked key's row. The slot list is taken up front: the store awaits between chunks, and
+   * events arriving meanwhile reorder the recency list this would otherwise walk. Keys removed in the
+   * meantime are skipped; rows changed in the meantime are still unsaved and go out with the next flush.
+   */
   private *allRows(): IterableIterator<StoredKey> {
-    const gen = this.engine.keys.generation;
-    for (const slot of this.engine.keys.slots()) {
-      yield {
-        key: this.engine.keys.keys[slot],
-        slot,
-        generation: gen[slot],
-        row: this.engine.exportRow(slot),
-      };
+    const slots = Int32Array.from(this.engine.keys.slots());
+    const gens = Uint32Array.from(slots, (slot) => this.engine.keys.generation[slot]);
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i];
+      if (this.engine.keys.keys[slot] && this.engine.keys.generation[slot] === gens[i]) yield this.row(slot);
     }
   }
 
+  /** Changed keys and deletes not yet stored (so 0 means everything ingested so far is stored). */
   get pending(): number {
+    // Between flushes the engine's changes join the pending set; during one they must wait, or a change
+    // made while its key's row is being written would be cleared with that write.
+    if (!this.flushing) this.engine.drainUnsaved((slot) => this.pendingSlots.add(slot));
     return this.pendingSlots.size + this.pendingDeletes.size;
   }
 
@@ -100,5 +211,7 @@ export class Persistence {
     clearInterval(this.timer);
     await this.flush();
     if (this.pending > 0) await this.flush();
+    if (this.pending > 0 || this.rewrite)
+      this.log.error({ pending: this.pending }, 'store unavailable at shutdown; recent changes are lost');
   }
 }

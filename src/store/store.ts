@@ -42,6 +42,8 @@ export interface Store {
   compact(meta: EngineMeta, all: Iterable<StoredKey>): Promise<void>;
   /** Deletes everything (bridge `reset`). */
   clear(): Promise<void>;
+  /** False while a write is sure to fail (Redis disconnected): the flush keeps its changes pending. */
+  available(): boolean;
   status(): StoreStatus;
   close(): Promise<void>;
 }
@@ -50,3 +52,5 @@ export interface Store {
 export const FRAME_UPSERT = 1;
 export const FRAME_DELETE = 2;
 export const FRAME_META = 3;
+/** First frame of a file log: which snapshot it continues (payload: u8 type | u32 epoch). */
+export const FRAME_EPOCH = 4;

@@ -2,9 +2,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { type Config, loadConfig } from '../../src/config.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import type { PatternState } from '../../src/engine/types.ts';
 import { Service } from '../../src/service.ts';
 import type { Store } from '../../src/store/store.ts';
 
@@ -217,4 +220,59 @@ export async function poll<T>(what: string, find: () => T | undefined, timeoutMs
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Redis for the store tests: CI must have it, a developer's machine may skip. */
+export async function requireRedis(url = REDIS_URL): Promise<boolean> {
+  const up = await reachable(url);
+  if (!up && process.env.CI) throw new Error(`CI: Redis must be running at ${url}`);
+  return up;
+}
+
+/** Deletes every Redis key under `prefix` (a test's own namespace). */
+export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+}
+
+/** A key prefix no other test (or run) uses. */
+export function uniquePrefix(): string {
+  return `${uniqueBase()}:`;
+}
+
+/** Every tracked key's view, by key. */
+export function allViews(engine: Engine): Map<string, PatternState> {
+  const out = new Map<string, PatternState>();
+  for (const slot of engine.keys.slots()) out.set(engine.keys.keys[slot], engine.view(slot));
+  return out;
+}
+
+/** Polls `pred` until it holds (usable outside a test, unlike expect.poll). */
+export async function waitUntil(
+  pred: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string | (() => string),
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) {
+      const described = typeof what === 'string' ? what : what();
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Accesses per key, from the latest non-empty state on each `base/pattern/…` topic. */
+export function accessesByKey(obs: Observer, base: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of obs.messages) {
+    if (!m.topic.startsWith(`${base}/pattern/`) || m.payload === '') continue;
+    const s = JSON.parse(m.payload) as { key: string; accesses: number };
+    out.set(s.key, s.accesses);
+  }
+  return out;
 }

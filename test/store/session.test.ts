@@ -1,0 +1,85 @@
+import mqtt from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PatterndProcess } from '../support/child.ts';
+import {
+  accessesByKey,
+  clearRetained,
+  MOSQUITTO_URL,
+  Observer,
+  reachable,
+  tmpDir,
+  uniqueBase,
+  waitUntil,
+} from '../support/harness.ts';
+import { makeWorkload, toMessages } from '../support/store-workload.ts';
+
+/**
+ * patternd on the machine's Mosquitto with its persistent session (fixed client id, clean: false, QoS 1):
+ * events published while it is down — killed with -9, or stopping gracefully in the middle of a stream —
+ * are delivered when it returns, and together with the embedded store nothing is lost or counted twice.
+ */
+const mosquittoUp = await reachable(MOSQUITTO_URL);
+if (process.env.CI && !mosquittoUp) throw new Error(`CI: Mosquitto must be running at ${MOSQUITTO_URL}`);
+
+const base = uniqueBase();
+const clientId = `patternd-${base}`;
+
+afterAll(async () => {
+  PatterndProcess.killAll();
+  if (!mosquittoUp) return;
+  // Drop the persistent session and the retained topics this test left on the shared broker.
+  const c = await mqtt.connectAsync(MOSQUITTO_URL, { clientId, clean: true, reconnectPeriod: 0 });
+  await c.endAsync();
+  await clearRetained(MOSQUITTO_URL, base);
+});
+
+describe.skipIf(!mosquittoUp)('persistent MQTT session', () => {
+  it('delivers what was published while patternd was down, exactly once', async () => {
+    const dataDir = tmpDir();
+    const start = () =>
+      PatterndProcess.start({
+        config: {
+          mqtt: { baseTopic: base, clientId, publishIntervalMs: 50, statsIntervalMs: 100 },
+          store: { flushIntervalMs: 300 },
+        },
+        env: { DATA_DIR: dataDir, MQTT_URL: MOSQUITTO_URL },
+      });
+    const obs = await Observer.connect(MOSQUITTO_URL, [`${base}/pattern/#`, `${base}/stats`]);
+    const sum = () => [...accessesByKey(obs, base).values()].reduce((a, b) => a + b, 0);
+    const reach = (n: number, what: string) =>
+      waitUntil(
+        () => sum() === n,
+        10_000,
+        () => `${n} accesses (${what}); have ${sum()}`,
+      );
+    const stats = () =>
+      JSON.parse(obs.latest(`${base}/stats`) ?? '{}') as { events?: number; store?: { pending: number } };
+    const topic = `${base}/access/nas`;
+    const w = makeWorkload(11, 6000, 30);
+    const messages = toMessages(w, 0, w.length, 50);
+
+    // Ingested and flushed, then kill -9; more events arrive while patternd is gone.
+    let child = await start();
+    for (const m of messages.slice(0, 40)) await obs.publish(topic, m);
+    await reach(2000, 'the first events');
+    await waitUntil(() => stats().events === 2000 && stats().store?.pending === 0, 10_000, 'all stored');
+    expect(await child.stop('SIGKILL')).toBe('SIGKILL');
+    for (const m of messages.slice(40, 80)) await obs.publish(topic, m);
+    child = await start();
+    await reach(4000, 'events published during the kill -9 downtime');
+
+    // A graceful stop in the middle of a stream: whatever patternd did not take stays with the broker.
+    let stopped: Promise<number | string> | undefined;
+    for (const [i, m] of messages.slice(80).entries()) {
+      if (i === 10) stopped = child.stop('SIGTERM');
+      await obs.publish(topic, m);
+    }
+    expect(await stopped).toBe(0);
+    child = await start();
+    await reach(6000, 'events published around the graceful stop');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sum()).toBe(6000);
+    expect(await child.stop('SIGTERM')).toBe(0);
+    await obs.close();
+  });
+});

@@ -1,0 +1,67 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpDir, waitUntil } from './harness.ts';
+
+/**
+ * patternd as a real process (`node --import tsx src/cli.ts`), for what only a process can show: kill -9,
+ * a restart from disk, a persistent MQTT session across restarts.
+ */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ChildOptions {
+  /** Deep-merged into the config file given with --config. */
+  config: Record<string, unknown>;
+  env: Record<string, string>;
+}
+
+export class PatterndProcess {
+  private static readonly running = new Set<ChildProcess>();
+
+  /** Kills what a failed test left running (call from afterAll). */
+  static killAll(): void {
+    for (const proc of PatterndProcess.running) proc.kill('SIGKILL');
+  }
+
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly output: string[],
+  ) {}
+
+  /** Starts patternd and resolves once it logged 'patternd started'. */
+  static async start(opts: ChildOptions): Promise<PatterndProcess> {
+    const configFile = path.join(tmpDir('patternd-cfg-'), 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify(opts.config));
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--config', configFile], {
+      cwd: ROOT,
+      // Only what the test sets: an inherited REDIS_URL or MQTT_URL would change the store or broker.
+      env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    PatterndProcess.running.add(proc);
+    proc.once('exit', () => PatterndProcess.running.delete(proc));
+    const child = new PatterndProcess(proc, []);
+    const collect = (chunk: Buffer) => child.output.push(chunk.toString());
+    proc.stdout?.on('data', collect);
+    proc.stderr?.on('data', collect);
+    await waitUntil(
+      () => {
+        if (proc.exitCode !== null) throw new Error(`patternd exited early:\n${child.output.join('')}`);
+        return child.output.join('').includes('"msg":"patternd started"');
+      },
+      20_000,
+      'patternd to start',
+    );
+    return child;
+  }
+
+  /** Sends `signal` and resolves with the exit code (or the signal's name). */
+  stop(signal: NodeJS.Signals): Promise<number | string> {
+    return new Promise((resolve) => {
+      if (this.proc.exitCode !== null) return resolve(this.proc.exitCode);
+      this.proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1));
+      this.proc.kill(signal);
+    });
+  }
+}
