@@ -63,6 +63,13 @@ for (const k of s.kinds) console.log(`${k.kind.padEnd(16)} ${pad(k.keys, 5)}  ${
 if (values.verbose) {
   console.log('');
   for (const l of trace.labels) {
+    if (l.expect.join() !== 'random') continue;
+    const list = r.timelines.get(l.key) ?? [];
+    const flashes = list.filter((t) => t.mask !== 16).map((t) => `${t.mask}@${t.accesses}`);
+    if (flashes.length)
+      console.log(`${l.kind.padEnd(16)} ${l.key.slice(0, 24).padEnd(24)} ${flashes.slice(0, 8).join(' ')}`);
+  }
+  for (const l of trace.labels) {
     const v = r.final.get(l.key);
     const got = (v?.patterns ?? []).filter((p) => p !== 'random');
     const want = l.expect.filter((p) => p !== 'random');

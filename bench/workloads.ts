@@ -300,7 +300,10 @@ export function correlatedGroup(
   }
   for (const f of followers) poisson(b, f.key, ratePerS * 0.15, { label: false });
   b.label({ key: leader, kind, expect: ['correlated'], partners: followers.map((f) => f.key) });
-  for (const f of followers) b.label({ key: f.key, kind, expect: ['correlated'], partners: [leader] });
+  // Followers of one leader also follow each other within the lag: they are each other's partners too.
+  const all = [leader, ...followers.map((f) => f.key)];
+  for (const f of followers)
+    b.label({ key: f.key, kind, expect: ['correlated'], partners: all.filter((k) => k !== f.key) });
 }
 
 /** Key names a careless implementation would trip over (topic wildcards, unicode, spaces, length). */

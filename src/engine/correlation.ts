@@ -23,6 +23,12 @@ import { Table } from './table.ts';
 const schema = {
   /** Episodes (sessions) of this key, as a leader. */
   episodes: ['u32', 1],
+  /**
+   * Total time (ms) during which a follower would have been credited: the union of the `maxLagMs`
+   * windows after each access. Divided by the episodes it is the window of one episode, which sets the
+   * chance that an unrelated key shows up in it.
+   */
+  coverage: ['f32', 1],
   followerSlot: ['i32', 0],
   followerGen: ['u32', 0],
   /** Episodes of this key that were followed by the follower, and the sum of lags (ms). */
@@ -105,8 +111,12 @@ export class CorrelationDetector {
     }
   }
 
-  /** Records an access of `slot` at `ts`: credits it as follower of recent keys, then remembers it. */
-  observe(slot: number, ts: number): void {
+  /**
+   * Records an access of `slot` at `ts`, `sincePrevious` ms after its previous one (Infinity for the first):
+   * credits it as follower of recent keys, then remembers it.
+   */
+  observe(slot: number, ts: number, sincePrevious: number): void {
+    if (sincePrevious >= 0) this.table.c.coverage[slot] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
     const periodic = this.rates.isPeriodic(slot);
@@ -175,8 +185,13 @@ export class CorrelationDetector {
     const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
     const confidence = count / trials;
     if (confidence < this.cfg.minConfidence) return false;
-    // Chance that the follower shows up within the lag window of a random moment, at its usual rate.
-    const chance = 1 - Math.exp(-this.rates.usualRate(follower, now) * this.cfg.maxLagMs);
+    // Schedules that coincide explain each other's timing without one causing the other.
+    if (this.rates.isPeriodic(leader) && this.rates.isPeriodic(follower)) return false;
+    // Chance that the follower shows up within one episode's window by itself: at most its usual rate
+    // times the window for any stationary process (more than a Poisson estimate, which a steady
+    // reader would beat).
+    const window = c.coverage[leader] / Math.max(c.episodes[leader], 1);
+    const chance = Math.min(1, this.rates.usualRate(follower, now) * window);
     return binomialUpperTail(count, trials, chance) < this.cfg.maxPValue;
   }
 
