@@ -11,7 +11,7 @@ import { standardWorkload } from './workloads.ts';
 const { values } = parseArgs({
   options: {
     seed: { type: 'string', default: '1' },
-    days: { type: 'string', default: '8' },
+    days: { type: 'string', default: '10' },
     scale: { type: 'string', default: '1' },
     verbose: { type: 'boolean', default: false },
   },

@@ -224,7 +224,7 @@ export interface PeriodicOptions {
 export function periodic(b: TraceBuilder, key: string, o: PeriodicOptions, kind = 'periodic'): void {
   const P = o.periodMs;
   const phase = o.phaseMs ?? b.rng.uniform(0, P);
-  const total = Math.floor((b.end - b.start - phase) / P);
+  const total = Math.floor((b.end - b.start - phase) / P) + 1;
   const first = Math.max(0, total - (o.beats ?? total));
   let occurrences = 0;
   let judgeFrom = b.end;
@@ -329,14 +329,14 @@ export interface WorkloadOptions {
 }
 
 /**
- * The benchmark's mixed workload: every class with its hard negatives, over `days` days (8 by default,
- * so a daily job has the ~6 occurrences the contract asks for). Fast keys are active only for the last
+ * The benchmark's mixed workload: every class with its hard negatives, over `days` days (10 by default,
+ * so a daily job that misses some runs still has the ~6 occurrences the contract asks for). Fast keys are active only for the last
  * hours of the trace, to keep the event count (and the replay) small; their patterns do not need days.
  */
 export function standardWorkload(o: WorkloadOptions): Trace {
   const rng = new Rng(o.seed);
   const start = o.start ?? Date.UTC(2026, 10, 1);
-  const days = o.days ?? 8;
+  const days = o.days ?? 10;
   const end = start + days * DAY;
   const b = new TraceBuilder(rng, start, end);
   const scale = o.scale ?? 1;

@@ -69,6 +69,13 @@ export class BurstDetector {
     return Math.max(old, 1) / Math.max(span, this.cfg.windowMs);
   }
 
+  /** The key's rate around `now` (per ms): its usual rate, or its recent one while that is higher. */
+  rate(slot: number, now: number): number {
+    const c = this.table.c;
+    const recent = c.recent[slot] * Math.exp(-Math.max(now - c.decayedAt[slot], 0) / this.tauRecent);
+    return Math.max(this.usualRate(slot, now), recent / this.tauRecent);
+  }
+
   /**
    * Records an access. `expected` is true when the access belongs to a session that arrives on the key's
    * own schedule (a periodic job), which must not count as a burst. Returns true if the state changed.

@@ -33,7 +33,12 @@ const schema = {
   followerGen: ['u32', 0],
   /** Episodes of this key that were followed by the follower, and the sum of lags (ms). */
   followCount: ['f32', 0],
-  lagSum: ['f64', 0],
+  lagSum: ['f32', 0],
+  /**
+   * Episodes of this key the follower would have followed by chance, summed over the episodes since it
+   * was first seen: each adds the chance that the follower, at its rate at that time, lands in the episode.
+   */
+  expected: ['f32', 0],
   /** Episode count of this key when the follower was first seen (trials = episodes − since). */
   followSince: ['u32', 0],
   /** Last episode of this key credited to the follower (one credit per episode). */
@@ -69,8 +74,8 @@ export interface RuleView {
 
 /** Information the detector needs about other keys, provided by the engine. */
 export interface KeyRates {
-  /** Usual access rate of a key, per ms. */
-  usualRate(slot: number, now: number): number;
+  /** Access rate of a key around `now` (its usual rate, or its recent one while higher), per ms. */
+  rate(slot: number, now: number): number;
   isPeriodic(slot: number): boolean;
 }
 
@@ -101,14 +106,29 @@ export class CorrelationDetector {
     this.ringEpisode = new Uint32Array(w);
   }
 
-  /** A new episode (session) of `slot` begins: re-check its rules, which may lapse without followers. */
+  /**
+   * A new episode (session) of `slot` begins: a new trial for each of its followers, with the chance of
+   * being followed by coincidence at the follower's current rate; rules may lapse without followers.
+   */
   episodeStarted(slot: number, now: number): void {
     const c = this.table.c;
     c.episodes[slot]++;
     const base = slot * this.k;
     for (let i = base; i < base + this.k; i++) {
-      if (c.ruleActive[i] && !this.holds(i, slot, now)) this.setRule(slot, i, false);
+      if (c.followCount[i] > 0) c.expected[i] += this.chance(slot, c.followerSlot[i], now);
+      if (c.ruleActive[i] && !this.holds(i, slot)) this.setRule(slot, i, false);
     }
+  }
+
+  /**
+   * Chance that `follower` shows up within one episode's window of `leader` by itself: at most its rate
+   * times the window for any stationary process (more than a Poisson estimate, which a steady reader would
+   * beat). The window is the leader's mean episode coverage (all of its lag windows together).
+   */
+  private chance(leader: number, follower: number, now: number): number {
+    const c = this.table.c;
+    const window = c.coverage[leader] / Math.max(c.episodes[leader], 1);
+    return Math.min(1, this.rates.rate(follower, now) * window);
   }
 
   /**
@@ -156,7 +176,7 @@ export class CorrelationDetector {
         c.followEpisode[i] = episode;
         c.followCount[i]++;
         c.lagSum[i] += lag;
-        if (!c.ruleActive[i] && this.holds(i, leader, now)) this.setRule(leader, i, true);
+        if (!c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
         return;
       }
       const live = c.followCount[i] > 0 && this.keys.generation[c.followerSlot[i]] === c.followerGen[i];
@@ -171,28 +191,26 @@ export class CorrelationDetector {
     c.followerGen[weakest] = gen;
     c.followCount[weakest] = 1;
     c.lagSum[weakest] = lag;
+    c.expected[weakest] = this.chance(leader, follower, now);
     c.followSince[weakest] = episode - 1;
     c.followEpisode[weakest] = episode;
   }
 
-  /** Does the rule in partner entry `i` of `leader` hold? */
-  private holds(i: number, leader: number, now: number): boolean {
+  /**
+   * Does the rule in partner entry `i` of `leader` hold? The trials have different chances (a
+   * Poisson-binomial count); the binomial with their mean chance bounds its upper tail (Hoeffding 1956).
+   */
+  private holds(i: number, leader: number): boolean {
     const c = this.table.c;
     const follower = c.followerSlot[i];
     if (this.keys.generation[follower] !== c.followerGen[i]) return false;
     const count = c.followCount[i];
     if (count < this.cfg.minSupport) return false;
     const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
-    const confidence = count / trials;
-    if (confidence < this.cfg.minConfidence) return false;
+    if (count / trials < this.cfg.minConfidence) return false;
     // Schedules that coincide explain each other's timing without one causing the other.
     if (this.rates.isPeriodic(leader) && this.rates.isPeriodic(follower)) return false;
-    // Chance that the follower shows up within one episode's window by itself: at most its usual rate
-    // times the window for any stationary process (more than a Poisson estimate, which a steady
-    // reader would beat).
-    const window = c.coverage[leader] / Math.max(c.episodes[leader], 1);
-    const chance = Math.min(1, this.rates.usualRate(follower, now) * window);
-    return binomialUpperTail(count, trials, chance) < this.cfg.maxPValue;
+    return binomialUpperTail(count, trials, Math.min(1, c.expected[i] / trials)) < this.cfg.maxPValue;
   }
 
   private setRule(leader: number, i: number, active: boolean): void {

@@ -104,7 +104,7 @@ export class Engine {
     this.periodic = new PeriodicDetector(cfg.periodic, cap);
     this.burst = new BurstDetector(cfg.burst, cap);
     this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
-      usualRate: (slot, now) => this.burst.usualRate(slot, now),
+      rate: (slot, now) => this.burst.rate(slot, now),
       isPeriodic: (slot) => this.periodic.isActive(slot),
     });
     this.schedule = new ScheduleProfile(cfg.schedule, cap);

@@ -11,8 +11,9 @@ import type { PeriodicDetail } from './types.ts';
  * session makes. When a session starts, the detector refits:
  *   1. period: the median gap, then the median of each gap divided by its whole number of periods, so
  *      missed runs (double gaps) and stray accesses (split gaps) do not bias it;
- *   2. beats: walking back from the latest start, each start's beat number follows from its gap to the
- *      next one (phase unwrapping), so a slightly wrong first guess cannot wrap around over the history;
+ *   2. beats: walking back from the latest start, each start's beat number follows from its distance to
+ *      the nearest later start that sat on a beat (phase unwrapping), so neither a slightly wrong first
+ *      guess nor a cluster of strays can shift the count over the history;
  *   3. a least-squares line t = a + k·P refines period and phase; starts far off the line (stray
  *      accesses) are left out of a second fit, and beats are reassigned from that line;
  *   4. the schedule is accepted when
@@ -26,8 +27,10 @@ import type { PeriodicDetail } from './types.ts';
  *          errors" (gap errors are then anti-correlated: each late run is followed by a short gap) and
  *          "renewal process" (each gap independent: a steady reader whose errors accumulate, a random
  *          walk). With n starts on the line (sum of squared errors S) and m gaps between consecutive beats
- *          (sum of squared gap errors G) the schedule wins when (m/2)·ln(G/S) > ln(n)/2. A schedule has
- *          G ≈ 2S; a random walk G ≈ 15S/n, so the test separates them more surely with every start.
+ *          (sum of squared gap errors G) the log likelihood ratio is (m/2)·ln((G/m) / (S/(n−1))) − ln(n)/2.
+ *          The ratio is ≈ 2 for a schedule and ≈ 15/n for a random walk, so the test separates them more
+ *          surely with every start; with few starts neither model is clearly better, and the schedule is
+ *          refused only once the random walk explains the starts `driftBayesFactor` times better.
  * The confidence is the mean resultant length of the beat phases (1 = perfectly on time).
  */
 export const HISTORY = 48;
@@ -60,7 +63,7 @@ const MAX_OFFSET = 0xffffffff;
  */
 export const NULL_ALPHA = 0.001;
 // biome-ignore format: a table
-export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0002, 0.0058, 0.0131, 0.0299, 0.0469, 0.0755, 0.0998, 0.118, 0.1461, 0.1718, 0.1938, 0.2151, 0.2206, 0.2573, 0.2894, 0.2894, 0.3217, 0.3379, 0.351, 0.3639, 0.3639, 0.3999, 0.3999, 0.4168, 0.4354, 0.4354, 0.4509, 0.4679, 0.4736, 0.4754, 0.497, 0.497, 0.5006, 0.5006, 0.5165, 0.5276, 0.5321, 0.5428, 0.5428, 0.5607, 0.5675, 0.5761, 0.5761, 0.5761, 0.5848];
+export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0002, 0.0059, 0.0137, 0.0303, 0.0473, 0.0789, 0.1007, 0.1248, 0.1446, 0.1649, 0.1938, 0.2133, 0.2133, 0.2493, 0.2618, 0.2799, 0.2936, 0.3102, 0.3166, 0.3279, 0.3388, 0.3499, 0.3648, 0.3779, 0.3842, 0.4042, 0.4042, 0.4447, 0.448, 0.4509, 0.4654, 0.4857, 0.4881, 0.4947, 0.5062, 0.5111, 0.5124, 0.5352, 0.5352, 0.5452, 0.5468, 0.5483, 0.5483, 0.5483, 0.5483];
 
 // Scratch space for a fit: one key at a time, never allocated per event.
 const history = new Float64Array(HISTORY);
@@ -136,16 +139,33 @@ export function fitSchedule(
   for (let i = 1; i < n; i++) work[i - 1] = t[i] - t[i - 1];
   const rough = medianOf(work, n - 1);
   if (!(rough > 0)) return;
-  let m = 0;
-  for (let i = 1; i < n; i++) {
-    const g = t[i] - t[i - 1];
-    const whole = Math.round(g / rough);
-    if (whole >= 1) work[m++] = g / whole;
+  // Twice: the median of the gaps that are close to a whole number of periods, each divided by it.
+  // Pieces of gaps split by stray accesses are not, and would drag the median down.
+  let period = rough;
+  for (let round = 0; round < 2; round++) {
+    let m = 0;
+    for (let i = 1; i < n; i++) {
+      const g = t[i] - t[i - 1];
+      const whole = Math.round(g / period);
+      if (whole >= 1 && Math.abs(g - whole * period) < period / 4) work[m++] = g / whole;
+    }
+    if (m > 0) period = medianOf(work, m);
   }
-  const period = m > 0 ? medianOf(work, m) : rough;
   const anchor = t[n - 1];
+  // Unwrap from the latest start backwards, counting beats from the nearest start that sat on a beat, so
+  // neither a slightly wrong period nor a cluster of stray starts shifts the count.
   beats[n - 1] = 0;
-  for (let i = n - 2; i >= 0; i--) beats[i] = beats[i + 1] - Math.round((t[i + 1] - t[i]) / period);
+  let refT = anchor;
+  let refK = 0;
+  for (let i = n - 2; i >= 0; i--) {
+    const span = refT - t[i];
+    const whole = Math.round(span / period);
+    beats[i] = refK - whole;
+    if (Math.abs(span - whole * period) < period / 4) {
+      refT = t[i];
+      refK = beats[i];
+    }
+  }
   resid.fill(0, 0, n);
   if (!fitLine(t, n, anchor, Number.POSITIVE_INFINITY, out)) return;
   residuals(t, n, out);
@@ -156,18 +176,12 @@ export function fitSchedule(
   if (!fitLine(t, n, anchor, limit, out)) return;
   residuals(t, n, out);
 
+  const jitter = robustSpread(resid, n);
+  // Phase concentration and sums of squares over the starts on the schedule (strays left out): errors
+  // around the line, and the errors of gaps between consecutive beats.
   let cs = 0;
   let sn = 0;
   let distinct = 0;
-  for (let i = 0; i < n; i++) {
-    const theta = (2 * Math.PI * resid[i]) / out.period;
-    cs += Math.cos(theta);
-    sn += Math.sin(theta);
-    if (i === 0 || beats[i] !== beats[i - 1]) distinct++;
-  }
-  const jitter = robustSpread(resid, n);
-  // Sums of squares over the starts on the schedule (strays left out): errors around the line, and the
-  // errors of gaps between consecutive beats.
   let lineSq = 0;
   let gapSq = 0;
   let onLine = 0;
@@ -175,6 +189,10 @@ export function fitSchedule(
   let prev = -1;
   for (let i = 0; i < n; i++) {
     if (Math.abs(resid[i]) > limit) continue;
+    if (prev < 0 || beats[i] !== beats[prev]) distinct++;
+    const theta = (2 * Math.PI * resid[i]) / out.period;
+    cs += Math.cos(theta);
+    sn += Math.sin(theta);
     onLine++;
     lineSq += resid[i] * resid[i];
     if (prev >= 0 && beats[i] - beats[prev] === 1) {
@@ -188,7 +206,11 @@ export function fitSchedule(
   out.score = Math.hypot(cs, sn) / n;
   const precise = jitter <= 0.005 * out.period;
   const phaseHolds =
-    precise || (gaps > 0 && lineSq > 0 && (gaps / 2) * Math.log(gapSq / lineSq) > Math.log(onLine) / 2);
+    precise ||
+    (gaps > 0 &&
+      lineSq > 0 &&
+      (gaps / 2) * Math.log(gapSq / gaps / (lineSq / (onLine - 1))) - Math.log(onLine) / 2 >
+        -Math.log(cfg.driftBayesFactor));
   out.ok =
     distinct >= cfg.minOccurrences &&
     out.period >= cfg.minPeriodMs &&
