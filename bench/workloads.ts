@@ -205,6 +205,13 @@ export function sequential(b: TraceBuilder, key: string, o: SequentialOptions, k
   });
 }
 
+/**
+ * Occurrences after which a schedule with the generator's noise (up to 5 % jitter, 15 % missed runs, strays)
+ * counts as knowable, so a session arriving on it must no longer be called a burst. Earlier, a key that
+ * was idle for an hour and suddenly busy *is* a burst as far as anyone can tell.
+ */
+export const SCHEDULE_KNOWN_AFTER = 10;
+
 export interface PeriodicOptions {
   periodMs: number;
   /** Standard deviation of each occurrence's timing error, as a fraction of the period. */
@@ -232,7 +239,7 @@ export function periodic(b: TraceBuilder, key: string, o: PeriodicOptions, kind 
     if (b.rng.next() < o.missed) continue;
     const t = b.start + phase + k * P + b.rng.normal(o.jitter * P);
     occurrences++;
-    if (occurrences === 7) judgeFrom = t;
+    if (occurrences === SCHEDULE_KNOWN_AFTER) judgeFrom = t;
     const s = o.session;
     if (!s) {
       b.add(key, t);
