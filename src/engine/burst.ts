@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { poissonUpperTail } from './stats.ts';
+import { poissonTail } from './stats.ts';
 import { Table } from './table.ts';
 import type { BurstDetail } from './types.ts';
 
@@ -12,7 +12,7 @@ import type { BurstDetail } from './types.ts';
  * a burst does not raise its own bar while it is being judged.
  *
  * A burst starts when the recent count is (a) at least `minEvents`, (b) at least `minRatio` times what the
- * usual rate predicts, and (c) improbable under that rate: its Poisson tail bound is below `maxPValue`.
+ * usual rate predicts, and (c) improbable under that rate: its Poisson tail probability is below `maxPValue`.
  * The statistical test keeps a light key's two accesses in a minute from being a "burst" and lets a heavy
  * key's normal fluctuation pass; the ratio keeps tiny-baseline keys from firing on mild changes.
  * It ends (hysteresis) when the recent count decays below `exitRatio` of the count that started it or
@@ -123,7 +123,7 @@ export class BurstDetector {
     const rate = this.usualRate(slot, now);
     const mean = rate * this.tauRecent;
     if (recent < this.cfg.minRatio * mean) return false;
-    const p = poissonUpperTail(recent, mean);
+    const p = poissonTail(recent, mean);
     if (p >= this.cfg.maxPValue) return false;
     c.burstStart[slot] = now;
     c.trigger[slot] = recent;

