@@ -71,9 +71,37 @@ const resid = new Float64Array(HISTORY);
 const beats = new Float64Array(HISTORY);
 const work = new Float64Array(HISTORY);
 
+/** The k-th smallest of the first n values (Hoare's quickselect, in place: the order is lost). */
+function select(values: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) i++;
+      while (values[j] > pivot) j--;
+      if (i <= j) {
+        const v = values[i];
+        values[i++] = values[j];
+        values[j--] = v;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return values[k];
+}
+
+/** Median of the first n values, in O(n) and without allocating; reorders them. */
 function medianOf(values: Float64Array, n: number): number {
-  const sorted = values.subarray(0, n).sort();
-  return n % 2 ? sorted[(n - 1) >> 1] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  const upper = select(values, n, n >> 1);
+  if (n % 2) return upper;
+  let lower = values[0];
+  for (let i = 1; i < n >> 1; i++) if (values[i] > lower) lower = values[i];
+  return (lower + upper) / 2;
 }
 
 /** Median absolute value × 1.4826: a standard-deviation estimate that ignores a few outliers. */
