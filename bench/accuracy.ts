@@ -50,11 +50,16 @@ console.log(`macro-F1                        ${pct(s.macroF1)}   (target >= 97 %
 console.log(
   `false alarms on random-only keys ${pct(s.falseAlarmsEnd)} at the end, ${pct(s.falseAlarmsEver)} at any time (${s.negatives} keys; target <= 1 %)`,
 );
+for (const [pattern, kinds] of Object.entries(s.falseAlarmsEverBy)) {
+  const byKind = new Map<string, number>();
+  for (const k of kinds) byKind.set(k, (byKind.get(k) ?? 0) + 1);
+  console.log(`  passing ${pattern.padEnd(10)} on ${[...byKind].map(([k, n]) => `${n} ${k}`).join(', ')}`);
+}
 console.log(
   `period within 5 %               ${pct(s.periodWithin5)}   (median error ${pct(s.periodErrorMedian)}; target >= 95 %)`,
 );
 console.log(`stride + direction correct      ${pct(s.strideAccuracy)}`);
-console.log(`partners exactly right          ${pct(s.partnerAccuracy)}`);
+console.log(`partners right (all, no others) ${pct(s.partnerAccuracy)}`);
 console.log(`burst end, s after planted end  ${num(s.burstEndDelayS)}`);
 console.log('');
 console.log('kind              keys  exact');

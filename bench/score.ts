@@ -48,13 +48,15 @@ export interface Score {
   falseAlarmsEnd: number;
   /** Share of those keys that showed a pattern other than random at any time (planted bursts aside). */
   falseAlarmsEver: number;
+  /** The same, per pattern: the kinds of keys on which that detector raised a passing alarm. */
+  falseAlarmsEverBy: Record<string, string[]>;
   negatives: number;
   /** Share of periodic keys reported with a period within 5 % (of those labelled periodic). */
   periodWithin5: number;
   periodErrorMedian: number;
   /** Share of detected sequential keys with the right stride and direction. */
   strideAccuracy: number;
-  /** Share of detected correlated keys whose partner list is exactly the planted one. */
+  /** Share of detected correlated keys that list every planted partner and nothing unrelated. */
   partnerAccuracy: number;
   /** Median delay (s) from a planted burst's end to the reported end. */
   burstEndDelayS: number;
@@ -155,17 +157,27 @@ export function score(trace: Trace, r: Replay, burstWindowMs: number): Score {
   const negatives = labelled.filter(onlyRandom);
   let endAlarms = 0;
   let everAlarms = 0;
+  const falseAlarmsEverBy: Record<string, string[]> = {};
+  const raised = (pattern: string, kind: string) => {
+    falseAlarmsEverBy[pattern] ??= [];
+    falseAlarmsEverBy[pattern].push(kind);
+  };
+  const structuralBits = [
+    ['sequential', SEQUENTIAL],
+    ['periodic', PERIODIC],
+    ['correlated', CORRELATED],
+  ] as const;
   for (const l of negatives) {
     const final = r.final.get(l.key)?.patterns ?? [];
     if (final.some((p) => p !== 'random')) endAlarms++;
     const list = r.timelines.get(l.key);
-    const structural = [SEQUENTIAL, PERIODIC, CORRELATED].some(
-      (bit) => episodes(list, bit, trace.end).length,
-    );
+    const structural = structuralBits.filter(([, bit]) => episodes(list, bit, trace.end).length > 0);
+    for (const [name] of structural) raised(name, l.kind);
     const strayBurst = episodes(list, BURST, trace.end).some(
       ([from]) => !(l.bursts ?? []).some(([a, b]) => from >= a && from <= b + burstWindowMs),
     );
-    if (structural || strayBurst) everAlarms++;
+    if (strayBurst) raised('burst', l.kind);
+    if (structural.length > 0 || strayBurst) everAlarms++;
   }
 
   const periodErrors: number[] = [];
@@ -187,7 +199,8 @@ export function score(trace: Trace, r: Replay, burstWindowMs: number): Score {
     if (l.partners && v && v.correlated.length > 0) {
       partnersJudged++;
       const listed = new Set(v.correlated.map((p) => p.key));
-      if (listed.size === l.partners.length && l.partners.every((k) => listed.has(k))) partnersOk++;
+      const allowed = new Set([...l.partners, ...(l.related ?? [])]);
+      if (l.partners.every((k) => listed.has(k)) && [...listed].every((k) => allowed.has(k))) partnersOk++;
     }
   }
 
@@ -206,6 +219,7 @@ export function score(trace: Trace, r: Replay, burstWindowMs: number): Score {
     macroF1: CLASSES.reduce((s, c) => s + classes[c].f1, 0) / CLASSES.length,
     falseAlarmsEnd: negatives.length ? endAlarms / negatives.length : 0,
     falseAlarmsEver: negatives.length ? everAlarms / negatives.length : 0,
+    falseAlarmsEverBy,
     negatives: negatives.length,
     periodWithin5: periodic ? periodErrors.filter((e) => e <= 0.05).length / periodic : 1,
     periodErrorMedian: periodErrors.length ? median(periodErrors) : Number.NaN,

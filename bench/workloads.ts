@@ -56,7 +56,9 @@ export interface KeyLabel {
   periodMs?: number;
   stride?: number;
   direction?: 'forward' | 'backward';
+  /** Keys the engine must list as correlated partners, and keys it may list as well. */
   partners?: string[];
+  related?: string[];
   /** Planted bursts: [start, end] event times. */
   bursts?: [number, number][];
   /** Bursts before this time are not judged (a schedule is not yet knowable before a few sessions). */
@@ -307,10 +309,17 @@ export function correlatedGroup(
   }
   for (const f of followers) poisson(b, f.key, ratePerS * 0.15, { label: false });
   b.label({ key: leader, kind, expect: ['correlated'], partners: followers.map((f) => f.key) });
-  // Followers of one leader also follow each other within the lag: they are each other's partners too.
-  const all = [leader, ...followers.map((f) => f.key)];
+  // Followers of one leader also come within the lag of each other, in either order: listing a sibling
+  // is right, not listing it is not wrong.
+  const keys = followers.map((f) => f.key);
   for (const f of followers)
-    b.label({ key: f.key, kind, expect: ['correlated'], partners: all.filter((k) => k !== f.key) });
+    b.label({
+      key: f.key,
+      kind,
+      expect: ['correlated'],
+      partners: [leader],
+      related: keys.filter((k) => k !== f.key),
+    });
 }
 
 /** Key names a careless implementation would trip over (topic wildcards, unicode, spaces, length). */
