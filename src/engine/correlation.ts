@@ -14,10 +14,13 @@ import { Table } from './table.ts';
  *   - Each key keeps its `partnersPerKey` strongest followers (slot + generation, so an evicted and reused
  *     slot is never mistaken for the old key); a new follower replaces the weakest (Space-Saving spirit).
  *   - A rule holds when B followed at least `minSupport` episodes of A, in at least `minConfidence` of
- *     them, and that is improbable by chance given B's own rate (binomial tail < `maxPValue`): a hot key
- *     that is accessed every few seconds anyway follows everything and is therefore correlated with nothing.
+ *     them, and that many is improbable by coincidence (binomial tail < `maxPValue`). Each episode of A
+ *     adds the chance that B lands in it by itself: B's rate at that time (its recent rate while higher)
+ *     times A's mean episode window — all of its lag windows together, so a long session of A (a backup
+ *     reading for minutes) is not "followed" by every key that is busy meanwhile. A hot key that is
+ *     accessed every few seconds anyway follows everything and is therefore correlated with nothing.
  *   - Two keys that both run on their own schedules coincide without one causing the other, so evidence
- *     is not counted when both are periodic.
+ *     is not counted, and no rule holds, while both are periodic.
  * The follower learns about its leaders through a small back-reference list, so both list each other.
  */
 const schema = {

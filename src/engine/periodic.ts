@@ -9,13 +9,14 @@ import type { PeriodicDetail } from './types.ts';
  * Each key keeps the start times of its last `HISTORY` sessions in a ring — seven weeks of a daily job, as
  * 32-bit millisecond offsets from a per-key base (200 bytes), independent of how many accesses each
  * session makes. When a session starts, the detector refits:
- *   1. period: the median gap, then the median of each gap divided by its whole number of periods, so
- *      missed runs (double gaps) and stray accesses (split gaps) do not bias it;
+ *   1. period: the median gap, refined twice by the median of the gaps close to a whole number of
+ *      periods, each divided by that number, so missed runs (double gaps) and stray accesses (split gaps)
+ *      do not bias it;
  *   2. beats: walking back from the latest start, each start's beat number follows from its distance to
  *      the nearest later start that sat on a beat (phase unwrapping), so neither a slightly wrong first
  *      guess nor a cluster of strays can shift the count over the history;
  *   3. a least-squares line t = a + k·P refines period and phase; starts far off the line (stray
- *      accesses) are left out of a second fit, and beats are reassigned from that line;
+ *      accesses) are left out of a second fit, beats are reassigned from that line and fitted once more;
  *   4. the schedule is accepted when
  *      (a) the starts' phases on the fitted schedule are concentrated beyond what memoryless (Poisson)
  *          starts reach with probability `NULL_ALPHA`: 1 − r (r = mean resultant length, the Rayleigh
