@@ -7,8 +7,8 @@ import type { PeriodicDetail } from './types.ts';
  * that uploads every 10 minutes).
  *
  * Each key keeps the start times of its last `HISTORY` sessions in a ring — seven weeks of a daily job, as
- * 32-bit millisecond offsets from a per-key base (200 bytes), independent of how many accesses each
- * session makes. When a session starts, the detector refits:
+ * 32-bit offsets in 16 ms ticks from a per-key base (200 bytes, two years of span), independent of how
+ * many accesses each session makes. When a session starts, the detector refits:
  *   1. period: the median gap, refined twice by the median of the gaps close to a whole number of
  *      periods, each divided by that number, so missed runs (double gaps) and stray accesses (split gaps)
  *      do not bias it;
@@ -37,9 +37,9 @@ import type { PeriodicDetail } from './types.ts';
 export const HISTORY = 48;
 
 const schema = {
-  /** Start times of the last HISTORY sessions, ms after `base`, a ring. */
+  /** Start times of the last HISTORY sessions, in ticks after `base` (DROPPED: none), a ring. */
   starts: ['u32', HISTORY],
-  /** Epoch ms that `starts` count from (moved forward when offsets would overflow). */
+  /** Epoch ms that `starts` count from (moved when a start falls outside the offsets' range). */
   base: ['f64', 1],
   /** Sessions seen in total (the ring holds the last min(count, HISTORY)). */
   count: ['u32', 1],
@@ -54,7 +54,10 @@ const schema = {
   active: ['u8', 1],
 } as const;
 
-const MAX_OFFSET = 0xffffffff;
+/** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
+const TICK_MS = 16;
+const DROPPED = 0xffffffff;
+const MAX_TICKS = DROPPED - 1;
 
 /**
  * Critical values of 1 − r for memoryless session starts, by number of starts (index = n): the
@@ -268,13 +271,16 @@ export class PeriodicDetector {
     const base = slot * HISTORY;
     const kept = Math.min(count, HISTORY);
     if (count === 0 || ts < c.base[slot]) this.rebase(slot, ts, kept);
-    else if (ts - c.base[slot] > MAX_OFFSET) this.rebase(slot, ts - MAX_OFFSET / 2, kept);
-    c.starts[base + (count % HISTORY)] = Math.round(ts - c.base[slot]);
+    else if ((ts - c.base[slot]) / TICK_MS > MAX_TICKS)
+      this.rebase(slot, ts - (MAX_TICKS / 2) * TICK_MS, kept);
+    c.starts[base + (count % HISTORY)] = Math.round((ts - c.base[slot]) / TICK_MS);
     c.count[slot] = count + 1;
-    const n = Math.min(count + 1, HISTORY);
+    let n = 0;
+    for (let i = count + 1 - Math.min(count + 1, HISTORY); i <= count; i++) {
+      const offset = c.starts[base + (i % HISTORY)];
+      if (offset !== DROPPED) history[n++] = c.base[slot] + offset * TICK_MS;
+    }
     if (n < this.cfg.minOccurrences) return false;
-    const first = count + 1 - n;
-    for (let i = 0; i < n; i++) history[i] = c.base[slot] + c.starts[base + ((first + i) % HISTORY)];
     // Events can arrive slightly out of order; the fit needs ascending times.
     let sorted = true;
     for (let i = 1; i < n && sorted; i++) sorted = history[i] >= history[i - 1];
@@ -290,19 +296,19 @@ export class PeriodicDetector {
   }
 
   /**
-   * Moves the offsets' origin to `origin` (an out-of-order start before it, or offsets about to overflow
-   * after ~50 days). Starts that no longer fit are clamped to the nearest end; a history that spans more
-   * than 50 days belongs to a period far beyond any schedule reported.
+   * Moves the offsets' origin to `origin`: before an out-of-order start, or a year back when offsets would
+   * overflow (after two years). Starts that no longer fit are dropped from the history.
    */
   private rebase(slot: number, origin: number, kept: number): void {
     const c = this.table.c;
-    const shift = origin - c.base[slot];
+    const shift = Math.round((origin - c.base[slot]) / TICK_MS);
     const base = slot * HISTORY;
-    for (let i = 0; i < kept; i++) {
-      const moved = c.starts[base + i] - shift;
-      c.starts[base + i] = Math.min(Math.max(Math.round(moved), 0), MAX_OFFSET);
+    for (let i = base; i < base + kept; i++) {
+      if (c.starts[i] === DROPPED) continue;
+      const moved = c.starts[i] - shift;
+      c.starts[i] = moved >= 0 && moved <= MAX_TICKS ? moved : DROPPED;
     }
-    c.base[slot] = origin;
+    c.base[slot] = c.base[slot] + shift * TICK_MS;
   }
 
   /** Is a session starting at `ts` on schedule (so its intensity is expected, not a burst)? */

@@ -60,7 +60,7 @@ describe('burst detector', () => {
   });
 
   it('never calls steady heavy keys or memoryless keys bursts', () => {
-    const b = builder(32, 12 * HOUR);
+    const b = builder(32, 6 * HOUR);
     for (const rate of [10, 3, 1, 0.2, 1 / 60]) poisson(b, `steady/${rate}`, rate);
     const trace = b.build();
     const r = run(trace);

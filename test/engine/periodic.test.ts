@@ -102,6 +102,22 @@ describe('periodic detector', () => {
     expect(bursts).toEqual([]);
   });
 
+  it('keeps a daily and a weekly job periodic for years (the start history rebases instead of overflowing)', () => {
+    const b = builder(26, 800 * DAY);
+    periodic(b, 'daily', { periodMs: DAY, jitter: 0.01, missed: 0.05 });
+    periodic(b, 'weekly', { periodMs: 7 * DAY, jitter: 0.01, missed: 0.05 });
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of ['daily', 'weekly']) {
+      const periods = r.timelines.get(key)?.filter((t) => t.ts > T0 + 100 * DAY) ?? [];
+      expect(
+        periods.every((t) => t.mask & 2),
+        key,
+      ).toBe(true);
+      expect(view(r, key).patterns, key).toContain('periodic');
+    }
+  });
+
   it('expires when the schedule stops, with engine time moved by other keys', () => {
     const b = builder(25, 3 * DAY);
     for (let k = 0; k < 24; k++) b.add('cron', T0 + k * HOUR);
