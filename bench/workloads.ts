@@ -61,7 +61,7 @@ export interface KeyLabel {
   related?: string[];
   /** Planted bursts: [start, end] event times. */
   bursts?: [number, number][];
-  /** Bursts before this time are not judged (a schedule is not yet knowable before a few sessions). */
+  /** Bursts before this time are not judged (a key's sessions are not yet its habit). */
   judgeBurstsFrom?: number;
 }
 
@@ -208,11 +208,11 @@ export function sequential(b: TraceBuilder, key: string, o: SequentialOptions, k
 }
 
 /**
- * Occurrences after which a schedule with the generator's noise (up to 5 % jitter, 15 % missed runs, strays)
- * counts as knowable, so a session arriving on it must no longer be called a burst. Earlier, a key that
- * was idle for an hour and suddenly busy *is* a burst as far as anyone can tell.
+ * Occurrences after which a key's sessions are its known behaviour (two earlier ones alike), so one more
+ * must no longer be called a burst. Before that, a key that was idle for a day and is suddenly busy *is* a
+ * burst as far as anyone can tell.
  */
-export const SCHEDULE_KNOWN_AFTER = 10;
+export const SESSIONS_KNOWN_AFTER = 3;
 
 export interface PeriodicOptions {
   periodMs: number;
@@ -241,7 +241,7 @@ export function periodic(b: TraceBuilder, key: string, o: PeriodicOptions, kind 
     if (b.rng.next() < o.missed) continue;
     const t = b.start + phase + k * P + b.rng.normal(o.jitter * P);
     occurrences++;
-    if (occurrences === SCHEDULE_KNOWN_AFTER) judgeFrom = t;
+    if (occurrences === SESSIONS_KNOWN_AFTER) judgeFrom = t;
     const s = o.session;
     if (!s) {
       b.add(key, t);

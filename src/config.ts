@@ -38,6 +38,7 @@ export const engineSchema = z.strictObject({
     minRatio: z.number().gt(1),
     maxPValue: z.number().gt(0).lt(1),
     exitRatio: z.number().gt(0),
+    habitMs: positiveMs,
   }),
   correlation: z.strictObject({
     maxLagMs: positiveMs,

@@ -68,6 +68,29 @@ describe('burst detector', () => {
       expect(episodes(r.timelines.get(l.key), BURST, trace.end), l.key).toEqual([]);
   });
 
+  it('learns that a key comes in intense sessions, but not from the chance clusters of a memoryless key', () => {
+    const b = builder(35, 4 * DAY);
+    for (let day = 0; day < 4; day++) {
+      const at = T0 + day * DAY + b.rng.uniform(0, 20 * HOUR);
+      for (let i = 0; i < 300; i++) b.add('movie.mkv', at + i * 200, i * 65536, 65536);
+    }
+    b.label({ key: 'movie.mkv', kind: 'sessions', expect: ['sequential'] });
+    // Two bursts: a third alike would be the key's habit by then.
+    const bursts = [1, 3].map((d) => ({
+      at: T0 + d * DAY + 5 * HOUR,
+      durationMs: 2 * MINUTE,
+      multiplier: 15,
+    }));
+    bursty(b, 'busy', 1 / 20, bursts, 'burst');
+    const trace = b.build();
+    const r = run(trace);
+    expect(episodes(r.timelines.get('movie.mkv'), BURST, trace.end).length).toBeLessThanOrEqual(2);
+    const found = episodes(r.timelines.get('busy'), BURST, trace.end);
+    // Each planted burst was found: background chance clusters did not become a habit.
+    for (const [start, end] of trace.labels.find((l) => l.key === 'busy')?.bursts ?? [])
+      expect(found.some(([from]) => from >= start && from <= end)).toBe(true);
+  });
+
   it('does not call a periodic session arriving on schedule a burst', () => {
     const b = builder(33, 2 * DAY);
     periodic(b, 'camera', {
