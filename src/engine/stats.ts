@@ -15,7 +15,7 @@ function poissonRate(x: number): number {
  * Upper bound of P(X ≥ k) for X ~ Poisson(mean): exp(−mean · h(k/mean)) when k > mean, else 1.
  * `k` may be fractional (a decayed count).
  */
-export function poissonUpperTail(k: number, mean: number): number {
+function poissonUpperTail(k: number, mean: number): number {
   if (!(mean > 0)) return k > 0 ? 0 : 1;
   if (k <= mean) return 1;
   return Math.exp(-mean * poissonRate(k / mean));
@@ -56,13 +56,6 @@ export function binomialUpperTail(k: number, n: number, p: number): number {
   if (p <= 0) return 0;
   if (p >= 1) return 1;
   return Math.exp(-n * bernoulliKl(Math.min(q, 1), p));
-}
-
-/** Zar's approximation of the Rayleigh test p-value for n angles with mean resultant length r. */
-export function rayleighPValue(n: number, r: number): number {
-  const R = n * r;
-  const p = Math.exp(Math.sqrt(1 + 4 * n + 4 * (n * n - R * R)) - (1 + 2 * n));
-  return Math.min(1, Math.max(0, p));
 }
 
 /** Rounds for publishing: stable views avoid re-publishing noise in the last digits. */
