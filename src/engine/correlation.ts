@@ -19,8 +19,8 @@ import { Table } from './table.ts';
  *     times A's mean episode window — all of its lag windows together, so a long session of A (a backup
  *     reading for minutes) is not "followed" by every key that is busy meanwhile. A hot key that is
  *     accessed every few seconds anyway follows everything and is therefore correlated with nothing.
- *   - Two keys that both run on their own schedules coincide without one causing the other, so evidence
- *     is not counted, and no rule holds, while both are periodic.
+ *   - Two keys that both run on their own schedules coincide without one causing the other: between two
+ *     periodic keys a rule also needs a lag far steadier than their schedules' jitter.
  * The follower learns about its leaders through a small back-reference list, so both list each other.
  */
 const schema = {
@@ -37,6 +37,8 @@ const schema = {
   /** Episodes of this key that were followed by the follower, and the sum of lags (ms). */
   followCount: ['f32', 0],
   lagSum: ['f32', 0],
+  /** Sum of squared lags (ms²): how consistent the lag is. */
+  lagSquares: ['f32', 0],
   /**
    * Episodes of this key the follower would have followed by chance, summed over the episodes since it
    * was first seen: each adds the chance that the follower, at its rate at that time, lands in the episode.
@@ -79,7 +81,8 @@ export interface RuleView {
 export interface KeyRates {
   /** Access rate of a key around `now` (its usual rate, or its recent one while higher), per ms. */
   rate(slot: number, now: number): number;
-  isPeriodic(slot: number): boolean;
+  /** Spread (ms) of the key's occurrences around its periodic schedule; NaN when it is not periodic. */
+  scheduleJitter(slot: number): number;
 }
 
 export class CorrelationDetector {
@@ -142,14 +145,12 @@ export class CorrelationDetector {
     if (sincePrevious >= 0) this.table.c.coverage[slot] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
-    const periodic = this.rates.isPeriodic(slot);
     for (let n = 0, i = this.ringHead; n < this.ringSize; n++) {
       i = (i + w - 1) % w;
       const lag = ts - this.ringTs[i];
       if (lag > this.cfg.maxLagMs) break;
       const leader = this.ringSlot[i];
       if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
-      if (periodic && this.rates.isPeriodic(leader)) continue;
       this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
     }
     const last = (this.ringHead + w - 1) % w;
@@ -179,6 +180,7 @@ export class CorrelationDetector {
         c.followEpisode[i] = episode;
         c.followCount[i]++;
         c.lagSum[i] += lag;
+        c.lagSquares[i] += lag * lag;
         if (!c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
         return;
       }
@@ -194,6 +196,7 @@ export class CorrelationDetector {
     c.followerGen[weakest] = gen;
     c.followCount[weakest] = 1;
     c.lagSum[weakest] = lag;
+    c.lagSquares[weakest] = lag * lag;
     c.expected[weakest] = this.chance(leader, follower, now);
     c.followSince[weakest] = episode - 1;
     c.followEpisode[weakest] = episode;
@@ -211,9 +214,23 @@ export class CorrelationDetector {
     if (count < this.cfg.minSupport) return false;
     const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
     if (count / trials < this.cfg.minConfidence) return false;
-    // Schedules that coincide explain each other's timing without one causing the other.
-    if (this.rates.isPeriodic(leader) && this.rates.isPeriodic(follower)) return false;
+    if (!this.beyondSchedules(i, leader, follower)) return false;
     return binomialUpperTail(count, trials, Math.min(1, c.expected[i] / trials)) < this.cfg.maxPValue;
+  }
+
+  /**
+   * Two schedules that coincide explain each other's timing without one causing the other: then B's lag
+   * after A wanders as much as the two schedules' independent jitters (√2 × theirs). A follower triggered
+   * by its leader keeps a lag far steadier than either schedule; only that is evidence between two
+   * periodic keys.
+   */
+  private beyondSchedules(i: number, leader: number, follower: number): boolean {
+    const jitter = Math.min(this.rates.scheduleJitter(leader), this.rates.scheduleJitter(follower));
+    if (Number.isNaN(jitter)) return true;
+    const c = this.table.c;
+    const mean = c.lagSum[i] / c.followCount[i];
+    const spread = Math.sqrt(Math.max(c.lagSquares[i] / c.followCount[i] - mean * mean, 0));
+    return spread < jitter / 2;
   }
 
   private setRule(leader: number, i: number, active: boolean): void {

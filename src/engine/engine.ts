@@ -105,7 +105,7 @@ export class Engine {
     this.burst = new BurstDetector(cfg.burst, cap);
     this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
-      isPeriodic: (slot) => this.periodic.isActive(slot),
+      scheduleJitter: (slot) => this.periodic.jitterOf(slot),
     });
     this.schedule = new ScheduleProfile(cfg.schedule, cap);
     this.trend = new TrendTracker(cfg.trend, cap);

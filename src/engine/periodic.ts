@@ -321,6 +321,11 @@ export class PeriodicDetector {
     return dist <= Math.max(3 * c.jitter[slot], 0.05 * p);
   }
 
+  /** Spread (ms) of the occurrences around the schedule while periodic; NaN otherwise. */
+  jitterOf(slot: number): number {
+    return this.table.c.active[slot] ? this.table.c.jitter[slot] : Number.NaN;
+  }
+
   isActive(slot: number): boolean {
     return this.table.c.active[slot] === 1;
   }

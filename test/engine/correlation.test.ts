@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { correlatedGroup, periodic, poisson } from '../../bench/workloads.ts';
-import { builder, DAY, HOUR, reporting, run, view } from './helpers.ts';
+import { builder, DAY, HOUR, reporting, run, T0, view } from './helpers.ts';
 
 describe('correlation detector', () => {
   it('finds pairs and one-to-many groups; both sides list each other with confidence and lag', () => {
@@ -37,6 +37,24 @@ describe('correlation detector', () => {
     const trace = b.build();
     const r = run(trace);
     expect(reporting(r, trace, 'correlated').length).toBeLessThanOrEqual(1);
+  });
+
+  it('correlates a scheduled job with the key it always reads right after (both periodic)', () => {
+    const b = builder(44, 40 * HOUR + 30 * 60_000);
+    for (let k = 0; k < 40; k++) {
+      const at = T0 + k * HOUR + b.rng.normal(0.02 * HOUR);
+      b.add('job/config', at);
+      b.add('job/data', at + b.rng.uniform(350, 650));
+    }
+    const trace = b.build();
+    const r = run(trace);
+    for (const [key, partner] of [
+      ['job/config', 'job/data'],
+      ['job/data', 'job/config'],
+    ]) {
+      expect(view(r, key).patterns).toEqual(expect.arrayContaining(['periodic', 'correlated']));
+      expect(view(r, key).correlated.map((p) => p.key)).toEqual([partner]);
+    }
   });
 
   it('does not correlate two periodic keys whose schedules merely coincide', () => {
