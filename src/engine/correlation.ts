@@ -215,7 +215,9 @@ export class CorrelationDetector {
     const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
     if (count / trials < this.cfg.minConfidence) return false;
     if (!this.beyondSchedules(i, leader, follower)) return false;
-    return binomialUpperTail(count, trials, Math.min(1, c.expected[i] / trials)) < this.cfg.maxPValue;
+    // The follow that created the entry is why it is being tested: it is not evidence (selection bias).
+    const chance = Math.min(1, c.expected[i] / trials);
+    return binomialUpperTail(count - 1, trials - 1, chance) < this.cfg.maxPValue;
   }
 
   /**
