@@ -27,7 +27,7 @@ export const engineSchema = z.strictObject({
     minPeriodMs: positiveMs,
     maxPeriodMs: positiveMs,
     maxJitter: z.number().gt(0).lt(0.5),
-    maxDriftRatio: z.number().gt(0),
+    driftBayesFactor: z.number().gte(1),
     minFillRatio: z.number().gt(0).max(1),
     missedPeriodsToExpire: z.number().gt(1),
   }),
@@ -38,6 +38,7 @@ export const engineSchema = z.strictObject({
     minRatio: z.number().gt(1),
     maxPValue: z.number().gt(0).lt(1),
     exitRatio: z.number().gt(0),
+    habitMs: positiveMs,
   }),
   correlation: z.strictObject({
     maxLagMs: positiveMs,

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { poissonUpperTail } from './stats.ts';
+import { poissonTail } from './stats.ts';
 import { Table } from './table.ts';
 import type { BurstDetail } from './types.ts';
 
@@ -12,9 +12,15 @@ import type { BurstDetail } from './types.ts';
  * a burst does not raise its own bar while it is being judged.
  *
  * A burst starts when the recent count is (a) at least `minEvents`, (b) at least `minRatio` times what the
- * usual rate predicts, and (c) improbable under that rate: its Poisson tail bound is below `maxPValue`.
+ * usual rate predicts, and (c) improbable under that rate: its Poisson tail probability is below `maxPValue`.
  * The statistical test keeps a light key's two accesses in a minute from being a "burst" and lets a heavy
  * key's normal fluctuation pass; the ratio keeps tiny-baseline keys from firing on mild changes.
+ * A key that habitually comes in intense sessions (a movie streamed now and then, a backup, a camera
+ * upload) is not bursting when one more such session starts: the peaks of its earlier burst-like sessions
+ * (separated by at least a quiet window, so a burst with a pause is still one) are kept — the two highest,
+ * fading with `habitMs` — and while two of them reached at least half of the current intensity, the
+ * session is its usual behaviour. The first and second such sessions can still be bursts;
+ * a scheduled session that arrives on time never is.
  * It ends (hysteresis) when the recent count decays below `exitRatio` of the count that started it or
  * below a doubled usual rate, and at the latest one window after the last access — a time the engine
  * can compute in advance, so the end is published even if the key is never accessed again.
@@ -35,6 +41,9 @@ const schema = {
   baseline: ['f64', 1],
   /** Lower bound of 1 − p-value of the current recent count, the burst score. */
   score: ['f32', 1],
+  /** Highest recent count of the current session, and the two highest of earlier sessions (fading). */
+  sessionPeak: ['f32', 1],
+  habitPeaks: ['f32', 2],
 } as const;
 
 export class BurstDetector {
@@ -69,6 +78,13 @@ export class BurstDetector {
     return Math.max(old, 1) / Math.max(span, this.cfg.windowMs);
   }
 
+  /** The key's rate around `now` (per ms): its usual rate, or its recent one while that is higher. */
+  rate(slot: number, now: number): number {
+    const c = this.table.c;
+    const recent = c.recent[slot] * Math.exp(-Math.max(now - c.decayedAt[slot], 0) / this.tauRecent);
+    return Math.max(this.usualRate(slot, now), recent / this.tauRecent);
+  }
+
   /**
    * Records an access. `expected` is true when the access belongs to a session that arrives on the key's
    * own schedule (a periodic job), which must not count as a burst. Returns true if the state changed.
@@ -78,7 +94,7 @@ export class BurstDetector {
     if (c.since[slot] === 0) {
       c.since[slot] = ts;
       c.decayedAt[slot] = ts;
-    }
+    } else if (ts - c.last[slot] > this.cfg.windowMs) this.sessionEnded(slot, ts);
     if (ts < c.decayedAt[slot]) {
       // Late event: count it as if it happened now; decaying backwards would inflate history.
       ts = c.decayedAt[slot];
@@ -86,8 +102,31 @@ export class BurstDetector {
     this.decay(slot, ts);
     c.recent[slot] += 1;
     c.usual[slot] += 1;
+    if (c.recent[slot] > c.sessionPeak[slot]) c.sessionPeak[slot] = c.recent[slot];
     if (ts > c.last[slot]) c.last[slot] = ts;
     return this.evaluate(slot, ts, expected);
+  }
+
+  /**
+   * Files the peak of the session that ended among the habits — if it was itself burst-like, so that the
+   * chance clusters of a memoryless key never become a habit that would hide its real bursts.
+   */
+  private sessionEnded(slot: number, next: number): void {
+    const c = this.table.c;
+    const fade = Math.exp(-Math.max(next - c.last[slot], 0) / this.cfg.habitMs);
+    const h = slot * 2;
+    const mean = this.usualRate(slot, next) * this.tauRecent;
+    const top = c.sessionPeak[slot];
+    const intense =
+      top >= this.cfg.minEvents &&
+      top >= this.cfg.minRatio * mean &&
+      poissonTail(top, mean) < this.cfg.maxPValue;
+    const peak = intense ? top : 0;
+    const first = c.habitPeaks[h] * fade;
+    const second = c.habitPeaks[h + 1] * fade;
+    c.habitPeaks[h] = Math.max(first, peak);
+    c.habitPeaks[h + 1] = Math.max(second, Math.min(first, peak));
+    c.sessionPeak[slot] = 0;
   }
 
   /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
@@ -110,13 +149,13 @@ export class BurstDetector {
       }
       return false;
     }
-    if (expected || recent < this.cfg.minEvents) return false;
+    if (expected || recent < this.cfg.minEvents || c.habitPeaks[slot * 2 + 1] >= recent / 2) return false;
     // The usual rate needs at least two windows of history to mean anything.
     if (now - c.since[slot] < 2 * this.cfg.windowMs) return false;
     const rate = this.usualRate(slot, now);
     const mean = rate * this.tauRecent;
     if (recent < this.cfg.minRatio * mean) return false;
-    const p = poissonUpperTail(recent, mean);
+    const p = poissonTail(recent, mean);
     if (p >= this.cfg.maxPValue) return false;
     c.burstStart[slot] = now;
     c.trigger[slot] = recent;

@@ -14,20 +14,36 @@ import { Table } from './table.ts';
  *   - Each key keeps its `partnersPerKey` strongest followers (slot + generation, so an evicted and reused
  *     slot is never mistaken for the old key); a new follower replaces the weakest (Space-Saving spirit).
  *   - A rule holds when B followed at least `minSupport` episodes of A, in at least `minConfidence` of
- *     them, and that is improbable by chance given B's own rate (binomial tail < `maxPValue`): a hot key
- *     that is accessed every few seconds anyway follows everything and is therefore correlated with nothing.
- *   - Two keys that both run on their own schedules coincide without one causing the other, so evidence
- *     is not counted when both are periodic.
+ *     them, and that many is improbable by coincidence (binomial tail < `maxPValue`). Each episode of A
+ *     adds the chance that B lands in it by itself: B's rate at that time (its recent rate while higher)
+ *     times A's mean episode window — all of its lag windows together, so a long session of A (a backup
+ *     reading for minutes) is not "followed" by every key that is busy meanwhile. A hot key that is
+ *     accessed every few seconds anyway follows everything and is therefore correlated with nothing.
+ *   - Two keys that both run on their own schedules coincide without one causing the other: between two
+ *     periodic keys a rule also needs a lag far steadier than their schedules' jitter.
  * The follower learns about its leaders through a small back-reference list, so both list each other.
  */
 const schema = {
   /** Episodes (sessions) of this key, as a leader. */
   episodes: ['u32', 1],
+  /**
+   * Total time (ms) during which a follower would have been credited: the union of the `maxLagMs`
+   * windows after each access. Divided by the episodes it is the window of one episode, which sets the
+   * chance that an unrelated key shows up in it.
+   */
+  coverage: ['f32', 1],
   followerSlot: ['i32', 0],
   followerGen: ['u32', 0],
   /** Episodes of this key that were followed by the follower, and the sum of lags (ms). */
   followCount: ['f32', 0],
-  lagSum: ['f64', 0],
+  lagSum: ['f32', 0],
+  /** Sum of squared lags (ms²): how consistent the lag is. */
+  lagSquares: ['f32', 0],
+  /**
+   * Episodes of this key the follower would have followed by chance, summed over the episodes since it
+   * was first seen: each adds the chance that the follower, at its rate at that time, lands in the episode.
+   */
+  expected: ['f32', 0],
   /** Episode count of this key when the follower was first seen (trials = episodes − since). */
   followSince: ['u32', 0],
   /** Last episode of this key credited to the follower (one credit per episode). */
@@ -63,9 +79,10 @@ export interface RuleView {
 
 /** Information the detector needs about other keys, provided by the engine. */
 export interface KeyRates {
-  /** Usual access rate of a key, per ms. */
-  usualRate(slot: number, now: number): number;
-  isPeriodic(slot: number): boolean;
+  /** Access rate of a key around `now` (its usual rate, or its recent one while higher), per ms. */
+  rate(slot: number, now: number): number;
+  /** Spread (ms) of the key's occurrences around its periodic schedule; NaN when it is not periodic. */
+  scheduleJitter(slot: number): number;
 }
 
 export class CorrelationDetector {
@@ -95,28 +112,45 @@ export class CorrelationDetector {
     this.ringEpisode = new Uint32Array(w);
   }
 
-  /** A new episode (session) of `slot` begins: re-check its rules, which may lapse without followers. */
+  /**
+   * A new episode (session) of `slot` begins: a new trial for each of its followers, with the chance of
+   * being followed by coincidence at the follower's current rate; rules may lapse without followers.
+   */
   episodeStarted(slot: number, now: number): void {
     const c = this.table.c;
     c.episodes[slot]++;
     const base = slot * this.k;
     for (let i = base; i < base + this.k; i++) {
-      if (c.ruleActive[i] && !this.holds(i, slot, now)) this.setRule(slot, i, false);
+      if (c.followCount[i] > 0) c.expected[i] += this.chance(slot, c.followerSlot[i], now);
+      if (c.ruleActive[i] && !this.holds(i, slot)) this.setRule(slot, i, false);
     }
   }
 
-  /** Records an access of `slot` at `ts`: credits it as follower of recent keys, then remembers it. */
-  observe(slot: number, ts: number): void {
+  /**
+   * Chance that `follower` shows up within one episode's window of `leader` by itself: at most its rate
+   * times the window for any stationary process (more than a Poisson estimate, which a steady reader would
+   * beat). The window is the leader's mean episode coverage (all of its lag windows together).
+   */
+  private chance(leader: number, follower: number, now: number): number {
+    const c = this.table.c;
+    const window = c.coverage[leader] / Math.max(c.episodes[leader], 1);
+    return Math.min(1, this.rates.rate(follower, now) * window);
+  }
+
+  /**
+   * Records an access of `slot` at `ts`, `sincePrevious` ms after its previous one (Infinity for the first):
+   * credits it as follower of recent keys, then remembers it.
+   */
+  observe(slot: number, ts: number, sincePrevious: number): void {
+    if (sincePrevious >= 0) this.table.c.coverage[slot] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
-    const periodic = this.rates.isPeriodic(slot);
     for (let n = 0, i = this.ringHead; n < this.ringSize; n++) {
       i = (i + w - 1) % w;
       const lag = ts - this.ringTs[i];
       if (lag > this.cfg.maxLagMs) break;
       const leader = this.ringSlot[i];
       if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
-      if (periodic && this.rates.isPeriodic(leader)) continue;
       this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
     }
     const last = (this.ringHead + w - 1) % w;
@@ -146,7 +180,8 @@ export class CorrelationDetector {
         c.followEpisode[i] = episode;
         c.followCount[i]++;
         c.lagSum[i] += lag;
-        if (!c.ruleActive[i] && this.holds(i, leader, now)) this.setRule(leader, i, true);
+        c.lagSquares[i] += lag * lag;
+        if (!c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
         return;
       }
       const live = c.followCount[i] > 0 && this.keys.generation[c.followerSlot[i]] === c.followerGen[i];
@@ -161,23 +196,43 @@ export class CorrelationDetector {
     c.followerGen[weakest] = gen;
     c.followCount[weakest] = 1;
     c.lagSum[weakest] = lag;
+    c.lagSquares[weakest] = lag * lag;
+    c.expected[weakest] = this.chance(leader, follower, now);
     c.followSince[weakest] = episode - 1;
     c.followEpisode[weakest] = episode;
   }
 
-  /** Does the rule in partner entry `i` of `leader` hold? */
-  private holds(i: number, leader: number, now: number): boolean {
+  /**
+   * Does the rule in partner entry `i` of `leader` hold? The trials have different chances (a
+   * Poisson-binomial count); the binomial with their mean chance bounds its upper tail (Hoeffding 1956).
+   */
+  private holds(i: number, leader: number): boolean {
     const c = this.table.c;
     const follower = c.followerSlot[i];
     if (this.keys.generation[follower] !== c.followerGen[i]) return false;
     const count = c.followCount[i];
     if (count < this.cfg.minSupport) return false;
     const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
-    const confidence = count / trials;
-    if (confidence < this.cfg.minConfidence) return false;
-    // Chance that the follower shows up within the lag window of a random moment, at its usual rate.
-    const chance = 1 - Math.exp(-this.rates.usualRate(follower, now) * this.cfg.maxLagMs);
-    return binomialUpperTail(count, trials, chance) < this.cfg.maxPValue;
+    if (count / trials < this.cfg.minConfidence) return false;
+    if (!this.beyondSchedules(i, leader, follower)) return false;
+    // The follow that created the entry is why it is being tested: it is not evidence (selection bias).
+    const chance = Math.min(1, c.expected[i] / trials);
+    return binomialUpperTail(count - 1, trials - 1, chance) < this.cfg.maxPValue;
+  }
+
+  /**
+   * Two schedules that coincide explain each other's timing without one causing the other: then B's lag
+   * after A wanders as much as the two schedules' independent jitters (√2 × theirs). A follower triggered
+   * by its leader keeps a lag far steadier than either schedule; only that is evidence between two
+   * periodic keys.
+   */
+  private beyondSchedules(i: number, leader: number, follower: number): boolean {
+    const jitter = Math.min(this.rates.scheduleJitter(leader), this.rates.scheduleJitter(follower));
+    if (Number.isNaN(jitter)) return true;
+    const c = this.table.c;
+    const mean = c.lagSum[i] / c.followCount[i];
+    const spread = Math.sqrt(Math.max(c.lagSquares[i] / c.followCount[i] - mean * mean, 0));
+    return spread < jitter / 2;
   }
 
   private setRule(leader: number, i: number, active: boolean): void {

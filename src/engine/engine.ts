@@ -104,8 +104,8 @@ export class Engine {
     this.periodic = new PeriodicDetector(cfg.periodic, cap);
     this.burst = new BurstDetector(cfg.burst, cap);
     this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
-      usualRate: (slot, now) => this.burst.usualRate(slot, now),
-      isPeriodic: (slot) => this.periodic.isActive(slot),
+      rate: (slot, now) => this.burst.rate(slot, now),
+      scheduleJitter: (slot) => this.periodic.jitterOf(slot),
     });
     this.schedule = new ScheduleProfile(cfg.schedule, cap);
     this.trend = new TrendTracker(cfg.trend, cap);
@@ -181,7 +181,7 @@ export class Engine {
     }
     this.sequential.observe(slot, pos, size);
     this.burst.observe(slot, ts, c.onSchedule[slot] === 1);
-    this.correlation.observe(slot, ts);
+    this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last);
     this.schedule.observe(slot, ts);
     this.trend.observe(slot, ts);
     this.refresh(slot);

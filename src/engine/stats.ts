@@ -1,3 +1,5 @@
+import { gammaln } from 'simple-statistics';
+
 /**
  * Small statistical helpers for the detectors. Tail probabilities use Chernoff bounds: they need no
  * special functions, cost a log or two, and over-estimate the p-value, so a test built on them errs on
@@ -13,10 +15,30 @@ function poissonRate(x: number): number {
  * Upper bound of P(X ≥ k) for X ~ Poisson(mean): exp(−mean · h(k/mean)) when k > mean, else 1.
  * `k` may be fractional (a decayed count).
  */
-export function poissonUpperTail(k: number, mean: number): number {
+function poissonUpperTail(k: number, mean: number): number {
   if (!(mean > 0)) return k > 0 ? 0 : 1;
   if (k <= mean) return 1;
   return Math.exp(-mean * poissonRate(k / mean));
+}
+
+/**
+ * P(X ≥ ⌊k⌋) for X ~ Poisson(mean), exactly, for k at least twice the mean (the series of pmf terms then
+ * shrinks by half or more per term); the Chernoff bound otherwise. Rounding a decayed count down keeps it
+ * an upper bound of the tail at k. Ten times tighter than Chernoff for the small counts where a burst of
+ * a quiet key is decided, which is what lets it be called within seconds.
+ */
+export function poissonTail(k: number, mean: number): number {
+  const n = Math.floor(k);
+  if (!(mean > 0)) return n > 0 ? 0 : 1;
+  if (n <= 0) return 1;
+  if (n < 2 * mean) return poissonUpperTail(n, mean);
+  let term = Math.exp(n * Math.log(mean) - mean - gammaln(n + 1));
+  let sum = 0;
+  for (let j = n; term > sum * 1e-9 && j < n + 200; j++) {
+    sum += term;
+    term *= mean / (j + 1);
+  }
+  return Math.min(1, sum);
 }
 
 /** Kullback–Leibler divergence of Bernoulli(q) from Bernoulli(p). */
@@ -34,13 +56,6 @@ export function binomialUpperTail(k: number, n: number, p: number): number {
   if (p <= 0) return 0;
   if (p >= 1) return 1;
   return Math.exp(-n * bernoulliKl(Math.min(q, 1), p));
-}
-
-/** Zar's approximation of the Rayleigh test p-value for n angles with mean resultant length r. */
-export function rayleighPValue(n: number, r: number): number {
-  const R = n * r;
-  const p = Math.exp(Math.sqrt(1 + 4 * n + 4 * (n * n - R * R)) - (1 + 2 * n));
-  return Math.min(1, Math.max(0, p));
 }
 
 /** Rounds for publishing: stable views avoid re-publishing noise in the last digits. */

@@ -10,30 +10,37 @@ import type { TrendDetail } from './types.ts';
  * part of it that has passed, so a trend does not "fall" every morning.
  */
 const DAY_MS = 86_400_000;
-const MAX_DAYS = 31;
 
-const schema = {
-  counts: ['u32', MAX_DAYS],
-  /** Day number (ts / DAY_MS) of the newest bucket, and of the first access. */
-  day: ['i32', 1],
-  firstDay: ['i32', 1],
-  seen: ['u8', 1],
-} as const;
+/** The ring holds exactly the configured number of days: no per-key bytes for days never fitted. */
+function schemaFor(days: number) {
+  return {
+    counts: ['u32', days],
+    /** Day number (ts / DAY_MS) of the newest bucket, and of the first access. */
+    day: ['i32', 1],
+    firstDay: ['i32', 1],
+    seen: ['u8', 1],
+  } as const;
+}
 
 export class TrendTracker {
-  readonly table: Table<typeof schema>;
+  readonly table: Table<ReturnType<typeof schemaFor>>;
+  private readonly width: number;
 
   constructor(
     private readonly cfg: EngineConfig['trend'],
     capacity: number,
   ) {
-    this.table = new Table(schema, capacity);
+    this.width = cfg.days;
+    this.table = new Table(schemaFor(cfg.days), capacity);
+  }
+
+  private bucket(slot: number, day: number): number {
+    return slot * this.width + (((day % this.width) + this.width) % this.width);
   }
 
   observe(slot: number, ts: number): void {
     const c = this.table.c;
     const day = Math.floor(ts / DAY_MS);
-    const base = slot * MAX_DAYS;
     if (!c.seen[slot]) {
       c.seen[slot] = 1;
       c.day[slot] = day;
@@ -41,19 +48,17 @@ export class TrendTracker {
     }
     this.advance(slot, day);
     const age = c.day[slot] - day;
-    if (age >= 0 && age < this.cfg.days) c.counts[base + (((day % MAX_DAYS) + MAX_DAYS) % MAX_DAYS)]++;
+    if (age >= 0 && age < this.cfg.days) c.counts[this.bucket(slot, day)]++;
     if (day < c.firstDay[slot]) c.firstDay[slot] = day;
   }
 
   /** Moves the newest bucket forward to `day`, zeroing the days in between. */
   private advance(slot: number, day: number): void {
     const c = this.table.c;
-    const base = slot * MAX_DAYS;
     const from = c.day[slot];
     if (day <= from) return;
-    const steps = Math.min(day - from, MAX_DAYS);
-    for (let d = day - steps + 1; d <= day; d++)
-      c.counts[base + (((d % MAX_DAYS) + MAX_DAYS) % MAX_DAYS)] = 0;
+    const steps = Math.min(day - from, this.width);
+    for (let d = day - steps + 1; d <= day; d++) c.counts[this.bucket(slot, d)] = 0;
     c.day[slot] = day;
   }
 
@@ -64,12 +69,11 @@ export class TrendTracker {
     this.advance(slot, today);
     const days = Math.min(this.cfg.days, today - c.firstDay[slot] + 1);
     if (days < 3) return null;
-    const base = slot * MAX_DAYS;
     const points: [number, number][] = [];
     let sum = 0;
     for (let i = days - 1; i >= 0; i--) {
       const d = today - i;
-      let count = c.counts[base + (((d % MAX_DAYS) + MAX_DAYS) % MAX_DAYS)];
+      let count = c.counts[this.bucket(slot, d)];
       if (i === 0) count /= Math.max((now - today * DAY_MS) / DAY_MS, 0.25);
       points.push([-i, count]);
       sum += count;

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { episodes } from '../../bench/replay.ts';
+import { bursty, periodic, poisson, Rng } from '../../bench/workloads.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { BURST } from '../../src/engine/types.ts';
+import { builder, DAY, engineConfig, HOUR, MINUTE, run, SECOND, T0, view } from './helpers.ts';
+
+describe('burst detector', () => {
+  it('finds bursts of 20-50x the usual rate within seconds of enough evidence, and ends them within about a minute', () => {
+    const b = builder(31, 2 * DAY);
+    const rates = [1 / 600, 1 / 120, 1 / 30, 1 / 10];
+    rates.forEach((rate, i) => {
+      const at = T0 + DAY + i * 3 * HOUR;
+      bursty(
+        b,
+        `bursty/${i}`,
+        rate,
+        [{ at, durationMs: 2 * MINUTE, multiplier: Math.max(20, 0.3 / rate) }],
+        'burst',
+      );
+    });
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels) {
+      const found = episodes(r.timelines.get(l.key), BURST, trace.end);
+      const [start, end] = l.bursts?.[0] ?? [0, 0];
+      expect(found, l.key).toHaveLength(1);
+      const [from, to] = found[0];
+      expect(from - start, l.key).toBeGreaterThanOrEqual(0);
+      // Onset needs six to ten accesses more than the usual rate explains (a one-in-100,000 chance):
+      // seconds at 2/s, under a minute at 18/min.
+      const rate = l.key.endsWith('/3') ? 2 : 0.3;
+      expect(from - start, l.key).toBeLessThan(Math.min(60, 25 / rate) * SECOND);
+      expect(to - end, l.key).toBeLessThan(90 * SECOND);
+      expect(view(r, l.key).burst).toBeNull();
+    }
+  });
+
+  it('publishes the end of a burst when the key falls silent, moved by other keys or by the clock', () => {
+    const cfg = engineConfig();
+    let wall = T0;
+    const e = new Engine(cfg, { clock: () => wall });
+    const rng = new Rng(34);
+    for (let t = T0 - HOUR; t < T0; t += rng.exp(5 * MINUTE)) e.observe('quiet', t, Number.NaN, 0);
+    for (let i = 0; i < 60; i++) {
+      wall = T0 + i * 500;
+      e.beginBatch();
+      e.observe('quiet', wall, Number.NaN, 0);
+    }
+    expect(e.viewOf('quiet')?.patterns).toContain('burst');
+    const urgent: string[] = [];
+    e.drainChanges(() => {});
+    wall += 2 * MINUTE;
+    e.tick();
+    e.drainChanges((slot, isUrgent) => {
+      if (isUrgent) urgent.push(e.keys.keys[slot]);
+    });
+    expect(urgent).toContain('quiet');
+    expect(e.viewOf('quiet')?.patterns).not.toContain('burst');
+  });
+
+  it('never calls steady heavy keys or memoryless keys bursts', () => {
+    const b = builder(32, 6 * HOUR);
+    for (const rate of [10, 3, 1, 0.2, 1 / 60]) poisson(b, `steady/${rate}`, rate);
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels)
+      expect(episodes(r.timelines.get(l.key), BURST, trace.end), l.key).toEqual([]);
+  });
+
+  it('learns that a key comes in intense sessions, but not from the chance clusters of a memoryless key', () => {
+    const b = builder(35, 4 * DAY);
+    for (let day = 0; day < 4; day++) {
+      const at = T0 + day * DAY + b.rng.uniform(0, 20 * HOUR);
+      for (let i = 0; i < 300; i++) b.add('movie.mkv', at + i * 200, i * 65536, 65536);
+    }
+    b.label({ key: 'movie.mkv', kind: 'sessions', expect: ['sequential'] });
+    // Two bursts: a third alike would be the key's habit by then.
+    const bursts = [1, 3].map((d) => ({
+      at: T0 + d * DAY + 5 * HOUR,
+      durationMs: 2 * MINUTE,
+      multiplier: 15,
+    }));
+    bursty(b, 'busy', 1 / 20, bursts, 'burst');
+    const trace = b.build();
+    const r = run(trace);
+    expect(episodes(r.timelines.get('movie.mkv'), BURST, trace.end).length).toBeLessThanOrEqual(2);
+    const found = episodes(r.timelines.get('busy'), BURST, trace.end);
+    // Each planted burst was found: background chance clusters did not become a habit.
+    for (const [start, end] of trace.labels.find((l) => l.key === 'busy')?.bursts ?? [])
+      expect(found.some(([from]) => from >= start && from <= end)).toBe(true);
+  });
+
+  it('does not call a periodic session arriving on schedule a burst', () => {
+    const b = builder(33, 2 * DAY);
+    periodic(b, 'camera', {
+      periodMs: HOUR,
+      jitter: 0.01,
+      missed: 0,
+      session: { accesses: 30, gapMs: 500, sequential: false },
+    });
+    const trace = b.build();
+    const r = run(trace);
+    const late = episodes(r.timelines.get('camera'), BURST, trace.end).filter(
+      ([from]) => from > T0 + 12 * HOUR,
+    );
+    expect(late).toEqual([]);
+    expect(view(r, 'camera').patterns).toContain('periodic');
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { correlatedGroup, periodic, poisson } from '../../bench/workloads.ts';
+import { builder, DAY, HOUR, reporting, run, T0, view } from './helpers.ts';
+
+describe('correlation detector', () => {
+  it('finds pairs and one-to-many groups; both sides list each other with confidence and lag', () => {
+    const b = builder(41, DAY);
+    correlatedGroup(b, 'movie.mkv', [{ key: 'movie.srt', lagMs: 400, confidence: 0.95 }], 1 / 600, 'pair');
+    correlatedGroup(
+      b,
+      'album/index',
+      [
+        { key: 'album/1.jpg', lagMs: 300, confidence: 0.9 },
+        { key: 'album/2.jpg', lagMs: 1500, confidence: 0.9 },
+      ],
+      1 / 900,
+      'one-to-many',
+    );
+    for (let i = 0; i < 10; i++) poisson(b, `noise/${i}`, 1 / 200);
+    const trace = b.build();
+    const r = run(trace);
+    const srt = view(r, 'movie.srt').correlated.find((p) => p.key === 'movie.mkv');
+    const mkv = view(r, 'movie.mkv').correlated.find((p) => p.key === 'movie.srt');
+    expect(mkv).toMatchObject({ direction: 'after' });
+    expect(srt).toMatchObject({ direction: 'before' });
+    expect(mkv?.confidence).toBeGreaterThan(0.8);
+    expect(Math.abs((mkv?.lag_s ?? 0) - 0.4)).toBeLessThan(0.15);
+    const index = view(r, 'album/index').correlated.map((p) => p.key);
+    expect(index).toEqual(expect.arrayContaining(['album/1.jpg', 'album/2.jpg']));
+    for (const l of trace.labels.filter((x) => x.key.startsWith('noise/')))
+      expect(view(r, l.key).correlated, l.key).toEqual([]);
+  });
+
+  it('finds almost no rules among independent keys of many rates', () => {
+    const b = builder(42, DAY);
+    for (let i = 0; i < 40; i++) poisson(b, `indep/${i}`, 10 ** b.rng.uniform(-3.5, -0.5));
+    const trace = b.build();
+    const r = run(trace);
+    expect(reporting(r, trace, 'correlated').length).toBeLessThanOrEqual(1);
+  });
+
+  it('correlates a scheduled job with the key it always reads right after (both periodic)', () => {
+    const b = builder(44, 40 * HOUR + 30 * 60_000);
+    for (let k = 0; k < 40; k++) {
+      const at = T0 + k * HOUR + b.rng.normal(0.02 * HOUR);
+      b.add('job/config', at);
+      b.add('job/data', at + b.rng.uniform(350, 650));
+    }
+    const trace = b.build();
+    const r = run(trace);
+    for (const [key, partner] of [
+      ['job/config', 'job/data'],
+      ['job/data', 'job/config'],
+    ]) {
+      expect(view(r, key).patterns).toEqual(expect.arrayContaining(['periodic', 'correlated']));
+      expect(view(r, key).correlated.map((p) => p.key)).toEqual([partner]);
+    }
+  });
+
+  it('does not correlate two periodic keys whose schedules merely coincide', () => {
+    const b = builder(43, 3 * DAY);
+    for (const key of ['cron/a', 'cron/b'])
+      periodic(b, key, { periodMs: HOUR, phaseMs: 10 * 60_000, jitter: 0.0003, missed: 0.05 });
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of ['cron/a', 'cron/b']) {
+      expect(view(r, key).patterns).toContain('periodic');
+      expect(view(r, key).correlated).toEqual([]);
+    }
+  });
+});

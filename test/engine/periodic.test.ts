@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { periodic, poisson, Rng, steady } from '../../bench/workloads.ts';
+import { fitSchedule, HISTORY, type PeriodicFit } from '../../src/engine/periodic.ts';
+import { builder, DAY, engineConfig, HOUR, MINUTE, reporting, run, SECOND, T0, view } from './helpers.ts';
+
+const cfg = engineConfig().periodic;
+
+function fitStarts(times: number[]): PeriodicFit {
+  const out: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false };
+  fitSchedule(Float64Array.from(times), times.length, cfg, out);
+  return out;
+}
+
+describe('fitSchedule', () => {
+  it('fits an exact schedule, and one with missed runs and a stray access', () => {
+    const exact = fitStarts(Array.from({ length: 12 }, (_, i) => T0 + i * HOUR));
+    expect(exact.ok).toBe(true);
+    expect(exact.period).toBeCloseTo(HOUR, -1);
+    const holes = [0, 1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13].map((k) => T0 + k * HOUR + ((k * 7) % 5) * SECOND);
+    holes.splice(6, 0, T0 + 5.4 * HOUR);
+    const noisy = fitStarts(holes);
+    expect(noisy.ok).toBe(true);
+    expect(Math.abs(noisy.period - HOUR) / HOUR).toBeLessThan(0.01);
+  });
+
+  it('refuses too few starts, identical starts and memoryless starts', () => {
+    expect(fitStarts([T0, T0 + HOUR, T0 + 2 * HOUR]).ok).toBe(false);
+    expect(fitStarts(Array.from({ length: 10 }, () => T0)).ok).toBe(false);
+    const rng = new Rng(20);
+    let accepted = 0;
+    for (let rep = 0; rep < 500; rep++) {
+      let t = T0;
+      const n = cfg.minOccurrences + (rep % (HISTORY - cfg.minOccurrences));
+      if (
+        fitStarts(
+          Array.from({ length: n }, () => {
+            t += rng.exp(HOUR);
+            return t;
+          }),
+        ).ok
+      )
+        accepted++;
+    }
+    // The test's false-alarm rate is 1e-3 by construction; 500 tries may see one.
+    expect(accepted).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('periodic detector', () => {
+  it('finds periods from 10 s to a day with 5 % jitter and 10 % missed runs, period within 5 %', () => {
+    const b = builder(21, 9 * DAY);
+    const periods = [10 * SECOND, MINUTE, 15 * MINUTE, HOUR, 6 * HOUR, DAY];
+    for (const P of periods)
+      periodic(b, `p/${P / 1000}`, {
+        periodMs: P,
+        jitter: 0.05,
+        missed: 0.1,
+        beats: Math.min(60, 9 * (DAY / P)),
+      });
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels) {
+      const v = view(r, l.key);
+      expect(v.patterns, l.key).toContain('periodic');
+      const err = Math.abs((v.periodic?.period_s ?? 0) * 1000 - (l.periodMs ?? 0)) / (l.periodMs ?? 1);
+      expect(err, l.key).toBeLessThan(0.05);
+      expect(v.periodic?.next_ts).toBeGreaterThan(v.last_ts);
+    }
+  });
+
+  it('never fires on memoryless keys of any rate, at the end or on the way', () => {
+    const b = builder(22, 3 * DAY);
+    const rates = [1 / 20, 1 / 120, 1 / 600, 1 / 3600, 1 / 20000];
+    for (const rate of rates) for (let i = 0; i < 3; i++) poisson(b, `poisson/${rate}/${i}`, rate);
+    const trace = b.build();
+    const r = run(trace);
+    expect(reporting(r, trace, 'periodic')).toEqual([]);
+    const flashes = trace.labels.filter((l) => r.timelines.get(l.key)?.some((t) => t.mask & 2));
+    expect(flashes.length).toBeLessThanOrEqual(1);
+  });
+
+  it('does not call a steady reader whose timing errors accumulate periodic once it has history', () => {
+    const b = builder(23, 5 * DAY);
+    for (let i = 0; i < 6; i++) steady(b, `steady/${i}`, 10 * MINUTE, 0.08, 'steady');
+    const trace = b.build();
+    const r = run(trace);
+    expect(reporting(r, trace, 'periodic')).toEqual([]);
+  });
+
+  it('counts a nightly backup reading a file as one occurrence per night: periodic and sequential, no burst', () => {
+    const b = builder(24, 12 * DAY);
+    periodic(
+      b,
+      'backup/nightly.tar',
+      {
+        periodMs: DAY,
+        phaseMs: 2 * HOUR,
+        jitter: 0.005,
+        missed: 0,
+        session: { accesses: 400, gapMs: 100, sequential: true },
+      },
+      'nightly backup',
+    );
+    const trace = b.build();
+    const r = run(trace);
+    const v = view(r, 'backup/nightly.tar');
+    expect(v.patterns).toEqual(expect.arrayContaining(['periodic', 'sequential']));
+    expect(Math.abs((v.periodic?.period_s ?? 0) - 86400)).toBeLessThan(0.05 * 86400);
+    const bursts = r.timelines.get('backup/nightly.tar')?.filter((t) => t.mask & 1 && t.ts > T0 + 9 * DAY);
+    expect(bursts).toEqual([]);
+  });
+
+  it('keeps a daily and a weekly job periodic for years (the start history rebases instead of overflowing)', () => {
+    const b = builder(26, 800 * DAY);
+    periodic(b, 'daily', { periodMs: DAY, jitter: 0.01, missed: 0.05 });
+    periodic(b, 'weekly', { periodMs: 7 * DAY, jitter: 0.01, missed: 0.05 });
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of ['daily', 'weekly']) {
+      const periods = r.timelines.get(key)?.filter((t) => t.ts > T0 + 100 * DAY) ?? [];
+      expect(
+        periods.every((t) => t.mask & 2),
+        key,
+      ).toBe(true);
+      expect(view(r, key).patterns, key).toContain('periodic');
+    }
+  });
+
+  it('expires when the schedule stops, with engine time moved by other keys', () => {
+    const b = builder(25, 3 * DAY);
+    for (let k = 0; k < 24; k++) b.add('cron', T0 + k * HOUR);
+    for (let t = T0; t < T0 + 3 * DAY; t += MINUTE) b.add('clock', t);
+    b.label({ key: 'cron', kind: 'stopped', expect: ['random'] });
+    const trace = b.build();
+    const r = run(trace);
+    expect(r.timelines.get('cron')?.some((t) => t.mask & 2)).toBe(true);
+    expect(view(r, 'cron').patterns).not.toContain('periodic');
+  });
+});

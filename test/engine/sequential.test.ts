@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { sequential } from '../../bench/workloads.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { builder, engineConfig, HOUR, reporting, run, view } from './helpers.ts';
+
+describe('sequential detector', () => {
+  it('finds forward and backward streams of offsets and chunk indexes, with gaps and ~10 % random jumps', () => {
+    const b = builder(11, HOUR);
+    const cases = [
+      { size: 65536, gap: 0, backward: false },
+      { size: 4096, gap: 0, backward: true },
+      { size: 1, gap: 0, backward: false },
+      { size: 1, gap: 2, backward: true },
+      { size: 1 << 20, gap: 1, backward: false },
+    ];
+    cases.forEach((c, i) => {
+      sequential(b, `seq/${i}`, { ...c, jumps: 0.1, meanGapMs: 500 });
+    });
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels) {
+      const v = view(r, l.key);
+      expect(v.patterns, l.key).toContain('sequential');
+      expect(v.pattern, l.key).toBe('sequential');
+      expect(v.sequential, l.key).toMatchObject({ stride: l.stride, direction: l.direction });
+    }
+  });
+
+  it('counts two or three interleaved readers on one key as sequential', () => {
+    const b = builder(12, HOUR);
+    for (let readers = 2; readers <= 3; readers++)
+      sequential(b, `multi/${readers}`, { size: 4096, gap: 0, jumps: 0.05, readers, meanGapMs: 400 });
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels) {
+      const v = view(r, l.key);
+      expect(v.patterns).toContain('sequential');
+      expect(v.sequential?.streams).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('reports random positions as random, never sequential', () => {
+    const b = builder(13, HOUR);
+    for (let i = 0; i < 10; i++) {
+      for (let t = b.start; t < b.end; t += b.rng.exp(2000))
+        b.add(`rand/${i}`, t, b.rng.int(0, 1e6) * 4096, 4096);
+      b.label({ key: `rand/${i}`, kind: 'random positions', expect: ['random'] });
+    }
+    const trace = b.build();
+    const r = run(trace);
+    expect(reporting(r, trace, 'sequential')).toEqual([]);
+    for (const l of trace.labels) expect(view(r, l.key).pattern).toBe('random');
+  });
+
+  it('detects a clean stream within a dozen accesses', () => {
+    const e = new Engine(engineConfig());
+    let detectedAt = -1;
+    for (let i = 0; i < 40 && detectedAt < 0; i++) {
+      e.observe('movie.mkv', 1e12 + i * 100, i * 65536, 65536);
+      if (e.viewOf('movie.mkv')?.patterns.includes('sequential')) detectedAt = i + 1;
+    }
+    expect(detectedAt).toBeGreaterThan(0);
+    expect(detectedAt).toBeLessThanOrEqual(12);
+  });
+});
