@@ -293,6 +293,10 @@ export class Engine {
   }
 
   private drop(slot: number): string {
+    // Its partners lose a rule: re-judge them once the key is gone (refreshTouched, after the event).
+    const partners = this.correlation.touched;
+    for (const r of this.correlation.followers(slot)) partners.push(r.slot);
+    for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
     this.countPatterns(this.core.c.mask[slot], -1);
     for (const t of this.tables) t.clear(slot);
     const key = this.keys.remove(slot);
@@ -305,12 +309,14 @@ export class Engine {
     const slot = this.keys.slotOf(key);
     if (slot < 0) return false;
     this.drop(slot);
+    this.refreshTouched();
     return true;
   }
 
   /** Forgets every key. */
   reset(): void {
     for (const slot of [...this.keys.slots()]) this.drop(slot);
+    this.correlation.touched.length = 0;
     this.review.clear();
   }
 

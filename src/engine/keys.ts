@@ -89,6 +89,8 @@ export class KeyRegistry {
     const key = this.keys[slot];
     this.index.delete(key);
     this.keys[slot] = '';
+    // References held by other keys (correlation partners) die with the key, not when the slot is reused.
+    this.generation[slot]++;
     this.unlink(slot);
     this.free.push(slot);
     this.used--;

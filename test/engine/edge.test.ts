@@ -81,3 +81,22 @@ describe('engine edge cases', () => {
     expect(e.viewOf('k0')).toBeNull();
   });
 });
+
+describe('forgetting a key', () => {
+  it('drops it from its partners at once, not when its slot is reused', async () => {
+    const { loadConfig } = await import('../../src/config.ts');
+    const { Engine } = await import('../../src/engine/engine.ts');
+    const engine = new Engine(loadConfig({ env: {} }).engine);
+    let t = Date.parse('2026-11-02T00:00:00Z');
+    for (let i = 0; i < 30; i++) {
+      t += 60_000 + (i % 5) * 17_000;
+      engine.observe('lead', t, Number.NaN, 0);
+      engine.observe('follow', t + 300, Number.NaN, 0);
+    }
+    expect(engine.viewOf('lead')?.correlated.map((p) => p.key)).toEqual(['follow']);
+    engine.forget('follow');
+    const lead = engine.viewOf('lead');
+    expect(lead?.correlated).toEqual([]);
+    expect(lead?.patterns).not.toContain('correlated');
+  });
+});
