@@ -272,9 +272,8 @@ export class Engine {
     if (this.keys.isFull()) this.evict(this.keys.oldest);
     const cap = this.keys.nextCapacity();
     if (cap > this.core.capacity) this.grow(cap);
-    const slot = this.keys.add(key, cap);
-    for (const t of this.tables) t.clear(slot);
-    return slot;
+    // A fresh slot is zero from allocation, a reused one was cleared when its key was dropped.
+    return this.keys.add(key, cap);
   }
 
   private grow(capacity: number): void {
