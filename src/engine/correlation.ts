@@ -141,11 +141,14 @@ export class CorrelationDetector {
    * Records an access of `slot` at `ts`, `sincePrevious` ms after its previous one (Infinity for the first):
    * credits it as follower of recent keys, then remembers it.
    */
-  observe(slot: number, ts: number, sincePrevious: number): void {
+  observe(slot: number, ts: number, sincePrevious: number, newSession: boolean): void {
     if (sincePrevious >= 0) this.table.c.coverage[slot] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
-    for (let n = 0, i = this.ringHead; n < this.ringSize; n++) {
+    // Only a session's first access can follow a leader: later ones belong to a session already under way
+    // (a key busy all the time follows everything and is evidence of nothing), and skipping them keeps a
+    // streaming key's thousands of reads from rescanning the ring.
+    for (let n = 0, i = this.ringHead; newSession && n < this.ringSize; n++) {
       i = (i + w - 1) % w;
       const lag = ts - this.ringTs[i];
       if (lag > this.cfg.maxLagMs) break;

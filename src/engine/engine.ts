@@ -181,7 +181,7 @@ export class Engine {
     }
     this.sequential.observe(slot, pos, size);
     this.burst.observe(slot, ts, c.onSchedule[slot] === 1);
-    this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last);
+    this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);
     this.trend.observe(slot, ts);
     this.refresh(slot);
