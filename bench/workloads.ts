@@ -9,24 +9,18 @@
  * workloads it has never seen, not on this one.
  */
 import type { PatternName } from '../src/engine/types.ts';
+import { mulberry32 } from './rng.ts';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** mulberry32: small, fast, good enough for workloads, identical on every platform. */
+/** Seeded draws (mulberry32) with the distributions the workloads need. */
 export class Rng {
-  private state: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();

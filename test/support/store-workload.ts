@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../bench/rng.ts';
 import type { Engine } from '../../src/engine/engine.ts';
 
 /**
@@ -19,21 +20,9 @@ export const WORKLOAD_START = Date.parse('2026-11-01T00:00:00Z');
 const HOUR_MS = 3_600_000;
 const CRON_JOBS = 4;
 
-/** mulberry32: a tiny seeded PRNG (Math.random cannot be seeded). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `n` events over `keyCount` keys (plus a few hourly jobs), mean gap `gapMs` of event time. */
 export function makeWorkload(seed: number, n: number, keyCount: number, gapMs = 2000): Workload {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const keys = Array.from({ length: keyCount }, (_, i) => `wl/${i % 3 === 0 ? 'media' : 'docs'}/${i}.bin`);
   for (let j = 0; j < CRON_JOBS; j++) keys.push(`wl/cron/job-${j}`);
   const w: Workload = {

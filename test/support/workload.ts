@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../bench/rng.ts';
 /**
  * A small seeded workload with every pattern, as replayed history ending `end` (ms): the same events on
  * every run, so the dashboard tests and the screenshot in docs/ show the same thing.
@@ -21,19 +22,8 @@ export const WORKLOAD_KEYS = {
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-/** mulberry32: a tiny seeded generator. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function workload(end: number, seed = 8): AccessEvent[] {
-  const random = seeded(seed);
+  const random = mulberry32(seed);
   const exponential = (mean: number) => -mean * Math.log(1 - random());
   const k = WORKLOAD_KEYS;
   const events: AccessEvent[] = [];
