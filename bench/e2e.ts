@@ -13,13 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
-import pino from 'pino';
-import { loadConfig } from '../src/config.ts';
-import { Service } from '../src/service.ts';
-import { tmpDir } from '../test/support/harness.ts';
+import { MOSQUITTO, startBenchService } from './service.ts';
 
 const quick = process.argv.includes('--quick');
-const MOSQUITTO = process.env.MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 interface Shape {
@@ -110,37 +106,14 @@ async function sinkAedes(shape: Shape): Promise<number> {
 }
 
 async function patternd(kind: 'mosquitto' | 'aedes', shape: Shape): Promise<number> {
-  const base = `bench${Math.random().toString(36).slice(2, 8)}`;
-  const port = kind === 'aedes' ? await freePort() : 0;
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      mqtt: {
-        baseTopic: base,
-        clientId: `patternd-${base}`,
-        ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}),
-      },
-      broker: { port },
-      store: { dataDir: tmpDir('patternd-bench-') },
-      http: { enabled: false },
-      log: { level: 'silent' },
-    },
-  });
-  const service = new Service({ config, log: pino({ level: 'silent' }) });
-  await service.start();
-  const url = kind === 'aedes' ? `mqtt://127.0.0.1:${service.brokerPort}` : MOSQUITTO;
-  const rate = await drive(url, `${base}/access/nas`, shape, () => service.ingest.counters.events);
-  await service.stop();
-  if (kind === 'mosquitto') {
-    // Leave no retained states behind on the shared broker.
-    const c = await mqtt.connectAsync(MOSQUITTO, { reconnectPeriod: 0 });
-    const topics = new Set<string>();
-    c.on('message', (t, p) => p.length > 0 && topics.add(t));
-    await c.subscribeAsync(`${base}/#`);
-    await new Promise((r) => setTimeout(r, 300));
-    for (const t of topics) await c.publishAsync(t, '', { retain: true });
-    await c.endAsync();
-  }
+  const bench = await startBenchService(kind);
+  const rate = await drive(
+    bench.url,
+    `${bench.base}/access/nas`,
+    shape,
+    () => bench.service.ingest.counters.events,
+  );
+  await bench.stop();
   return rate;
 }
 

@@ -11,12 +11,8 @@ import type net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
-import pino from 'pino';
-import { loadConfig } from '../src/config.ts';
-import { Service } from '../src/service.ts';
-import { tmpDir } from '../test/support/harness.ts';
+import { startBenchService } from './service.ts';
 
-const MOSQUITTO = process.env.MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883';
 const PROBES = 300;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -63,24 +59,8 @@ async function probe(
 }
 
 async function run(kind: 'aedes' | 'mosquitto') {
-  const base = `lat${Math.random().toString(36).slice(2, 8)}`;
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      mqtt: {
-        baseTopic: base,
-        clientId: `patternd-${base}`,
-        ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}),
-      },
-      broker: { port: 0 },
-      store: { dataDir: tmpDir('patternd-lat-') },
-      http: { enabled: false },
-      log: { level: 'silent' },
-    },
-  });
-  const service = new Service({ config, log: pino({ level: 'silent' }) });
-  await service.start();
-  const url = kind === 'aedes' ? `mqtt://127.0.0.1:${service.brokerPort}` : MOSQUITTO;
+  const bench = await startBenchService(kind);
+  const { service, base, url } = bench;
   // Background load: 100 messages/s of 100 events = 10 k events/s, for as long as the probes run.
   const load = fork(
     path.join(here, 'publisher-child.ts'),
@@ -106,7 +86,7 @@ async function run(kind: 'aedes' | 'mosquitto') {
   );
   const rate = (service.ingest.counters.events - eventsBefore) / ((performance.now() - t0) / 1000);
   load.kill();
-  await service.stop();
+  await bench.stop();
   const f = (x: number) => x.toFixed(2).padStart(7);
   console.log(
     `${kind.padEnd(10)} ${Math.round(rate).toLocaleString().padStart(8)}   ${f(quantile(direct, 0.5))} ${f(quantile(direct, 0.99))}   ${f(quantile(ours, 0.5))} ${f(quantile(ours, 0.99))}`,
