@@ -1,9 +1,11 @@
 /**
  * `npm run bench:accuracy [-- --seed N --days D --scale S]`: replays a generated, labelled multi-day trace
- * through the pure engine (no MQTT) and prints detection quality per class.
+ * through the pure engine (no MQTT) and prints detection quality per class. With `--mqtt` it also sends
+ * the trace through the real service on the embedded broker and compares the retained states.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
+import { disagreements, serviceViews } from './accuracy-mqtt.ts';
 import { replay } from './replay.ts';
 import { CLASSES, score } from './score.ts';
 import { standardWorkload } from './workloads.ts';
@@ -14,6 +16,7 @@ const { values } = parseArgs({
     days: { type: 'string', default: '10' },
     scale: { type: 'string', default: '1' },
     verbose: { type: 'boolean', default: false },
+    mqtt: { type: 'boolean', default: false },
   },
 });
 const cfg = loadConfig({ env: {} }).engine;
@@ -89,4 +92,23 @@ if (values.verbose) {
       }),
     );
   }
+}
+
+if (values.mqtt) {
+  // The service sees the events, not the end of the trace: compare with the engine at the same time.
+  const atLastEvent = replay(trace, cfg, false);
+  const views = await serviceViews(trace, atLastEvent.engine.now);
+  const differ = disagreements(atLastEvent, views);
+  const viaService = score(trace, { ...atLastEvent, final: views }, cfg.burst.windowMs);
+  const viaEngine = score(trace, atLastEvent, cfg.burst.windowMs);
+  console.log('');
+  console.log(
+    `through MQTT (embedded aedes, batches of 1000): ${views.size} retained states, ` +
+      `${atLastEvent.final.size - differ.length}/${atLastEvent.final.size} keys with the engine's pattern set` +
+      (differ.length ? ` (differ: ${differ.slice(0, 5).join(', ')})` : ''),
+  );
+  console.log(
+    `macro-F1 at the last event: service ${pct(viaService.macroF1)}, engine ${pct(viaEngine.macroF1)}`,
+  );
+  process.exit(differ.length === 0 ? 0 : 1);
 }

@@ -25,7 +25,7 @@ export interface Replay {
   firstSeen: Map<string, number>;
 }
 
-export function replay(trace: Trace, cfg: EngineConfig): Replay {
+export function replay(trace: Trace, cfg: EngineConfig, toEnd = true): Replay {
   const engine = new Engine(cfg);
   const timelines = new Map<string, Transition[]>();
   const firstSeen = new Map<string, number>();
@@ -45,10 +45,12 @@ export function replay(trace: Trace, cfg: EngineConfig): Replay {
     engine.observe(key, trace.ts[i], trace.pos[i], trace.size[i]);
     engine.drainChanges(record);
   }
-  // Let time run to the end of the trace so time-driven changes (burst ends, missed beats) happen.
-  engine.now = Math.max(engine.now, trace.end);
-  engine.tick();
-  engine.drainChanges(record);
+  if (toEnd) {
+    // Let time run to the end of the trace so time-driven changes (burst ends, missed beats) happen.
+    engine.now = Math.max(engine.now, trace.end);
+    engine.tick();
+    engine.drainChanges(record);
+  }
   const final = new Map<string, PatternState>();
   for (const key of timelines.keys()) {
     const view = engine.viewOf(key);
