@@ -138,6 +138,7 @@ const configObject = z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65_535),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
+    allowedHosts: z.array(z.string().min(1).max(253)).max(64),
     recentAccesses: z.number().int().min(100).max(1_000_000),
   }),
   homeassistant: z

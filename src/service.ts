@@ -258,6 +258,7 @@ export class Service {
       host: cfg.host,
       port: cfg.port,
       token: cfg.token,
+      allowedHosts: cfg.allowedHosts,
       stats: this.stats,
       storeFlushMs: () => this.persistence.lastFlushMs,
       log: this.log,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import client from 'prom-client';
+import { isLoopback } from '../mqtt/auth.ts';
 import type { StatsCollector } from '../stats.ts';
 import { Api, type ApiDeps, json } from './api.ts';
 
@@ -22,6 +23,8 @@ export interface HttpOptions {
   host: string;
   port: number;
   token?: string;
+  /** Host names answered besides loopback ones while on loopback without a token (DNS-rebinding guard). */
+  allowedHosts: string[];
   stats: StatsCollector;
   /** Milliseconds the latest store flush took. */
   storeFlushMs(): number;
@@ -134,7 +137,11 @@ export class HttpServer {
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const { pathname } = url;
-    if (pathname === '/healthz') {
+    if (!this.hostAllowed(req.headers.host)) {
+      json(res, 421, {
+        error: `this server does not answer to Host ${JSON.stringify(req.headers.host ?? '')}; add it to http.allowedHosts or set http.token`,
+      });
+    } else if (pathname === '/healthz') {
       const h = this.opts.api.health();
       json(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'unhealthy', reasons: h.reasons });
     } else if (pathname === '/metrics' || pathname.startsWith('/api/')) {
@@ -152,6 +159,21 @@ export class HttpServer {
     } else {
       json(res, 405, { error: 'method not allowed' });
     }
+  }
+
+  /**
+   * On loopback without a token, the only protection is that other machines cannot connect; a web page
+   * in a local browser still can, through a DNS name that resolves to 127.0.0.1 (DNS rebinding). Its
+   * requests carry that name as Host, so only loopback names and configured ones are answered.
+   */
+  private hostAllowed(hostHeader: string | undefined): boolean {
+    if (this.tokenDigest || !isLoopback(this.opts.host)) return true;
+    if (!hostHeader) return false;
+    const name = hostHeader
+      .replace(/:\d+$/, '')
+      .replace(/^\[(.*)\]$/, '$1')
+      .toLowerCase();
+    return isLoopback(name) || this.opts.allowedHosts.some((h) => h.toLowerCase() === name);
   }
 
   /**

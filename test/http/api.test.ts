@@ -186,6 +186,22 @@ describe('dashboard API without a token', () => {
     expect(seen).toMatch(/event: overview\ndata: \{.*"keys":\d+/);
   });
 
+  it('answers only loopback host names (and configured ones): no DNS rebinding', async () => {
+    const port = svc.service.http!.port;
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/api/overview', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+      });
+    expect(await status('attacker.example:8080')).toBe(421);
+    expect(await status(`localhost:${port}`)).toBe(200);
+    expect(await status(`127.0.0.1:${port}`)).toBe(200);
+    expect(await status(`[::1]:${port}`)).toBe(200);
+  });
+
   it('serves the dashboard, uPlot, and nothing outside web/', async () => {
     const page = await get('/');
     expect(page.status).toBe(200);
@@ -268,6 +284,7 @@ describe('key listing at 100 k keys', () => {
     server = new HttpServer({
       host: '127.0.0.1',
       port: 0,
+      allowedHosts: [],
       stats: {} as StatsCollector,
       storeFlushMs: () => 0,
       log,
