@@ -63,6 +63,8 @@ export async function startService(
     dataDir?: string;
     base?: string;
     store?: Store;
+    /** The wall clock patternd sees (live traffic moves engine time with it). */
+    clock?: () => number;
   } = {},
 ): Promise<TestService> {
   const broker = opts.broker ?? 'embedded';
@@ -87,7 +89,12 @@ export async function startService(
       opts.overrides ?? {},
     ),
   });
-  const service = new Service({ config, log: pino({ level: config.log.level }), store: opts.store });
+  const service = new Service({
+    config,
+    log: pino({ level: config.log.level }),
+    store: opts.store,
+    clock: opts.clock,
+  });
   await service.start();
   const url = broker === 'embedded' ? `mqtt://127.0.0.1:${service.brokerPort}` : MOSQUITTO_URL;
   return { service, config, url, stop: () => service.stop() };
