@@ -25,7 +25,10 @@ describe('live traffic', () => {
     // schedule), then half a minute of heavy reading.
     const gaps = [7, 31, 12, 26, 18, 9, 35, 22, 14, 28, 11, 19, 33, 8, 24, 16, 29, 3];
     let t = now - 6 * 3_600_000;
-    const history = gaps.map((g) => ({ key, ts: (t += g * 60_000) }));
+    const history = gaps.map((g) => {
+      t += g * 60_000;
+      return { key, ts: t };
+    });
     await obs.publish(`${base}/access/nas`, JSON.stringify(history));
     const burst = Array.from({ length: 60 }, (_, i) => ({ key, ts: now - 30_000 + i * 500 }));
     await obs.publish(`${base}/access/nas`, JSON.stringify(burst));
