@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Bus } from './bus.ts';
 import type { Config } from './config.ts';
 import type { Engine } from './engine/engine.ts';
+import type { Prediction } from './engine/predict.ts';
+import type { PatternState } from './engine/types.ts';
 import type { Topics } from './mqtt/topics.ts';
 import type { Transport } from './mqtt/transport.ts';
 
@@ -13,7 +15,11 @@ export interface ServiceContext {
   transport: Transport;
   engine: Engine;
   bus: Bus;
+  /** A key's state exactly as published on its retained topic (the engine's view plus `predicted`). */
+  state(slot: number): PublishedState;
 }
+
+export type PublishedState = PatternState & { predicted: Prediction[] };
 
 /** One feature with a lifecycle, wired in `service.ts`; a failing start is logged, not fatal. */
 export interface Extension {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { BridgeApi, BridgeRequests } from './bridge/requests.ts';
 import { Bus } from './bus.ts';
 import { type Config, MAX_WATCH_GLOBS } from './config.ts';
-import type { Extension, ServiceContext } from './context.ts';
+import type { Extension, PublishedState, ServiceContext } from './context.ts';
 import { Engine } from './engine/engine.ts';
 import { Predictor } from './engine/predict.ts';
 import { Discovery } from './homeassistant/discovery.ts';
@@ -230,6 +230,7 @@ export class Service {
       transport: this.transport,
       engine: this.engine,
       bus: this.bus,
+      state: (slot) => this.stateOf(slot),
     };
     if (cfg.homeassistant.enabled) this.extensions.push(new Discovery(ctx, this.watch));
     this.bridge = new BridgeApi(ctx, {
@@ -264,6 +265,7 @@ export class Service {
       log: this.log,
       api: {
         engine: this.engine,
+        state: (slot) => this.stateOf(slot),
         bridge: this.bridge,
         watch: this.watch,
         recent,
@@ -299,13 +301,19 @@ export class Service {
     for (const slot of this.engine.keys.slots()) this.publisher.offer(slot, false);
   }
 
-  private render(slot: number, gen: number) {
-    if (this.engine.keys.generation[slot] !== gen || !this.engine.keys.keys[slot]) return null;
+  /** A key's state as published: the engine's view with its predictions, `updated_ts` last. */
+  private stateOf(slot: number): PublishedState {
     const { updated_ts, ...view } = this.engine.view(slot);
     const predicted = this.predictor?.forKey(slot, this.engine.now) ?? [];
-    const json = JSON.stringify({ ...view, predicted, updated_ts });
+    return { ...view, predicted, updated_ts };
+  }
+
+  private render(slot: number, gen: number) {
+    if (this.engine.keys.generation[slot] !== gen || !this.engine.keys.keys[slot]) return null;
+    const state = this.stateOf(slot);
+    const json = JSON.stringify(state);
     // `updated_ts` is the last field: everything before it is what "unchanged" compares.
-    return { key: view.key, json, hashInput: json.slice(0, json.lastIndexOf(',"updated_ts"')) };
+    return { key: state.key, json, hashInput: json.slice(0, json.lastIndexOf(',"updated_ts"')) };
   }
 
   /** A key's predictions (bridge `predict`), or null when the key is not tracked. */

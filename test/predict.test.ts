@@ -106,6 +106,10 @@ describe('predictions over MQTT', () => {
     const answer = await bridgeRequest(obs, base, 'predict', { key: 'stream.ts' });
     expect(answer.status).toBe('ok');
     expect((answer.data as { predicted: unknown[] }).predicted.length).toBeGreaterThan(0);
+    // The bridge snapshot returns the same state as the retained topic, predictions included.
+    const snapshot = await bridgeRequest(obs, base, 'snapshot', {});
+    const listed = (snapshot.data as { keys: { key: string; predicted: unknown[] }[] }).keys;
+    expect(listed.find((k) => k.key === 'stream.ts')?.predicted.length).toBeGreaterThan(0);
     const unknown = await bridgeRequest(obs, base, 'predict', { key: 'nope' });
     expect(unknown.status).toBe('error');
     await obs.close();

@@ -173,7 +173,7 @@ export class BridgeApi {
       limit,
       ...(req.offset === undefined ? { page: req.page ?? 1, page_size: limit } : {}),
       next_offset: end < selected.length ? end : null,
-      keys: selected.slice(offset, end).map(({ slot }) => engine.view(slot)),
+      keys: selected.slice(offset, end).map(({ slot }) => this.ctx.state(slot)),
     };
   }
 

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { z } from 'zod';
 import type { BridgeApi } from '../bridge/requests.ts';
+import type { PublishedState } from '../context.ts';
 import type { Engine } from '../engine/engine.ts';
 import { BURST, PATTERN_BITS, PATTERNS } from '../engine/types.ts';
 import type { WatchList } from '../homeassistant/watchlist.ts';
@@ -15,6 +16,8 @@ import { keyRow, selectTop } from './rows.ts';
  */
 export interface ApiDeps {
   engine: Engine;
+  /** A key's state as published (with `predicted`). */
+  state(slot: number): PublishedState;
   bridge: BridgeApi;
   watch: WatchList;
   recent: RecentAccesses;
@@ -198,8 +201,8 @@ export class Api {
   }
 
   private key(key: string) {
-    const view = this.deps.engine.viewOf(key)!;
-    return { ...view, watched: this.deps.watch.matches(key) };
+    const state = this.deps.state(this.deps.engine.keys.slotOf(key));
+    return { ...state, watched: this.deps.watch.matches(key) };
   }
 
   private accesses(key: string, params: URLSearchParams) {

@@ -290,6 +290,7 @@ describe('key listing at 100 k keys', () => {
       log,
       api: {
         engine,
+        state: (slot) => ({ ...engine.view(slot), predicted: [] }),
         bridge: {} as BridgeApi,
         watch: new WatchList([], 1),
         recent: new RecentAccesses(100),
