@@ -33,6 +33,8 @@ export interface PredictionStats {
   coverage: number;
   meanLeadMs: number;
   minProbability: number;
+  /** The same per reason: where the waste is (each reason's prefetches cost the same bytes). */
+  byReason: Record<Prediction['reason'], { issued: number; used: number; precision: number }>;
 }
 
 /** Position used for key-level predictions ("key X will be accessed", whatever the position). */
@@ -79,6 +81,8 @@ export class Predictor {
   private windowIssued = 0;
   private windowUsed = 0;
   readonly totals = { issued: 0, used: 0, accesses: 0, predictedAccesses: 0, leadMsSum: 0 };
+  private readonly issuedBy = new Float64Array(REASONS.length);
+  private readonly usedBy = new Float64Array(REASONS.length);
   /** Called for each prediction issued (the cache simulation prefetches here). */
   onIssue: (slot: number, position: number, size: number) => void = () => {};
 
@@ -146,6 +150,7 @@ export class Predictor {
     if (hit >= 0 && this.state[hit] === 1) {
       this.state[hit] = 2;
       this.totals.used++;
+      this.usedBy[this.reasonOf[hit]]++;
       this.windowUsed++;
       this.totals.predictedAccesses++;
       this.totals.leadMsSum += Math.max(0, ts - this.issuedAt[hit]);
@@ -286,6 +291,7 @@ export class Predictor {
     this.reasonOf[victim] = reason;
     this.state[victim] = 1;
     this.totals.issued++;
+    this.issuedBy[reason]++;
     this.windowIssued++;
     if (this.windowIssued >= 1000) this.throttle();
     this.onIssue(slot, pos, size);
@@ -344,6 +350,13 @@ export class Predictor {
       coverage: t.accesses > 0 ? round(t.predictedAccesses / t.accesses, 3) : 0,
       meanLeadMs: t.used > 0 ? Math.round(t.leadMsSum / t.used) : 0,
       minProbability: round(this.minProbability, 2),
+      byReason: Object.fromEntries(
+        REASONS.map((r, i) => {
+          const issued = this.issuedBy[i];
+          const used = this.usedBy[i];
+          return [r, { issued, used, precision: issued > 0 ? round(used / issued, 3) : 0 }];
+        }),
+      ) as PredictionStats['byReason'],
     };
   }
 }
