@@ -47,6 +47,10 @@ const REASONS = ['sequential', 'correlated', 'periodic'] as const;
 
 type Emit = (slot: number, pos: number, size: number, p: number, expected: number, reason: number) => void;
 const INITIAL_DEGREE = 4;
+/** Stream lengths (steps) told apart by the length model; longer runs share the last bucket. */
+const MAX_RUN = 64;
+/** The length model forgets half its counts this often (accesses), so it follows a changing workload. */
+const RUN_HALF_LIFE = 1 << 16;
 
 const perKey = {
   gen: ['u32', 1],
@@ -61,6 +65,8 @@ const perKey = {
   sessionPos: ['f64', 1],
   /** 1 once the key's accesses carry positions. */
   positioned: ['u8', 1],
+  /** Steps the key's stream has run so far (consecutive accesses one stride apart), capped at MAX_RUN. */
+  run: ['u8', 1],
 } as const;
 
 export class Predictor {
@@ -80,6 +86,14 @@ export class Predictor {
   private minProbability: number;
   private windowIssued = 0;
   private windowUsed = 0;
+  /**
+   * Stream length model (Hur & Lin's stream length histogram, MICRO'06): reached[n] counts streams that
+   * ran at least n steps, so reached[n + i] / reached[n] estimates the chance that a stream now n steps
+   * long goes i steps further. Streams end — at the end of a file, of an extent, of a scan — and
+   * predictions past where streams usually end are the waste of sequential prefetching.
+   */
+  private readonly reached = new Float64Array(MAX_RUN + 1);
+  private sinceHalving = 0;
   readonly totals = { issued: 0, used: 0, accesses: 0, predictedAccesses: 0, leadMsSum: 0 };
   private readonly issuedBy = new Float64Array(REASONS.length);
   private readonly usedBy = new Float64Array(REASONS.length);
@@ -115,6 +129,7 @@ export class Predictor {
     if (k.lastTs[slot] > 0 && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
     k.lastTs[slot] = ts;
     if (hasPos) {
+      this.countRun(slot, pos);
       k.lastPos[slot] = pos;
       k.lastSize[slot] = size;
       k.positioned[slot] = 1;
@@ -126,6 +141,38 @@ export class Predictor {
       this.due.push(next - this.cfg.lookaheadMs, slot, this.engine.keys.generation[slot]);
     }
     this.announceDue(ts);
+  }
+
+  /** Extends or restarts the key's stream run and counts it in the length model. */
+  private countRun(slot: number, pos: number): void {
+    const k = this.keys.c;
+    const step = pos - k.lastPos[slot];
+    const onStride =
+      k.positioned[slot] === 1 && step !== 0 && (step === k.lastSize[slot] || step === this.stride(slot));
+    const run = onStride ? Math.min(MAX_RUN, k.run[slot] + 1) : 0;
+    // A stream is counted once per length it reaches (not again for every step past the cap).
+    if (run !== k.run[slot] || run === 0) this.reached[run]++;
+    k.run[slot] = run;
+    if (++this.sinceHalving >= RUN_HALF_LIFE) {
+      for (let n = 0; n <= MAX_RUN; n++) this.reached[n] *= 0.5;
+      this.sinceHalving = 0;
+    }
+  }
+
+  /** Signed stride of the key's sequential stream (0 when it has none). */
+  private stride(slot: number): number {
+    if (!this.engine.sequential.isActive(slot)) return 0;
+    const d = this.engine.sequential.detail(slot);
+    return d.direction === 'forward' ? d.stride : -d.stride;
+  }
+
+  /**
+   * Chance that a stream `run` steps long goes at least `ahead` steps further. One pseudo-stream that
+   * never ends is the prior: a stream longer than any seen before still gets even odds, not none.
+   */
+  private survival(run: number, ahead: number): number {
+    if (run >= MAX_RUN) return 1;
+    return (this.reached[Math.min(MAX_RUN, run + ahead)] + 1) / (this.reached[run] + 1);
   }
 
   private row(slot: number): Table<typeof perKey>['c'] {
@@ -177,12 +224,14 @@ export class Predictor {
     const engine = this.engine;
     const k = this.row(slot);
     if (engine.sequential.isActive(slot)) {
-      const p = engine.sequential.score(slot);
-      if (p >= this.cfg.confidenceThreshold && p >= this.minProbability) {
-        const d = engine.sequential.detail(slot);
-        const step = d.direction === 'forward' ? d.stride : -d.stride;
+      const score = engine.sequential.score(slot);
+      if (score >= this.cfg.confidenceThreshold && score >= this.minProbability) {
+        const step = this.stride(slot);
         const gap = Math.max(k.gap[slot], 1);
         for (let i = 1; i <= k.degree[slot] && step !== 0; i++) {
+          // The key is sequential, but is this stream likely to get i steps further?
+          const p = score * this.survival(k.run[slot], i);
+          if (p < this.minProbability) break;
           emit(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
         }
       }
