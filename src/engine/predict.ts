@@ -67,6 +67,8 @@ const perKey = {
   positioned: ['u8', 1],
   /** Steps the key's stream has run so far (consecutive accesses one stride apart), capped at MAX_RUN. */
   run: ['u8', 1],
+  /** 1 while the stream's last step began where the access before ended (sizes may vary). */
+  contiguous: ['u8', 1],
 } as const;
 
 export class Predictor {
@@ -147,8 +149,9 @@ export class Predictor {
   private countRun(slot: number, pos: number): void {
     const k = this.keys.c;
     const step = pos - k.lastPos[slot];
-    const onStride =
-      k.positioned[slot] === 1 && step !== 0 && (step === k.lastSize[slot] || step === this.stride(slot));
+    const contiguous = k.positioned[slot] === 1 && step !== 0 && step === k.lastSize[slot];
+    k.contiguous[slot] = contiguous ? 1 : 0;
+    const onStride = contiguous || (k.positioned[slot] === 1 && step !== 0 && step === this.stride(slot));
     const run = onStride ? Math.min(MAX_RUN, k.run[slot] + 1) : 0;
     // A stream is counted once per length it reaches (not again for every step past the cap).
     if (run !== k.run[slot] || run === 0) this.reached[run]++;
@@ -226,7 +229,9 @@ export class Predictor {
     if (engine.sequential.isActive(slot)) {
       const score = engine.sequential.score(slot);
       if (score >= this.cfg.confidenceThreshold && score >= this.minProbability) {
-        const step = this.stride(slot);
+        // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
+        // current access size (streams differ in request size; the key's majority stride mixes them).
+        const step = k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
         const gap = Math.max(k.gap[slot], 1);
         for (let i = 1; i <= k.degree[slot] && step !== 0; i++) {
           // The key is sequential, but is this stream likely to get i steps further?
