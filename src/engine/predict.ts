@@ -32,9 +32,14 @@ export interface PredictionStats {
   precision: number;
   coverage: number;
   meanLeadMs: number;
-  minProbability: number;
-  /** The same per reason: where the waste is (each reason's prefetches cost the same bytes). */
-  byReason: Record<Prediction['reason'], { issued: number; used: number; precision: number }>;
+  /**
+   * The same per reason — where the waste is (each reason's prefetches cost the same bytes) — and each
+   * reason's current probability floor.
+   */
+  byReason: Record<
+    Prediction['reason'],
+    { issued: number; used: number; precision: number; minProbability: number }
+  >;
 }
 
 /** Position used for key-level predictions ("key X will be accessed", whatever the position). */
@@ -85,9 +90,13 @@ export class Predictor {
   /** 0 empty, 1 waiting, 2 used. */
   private readonly state: Uint8Array;
   private readonly due = new TimeHeap();
-  private minProbability: number;
-  private windowIssued = 0;
-  private windowUsed = 0;
+  /**
+   * Probability floor per reason, throttled by each reason's own precision (Srinath et al. throttle each
+   * prefetcher separately): a wasteful stream prefetcher must not silence accurate correlation rules.
+   */
+  private readonly minProbability: Float64Array;
+  private readonly windowIssued = new Uint32Array(REASONS.length);
+  private readonly windowUsed = new Uint32Array(REASONS.length);
   /**
    * Stream length model (Hur & Lin's stream length histogram, MICRO'06): reached[n] counts streams that
    * ran at least n steps, so reached[n + i] / reached[n] estimates the chance that a stream now n steps
@@ -117,7 +126,7 @@ export class Predictor {
     this.probability = new Float32Array(size);
     this.reasonOf = new Uint8Array(size);
     this.state = new Uint8Array(size);
-    this.minProbability = cfg.minProbability;
+    this.minProbability = new Float64Array(REASONS.length).fill(cfg.minProbability);
   }
 
   /** Call after `engine.observe` for the same access. */
@@ -201,7 +210,7 @@ export class Predictor {
       this.state[hit] = 2;
       this.totals.used++;
       this.usedBy[this.reasonOf[hit]]++;
-      this.windowUsed++;
+      this.windowUsed[this.reasonOf[hit]]++;
       this.totals.predictedAccesses++;
       this.totals.leadMsSum += Math.max(0, ts - this.issuedAt[hit]);
       if (this.reasonOf[hit] === SEQUENTIAL)
@@ -228,7 +237,8 @@ export class Predictor {
     const k = this.row(slot);
     if (engine.sequential.isActive(slot)) {
       const score = engine.sequential.score(slot);
-      if (score >= this.cfg.confidenceThreshold && score >= this.minProbability) {
+      const floor = this.minProbability[SEQUENTIAL];
+      if (score >= this.cfg.confidenceThreshold && score >= floor) {
         // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
         // current access size (streams differ in request size; the key's majority stride mixes them).
         const step = k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
@@ -236,13 +246,13 @@ export class Predictor {
         for (let i = 1; i <= k.degree[slot] && step !== 0; i++) {
           // The key is sequential, but is this stream likely to get i steps further?
           const p = score * this.survival(k.run[slot], i);
-          if (p < this.minProbability) break;
+          if (p < floor) break;
           emit(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
         }
       }
     }
     for (const rule of engine.correlation.followers(slot)) {
-      if (rule.confidence < this.minProbability) continue;
+      if (rule.confidence < this.minProbability[CORRELATED]) continue;
       const f = this.row(rule.slot);
       const pos = f.positioned[rule.slot] ? f.sessionPos[rule.slot] : ANY_POSITION;
       emit(rule.slot, pos, f.lastSize[rule.slot], rule.confidence, now + rule.lagMs, CORRELATED);
@@ -277,7 +287,7 @@ export class Predictor {
       h.pop();
       if (this.engine.keys.generation[slot] !== gen || !this.engine.periodic.isActive(slot)) continue;
       const p = this.engine.periodic.score(slot);
-      if (p < this.cfg.confidenceThreshold || p < this.minProbability) continue;
+      if (p < this.cfg.confidenceThreshold || p < this.minProbability[PERIODIC]) continue;
       const k = this.row(slot);
       const next = this.engine.periodic.detail(slot, now).next_ts;
       const pos = k.positioned[slot] ? k.sessionPos[slot] : ANY_POSITION;
@@ -346,19 +356,18 @@ export class Predictor {
     this.state[victim] = 1;
     this.totals.issued++;
     this.issuedBy[reason]++;
-    this.windowIssued++;
-    if (this.windowIssued >= 1000) this.throttle();
+    if (++this.windowIssued[reason] >= 1000) this.throttle(reason);
     this.onIssue(slot, pos, size);
   }
 
   /** Fewer, better predictions while precision is poor; back towards the configured floor when it is good. */
-  private throttle(): void {
-    const precision = this.windowUsed / this.windowIssued;
-    if (precision < 0.5) this.minProbability = Math.min(0.95, this.minProbability + 0.05);
-    else if (precision > 0.7)
-      this.minProbability = Math.max(this.cfg.minProbability, this.minProbability - 0.05);
-    this.windowIssued = 0;
-    this.windowUsed = 0;
+  private throttle(reason: number): void {
+    const precision = this.windowUsed[reason] / this.windowIssued[reason];
+    const floor = this.minProbability[reason];
+    if (precision < 0.5) this.minProbability[reason] = Math.min(0.95, floor + 0.05);
+    else if (precision > 0.7) this.minProbability[reason] = Math.max(this.cfg.minProbability, floor - 0.05);
+    this.windowIssued[reason] = 0;
+    this.windowUsed[reason] = 0;
   }
 
   /** Predictions currently waiting, most probable first (B/predictions). O(table): call now and then. */
@@ -403,12 +412,12 @@ export class Predictor {
       precision: t.issued > 0 ? round(t.used / t.issued, 3) : 0,
       coverage: t.accesses > 0 ? round(t.predictedAccesses / t.accesses, 3) : 0,
       meanLeadMs: t.used > 0 ? Math.round(t.leadMsSum / t.used) : 0,
-      minProbability: round(this.minProbability, 2),
       byReason: Object.fromEntries(
         REASONS.map((r, i) => {
           const issued = this.issuedBy[i];
           const used = this.usedBy[i];
-          return [r, { issued, used, precision: issued > 0 ? round(used / issued, 3) : 0 }];
+          const precision = issued > 0 ? round(used / issued, 3) : 0;
+          return [r, { issued, used, precision, minProbability: round(this.minProbability[i], 2) }];
         }),
       ) as PredictionStats['byReason'],
     };
