@@ -74,6 +74,8 @@ const perKey = {
   run: ['u8', 1],
   /** 1 while the stream's last step began where the access before ended (sizes may vary). */
   contiguous: ['u8', 1],
+  /** 1 while the stream's last two requests had the same size: where later ones start is predictable. */
+  steady: ['u8', 1],
 } as const;
 
 export class Predictor {
@@ -140,7 +142,7 @@ export class Predictor {
     if (k.lastTs[slot] > 0 && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
     k.lastTs[slot] = ts;
     if (hasPos) {
-      this.countRun(slot, pos);
+      this.countRun(slot, pos, size);
       k.lastPos[slot] = pos;
       k.lastSize[slot] = size;
       k.positioned[slot] = 1;
@@ -155,11 +157,12 @@ export class Predictor {
   }
 
   /** Extends or restarts the key's stream run and counts it in the length model. */
-  private countRun(slot: number, pos: number): void {
+  private countRun(slot: number, pos: number, size: number): void {
     const k = this.keys.c;
     const step = pos - k.lastPos[slot];
     const contiguous = k.positioned[slot] === 1 && step !== 0 && step === k.lastSize[slot];
     k.contiguous[slot] = contiguous ? 1 : 0;
+    k.steady[slot] = k.positioned[slot] === 1 && size === k.lastSize[slot] ? 1 : 0;
     const onStride = contiguous || (k.positioned[slot] === 1 && step !== 0 && step === this.stride(slot));
     const run = onStride ? Math.min(MAX_RUN, k.run[slot] + 1) : 0;
     // A stream is counted once per length it reaches (not again for every step past the cap).
@@ -243,7 +246,9 @@ export class Predictor {
         // current access size (streams differ in request size; the key's majority stride mixes them).
         const step = k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
         const gap = Math.max(k.gap[slot], 1);
-        for (let i = 1; i <= k.degree[slot] && step !== 0; i++) {
+        // While request sizes vary, only the next start is known; further ones would be guesses.
+        const ahead = k.contiguous[slot] && !k.steady[slot] ? 1 : k.degree[slot];
+        for (let i = 1; i <= ahead && step !== 0; i++) {
           // The key is sequential, but is this stream likely to get i steps further?
           const p = score * this.survival(k.run[slot], i);
           if (p < floor) break;
