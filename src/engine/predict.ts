@@ -12,7 +12,8 @@ import { Table } from './table.ts';
  * Pure and event-timed like the engine. Issued predictions live in a bounded open-addressing table keyed
  * by (key slot, position); every access looks itself up there (O(1)) to count hits and lead time. The
  * readahead degree of a stream ramps up while its predictions are used and halves when the stream
- * surprises (Linux/Leap style), and a global throttle raises the probability floor while precision is poor.
+ * surprises (Linux/Leap style); a stream length model keeps predictions from running past where streams
+ * usually end; and a throttle per reason raises that reason's probability floor while its precision is poor.
  */
 export interface Prediction {
   key: string;
@@ -70,7 +71,7 @@ const perKey = {
   sessionPos: ['f64', 1],
   /** 1 once the key's accesses carry positions. */
   positioned: ['u8', 1],
-  /** Steps the key's stream has run so far (consecutive accesses one stride apart), capped at MAX_RUN. */
+  /** Steps the key's stream has run so far (contiguous or one stride apart), capped at MAX_RUN. */
   run: ['u8', 1],
   /** 1 while the stream's last step began where the access before ended (sizes may vary). */
   contiguous: ['u8', 1],
