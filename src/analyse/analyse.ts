@@ -126,7 +126,10 @@ export function formatReport(r: AnalyseReport): string {
   );
   lines.push(
     `  by reason: ${Object.entries(s.byReason)
-      .map(([r, b]) => `${r} ${b.issued.toLocaleString()} issued, precision ${b.precision}`)
+      .map(
+        ([r, b]) =>
+          `${r} ${b.issued.toLocaleString()} issued, precision ${b.precision}, lead ${(b.meanLeadMs / 1000).toFixed(1)} s`,
+      )
       .join('; ')}`,
   );
   if (r.cache.length > 0) {

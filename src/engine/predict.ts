@@ -39,7 +39,7 @@ export interface PredictionStats {
    */
   byReason: Record<
     Prediction['reason'],
-    { issued: number; used: number; precision: number; minProbability: number }
+    { issued: number; used: number; precision: number; meanLeadMs: number; minProbability: number }
   >;
 }
 
@@ -111,6 +111,7 @@ export class Predictor {
   readonly totals = { issued: 0, used: 0, accesses: 0, predictedAccesses: 0, leadMsSum: 0 };
   private readonly issuedBy = new Float64Array(REASONS.length);
   private readonly usedBy = new Float64Array(REASONS.length);
+  private readonly leadMsBy = new Float64Array(REASONS.length);
   /** Called for each prediction issued (the cache simulation prefetches here). */
   onIssue: (slot: number, position: number, size: number) => void = () => {};
 
@@ -216,7 +217,9 @@ export class Predictor {
       this.usedBy[this.reasonOf[hit]]++;
       this.windowUsed[this.reasonOf[hit]]++;
       this.totals.predictedAccesses++;
-      this.totals.leadMsSum += Math.max(0, ts - this.issuedAt[hit]);
+      const lead = Math.max(0, ts - this.issuedAt[hit]);
+      this.totals.leadMsSum += lead;
+      this.leadMsBy[this.reasonOf[hit]] += lead;
       if (this.reasonOf[hit] === SEQUENTIAL)
         k.degree[slot] = Math.min(this.cfg.maxDegree, k.degree[slot] + 1);
     } else if (pos !== ANY_POSITION && this.engine.sequential.isActive(slot)) {
@@ -423,7 +426,11 @@ export class Predictor {
           const issued = this.issuedBy[i];
           const used = this.usedBy[i];
           const precision = issued > 0 ? round(used / issued, 3) : 0;
-          return [r, { issued, used, precision, minProbability: round(this.minProbability[i], 2) }];
+          const meanLeadMs = used > 0 ? Math.round(this.leadMsBy[i] / used) : 0;
+          return [
+            r,
+            { issued, used, precision, meanLeadMs, minProbability: round(this.minProbability[i], 2) },
+          ];
         }),
       ) as PredictionStats['byReason'],
     };
