@@ -63,7 +63,7 @@ const perKey = {
   lastPos: ['f64', 1],
   lastSize: ['f64', 1],
   lastTs: ['f64', 1],
-  /** EWMA of the gap between accesses (ms), for expected times. */
+  /** EWMA of the gap between accesses within a session (ms), for expected times. */
   gap: ['f32', 1],
   /** Readahead degree of the key's stream. */
   degree: ['u16', 1],
@@ -141,7 +141,8 @@ export class Predictor {
     const hasPos = !Number.isNaN(pos);
     const newSession = k.lastTs[slot] === 0 || ts - k.lastTs[slot] > this.engine.cfg.sessionGapMs;
     this.feedback(slot, hasPos ? pos : ANY_POSITION, ts);
-    if (k.lastTs[slot] > 0 && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
+    // The pace of the key's stream: pauses between sessions say nothing about when its next step comes.
+    if (!newSession && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
     k.lastTs[slot] = ts;
     if (hasPos) {
       this.countRun(slot, pos, size);
