@@ -210,9 +210,10 @@ export class Predictor {
     this.totals.accesses++;
     const gen = this.engine.keys.generation[slot];
     let hit = this.find(slot, gen, pos);
-    if (hit < 0 && pos !== ANY_POSITION) hit = this.find(slot, gen, ANY_POSITION);
+    if (!this.waiting(hit, ts) && pos !== ANY_POSITION) hit = this.find(slot, gen, ANY_POSITION);
     const k = this.keys.c;
-    if (hit >= 0 && this.state[hit] === 1) {
+    // A prediction long past its expected time is stale: coming true by a later, unrelated access is luck.
+    if (this.waiting(hit, ts)) {
       this.state[hit] = 2;
       this.totals.used++;
       this.usedBy[this.reasonOf[hit]]++;
@@ -313,6 +314,11 @@ export class Predictor {
     return (h ^ (h >>> 16)) & this.mask;
   }
 
+  /** Entry `j` (−1: none) is a prediction still waiting to come true at `now`: not used, not stale. */
+  private waiting(j: number, now: number): boolean {
+    return j >= 0 && this.state[j] === 1 && this.expectedAt[j] + this.cfg.lookaheadMs >= now;
+  }
+
   private find(slot: number, gen: number, pos: number): number {
     const h = this.hash(slot, pos);
     for (let i = 0; i < PROBES; i++) {
@@ -337,16 +343,11 @@ export class Predictor {
     const h = this.hash(slot, pos);
     const existing = this.find(slot, gen, pos);
     // Already waiting for this access: nothing new to say. (Used or expired entries are predicted anew.)
-    if (
-      existing >= 0 &&
-      this.state[existing] === 1 &&
-      this.expectedAt[existing] + this.cfg.lookaheadMs >= now
-    )
-      return;
+    if (this.waiting(existing, now)) return;
     let victim = existing;
     for (let i = 0; i < PROBES && victim < 0; i++) {
       const j = (h + i) & this.mask;
-      if (this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now) victim = j;
+      if (!this.waiting(j, now)) victim = j;
     }
     if (victim < 0) {
       // A full probe window: overwrite its oldest waiting prediction.
@@ -384,7 +385,7 @@ export class Predictor {
   pending(now: number, limit: number): Prediction[] {
     const out: { i: number; p: number }[] = [];
     for (let j = 0; j <= this.mask; j++) {
-      if (this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now) continue;
+      if (!this.waiting(j, now)) continue;
       if (this.engine.keys.generation[this.slotOf[j]] !== this.genOf[j]) continue;
       out.push({ i: j, p: this.probability[j] });
     }
