@@ -52,6 +52,20 @@ describe('predictions', () => {
     expect(predictor.stats.byReason.sequential.precision).toBeGreaterThan(0.9);
   });
 
+  it('does not predict across the pause between sessions of an appended file', () => {
+    const { predictor, observe } = setup();
+    // A log read in hourly sessions of 32 contiguous requests, each session where the last one ended.
+    // Counting the stream across sessions left a full window predicted past every session's end
+    // (measured: precision 0.49); a pause ends the stream (0.92).
+    let t = T0;
+    for (let s = 0; s < 20; s++) {
+      t += 3_600_000;
+      for (let i = 0; i < 32; i++) observe('db.log', (t += 100), (s * 32 + i) * 4096, 4096);
+    }
+    expect(predictor.stats.precision).toBeGreaterThan(0.85);
+    expect(predictor.stats.coverage).toBeGreaterThan(0.9);
+  });
+
   it('predicts the follower of a correlated key with its lag', () => {
     const { predictor, observe } = setup();
     let t = T0;

@@ -145,7 +145,7 @@ export class Predictor {
     if (!newSession && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
     k.lastTs[slot] = ts;
     if (hasPos) {
-      this.countRun(slot, pos, size);
+      this.countRun(slot, pos, size, newSession);
       k.lastPos[slot] = pos;
       k.lastSize[slot] = size;
       k.positioned[slot] = 1;
@@ -159,14 +159,19 @@ export class Predictor {
     this.announceDue(ts);
   }
 
-  /** Extends or restarts the key's stream run and counts it in the length model. */
-  private countRun(slot: number, pos: number, size: number): void {
+  /**
+   * Extends or restarts the key's stream run and counts it in the length model. A pause between sessions
+   * ends a stream too: a file appended to and read in the morning and evening is two streams, and what is
+   * read after the pause is not worth prefetching hours ahead.
+   */
+  private countRun(slot: number, pos: number, size: number, newSession: boolean): void {
     const k = this.keys.c;
     const step = pos - k.lastPos[slot];
     const contiguous = k.positioned[slot] === 1 && step !== 0 && step === k.lastSize[slot];
     k.contiguous[slot] = contiguous ? 1 : 0;
     k.steady[slot] = k.positioned[slot] === 1 && size === k.lastSize[slot] ? 1 : 0;
-    const onStride = contiguous || (k.positioned[slot] === 1 && step !== 0 && step === this.stride(slot));
+    const onStride =
+      !newSession && (contiguous || (k.positioned[slot] === 1 && step !== 0 && step === this.stride(slot)));
     const run = onStride ? Math.min(MAX_RUN, k.run[slot] + 1) : 0;
     // A stream is counted once per length it reaches (not again for every step past the cap).
     if (run !== k.run[slot] || run === 0) this.reached[run]++;
