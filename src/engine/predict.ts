@@ -243,8 +243,9 @@ export class Predictor {
   }
 
   /**
-   * What follows from the key's current state: the next `degree` positions of its stream, and its
-   * correlated followers at their typical lag. One source for issuing and for the key's `predicted` view.
+   * What follows from the key's current state: the next positions of its stream (up to its degree, as far
+   * as streams usually get), and its correlated followers at their typical lag. One source for issuing and
+   * for the key's `predicted` view.
    */
   private candidates(slot: number, now: number, emit: Emit): void {
     const engine = this.engine;
