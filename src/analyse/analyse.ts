@@ -124,6 +124,14 @@ export function formatReport(r: AnalyseReport): string {
   lines.push(
     `predictions: ${s.issued.toLocaleString()} issued, precision ${s.precision}, coverage ${s.coverage}, mean lead time ${(s.meanLeadMs / 1000).toFixed(2)} s`,
   );
+  lines.push(
+    `  by reason: ${Object.entries(s.byReason)
+      .map(
+        ([r, b]) =>
+          `${r} ${b.issued.toLocaleString()} issued, precision ${b.precision}, lead ${(b.meanLeadMs / 1000).toFixed(1)} s`,
+      )
+      .join('; ')}`,
+  );
   if (r.cache.length > 0) {
     lines.push('');
     lines.push('cache (LRU)   hit ratio   with prefetch   prefetched   prefetch precision');

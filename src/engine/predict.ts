@@ -12,7 +12,8 @@ import { Table } from './table.ts';
  * Pure and event-timed like the engine. Issued predictions live in a bounded open-addressing table keyed
  * by (key slot, position); every access looks itself up there (O(1)) to count hits and lead time. The
  * readahead degree of a stream ramps up while its predictions are used and halves when the stream
- * surprises (Linux/Leap style), and a global throttle raises the probability floor while precision is poor.
+ * surprises (Linux/Leap style); a stream length model keeps predictions from running past where streams
+ * usually end; and a throttle per reason raises that reason's probability floor while its precision is poor.
  */
 export interface Prediction {
   key: string;
@@ -32,7 +33,14 @@ export interface PredictionStats {
   precision: number;
   coverage: number;
   meanLeadMs: number;
-  minProbability: number;
+  /**
+   * The same per reason — where the waste is (each reason's prefetches cost the same bytes) — and each
+   * reason's current probability floor.
+   */
+  byReason: Record<
+    Prediction['reason'],
+    { issued: number; used: number; precision: number; meanLeadMs: number; minProbability: number }
+  >;
 }
 
 /** Position used for key-level predictions ("key X will be accessed", whatever the position). */
@@ -45,13 +53,17 @@ const REASONS = ['sequential', 'correlated', 'periodic'] as const;
 
 type Emit = (slot: number, pos: number, size: number, p: number, expected: number, reason: number) => void;
 const INITIAL_DEGREE = 4;
+/** Stream lengths (steps) told apart by the length model; longer runs share the last bucket. */
+const MAX_RUN = 64;
+/** The length model forgets half its counts this often (accesses), so it follows a changing workload. */
+const RUN_HALF_LIFE = 1 << 16;
 
 const perKey = {
   gen: ['u32', 1],
   lastPos: ['f64', 1],
   lastSize: ['f64', 1],
   lastTs: ['f64', 1],
-  /** EWMA of the gap between accesses (ms), for expected times. */
+  /** EWMA of the gap between accesses within a session (ms), for expected times. */
   gap: ['f32', 1],
   /** Readahead degree of the key's stream. */
   degree: ['u16', 1],
@@ -59,6 +71,12 @@ const perKey = {
   sessionPos: ['f64', 1],
   /** 1 once the key's accesses carry positions. */
   positioned: ['u8', 1],
+  /** Steps the key's stream has run so far (contiguous or one stride apart), capped at MAX_RUN. */
+  run: ['u8', 1],
+  /** 1 while the stream's last step began where the access before ended (sizes may vary). */
+  contiguous: ['u8', 1],
+  /** 1 while the stream's last two requests had the same size: where later ones start is predictable. */
+  steady: ['u8', 1],
 } as const;
 
 export class Predictor {
@@ -75,10 +93,25 @@ export class Predictor {
   /** 0 empty, 1 waiting, 2 used. */
   private readonly state: Uint8Array;
   private readonly due = new TimeHeap();
-  private minProbability: number;
-  private windowIssued = 0;
-  private windowUsed = 0;
+  /**
+   * Probability floor per reason, throttled by each reason's own precision (Srinath et al. throttle each
+   * prefetcher separately): a wasteful stream prefetcher must not silence accurate correlation rules.
+   */
+  private readonly minProbability: Float64Array;
+  private readonly windowIssued = new Uint32Array(REASONS.length);
+  private readonly windowUsed = new Uint32Array(REASONS.length);
+  /**
+   * Stream length model (Hur & Lin's stream length histogram, MICRO'06): reached[n] counts streams that
+   * ran at least n steps, so reached[n + i] / reached[n] estimates the chance that a stream now n steps
+   * long goes i steps further. Streams end — at the end of a file, of an extent, of a scan — and
+   * predictions past where streams usually end are the waste of sequential prefetching.
+   */
+  private readonly reached = new Float64Array(MAX_RUN + 1);
+  private sinceHalving = 0;
   readonly totals = { issued: 0, used: 0, accesses: 0, predictedAccesses: 0, leadMsSum: 0 };
+  private readonly issuedBy = new Float64Array(REASONS.length);
+  private readonly usedBy = new Float64Array(REASONS.length);
+  private readonly leadMsBy = new Float64Array(REASONS.length);
   /** Called for each prediction issued (the cache simulation prefetches here). */
   onIssue: (slot: number, position: number, size: number) => void = () => {};
 
@@ -97,7 +130,7 @@ export class Predictor {
     this.probability = new Float32Array(size);
     this.reasonOf = new Uint8Array(size);
     this.state = new Uint8Array(size);
-    this.minProbability = cfg.minProbability;
+    this.minProbability = new Float64Array(REASONS.length).fill(cfg.minProbability);
   }
 
   /** Call after `engine.observe` for the same access. */
@@ -108,9 +141,11 @@ export class Predictor {
     const hasPos = !Number.isNaN(pos);
     const newSession = k.lastTs[slot] === 0 || ts - k.lastTs[slot] > this.engine.cfg.sessionGapMs;
     this.feedback(slot, hasPos ? pos : ANY_POSITION, ts);
-    if (k.lastTs[slot] > 0 && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
+    // The pace of the key's stream: pauses between sessions say nothing about when its next step comes.
+    if (!newSession && ts > k.lastTs[slot]) k.gap[slot] += 0.2 * (ts - k.lastTs[slot] - k.gap[slot]);
     k.lastTs[slot] = ts;
     if (hasPos) {
+      this.countRun(slot, pos, size, newSession);
       k.lastPos[slot] = pos;
       k.lastSize[slot] = size;
       k.positioned[slot] = 1;
@@ -122,6 +157,45 @@ export class Predictor {
       this.due.push(next - this.cfg.lookaheadMs, slot, this.engine.keys.generation[slot]);
     }
     this.announceDue(ts);
+  }
+
+  /**
+   * Extends or restarts the key's stream run and counts it in the length model. A pause between sessions
+   * ends a stream too: a file appended to and read in the morning and evening is two streams, and what is
+   * read after the pause is not worth prefetching hours ahead.
+   */
+  private countRun(slot: number, pos: number, size: number, newSession: boolean): void {
+    const k = this.keys.c;
+    const step = pos - k.lastPos[slot];
+    const contiguous = k.positioned[slot] === 1 && step !== 0 && step === k.lastSize[slot];
+    k.contiguous[slot] = contiguous ? 1 : 0;
+    k.steady[slot] = k.positioned[slot] === 1 && size === k.lastSize[slot] ? 1 : 0;
+    const onStride =
+      !newSession && (contiguous || (k.positioned[slot] === 1 && step !== 0 && step === this.stride(slot)));
+    const run = onStride ? Math.min(MAX_RUN, k.run[slot] + 1) : 0;
+    // A stream is counted once per length it reaches (not again for every step past the cap).
+    if (run !== k.run[slot] || run === 0) this.reached[run]++;
+    k.run[slot] = run;
+    if (++this.sinceHalving >= RUN_HALF_LIFE) {
+      for (let n = 0; n <= MAX_RUN; n++) this.reached[n] *= 0.5;
+      this.sinceHalving = 0;
+    }
+  }
+
+  /** Signed stride of the key's sequential stream (0 when it has none). */
+  private stride(slot: number): number {
+    if (!this.engine.sequential.isActive(slot)) return 0;
+    const d = this.engine.sequential.detail(slot);
+    return d.direction === 'forward' ? d.stride : -d.stride;
+  }
+
+  /**
+   * Chance that a stream `run` steps long goes at least `ahead` steps further. One pseudo-stream that
+   * never ends is the prior: a stream longer than any seen before still gets even odds, not none.
+   */
+  private survival(run: number, ahead: number): number {
+    if (run >= MAX_RUN) return 1;
+    return (this.reached[Math.min(MAX_RUN, run + ahead)] + 1) / (this.reached[run] + 1);
   }
 
   private row(slot: number): Table<typeof perKey>['c'] {
@@ -141,14 +215,18 @@ export class Predictor {
     this.totals.accesses++;
     const gen = this.engine.keys.generation[slot];
     let hit = this.find(slot, gen, pos);
-    if (hit < 0 && pos !== ANY_POSITION) hit = this.find(slot, gen, ANY_POSITION);
+    if (!this.waiting(hit, ts) && pos !== ANY_POSITION) hit = this.find(slot, gen, ANY_POSITION);
     const k = this.keys.c;
-    if (hit >= 0 && this.state[hit] === 1) {
+    // A prediction long past its expected time is stale: coming true by a later, unrelated access is luck.
+    if (this.waiting(hit, ts)) {
       this.state[hit] = 2;
       this.totals.used++;
-      this.windowUsed++;
+      this.usedBy[this.reasonOf[hit]]++;
+      this.windowUsed[this.reasonOf[hit]]++;
       this.totals.predictedAccesses++;
-      this.totals.leadMsSum += Math.max(0, ts - this.issuedAt[hit]);
+      const lead = Math.max(0, ts - this.issuedAt[hit]);
+      this.totals.leadMsSum += lead;
+      this.leadMsBy[this.reasonOf[hit]] += lead;
       if (this.reasonOf[hit] === SEQUENTIAL)
         k.degree[slot] = Math.min(this.cfg.maxDegree, k.degree[slot] + 1);
     } else if (pos !== ANY_POSITION && this.engine.sequential.isActive(slot)) {
@@ -165,25 +243,33 @@ export class Predictor {
   }
 
   /**
-   * What follows from the key's current state: the next `degree` positions of its stream, and its
-   * correlated followers at their typical lag. One source for issuing and for the key's `predicted` view.
+   * What follows from the key's current state: the next positions of its stream (up to its degree, as far
+   * as streams usually get), and its correlated followers at their typical lag. One source for issuing and
+   * for the key's `predicted` view.
    */
   private candidates(slot: number, now: number, emit: Emit): void {
     const engine = this.engine;
     const k = this.row(slot);
     if (engine.sequential.isActive(slot)) {
-      const p = engine.sequential.score(slot);
-      if (p >= this.cfg.confidenceThreshold && p >= this.minProbability) {
-        const d = engine.sequential.detail(slot);
-        const step = d.direction === 'forward' ? d.stride : -d.stride;
+      const score = engine.sequential.score(slot);
+      const floor = this.minProbability[SEQUENTIAL];
+      if (score >= this.cfg.confidenceThreshold && score >= floor) {
+        // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
+        // current access size (streams differ in request size; the key's majority stride mixes them).
+        const step = k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
         const gap = Math.max(k.gap[slot], 1);
-        for (let i = 1; i <= k.degree[slot] && step !== 0; i++) {
+        // While request sizes vary, only the next start is known; further ones would be guesses.
+        const ahead = k.contiguous[slot] && !k.steady[slot] ? 1 : k.degree[slot];
+        for (let i = 1; i <= ahead && step !== 0; i++) {
+          // The key is sequential, but is this stream likely to get i steps further?
+          const p = score * this.survival(k.run[slot], i);
+          if (p < floor) break;
           emit(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
         }
       }
     }
     for (const rule of engine.correlation.followers(slot)) {
-      if (rule.confidence < this.minProbability) continue;
+      if (rule.confidence < this.minProbability[CORRELATED]) continue;
       const f = this.row(rule.slot);
       const pos = f.positioned[rule.slot] ? f.sessionPos[rule.slot] : ANY_POSITION;
       emit(rule.slot, pos, f.lastSize[rule.slot], rule.confidence, now + rule.lagMs, CORRELATED);
@@ -218,7 +304,7 @@ export class Predictor {
       h.pop();
       if (this.engine.keys.generation[slot] !== gen || !this.engine.periodic.isActive(slot)) continue;
       const p = this.engine.periodic.score(slot);
-      if (p < this.cfg.confidenceThreshold || p < this.minProbability) continue;
+      if (p < this.cfg.confidenceThreshold || p < this.minProbability[PERIODIC]) continue;
       const k = this.row(slot);
       const next = this.engine.periodic.detail(slot, now).next_ts;
       const pos = k.positioned[slot] ? k.sessionPos[slot] : ANY_POSITION;
@@ -232,6 +318,11 @@ export class Predictor {
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ ((pos / 4294967296) >>> 0);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
     return (h ^ (h >>> 16)) & this.mask;
+  }
+
+  /** Entry `j` (−1: none) is a prediction still waiting to come true at `now`: not used, not stale. */
+  private waiting(j: number, now: number): boolean {
+    return j >= 0 && this.state[j] === 1 && this.expectedAt[j] + this.cfg.lookaheadMs >= now;
   }
 
   private find(slot: number, gen: number, pos: number): number {
@@ -258,16 +349,11 @@ export class Predictor {
     const h = this.hash(slot, pos);
     const existing = this.find(slot, gen, pos);
     // Already waiting for this access: nothing new to say. (Used or expired entries are predicted anew.)
-    if (
-      existing >= 0 &&
-      this.state[existing] === 1 &&
-      this.expectedAt[existing] + this.cfg.lookaheadMs >= now
-    )
-      return;
+    if (this.waiting(existing, now)) return;
     let victim = existing;
     for (let i = 0; i < PROBES && victim < 0; i++) {
       const j = (h + i) & this.mask;
-      if (this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now) victim = j;
+      if (!this.waiting(j, now)) victim = j;
     }
     if (victim < 0) {
       // A full probe window: overwrite its oldest waiting prediction.
@@ -286,26 +372,26 @@ export class Predictor {
     this.reasonOf[victim] = reason;
     this.state[victim] = 1;
     this.totals.issued++;
-    this.windowIssued++;
-    if (this.windowIssued >= 1000) this.throttle();
+    this.issuedBy[reason]++;
+    if (++this.windowIssued[reason] >= 1000) this.throttle(reason);
     this.onIssue(slot, pos, size);
   }
 
   /** Fewer, better predictions while precision is poor; back towards the configured floor when it is good. */
-  private throttle(): void {
-    const precision = this.windowUsed / this.windowIssued;
-    if (precision < 0.5) this.minProbability = Math.min(0.95, this.minProbability + 0.05);
-    else if (precision > 0.7)
-      this.minProbability = Math.max(this.cfg.minProbability, this.minProbability - 0.05);
-    this.windowIssued = 0;
-    this.windowUsed = 0;
+  private throttle(reason: number): void {
+    const precision = this.windowUsed[reason] / this.windowIssued[reason];
+    const floor = this.minProbability[reason];
+    if (precision < 0.5) this.minProbability[reason] = Math.min(0.95, floor + 0.05);
+    else if (precision > 0.7) this.minProbability[reason] = Math.max(this.cfg.minProbability, floor - 0.05);
+    this.windowIssued[reason] = 0;
+    this.windowUsed[reason] = 0;
   }
 
   /** Predictions currently waiting, most probable first (B/predictions). O(table): call now and then. */
   pending(now: number, limit: number): Prediction[] {
     const out: { i: number; p: number }[] = [];
     for (let j = 0; j <= this.mask; j++) {
-      if (this.state[j] !== 1 || this.expectedAt[j] + this.cfg.lookaheadMs < now) continue;
+      if (!this.waiting(j, now)) continue;
       if (this.engine.keys.generation[this.slotOf[j]] !== this.genOf[j]) continue;
       out.push({ i: j, p: this.probability[j] });
     }
@@ -343,7 +429,18 @@ export class Predictor {
       precision: t.issued > 0 ? round(t.used / t.issued, 3) : 0,
       coverage: t.accesses > 0 ? round(t.predictedAccesses / t.accesses, 3) : 0,
       meanLeadMs: t.used > 0 ? Math.round(t.leadMsSum / t.used) : 0,
-      minProbability: round(this.minProbability, 2),
+      byReason: Object.fromEntries(
+        REASONS.map((r, i) => {
+          const issued = this.issuedBy[i];
+          const used = this.usedBy[i];
+          const precision = issued > 0 ? round(used / issued, 3) : 0;
+          const meanLeadMs = used > 0 ? Math.round(this.leadMsBy[i] / used) : 0;
+          return [
+            r,
+            { issued, used, precision, meanLeadMs, minProbability: round(this.minProbability[i], 2) },
+          ];
+        }),
+      ) as PredictionStats['byReason'],
     };
   }
 }
