@@ -14,19 +14,25 @@ export class LruCache {
 
   constructor(readonly capacityBytes: number) {}
 
+  /**
+   * A demand request. It hits only if the cache holds at least the requested bytes: a prefetch made with a
+   * guessed size that turns out too small is a miss (the rest has to be fetched), never a free hit.
+   */
   request(id: string, size: number): void {
     this.requests++;
     const e = this.entries.get(id);
-    if (e) {
+    if (!e) return this.insert(id, size, false);
+    this.entries.delete(id);
+    if (size <= e.size) {
       this.hits++;
       if (e.prefetched) {
         e.prefetched = false;
         this.prefetchUsed++;
       }
-      this.entries.delete(id);
       this.entries.set(id, e);
       return;
     }
+    this.used -= e.size;
     this.insert(id, size, false);
   }
 
