@@ -42,7 +42,10 @@ describe('predictions', () => {
     // model predicts up to its degree past every end (measured: precision 0.40, 60 % past the end).
     let t = T0;
     for (let f = 0; f < 300; f++) {
-      for (let i = 0; i < 16; i++) observe(`file${f}`, (t += 50), i * 4096, 4096);
+      for (let i = 0; i < 16; i++) {
+        t += 50;
+        observe(`file${f}`, t, i * 4096, 4096);
+      }
     }
     const late = issued.slice(issued.length / 2);
     const pastEnd = late.filter((x) => x.pos >= 16 * 4096).length;
@@ -60,7 +63,10 @@ describe('predictions', () => {
     let t = T0;
     for (let s = 0; s < 20; s++) {
       t += 3_600_000;
-      for (let i = 0; i < 32; i++) observe('db.log', (t += 100), (s * 32 + i) * 4096, 4096);
+      for (let i = 0; i < 32; i++) {
+        t += 100;
+        observe('db.log', t, (s * 32 + i) * 4096, 4096);
+      }
     }
     expect(predictor.stats.precision).toBeGreaterThan(0.85);
     expect(predictor.stats.coverage).toBeGreaterThan(0.9);
