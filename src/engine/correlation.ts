@@ -1,5 +1,6 @@
 import type { EngineConfig } from '../config.ts';
 import type { KeyRegistry } from './keys.ts';
+import { SlotStack } from './slots.ts';
 import { binomialUpperTail } from './stats.ts';
 import { Table } from './table.ts';
 
@@ -95,7 +96,7 @@ export class CorrelationDetector {
   private ringHead = 0;
   private ringSize = 0;
   /** Keys whose correlated status may have changed by another key's event (drained by the engine). */
-  readonly touched: number[] = [];
+  readonly touched = new SlotStack();
 
   constructor(
     private readonly cfg: EngineConfig['correlation'],
@@ -119,22 +120,18 @@ export class CorrelationDetector {
   episodeStarted(slot: number, now: number): void {
     const c = this.table.c;
     c.episodes[slot]++;
+    const window = this.window(slot);
     const base = slot * this.k;
     for (let i = base; i < base + this.k; i++) {
-      if (c.followCount[i] > 0) c.expected[i] += this.chance(slot, c.followerSlot[i], now);
+      if (c.followCount[i] > 0) c.expected[i] += chance(this.rates.rate(c.followerSlot[i], now), window);
       if (c.ruleActive[i] && !this.holds(i, slot)) this.setRule(slot, i, false);
     }
   }
 
-  /**
-   * Chance that `follower` shows up within one episode's window of `leader` by itself: at most its rate
-   * times the window for any stationary process (more than a Poisson estimate, which a steady reader would
-   * beat). The window is the leader's mean episode coverage (all of its lag windows together).
-   */
-  private chance(leader: number, follower: number, now: number): number {
+  /** The leader's mean episode coverage (all of its lag windows together), ms. */
+  private window(leader: number): number {
     const c = this.table.c;
-    const window = c.coverage[leader] / Math.max(c.episodes[leader], 1);
-    return Math.min(1, this.rates.rate(follower, now) * window);
+    return c.coverage[leader] / Math.max(c.episodes[leader], 1);
   }
 
   /**
@@ -145,6 +142,8 @@ export class CorrelationDetector {
     if (sincePrevious >= 0) this.table.c.coverage[slot] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
+    // The follower's rate is the same for every leader it is credited to: computed once, when first needed.
+    let rate = -1;
     // Only a session's first access can follow a leader: later ones belong to a session already under way
     // (a key busy all the time follows everything and is evidence of nothing), and skipping them keeps a
     // streaming key's thousands of reads from rescanning the ring.
@@ -154,7 +153,10 @@ export class CorrelationDetector {
       if (lag > this.cfg.maxLagMs) break;
       const leader = this.ringSlot[i];
       if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
-      this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
+      if (this.credit(leader, this.ringEpisode[i], slot, gen, lag)) {
+        if (rate < 0) rate = this.rates.rate(slot, ts);
+        this.addFollower(leader, this.ringEpisode[i], slot, gen, lag, rate);
+      }
     }
     const last = (this.ringHead + w - 1) % w;
     const episode = this.table.c.episodes[slot];
@@ -172,26 +174,47 @@ export class CorrelationDetector {
     if (this.ringSize < w) this.ringSize++;
   }
 
-  private credit(leader: number, episode: number, follower: number, gen: number, lag: number, now: number) {
+  /**
+   * Credits `follower` to `leader`'s episode if it is already one of its followers. Returns true when it
+   * is not (then `addFollower` takes the weakest entry).
+   */
+  private credit(leader: number, episode: number, follower: number, gen: number, lag: number): boolean {
     const c = this.table.c;
-    const base = leader * this.k;
-    let weakest = base;
-    let weakestCount = Number.POSITIVE_INFINITY;
-    for (let i = base; i < base + this.k; i++) {
+    for (let i = leader * this.k, end = i + this.k; i < end; i++) {
       if (c.followerSlot[i] === follower && c.followerGen[i] === gen && c.followCount[i] > 0) {
-        if (c.followEpisode[i] === episode) return;
+        if (c.followEpisode[i] === episode) return false;
         c.followEpisode[i] = episode;
         c.followCount[i]++;
         c.lagSum[i] += lag;
         c.lagSquares[i] += lag * lag;
         if (!c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
-        return;
+        return false;
       }
+    }
+    return true;
+  }
+
+  /** A new follower of `leader` replaces its weakest entry (an empty or dead one first). */
+  private addFollower(
+    leader: number,
+    episode: number,
+    follower: number,
+    gen: number,
+    lag: number,
+    rate: number,
+  ) {
+    const c = this.table.c;
+    const base = leader * this.k;
+    let weakest = base;
+    let weakestCount = Number.POSITIVE_INFINITY;
+    for (let i = base; i < base + this.k; i++) {
       const live = c.followCount[i] > 0 && this.keys.generation[c.followerSlot[i]] === c.followerGen[i];
       const strength = live ? c.followCount[i] : -1;
       if (strength < weakestCount) {
         weakestCount = strength;
         weakest = i;
+        // Nothing is weaker than an empty or dead entry.
+        if (strength < 0) break;
       }
     }
     if (c.ruleActive[weakest]) this.setRule(leader, weakest, false);
@@ -200,7 +223,7 @@ export class CorrelationDetector {
     c.followCount[weakest] = 1;
     c.lagSum[weakest] = lag;
     c.lagSquares[weakest] = lag * lag;
-    c.expected[weakest] = this.chance(leader, follower, now);
+    c.expected[weakest] = chance(rate, this.window(leader));
     c.followSince[weakest] = episode - 1;
     c.followEpisode[weakest] = episode;
   }
@@ -265,7 +288,8 @@ export class CorrelationDetector {
   }
 
   private touch(leader: number, follower: number): void {
-    this.touched.push(leader, follower);
+    this.touched.push(leader);
+    this.touched.push(follower);
   }
 
   /** Is the key part of any holding rule, as leader or follower? */
@@ -333,4 +357,13 @@ export class CorrelationDetector {
     for (const r of this.leaders(slot)) best = Math.max(best, r.confidence);
     return best;
   }
+}
+
+/**
+ * Chance that a key at `rate` (per ms) shows up within one episode window (ms) of a leader by itself: at
+ * most its rate times the window for any stationary process (more than a Poisson estimate, which a steady
+ * reader would beat).
+ */
+function chance(rate: number, window: number): number {
+  return Math.min(1, rate * window);
 }
