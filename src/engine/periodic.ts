@@ -209,6 +209,13 @@ export function fitSchedule(
   residuals(t, n, out);
 
   const jitter = robustSpread(resid, n);
+  out.jitter = jitter;
+  // A period out of range or starts too loose for any schedule are refused whatever their phases: skip
+  // the phase statistics (the trigonometry is most of a refit, and most keys that reach here are not
+  // periodic — this runs at each of their session starts). `score` stays 0 for such a fit.
+  const plausible =
+    out.period >= cfg.minPeriodMs && out.period <= cfg.maxPeriodMs && jitter <= cfg.maxJitter * out.period;
+  if (!plausible) return;
   // Phase concentration and sums of squares over the starts on the schedule (strays left out): errors
   // around the line, and the errors of gaps between consecutive beats.
   let cs = 0;
@@ -234,7 +241,6 @@ export function fitSchedule(
     prev = i;
   }
   const expected = beats[n - 1] - beats[0] + 1;
-  out.jitter = jitter;
   out.score = Math.hypot(cs, sn) / n;
   const precise = jitter <= 0.005 * out.period;
   const phaseHolds =
@@ -245,10 +251,7 @@ export function fitSchedule(
         -Math.log(cfg.driftBayesFactor));
   out.ok =
     distinct >= cfg.minOccurrences &&
-    out.period >= cfg.minPeriodMs &&
-    out.period <= cfg.maxPeriodMs &&
     1 - out.score <= critical &&
-    jitter <= cfg.maxJitter * out.period &&
     distinct / expected >= cfg.minFillRatio &&
     phaseHolds;
 }
@@ -275,10 +278,14 @@ export class PeriodicDetector {
       this.rebase(slot, ts - (MAX_TICKS / 2) * TICK_MS, kept);
     c.starts[base + (count % HISTORY)] = Math.round((ts - c.base[slot]) / TICK_MS);
     c.count[slot] = count + 1;
+    // Too few starts to fit yet (the history can hold no more than were seen).
+    if (count + 1 < this.cfg.minOccurrences) return false;
+    const starts = c.starts;
+    const origin = c.base[slot];
     let n = 0;
     for (let i = count + 1 - Math.min(count + 1, HISTORY); i <= count; i++) {
-      const offset = c.starts[base + (i % HISTORY)];
-      if (offset !== DROPPED) history[n++] = c.base[slot] + offset * TICK_MS;
+      const offset = starts[base + (i % HISTORY)];
+      if (offset !== DROPPED) history[n++] = origin + offset * TICK_MS;
     }
     if (n < this.cfg.minOccurrences) return false;
     // Events can arrive slightly out of order; the fit needs ascending times.
