@@ -103,7 +103,7 @@ export class Engine {
     this.core = new Table(core, cap);
     this.sequential = new SequentialDetector(cfg.sequential, cap);
     this.periodic = new PeriodicDetector(cfg.periodic, cap);
-    this.burst = new BurstDetector(cfg.burst, cap);
+    this.burst = new BurstDetector(cfg.burst, cap, this.core);
     this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
       scheduleJitter: (slot) => this.periodic.jitterOf(slot),
@@ -181,7 +181,7 @@ export class Engine {
       this.correlation.episodeStarted(slot, ts);
     }
     this.sequential.observe(slot, pos, size);
-    this.burst.observe(slot, ts, c.onSchedule[slot] === 1);
+    this.burst.observe(slot, ts, last, c.onSchedule[slot] === 1);
     this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);
     this.trend.observe(slot, ts);
@@ -383,7 +383,7 @@ export class Engine {
       periodic: mask & PERIODIC ? this.periodic.detail(slot, now) : null,
       burst: mask & BURST ? this.burst.detail(slot, now) : null,
       correlated: mask & CORRELATED ? this.partners(slot) : [],
-      schedule: this.schedule.detail(slot),
+      schedule: this.schedule.detail(slot, c.first[slot], c.last[slot]),
       trend: this.trend.detail(slot, now),
       source: c.source[slot] > 0 ? this.sources[c.source[slot] - 1] : null,
       accesses: c.accesses[slot],
