@@ -114,6 +114,15 @@ function robustSpread(values: Float64Array, n: number): number {
   return 1.4826 * medianOf(work, n);
 }
 
+/** Appends the start times held in `starts[from..to)` to `history` from index n; returns the new count. */
+function unpack(starts: Uint32Array, from: number, to: number, origin: number, n: number): number {
+  for (let i = from; i < to; i++) {
+    const offset = starts[i];
+    if (offset !== DROPPED) history[n++] = origin + offset * TICK_MS;
+  }
+  return n;
+}
+
 export interface PeriodicFit {
   period: number;
   beat: number;
@@ -282,11 +291,11 @@ export class PeriodicDetector {
     if (count + 1 < this.cfg.minOccurrences) return false;
     const starts = c.starts;
     const origin = c.base[slot];
+    // Oldest first: the ring from the entry after the newest to its end, then from its start.
+    const newest = count % HISTORY;
     let n = 0;
-    for (let i = count + 1 - Math.min(count + 1, HISTORY); i <= count; i++) {
-      const offset = starts[base + (i % HISTORY)];
-      if (offset !== DROPPED) history[n++] = origin + offset * TICK_MS;
-    }
+    if (count + 1 >= HISTORY) n = unpack(starts, base + newest + 1, base + HISTORY, origin, n);
+    n = unpack(starts, base, base + newest + 1, origin, n);
     if (n < this.cfg.minOccurrences) return false;
     // Events can arrive slightly out of order; the fit needs ascending times.
     let sorted = true;
