@@ -26,14 +26,10 @@ import type { BurstDetail } from './types.ts';
  * can compute in advance, so the end is published even if the key is never accessed again.
  */
 const schema = {
-  /** Decayed access counts and the time they were decayed to. */
+  /** Decayed access counts and the time they were decayed to (0: no access yet). */
   recent: ['f64', 1],
   usual: ['f64', 1],
   decayedAt: ['f64', 1],
-  /** Time of the first access (the usual rate needs some history). */
-  since: ['f64', 1],
-  /** Latest access time. */
-  last: ['f64', 1],
   /** While in a burst: when it started and the recent count that started it; 0 otherwise. */
   burstStart: ['f64', 1],
   trigger: ['f32', 1],
@@ -46,6 +42,14 @@ const schema = {
   habitPeaks: ['f32', 2],
 } as const;
 
+/**
+ * The key's first and latest access times, kept by the engine for every key: the detector reads them
+ * there instead of keeping copies (16 bytes a key). Columns are re-read on each use (they grow).
+ */
+export interface KeyTimes {
+  readonly c: { readonly first: Float64Array; readonly last: Float64Array };
+}
+
 export class BurstDetector {
   readonly table: Table<typeof schema>;
   private readonly tauRecent: number;
@@ -53,6 +57,7 @@ export class BurstDetector {
   constructor(
     private readonly cfg: EngineConfig['burst'],
     capacity: number,
+    private readonly times: KeyTimes,
   ) {
     this.table = new Table(schema, capacity);
     this.tauRecent = cfg.windowMs / 3;
@@ -70,7 +75,7 @@ export class BurstDetector {
   /** The key's usual rate (accesses per ms), from history that is not "recent". */
   usualRate(slot: number, now: number): number {
     const c = this.table.c;
-    const age = Math.max(now - c.since[slot], 1);
+    const age = Math.max(now - this.times.c.first[slot], 1);
     // Effective span of the decayed counter: its time constant, or the key's age if younger.
     const span = this.cfg.baselineMs * (1 - Math.exp(-age / this.cfg.baselineMs));
     const old = Math.max(c.usual[slot] - c.recent[slot], 0);
@@ -86,15 +91,15 @@ export class BurstDetector {
   }
 
   /**
-   * Records an access. `expected` is true when the access belongs to a session that arrives on the key's
-   * own schedule (a periodic job), which must not count as a burst. Returns true if the state changed.
+   * Records an access, after the engine recorded its time. `previous` is the latest access before it
+   * (ignored for a key's first access). `expected` is true when the access belongs to a session that
+   * arrives on the key's own schedule (a periodic job), which must not count as a burst. Returns true if
+   * the state changed.
    */
-  observe(slot: number, ts: number, expected: boolean): boolean {
+  observe(slot: number, ts: number, previous: number, expected: boolean): boolean {
     const c = this.table.c;
-    if (c.since[slot] === 0) {
-      c.since[slot] = ts;
-      c.decayedAt[slot] = ts;
-    } else if (ts - c.last[slot] > this.cfg.windowMs) this.sessionEnded(slot, ts);
+    if (c.decayedAt[slot] === 0) c.decayedAt[slot] = ts;
+    else if (ts - previous > this.cfg.windowMs) this.sessionEnded(slot, ts, previous);
     if (ts < c.decayedAt[slot]) {
       // Late event: count it as if it happened now; decaying backwards would inflate history.
       ts = c.decayedAt[slot];
@@ -103,7 +108,6 @@ export class BurstDetector {
     c.recent[slot] += 1;
     c.usual[slot] += 1;
     if (c.recent[slot] > c.sessionPeak[slot]) c.sessionPeak[slot] = c.recent[slot];
-    if (ts > c.last[slot]) c.last[slot] = ts;
     return this.evaluate(slot, ts, expected);
   }
 
@@ -111,9 +115,9 @@ export class BurstDetector {
    * Files the peak of the session that ended among the habits — if it was itself burst-like, so that the
    * chance clusters of a memoryless key never become a habit that would hide its real bursts.
    */
-  private sessionEnded(slot: number, next: number): void {
+  private sessionEnded(slot: number, next: number, last: number): void {
     const c = this.table.c;
-    const fade = Math.exp(-Math.max(next - c.last[slot], 0) / this.cfg.habitMs);
+    const fade = Math.exp(-Math.max(next - last, 0) / this.cfg.habitMs);
     const h = slot * 2;
     const mean = this.usualRate(slot, next) * this.tauRecent;
     const top = c.sessionPeak[slot];
@@ -138,7 +142,7 @@ export class BurstDetector {
     if (wasActive) {
       const rate = c.baseline[slot] * this.tauRecent;
       const ended =
-        now - c.last[slot] >= this.cfg.windowMs ||
+        now - this.times.c.last[slot] >= this.cfg.windowMs ||
         recent < this.cfg.exitRatio * c.trigger[slot] ||
         recent < 2 * rate ||
         recent < this.cfg.minEvents / 2;
@@ -151,7 +155,7 @@ export class BurstDetector {
     }
     if (expected || recent < this.cfg.minEvents || c.habitPeaks[slot * 2 + 1] >= recent / 2) return false;
     // The usual rate needs at least two windows of history to mean anything.
-    if (now - c.since[slot] < 2 * this.cfg.windowMs) return false;
+    if (now - this.times.c.first[slot] < 2 * this.cfg.windowMs) return false;
     const rate = this.usualRate(slot, now);
     const mean = rate * this.tauRecent;
     if (recent < this.cfg.minRatio * mean) return false;
@@ -183,7 +187,7 @@ export class BurstDetector {
     );
     const recent = c.recent[slot];
     const decayTime = recent > floor ? this.tauRecent * Math.log(recent / floor) : 0;
-    return Math.min(c.last[slot] + this.cfg.windowMs, c.decayedAt[slot] + decayTime);
+    return Math.min(this.times.c.last[slot] + this.cfg.windowMs, c.decayedAt[slot] + decayTime);
   }
 
   detail(slot: number, now: number): BurstDetail {

@@ -1,5 +1,6 @@
 import type { EngineConfig } from '../config.ts';
 import type { KeyRegistry } from './keys.ts';
+import { SlotStack } from './slots.ts';
 import { binomialUpperTail } from './stats.ts';
 import { Table } from './table.ts';
 
@@ -32,22 +33,12 @@ const schema = {
    * chance that an unrelated key shows up in it.
    */
   coverage: ['f32', 1],
-  followerSlot: ['i32', 0],
-  followerGen: ['u32', 0],
-  /** Episodes of this key that were followed by the follower, and the sum of lags (ms). */
-  followCount: ['f32', 0],
-  lagSum: ['f32', 0],
-  /** Sum of squared lags (ms²): how consistent the lag is. */
-  lagSquares: ['f32', 0],
   /**
-   * Episodes of this key the follower would have followed by chance, summed over the episodes since it
-   * was first seen: each adds the chance that the follower, at its rate at that time, lands in the episode.
+   * One record of `WORDS` 32-bit words per follower entry (see the offsets below), interleaved rather
+   * than a column per field: crediting reads an entry's slot, generation, count and episode together and
+   * a new follower writes all of them, so at 100 k keys and more one cache line serves what took eight.
    */
-  expected: ['f32', 0],
-  /** Episode count of this key when the follower was first seen (trials = episodes − since). */
-  followSince: ['u32', 0],
-  /** Last episode of this key credited to the follower (one credit per episode). */
-  followEpisode: ['u32', 0],
+  partners: ['u32', 0],
   /** 1 while the rule this key → follower holds. */
   ruleActive: ['u8', 0],
   /** Keys whose rule points at this key (leader slot + generation), so the follower can list them. */
@@ -57,14 +48,35 @@ const schema = {
 
 export const LEADERS_PER_KEY = 4;
 
+/** Words of a follower entry in `partners`, and the offset of each field in it. */
+const WORDS = 8;
+/** Follower slot and generation (u32). */
+const SLOT = 0;
+const GEN = 1;
+/** Episodes of this key that were followed by the follower (f32). */
+const COUNT = 2;
+/** Last episode of this key credited to the follower: one credit per episode (u32). */
+const EPISODE = 3;
+/** Sum of lags (ms) and of squared lags (ms², how consistent the lag is) (f32). */
+const LAG_SUM = 4;
+const LAG_SQUARES = 5;
+/**
+ * Episodes of this key the follower would have followed by chance, summed over the episodes since it
+ * was first seen: each adds the chance that the follower, at its rate at that time, lands in the episode (f32).
+ */
+const EXPECTED = 6;
+/** Episode count of this key when the follower was first seen: trials = episodes − since (u32). */
+const SINCE = 7;
+
 type CorrelationSchema = {
-  [K in keyof typeof schema]: readonly ['f64' | 'f32' | 'u32' | 'i32' | 'u8', number];
+  [K in keyof typeof schema]: readonly [(typeof schema)[K][0], number];
 };
 
 function sized(partners: number): CorrelationSchema {
   const s: Record<string, readonly [string, number]> = {};
   for (const [name, [kind, width]] of Object.entries(schema)) {
-    const w = name.startsWith('leader') ? LEADERS_PER_KEY : width === 0 ? partners : width;
+    const per = name === 'partners' ? partners * WORDS : partners;
+    const w = name.startsWith('leader') ? LEADERS_PER_KEY : width === 0 ? per : width;
     s[name] = [kind, w] as const;
   }
   return s as CorrelationSchema;
@@ -95,7 +107,7 @@ export class CorrelationDetector {
   private ringHead = 0;
   private ringSize = 0;
   /** Keys whose correlated status may have changed by another key's event (drained by the engine). */
-  readonly touched: number[] = [];
+  readonly touched = new SlotStack();
 
   constructor(
     private readonly cfg: EngineConfig['correlation'],
@@ -113,28 +125,40 @@ export class CorrelationDetector {
   }
 
   /**
+   * The partner records as 32-bit unsigned and float words over one buffer. The table replaces its
+   * arrays when it grows, so public entry points re-derive the float view when the buffer changed.
+   */
+  private u = new Uint32Array(0);
+  private f = new Float32Array(0);
+
+  private sync(): void {
+    const u = this.table.c.partners;
+    if (u === this.u) return;
+    this.u = u;
+    this.f = new Float32Array(u.buffer, u.byteOffset, u.length);
+  }
+
+  /**
    * A new episode (session) of `slot` begins: a new trial for each of its followers, with the chance of
    * being followed by coincidence at the follower's current rate; rules may lapse without followers.
    */
   episodeStarted(slot: number, now: number): void {
+    this.sync();
     const c = this.table.c;
+    const { u, f } = this;
     c.episodes[slot]++;
-    const base = slot * this.k;
-    for (let i = base; i < base + this.k; i++) {
-      if (c.followCount[i] > 0) c.expected[i] += this.chance(slot, c.followerSlot[i], now);
+    const window = this.window(slot);
+    for (let i = slot * this.k, end = i + this.k; i < end; i++) {
+      const p = i * WORDS;
+      if (f[p + COUNT] > 0) f[p + EXPECTED] += chance(this.rates.rate(u[p + SLOT], now), window);
       if (c.ruleActive[i] && !this.holds(i, slot)) this.setRule(slot, i, false);
     }
   }
 
-  /**
-   * Chance that `follower` shows up within one episode's window of `leader` by itself: at most its rate
-   * times the window for any stationary process (more than a Poisson estimate, which a steady reader would
-   * beat). The window is the leader's mean episode coverage (all of its lag windows together).
-   */
-  private chance(leader: number, follower: number, now: number): number {
+  /** The leader's mean episode coverage (all of its lag windows together), ms. */
+  private window(leader: number): number {
     const c = this.table.c;
-    const window = c.coverage[leader] / Math.max(c.episodes[leader], 1);
-    return Math.min(1, this.rates.rate(follower, now) * window);
+    return c.coverage[leader] / Math.max(c.episodes[leader], 1);
   }
 
   /**
@@ -142,9 +166,12 @@ export class CorrelationDetector {
    * credits it as follower of recent keys, then remembers it.
    */
   observe(slot: number, ts: number, sincePrevious: number, newSession: boolean): void {
+    this.sync();
     if (sincePrevious >= 0) this.table.c.coverage[slot] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
+    // The follower's rate is the same for every leader it is credited to: computed once, when first needed.
+    let rate = -1;
     // Only a session's first access can follow a leader: later ones belong to a session already under way
     // (a key busy all the time follows everything and is evidence of nothing), and skipping them keeps a
     // streaming key's thousands of reads from rescanning the ring.
@@ -154,7 +181,10 @@ export class CorrelationDetector {
       if (lag > this.cfg.maxLagMs) break;
       const leader = this.ringSlot[i];
       if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
-      this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
+      if (this.credit(leader, this.ringEpisode[i], slot, gen, lag)) {
+        if (rate < 0) rate = this.rates.rate(slot, ts);
+        this.addFollower(leader, this.ringEpisode[i], slot, gen, lag, rate);
+      }
     }
     const last = (this.ringHead + w - 1) % w;
     const episode = this.table.c.episodes[slot];
@@ -172,37 +202,67 @@ export class CorrelationDetector {
     if (this.ringSize < w) this.ringSize++;
   }
 
-  private credit(leader: number, episode: number, follower: number, gen: number, lag: number, now: number) {
-    const c = this.table.c;
+  /**
+   * Credits `follower` to `leader`'s episode if it is already one of its followers. Returns true when it
+   * is not (then `addFollower` takes the weakest entry).
+   */
+  private credit(leader: number, episode: number, follower: number, gen: number, lag: number): boolean {
+    const { u, f } = this;
+    for (let i = leader * this.k, end = i + this.k; i < end; i++) {
+      const p = i * WORDS;
+      if (u[p + SLOT] === follower && u[p + GEN] === gen && f[p + COUNT] > 0) {
+        if (u[p + EPISODE] === episode) return false;
+        u[p + EPISODE] = episode;
+        f[p + COUNT]++;
+        f[p + LAG_SUM] += lag;
+        f[p + LAG_SQUARES] += lag * lag;
+        if (!this.table.c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** A new follower of `leader` replaces its weakest entry (an empty or dead one first). */
+  private addFollower(
+    leader: number,
+    episode: number,
+    follower: number,
+    gen: number,
+    lag: number,
+    rate: number,
+  ) {
+    const { u, f } = this;
     const base = leader * this.k;
     let weakest = base;
     let weakestCount = Number.POSITIVE_INFINITY;
     for (let i = base; i < base + this.k; i++) {
-      if (c.followerSlot[i] === follower && c.followerGen[i] === gen && c.followCount[i] > 0) {
-        if (c.followEpisode[i] === episode) return;
-        c.followEpisode[i] = episode;
-        c.followCount[i]++;
-        c.lagSum[i] += lag;
-        c.lagSquares[i] += lag * lag;
-        if (!c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
-        return;
-      }
-      const live = c.followCount[i] > 0 && this.keys.generation[c.followerSlot[i]] === c.followerGen[i];
-      const strength = live ? c.followCount[i] : -1;
+      const p = i * WORDS;
+      const live = f[p + COUNT] > 0 && this.keys.generation[u[p + SLOT]] === u[p + GEN];
+      const strength = live ? f[p + COUNT] : -1;
       if (strength < weakestCount) {
         weakestCount = strength;
         weakest = i;
+        // Nothing is weaker than an empty or dead entry.
+        if (strength < 0) break;
       }
     }
-    if (c.ruleActive[weakest]) this.setRule(leader, weakest, false);
-    c.followerSlot[weakest] = follower;
-    c.followerGen[weakest] = gen;
-    c.followCount[weakest] = 1;
-    c.lagSum[weakest] = lag;
-    c.lagSquares[weakest] = lag * lag;
-    c.expected[weakest] = this.chance(leader, follower, now);
-    c.followSince[weakest] = episode - 1;
-    c.followEpisode[weakest] = episode;
+    if (this.table.c.ruleActive[weakest]) this.setRule(leader, weakest, false);
+    const p = weakest * WORDS;
+    u[p + SLOT] = follower;
+    u[p + GEN] = gen;
+    f[p + COUNT] = 1;
+    u[p + EPISODE] = episode;
+    f[p + LAG_SUM] = lag;
+    f[p + LAG_SQUARES] = lag * lag;
+    f[p + EXPECTED] = chance(rate, this.window(leader));
+    u[p + SINCE] = episode - 1;
+  }
+
+  /** Trials of follower entry `i` of `leader`: its episodes since the follower was first seen. */
+  private trials(i: number, leader: number): number {
+    const p = i * WORDS;
+    return Math.max(this.table.c.episodes[leader] - this.u[p + SINCE], this.f[p + COUNT]);
   }
 
   /**
@@ -210,16 +270,17 @@ export class CorrelationDetector {
    * Poisson-binomial count); the binomial with their mean chance bounds its upper tail (Hoeffding 1956).
    */
   private holds(i: number, leader: number): boolean {
-    const c = this.table.c;
-    const follower = c.followerSlot[i];
-    if (this.keys.generation[follower] !== c.followerGen[i]) return false;
-    const count = c.followCount[i];
+    const { u, f } = this;
+    const p = i * WORDS;
+    const follower = u[p + SLOT];
+    if (this.keys.generation[follower] !== u[p + GEN]) return false;
+    const count = f[p + COUNT];
     if (count < this.cfg.minSupport) return false;
-    const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
+    const trials = this.trials(i, leader);
     if (count / trials < this.cfg.minConfidence) return false;
     if (!this.beyondSchedules(i, leader, follower)) return false;
     // The follow that created the entry is why it is being tested: it is not evidence (selection bias).
-    const chance = Math.min(1, c.expected[i] / trials);
+    const chance = Math.min(1, f[p + EXPECTED] / trials);
     return binomialUpperTail(count - 1, trials - 1, chance) < this.cfg.maxPValue;
   }
 
@@ -232,16 +293,17 @@ export class CorrelationDetector {
   private beyondSchedules(i: number, leader: number, follower: number): boolean {
     const jitter = Math.min(this.rates.scheduleJitter(leader), this.rates.scheduleJitter(follower));
     if (Number.isNaN(jitter)) return true;
-    const c = this.table.c;
-    const mean = c.lagSum[i] / c.followCount[i];
-    const spread = Math.sqrt(Math.max(c.lagSquares[i] / c.followCount[i] - mean * mean, 0));
+    const f = this.f;
+    const p = i * WORDS;
+    const mean = f[p + LAG_SUM] / f[p + COUNT];
+    const spread = Math.sqrt(Math.max(f[p + LAG_SQUARES] / f[p + COUNT] - mean * mean, 0));
     return spread < jitter / 2;
   }
 
   private setRule(leader: number, i: number, active: boolean): void {
     const c = this.table.c;
     c.ruleActive[i] = active ? 1 : 0;
-    const follower = c.followerSlot[i];
+    const follower = this.u[i * WORDS + SLOT];
     const leaderGen = this.keys.generation[leader];
     const lb = follower * LEADERS_PER_KEY;
     if (active) {
@@ -265,15 +327,20 @@ export class CorrelationDetector {
   }
 
   private touch(leader: number, follower: number): void {
-    this.touched.push(leader, follower);
+    this.touched.push(leader);
+    this.touched.push(follower);
+  }
+
+  /** Is entry `i` a holding rule whose follower still exists? */
+  private liveRule(i: number): boolean {
+    const p = i * WORDS;
+    return this.table.c.ruleActive[i] === 1 && this.keys.generation[this.u[p + SLOT]] === this.u[p + GEN];
   }
 
   /** Is the key part of any holding rule, as leader or follower? */
   isActive(slot: number): boolean {
-    const c = this.table.c;
-    for (let i = slot * this.k, end = i + this.k; i < end; i++) {
-      if (c.ruleActive[i] && this.keys.generation[c.followerSlot[i]] === c.followerGen[i]) return true;
-    }
+    this.sync();
+    for (let i = slot * this.k, end = i + this.k; i < end; i++) if (this.liveRule(i)) return true;
     for (let j = slot * LEADERS_PER_KEY, end = j + LEADERS_PER_KEY; j < end; j++) {
       if (this.leaderRule(slot, j) >= 0) return true;
     }
@@ -287,41 +354,37 @@ export class CorrelationDetector {
     if (c.leaderGen[j] === 0 || this.keys.generation[leader] !== c.leaderGen[j]) return -1;
     const gen = this.keys.generation[slot];
     for (let i = leader * this.k, end = i + this.k; i < end; i++) {
-      if (c.followerSlot[i] === slot && c.followerGen[i] === gen && c.ruleActive[i]) return i;
+      const p = i * WORDS;
+      if (this.u[p + SLOT] === slot && this.u[p + GEN] === gen && c.ruleActive[i]) return i;
     }
     return -1;
   }
 
-  private rule(i: number, leader: number): RuleView {
-    const c = this.table.c;
-    const count = c.followCount[i];
-    const trials = Math.max(c.episodes[leader] - c.followSince[i], count);
-    return { slot: -1, confidence: count / trials, lagMs: c.lagSum[i] / count, support: count };
+  private rule(i: number, leader: number, partner: number): RuleView {
+    const p = i * WORDS;
+    const count = this.f[p + COUNT];
+    const trials = this.trials(i, leader);
+    return { slot: partner, confidence: count / trials, lagMs: this.f[p + LAG_SUM] / count, support: count };
   }
 
   /** Holding rules where `slot` leads (partners follow it). */
   followers(slot: number): RuleView[] {
-    const c = this.table.c;
+    this.sync();
     const out: RuleView[] = [];
     for (let i = slot * this.k, end = i + this.k; i < end; i++) {
-      if (!c.ruleActive[i] || this.keys.generation[c.followerSlot[i]] !== c.followerGen[i]) continue;
-      const r = this.rule(i, slot);
-      r.slot = c.followerSlot[i];
-      out.push(r);
+      if (this.liveRule(i)) out.push(this.rule(i, slot, this.u[i * WORDS + SLOT]));
     }
     return out;
   }
 
   /** Holding rules where `slot` follows (partners lead it). */
   leaders(slot: number): RuleView[] {
+    this.sync();
     const c = this.table.c;
     const out: RuleView[] = [];
     for (let j = slot * LEADERS_PER_KEY, end = j + LEADERS_PER_KEY; j < end; j++) {
       const i = this.leaderRule(slot, j);
-      if (i < 0) continue;
-      const r = this.rule(i, c.leaderSlot[j]);
-      r.slot = c.leaderSlot[j];
-      out.push(r);
+      if (i >= 0) out.push(this.rule(i, c.leaderSlot[j], c.leaderSlot[j]));
     }
     return out;
   }
@@ -333,4 +396,13 @@ export class CorrelationDetector {
     for (const r of this.leaders(slot)) best = Math.max(best, r.confidence);
     return best;
   }
+}
+
+/**
+ * Chance that a key at `rate` (per ms) shows up within one episode window (ms) of a leader by itself: at
+ * most its rate times the window for any stationary process (more than a Poisson estimate, which a steady
+ * reader would beat).
+ */
+function chance(rate: number, window: number): number {
+  return Math.min(1, rate * window);
 }

@@ -7,6 +7,7 @@ import { KeyRegistry } from './keys.ts';
 import { PeriodicDetector } from './periodic.ts';
 import { ScheduleProfile } from './schedule.ts';
 import { SequentialDetector } from './sequential.ts';
+import { SlotStack } from './slots.ts';
 import { round } from './stats.ts';
 import { type Schema, Table } from './table.ts';
 import { TrendTracker } from './trend.ts';
@@ -84,9 +85,9 @@ export class Engine {
   private wall = 0;
 
   private changeFlags: Uint8Array;
-  private readonly changeList: number[] = [];
+  private readonly changeList = new SlotStack();
   private unsavedFlags: Uint8Array;
-  private readonly unsavedList: number[] = [];
+  private readonly unsavedList = new SlotStack();
   private readonly evictedKeys: string[] = [];
   private readonly patternCounts = new Int32Array(PATTERNS.length);
   private evictions = 0;
@@ -102,7 +103,7 @@ export class Engine {
     this.core = new Table(core, cap);
     this.sequential = new SequentialDetector(cfg.sequential, cap);
     this.periodic = new PeriodicDetector(cfg.periodic, cap);
-    this.burst = new BurstDetector(cfg.burst, cap);
+    this.burst = new BurstDetector(cfg.burst, cap, this.core);
     this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
       scheduleJitter: (slot) => this.periodic.jitterOf(slot),
@@ -180,7 +181,7 @@ export class Engine {
       this.correlation.episodeStarted(slot, ts);
     }
     this.sequential.observe(slot, pos, size);
-    this.burst.observe(slot, ts, c.onSchedule[slot] === 1);
+    this.burst.observe(slot, ts, last, c.onSchedule[slot] === 1);
     this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);
     this.trend.observe(slot, ts);
@@ -250,7 +251,7 @@ export class Engine {
   private refreshTouched(): void {
     const touched = this.correlation.touched;
     while (touched.length > 0) {
-      const slot = touched.pop() as number;
+      const slot = touched.pop();
       if (this.keys.keys[slot]) this.refresh(slot);
     }
   }
@@ -315,7 +316,7 @@ export class Engine {
   /** Forgets every key. */
   reset(): void {
     for (const slot of [...this.keys.slots()]) this.drop(slot);
-    this.correlation.touched.length = 0;
+    this.correlation.touched.clear();
     this.review.clear();
   }
 
@@ -323,12 +324,12 @@ export class Engine {
   drainChanges(fn: (slot: number, urgent: boolean) => void): void {
     const list = this.changeList;
     for (let i = 0; i < list.length; i++) {
-      const slot = list[i];
+      const slot = list.at(i);
       const level = this.changeFlags[slot];
       this.changeFlags[slot] = 0;
       if (level && this.keys.keys[slot]) fn(slot, level === URGENT);
     }
-    list.length = 0;
+    list.clear();
   }
 
   /** Keys removed (evicted or forgotten) since the last call. */
@@ -340,11 +341,11 @@ export class Engine {
   drainUnsaved(fn: (slot: number) => void): void {
     const list = this.unsavedList;
     for (let i = 0; i < list.length; i++) {
-      const slot = list[i];
+      const slot = list.at(i);
       this.unsavedFlags[slot] = 0;
       if (this.keys.keys[slot]) fn(slot);
     }
-    list.length = 0;
+    list.clear();
   }
 
   get counters(): EngineCounters {
@@ -382,7 +383,7 @@ export class Engine {
       periodic: mask & PERIODIC ? this.periodic.detail(slot, now) : null,
       burst: mask & BURST ? this.burst.detail(slot, now) : null,
       correlated: mask & CORRELATED ? this.partners(slot) : [],
-      schedule: this.schedule.detail(slot),
+      schedule: this.schedule.detail(slot, c.first[slot], c.last[slot]),
       trend: this.trend.detail(slot, now),
       source: c.source[slot] > 0 ? this.sources[c.source[slot] - 1] : null,
       accesses: c.accesses[slot],

@@ -114,6 +114,15 @@ function robustSpread(values: Float64Array, n: number): number {
   return 1.4826 * medianOf(work, n);
 }
 
+/** Appends the start times held in `starts[from..to)` to `history` from index n; returns the new count. */
+function unpack(starts: Uint32Array, from: number, to: number, origin: number, n: number): number {
+  for (let i = from; i < to; i++) {
+    const offset = starts[i];
+    if (offset !== DROPPED) history[n++] = origin + offset * TICK_MS;
+  }
+  return n;
+}
+
 export interface PeriodicFit {
   period: number;
   beat: number;
@@ -209,6 +218,13 @@ export function fitSchedule(
   residuals(t, n, out);
 
   const jitter = robustSpread(resid, n);
+  out.jitter = jitter;
+  // A period out of range or starts too loose for any schedule are refused whatever their phases: skip
+  // the phase statistics (the trigonometry is most of a refit, and most keys that reach here are not
+  // periodic — this runs at each of their session starts). `score` stays 0 for such a fit.
+  const plausible =
+    out.period >= cfg.minPeriodMs && out.period <= cfg.maxPeriodMs && jitter <= cfg.maxJitter * out.period;
+  if (!plausible) return;
   // Phase concentration and sums of squares over the starts on the schedule (strays left out): errors
   // around the line, and the errors of gaps between consecutive beats.
   let cs = 0;
@@ -234,7 +250,6 @@ export function fitSchedule(
     prev = i;
   }
   const expected = beats[n - 1] - beats[0] + 1;
-  out.jitter = jitter;
   out.score = Math.hypot(cs, sn) / n;
   const precise = jitter <= 0.005 * out.period;
   const phaseHolds =
@@ -245,10 +260,7 @@ export function fitSchedule(
         -Math.log(cfg.driftBayesFactor));
   out.ok =
     distinct >= cfg.minOccurrences &&
-    out.period >= cfg.minPeriodMs &&
-    out.period <= cfg.maxPeriodMs &&
     1 - out.score <= critical &&
-    jitter <= cfg.maxJitter * out.period &&
     distinct / expected >= cfg.minFillRatio &&
     phaseHolds;
 }
@@ -275,11 +287,15 @@ export class PeriodicDetector {
       this.rebase(slot, ts - (MAX_TICKS / 2) * TICK_MS, kept);
     c.starts[base + (count % HISTORY)] = Math.round((ts - c.base[slot]) / TICK_MS);
     c.count[slot] = count + 1;
+    // Too few starts to fit yet (the history can hold no more than were seen).
+    if (count + 1 < this.cfg.minOccurrences) return false;
+    const starts = c.starts;
+    const origin = c.base[slot];
+    // Oldest first: the ring from the entry after the newest to its end, then from its start.
+    const newest = count % HISTORY;
     let n = 0;
-    for (let i = count + 1 - Math.min(count + 1, HISTORY); i <= count; i++) {
-      const offset = c.starts[base + (i % HISTORY)];
-      if (offset !== DROPPED) history[n++] = c.base[slot] + offset * TICK_MS;
-    }
+    if (count + 1 >= HISTORY) n = unpack(starts, base + newest + 1, base + HISTORY, origin, n);
+    n = unpack(starts, base, base + newest + 1, origin, n);
     if (n < this.cfg.minOccurrences) return false;
     // Events can arrive slightly out of order; the fit needs ascending times.
     let sorted = true;

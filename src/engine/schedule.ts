@@ -22,8 +22,6 @@ const schema = {
   days: ['f32', 7],
   /** Reference time of the weights. */
   ref: ['f64', 1],
-  first: ['f64', 1],
-  last: ['f64', 1],
   /** Accesses counted (for the chi-square test's sample size). */
   n: ['u32', 1],
 } as const;
@@ -44,12 +42,7 @@ export class ScheduleProfile {
 
   observe(slot: number, ts: number): void {
     const c = this.table.c;
-    if (c.n[slot] === 0) {
-      c.ref[slot] = ts;
-      c.first[slot] = ts;
-    }
-    if (ts < c.first[slot]) c.first[slot] = ts;
-    if (ts > c.last[slot]) c.last[slot] = ts;
+    if (c.n[slot] === 0) c.ref[slot] = ts;
     c.n[slot]++;
     let w = 2 ** ((ts - c.ref[slot]) / this.halfLifeMs);
     if (w > 1e6) {
@@ -69,9 +62,10 @@ export class ScheduleProfile {
     for (let i = slot * 7; i < slot * 7 + 7; i++) c.days[i] *= f;
   }
 
-  detail(slot: number): ScheduleDetail | null {
+  /** The profile, once the key's accesses (`first` to `last`, kept by the engine) span enough days. */
+  detail(slot: number, first: number, last: number): ScheduleDetail | null {
     const c = this.table.c;
-    if (c.last[slot] - c.first[slot] < this.cfg.minHistoryDays * DAY_MS) return null;
+    if (last - first < this.cfg.minHistoryDays * DAY_MS) return null;
     const hours = peaks(c.hours, slot * 24, 24, c.n[slot], CHI2_HOURS);
     const days = peaks(c.days, slot * 7, 7, c.n[slot], CHI2_DAYS);
     return { peak_hours: hours.bins, peak_days: days.bins, concentration: hours.concentration };

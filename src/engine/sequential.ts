@@ -19,10 +19,16 @@ export const STREAM_HEADS = 4;
 const schema = {
   /** Position of each head's latest access. */
   headPos: ['f64', STREAM_HEADS],
-  /** Size of that access (0 when unknown); the next sequential access starts at headPos + headSize. */
-  headSize: ['f64', STREAM_HEADS],
-  /** The head's last step (position difference); a repeated step is a stride even when it is large. */
-  headStride: ['f64', STREAM_HEADS],
+  /**
+   * Size of that access (0 when unknown); the next sequential access starts at headPos + headSize.
+   * 32-bit float: exact up to 16 MiB, and beyond it only compared within half a unit or more.
+   */
+  headSize: ['f32', STREAM_HEADS],
+  /**
+   * The head's last step (position difference); a repeated step is a stride even when it is large.
+   * 32-bit float: it is only compared within 1 % (`continues`), far above its rounding (6e-8).
+   */
+  headStride: ['f32', STREAM_HEADS],
   /** Access counter value when the head was last used (0 = empty); the least recent is replaced. */
   headUsed: ['u32', STREAM_HEADS],
   /** Accesses that carried a position. */
