@@ -47,6 +47,17 @@ function persistence(engine: Engine, store: Store, expireDays = 3650): Persisten
   return new Persistence(engine, store, { intervalMs: 1000, expireDays, maxPendingDeletes: 1000 }, log);
 }
 
+/** An empty engine on a new, opened store of `kind`, with its persistence restored (from nothing). */
+async function fresh(kind: Kind) {
+  const open = storage(kind);
+  const engine = new Engine(cfg.engine);
+  const store = open();
+  await store.open();
+  const p = persistence(engine, store);
+  await p.restore();
+  return { open, engine, store, p };
+}
+
 async function restored(open: () => Store, expireDays?: number): Promise<Engine> {
   const engine = new Engine(cfg.engine);
   const store = open();
@@ -82,12 +93,7 @@ describe.each<Kind>(['file', 'redis'])('%s store round trip', (kind) => {
   const skip = kind === 'redis' && !redisUp;
 
   it.skipIf(skip)('restores every key exactly after incremental flushes with deletes', async () => {
-    const open = storage(kind);
-    const engine = new Engine(cfg.engine);
-    const store = open();
-    await store.open();
-    const p = persistence(engine, store);
-    await p.restore();
+    const { open, engine, store, p } = await fresh(kind);
     const w = makeWorkload(1, 30_000, 400);
     const forgettable = w.keys.filter((_, k) => k % 7 < 3 && k < 400);
     for (let from = 0; from < w.length; from += 5000) {
@@ -110,12 +116,7 @@ describe.each<Kind>(['file', 'redis'])('%s store round trip', (kind) => {
   });
 
   it.skipIf(skip)('writes more changed keys than one batch holds in one flush', async () => {
-    const open = storage(kind);
-    const engine = new Engine(cfg.engine);
-    const store = open();
-    await store.open();
-    const p = persistence(engine, store);
-    await p.restore();
+    const { open, engine, store, p } = await fresh(kind);
     feed(engine, makeWorkload(5, 24_000, 12_000));
     expect(engine.keys.size).toBeGreaterThan(5000);
     await p.flush();
