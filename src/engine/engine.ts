@@ -53,6 +53,9 @@ const core = {
   source: ['u16', 1],
 } as const;
 
+/** Bookkeeping per slot that is not key state (never persisted). */
+const flagColumns = { changed: ['u8', 1], unsaved: ['u8', 1] } as const;
+
 export interface EngineOptions {
   /** Wall clock (epoch ms). Injected so tests and replays control time; defaults to "no wall clock". */
   clock?: () => number;
@@ -84,9 +87,9 @@ export class Engine {
   private live = false;
   private wall = 0;
 
-  private changeFlags: Uint8Array;
+  /** Per slot: change level waiting to be handed to the publisher, and whether the store is behind. */
+  private readonly flags: Table<typeof flagColumns>;
   private readonly changeList = new SlotStack();
-  private unsavedFlags: Uint8Array;
   private readonly unsavedList = new SlotStack();
   private readonly evictedKeys: string[] = [];
   private readonly patternCounts = new Int32Array(PATTERNS.length);
@@ -119,8 +122,7 @@ export class Engine {
       this.schedule.table,
       this.trend.table,
     ] as unknown as Table<Schema>[];
-    this.changeFlags = new Uint8Array(cap);
-    this.unsavedFlags = new Uint8Array(cap);
+    this.flags = new Table(flagColumns, cap);
   }
 
   /**
@@ -261,10 +263,10 @@ export class Engine {
   }
 
   private markChanged(slot: number, level: number): void {
-    if (this.changeFlags[slot] === 0) this.changeList.push(slot);
-    if (level > this.changeFlags[slot]) this.changeFlags[slot] = level;
-    if (this.unsavedFlags[slot] === 0) {
-      this.unsavedFlags[slot] = 1;
+    if (this.flags.c.changed[slot] === 0) this.changeList.push(slot);
+    if (level > this.flags.c.changed[slot]) this.flags.c.changed[slot] = level;
+    if (this.flags.c.unsaved[slot] === 0) {
+      this.flags.c.unsaved[slot] = 1;
       this.unsavedList.push(slot);
     }
   }
@@ -279,12 +281,7 @@ export class Engine {
 
   private grow(capacity: number): void {
     for (const t of this.tables) t.grow(capacity);
-    const changed = new Uint8Array(capacity);
-    changed.set(this.changeFlags);
-    this.changeFlags = changed;
-    const unsaved = new Uint8Array(capacity);
-    unsaved.set(this.unsavedFlags);
-    this.unsavedFlags = unsaved;
+    this.flags.grow(capacity);
   }
 
   private evict(slot: number): void {
@@ -325,8 +322,8 @@ export class Engine {
     const list = this.changeList;
     for (let i = 0; i < list.length; i++) {
       const slot = list.at(i);
-      const level = this.changeFlags[slot];
-      this.changeFlags[slot] = 0;
+      const level = this.flags.c.changed[slot];
+      this.flags.c.changed[slot] = 0;
       if (level && this.keys.keys[slot]) fn(slot, level === URGENT);
     }
     list.clear();
@@ -342,7 +339,7 @@ export class Engine {
     const list = this.unsavedList;
     for (let i = 0; i < list.length; i++) {
       const slot = list.at(i);
-      this.unsavedFlags[slot] = 0;
+      this.flags.c.unsaved[slot] = 0;
       if (this.keys.keys[slot]) fn(slot);
     }
     list.clear();
@@ -490,8 +487,8 @@ export class Engine {
       this.countPatterns(c.mask[slot], 1);
       const at = c.reviewAt[slot];
       if (at > 0) this.review.push(at, slot, this.keys.generation[slot]);
-      if (this.changeFlags[slot] === 0) this.changeList.push(slot);
-      this.changeFlags[slot] = CHANGED;
+      if (this.flags.c.changed[slot] === 0) this.changeList.push(slot);
+      this.flags.c.changed[slot] = CHANGED;
     }
   }
 }

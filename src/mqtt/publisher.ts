@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { TimeHeap } from '../engine/heap.ts';
+import { Table } from '../engine/table.ts';
 import type { Transport } from './transport.ts';
 
 /**
@@ -42,13 +43,19 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
-export class Publisher {
-  private lastAt = new Float64Array(1024);
-  private lastHash = new Uint32Array(1024);
+const perSlot = {
+  /** When the slot's key was last published (0: never) and a hash of that view. */
+  lastAt: ['f64', 1],
+  lastHash: ['u32', 1],
   /** Generation a pending publish is for (0 = nothing pending). */
-  private pendingGen = new Uint32Array(1024);
+  pendingGen: ['u32', 1],
   /** Generation of the key that lastAt/lastHash describe. */
-  private ownerGen = new Uint32Array(1024);
+  ownerGen: ['u32', 1],
+} as const;
+
+export class Publisher {
+  /** Per-slot publishing state (see `perSlot`). */
+  private readonly slots = new Table(perSlot, 1024);
   private readonly due = new TimeHeap();
   private readonly urgent: number[] = [];
   /** Retained topics to clear (evicted or forgotten keys). */
@@ -73,19 +80,19 @@ export class Publisher {
   offer(slot: number, urgent: boolean): void {
     this.ensure(slot);
     const gen = this.views.generation(slot);
-    if (this.ownerGen[slot] !== gen) {
+    if (this.slots.c.ownerGen[slot] !== gen) {
       // A different key now lives on this slot: the previous key's throttle and hash do not apply.
-      this.ownerGen[slot] = gen;
-      this.lastAt[slot] = 0;
-      this.lastHash[slot] = 0;
-      this.pendingGen[slot] = 0;
+      this.slots.c.ownerGen[slot] = gen;
+      this.slots.c.lastAt[slot] = 0;
+      this.slots.c.lastHash[slot] = 0;
+      this.slots.c.pendingGen[slot] = 0;
     }
     if (urgent) {
-      this.pendingGen[slot] = gen;
+      this.slots.c.pendingGen[slot] = gen;
       this.urgent.push(slot);
-    } else if (this.pendingGen[slot] !== gen) {
-      this.pendingGen[slot] = gen;
-      this.due.push(this.lastAt[slot] + this.opts.intervalMs, slot, gen);
+    } else if (this.slots.c.pendingGen[slot] !== gen) {
+      this.slots.c.pendingGen[slot] = gen;
+      this.due.push(this.slots.c.lastAt[slot] + this.opts.intervalMs, slot, gen);
     }
     this.kick();
   }
@@ -109,8 +116,8 @@ export class Publisher {
    * lost the retained messages).
    */
   forgetPublished(): void {
-    this.lastHash.fill(0);
-    this.lastAt.fill(0);
+    this.slots.c.lastHash.fill(0);
+    this.slots.c.lastAt.fill(0);
   }
 
   /** Keys waiting to be published or cleared. */
@@ -123,21 +130,7 @@ export class Publisher {
   }
 
   private ensure(slot: number): void {
-    if (slot < this.lastAt.length) return;
-    let n = this.lastAt.length;
-    while (n <= slot) n *= 2;
-    const a = new Float64Array(n);
-    a.set(this.lastAt);
-    this.lastAt = a;
-    const h = new Uint32Array(n);
-    h.set(this.lastHash);
-    this.lastHash = h;
-    const p = new Uint32Array(n);
-    p.set(this.pendingGen);
-    this.pendingGen = p;
-    const o = new Uint32Array(n);
-    o.set(this.ownerGen);
-    this.ownerGen = o;
+    if (slot >= this.slots.capacity) this.slots.grow(Math.max(slot + 1, this.slots.capacity * 2));
   }
 
   private kick(): void {
@@ -164,8 +157,8 @@ export class Publisher {
       const slot = this.due.peekId();
       const gen = this.due.peekGen();
       this.due.pop();
-      if (this.pendingGen[slot] !== gen) continue;
-      const allowed = this.lastAt[slot] + this.opts.intervalMs;
+      if (this.slots.c.pendingGen[slot] !== gen) continue;
+      const allowed = this.slots.c.lastAt[slot] + this.opts.intervalMs;
       // An urgent publish may have happened since this entry was queued: keep the throttle.
       if (allowed > now) this.due.push(allowed, slot, gen);
       else this.publishSlot(slot, now);
@@ -180,18 +173,18 @@ export class Publisher {
   }
 
   private publishSlot(slot: number, now: number): void {
-    const gen = this.pendingGen[slot];
+    const gen = this.slots.c.pendingGen[slot];
     if (gen === 0) return; // already published via the urgent path
-    this.pendingGen[slot] = 0;
+    this.slots.c.pendingGen[slot] = 0;
     const view = this.views.render(slot, gen);
     if (!view) return;
     const h = hash(view.hashInput);
-    if (h === this.lastHash[slot] && this.lastAt[slot] > 0) {
+    if (h === this.slots.c.lastHash[slot] && this.slots.c.lastAt[slot] > 0) {
       this.skippedUnchanged++;
       return;
     }
-    this.lastHash[slot] = h;
-    this.lastAt[slot] = now;
+    this.slots.c.lastHash[slot] = h;
+    this.slots.c.lastAt[slot] = now;
     this.send(this.opts.topicOf(view.key), view.json);
   }
 
@@ -224,7 +217,7 @@ export class Publisher {
       const slot = this.due.peekId();
       const gen = this.due.peekGen();
       this.due.pop();
-      if (this.pendingGen[slot] === gen) this.urgent.push(slot);
+      if (this.slots.c.pendingGen[slot] === gen) this.urgent.push(slot);
     }
     const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.pump();

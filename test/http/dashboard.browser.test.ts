@@ -105,11 +105,12 @@ describe.skipIf(!runnable)('dashboard in a real browser', () => {
 
   it('draws a key page: timeline, positions and partners', async () => {
     await page.click(`#keys a[href="#/key/${encodeURIComponent(WORKLOAD_KEYS.sequential)}"]`);
-    const timeline = page.locator('#timeline canvas');
-    await timeline.waitFor();
-    const box = await timeline.boundingBox();
-    expect(box!.width).toBeGreaterThan(0);
-    expect(box!.height).toBeGreaterThan(0);
+    // The key page redraws every 2 s, replacing its canvas: ask again if it was swapped under us.
+    const size = async () => {
+      const box = await page.locator('#timeline canvas').boundingBox();
+      return box ? Math.min(box.width, box.height) : 0;
+    };
+    await expect.poll(size).toBeGreaterThan(0);
     await page.locator('#positions canvas').waitFor();
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-sequential.png'), fullPage: true });
 
