@@ -139,8 +139,8 @@ export class Service {
       now: this.clock,
     });
     this.ingest.onIngested = () => this.forwardChanges();
-    this.ingest.onAccess = (key, ts, position, size) => {
-      this.predictor?.observe(key, ts, position, size);
+    this.ingest.onAccess = (slot, key, ts, position, size) => {
+      this.predictor?.observe(slot, ts, position, size);
       this.recent?.push(key, ts, position);
     };
     this.stats = new StatsCollector(

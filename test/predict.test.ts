@@ -12,8 +12,7 @@ function setup() {
   const issued: { key: string; pos: number }[] = [];
   predictor.onIssue = (slot, pos) => issued.push({ key: engine.keys.keys[slot], pos });
   const observe = (key: string, ts: number, pos = Number.NaN, size = 0) => {
-    engine.observe(key, ts, pos, size);
-    predictor.observe(key, ts, pos, size);
+    predictor.observe(engine.observe(key, ts, pos, size), ts, pos, size);
   };
   return { engine, predictor, issued, observe };
 }

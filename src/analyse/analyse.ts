@@ -53,7 +53,7 @@ export async function analyse(file: string, opts: AnalyseOptions): Promise<Analy
   const started = performance.now();
   for await (const ev of readEvents(file, opts.csv, () => rejectedLines++)) {
     events++;
-    engine.observe(ev.key, ev.ts, ev.position, ev.size);
+    const slot = engine.observe(ev.key, ev.ts, ev.position, ev.size);
     const id = objectId(ev.key, ev.position);
     let size = sizes.get(id);
     if (size === undefined) {
@@ -62,7 +62,7 @@ export async function analyse(file: string, opts: AnalyseOptions): Promise<Analy
     }
     for (const c of plain) c.request(id, size);
     for (const c of withPrefetch) c.request(id, size);
-    predictor.observe(ev.key, ev.ts, ev.position, ev.size);
+    predictor.observe(slot, ev.ts, ev.position, ev.size);
     if ((events & 1023) === 0) engine.drainChanges(noop);
   }
   engine.tick();

@@ -360,19 +360,39 @@ export class CorrelationDetector {
     return -1;
   }
 
-  private rule(i: number, leader: number, partner: number): RuleView {
+  private rule(i: number, leader: number, partner: number, out: RuleView): RuleView {
     const p = i * WORDS;
     const count = this.f[p + COUNT];
-    const trials = this.trials(i, leader);
-    return { slot: partner, confidence: count / trials, lagMs: this.f[p + LAG_SUM] / count, support: count };
+    out.slot = partner;
+    out.confidence = count / this.trials(i, leader);
+    out.lagMs = this.f[p + LAG_SUM] / count;
+    out.support = count;
+    return out;
+  }
+
+  /** Follower entries per key: `followerAt` takes 0 … partnersPerKey − 1. */
+  get partnersPerKey(): number {
+    return this.k;
+  }
+
+  /**
+   * Fills `out` with the rule in follower entry `n` of `slot` and returns true, or returns false when that
+   * entry holds no live rule. The allocation-free form of `followers`, for work done on every access.
+   */
+  followerAt(slot: number, n: number, out: RuleView): boolean {
+    this.sync();
+    const i = slot * this.k + n;
+    if (!this.liveRule(i)) return false;
+    this.rule(i, slot, this.u[i * WORDS + SLOT], out);
+    return true;
   }
 
   /** Holding rules where `slot` leads (partners follow it). */
   followers(slot: number): RuleView[] {
-    this.sync();
     const out: RuleView[] = [];
-    for (let i = slot * this.k, end = i + this.k; i < end; i++) {
-      if (this.liveRule(i)) out.push(this.rule(i, slot, this.u[i * WORDS + SLOT]));
+    for (let n = 0; n < this.k; n++) {
+      const r = emptyRule();
+      if (this.followerAt(slot, n, r)) out.push(r);
     }
     return out;
   }
@@ -384,7 +404,7 @@ export class CorrelationDetector {
     const out: RuleView[] = [];
     for (let j = slot * LEADERS_PER_KEY, end = j + LEADERS_PER_KEY; j < end; j++) {
       const i = this.leaderRule(slot, j);
-      if (i >= 0) out.push(this.rule(i, c.leaderSlot[j], c.leaderSlot[j]));
+      if (i >= 0) out.push(this.rule(i, c.leaderSlot[j], c.leaderSlot[j], emptyRule()));
     }
     return out;
   }
@@ -396,6 +416,10 @@ export class CorrelationDetector {
     for (const r of this.leaders(slot)) best = Math.max(best, r.confidence);
     return best;
   }
+}
+
+export function emptyRule(): RuleView {
+  return { slot: -1, confidence: 0, lagMs: 0, support: 0 };
 }
 
 /**

@@ -150,9 +150,10 @@ export class Engine {
 
   /**
    * Records one access. `pos` is NaN when the event has no position; `size` 0 when unknown.
-   * `ts` must be finite (validated by the caller).
+   * `ts` must be finite (validated by the caller). Returns the key's slot, so that what else follows the
+   * same access (predictions) does not look the key up again.
    */
-  observe(key: string, ts: number, pos: number, size: number, source = 0): void {
+  observe(key: string, ts: number, pos: number, size: number, source = 0): number {
     let slot = this.keys.slotOf(key);
     if (slot < 0) slot = this.add(key);
     else this.keys.touch(slot);
@@ -190,6 +191,7 @@ export class Engine {
     this.refresh(slot);
     this.refreshTouched();
     if (this.review.peekTime() <= this.now) this.sweep();
+    return slot;
   }
 
   /**

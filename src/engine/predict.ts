@@ -1,4 +1,5 @@
 import type { PredictionConfig } from '../config.ts';
+import { emptyRule } from './correlation.ts';
 import type { Engine } from './engine.ts';
 import { TimeHeap } from './heap.ts';
 import { round } from './stats.ts';
@@ -133,10 +134,8 @@ export class Predictor {
     this.minProbability = new Float64Array(REASONS.length).fill(cfg.minProbability);
   }
 
-  /** Call after `engine.observe` for the same access. */
-  observe(key: string, ts: number, pos: number, size: number): void {
-    const slot = this.engine.keys.slotOf(key);
-    if (slot < 0) return;
+  /** Call after `engine.observe` for the same access, with the slot it returned. */
+  observe(slot: number, ts: number, pos: number, size: number): void {
     const k = this.row(slot);
     const hasPos = !Number.isNaN(pos);
     const newSession = k.lastTs[slot] === 0 || ts - k.lastTs[slot] > this.engine.cfg.sessionGapMs;
@@ -184,9 +183,8 @@ export class Predictor {
 
   /** Signed stride of the key's sequential stream (0 when it has none). */
   private stride(slot: number): number {
-    if (!this.engine.sequential.isActive(slot)) return 0;
-    const d = this.engine.sequential.detail(slot);
-    return d.direction === 'forward' ? d.stride : -d.stride;
+    const sequential = this.engine.sequential;
+    return sequential.isActive(slot) ? sequential.signedStride(slot) : 0;
   }
 
   /**
@@ -237,10 +235,15 @@ export class Predictor {
 
   /** Issues the predictions that follow from an access of `slot` at `now`. */
   private issueFor(slot: number, now: number): void {
-    this.candidates(slot, now, (target, pos, size, p, expected, reason) =>
-      this.issue(target, pos, size, p, now, expected, reason),
-    );
+    this.issuedNow = now;
+    this.candidates(slot, now, this.issueCandidate);
   }
+
+  // One emitter for every access (a closure per access would be garbage on the hot path).
+  private issuedNow = 0;
+  private readonly issueCandidate: Emit = (target, pos, size, p, expected, reason) =>
+    this.issue(target, pos, size, p, this.issuedNow, expected, reason);
+  private readonly rule = emptyRule();
 
   /**
    * What follows from the key's current state: the next positions of its stream (up to its degree, as far
@@ -268,7 +271,9 @@ export class Predictor {
         }
       }
     }
-    for (const rule of engine.correlation.followers(slot)) {
+    const rule = this.rule;
+    for (let n = 0; n < engine.correlation.partnersPerKey; n++) {
+      if (!engine.correlation.followerAt(slot, n, rule)) continue;
       if (rule.confidence < this.minProbability[CORRELATED]) continue;
       const f = this.row(rule.slot);
       const pos = f.positioned[rule.slot] ? f.sessionPos[rule.slot] : ANY_POSITION;

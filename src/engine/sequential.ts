@@ -174,6 +174,13 @@ export class SequentialDetector {
     return this.table.c.steps[slot] >= this.cfg.minLength ? this.share(slot) : 0;
   }
 
+  /** The dominant stride with its direction's sign (negative: backward). */
+  signedStride(slot: number): number {
+    const c = this.table.c;
+    const stride = Math.abs(c.strideCandidate[slot]);
+    return c.direction[slot] >= 0 ? stride : -stride;
+  }
+
   detail(slot: number): SequentialDetail {
     const c = this.table.c;
     const base = slot * STREAM_HEADS;

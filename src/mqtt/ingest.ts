@@ -37,9 +37,10 @@ export class Ingest {
   onIngested: () => void = () => {};
   /**
    * Called for every accepted event after the engine saw it (predictions, the dashboard's recent-access
-   * ring), so it must be O(1). `position` is NaN when the event has none, `size` 0 when unknown.
+   * ring), so it must be O(1). `slot` is the key's engine slot; `position` is NaN when the event has none,
+   * `size` 0 when unknown.
    */
-  onAccess: ((key: string, ts: number, position: number, size: number) => void) | undefined;
+  onAccess: ((slot: number, key: string, ts: number, position: number, size: number) => void) | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -105,8 +106,8 @@ export class Ingest {
     this.counters.events++;
     const position = ev.position ?? Number.NaN;
     const size = ev.size ?? 0;
-    this.engine.observe(ev.key, ts, position, size, source);
-    this.onAccess?.(ev.key, ts, position, size);
+    const slot = this.engine.observe(ev.key, ts, position, size, source);
+    this.onAccess?.(slot, ev.key, ts, position, size);
   }
 
   private rejectMessage(topic: string, reason: string): void {
