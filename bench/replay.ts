@@ -31,13 +31,13 @@ export function replay(trace: Trace, cfg: EngineConfig, toEnd = true): Replay {
   const firstSeen = new Map<string, number>();
   const masks = new Map<number, number>();
   const record = (slot: number) => {
-    const mask = engine.core.c.mask[slot];
+    const mask = engine.maskOf(slot);
     if ((masks.get(slot) ?? 0) === mask) return;
     masks.set(slot, mask);
     const key = engine.keys.keys[slot];
     const list = timelines.get(key) ?? [];
     timelines.set(key, list);
-    list.push({ ts: engine.now, accesses: engine.core.c.accesses[slot], mask });
+    list.push({ ts: engine.now, accesses: engine.accessesOf(slot), mask });
   };
   for (let i = 0; i < trace.n; i++) {
     const key = trace.keyNames[trace.key[i]];

@@ -1,6 +1,6 @@
 import type { EngineConfig } from '../config.ts';
 import { poissonTail } from './stats.ts';
-import { Table } from './table.ts';
+import { RowTable, rowLayout } from './table.ts';
 import type { BurstDetail } from './types.ts';
 
 /**
@@ -42,16 +42,19 @@ const schema = {
   habitPeaks: ['f32', 2],
 } as const;
 
+const at = rowLayout(schema).at;
+
 /**
  * The key's first and latest access times, kept by the engine for every key: the detector reads them
- * there instead of keeping copies (16 bytes a key). Columns are re-read on each use (they grow).
+ * there instead of keeping copies (16 bytes a key).
  */
 export interface KeyTimes {
-  readonly c: { readonly first: Float64Array; readonly last: Float64Array };
+  firstAccess(slot: number): number;
+  lastAccess(slot: number): number;
 }
 
 export class BurstDetector {
-  readonly table: Table<typeof schema>;
+  readonly table: RowTable<typeof schema>;
   private readonly tauRecent: number;
 
   constructor(
@@ -59,34 +62,38 @@ export class BurstDetector {
     capacity: number,
     private readonly times: KeyTimes,
   ) {
-    this.table = new Table(schema, capacity);
+    this.table = new RowTable(schema, capacity);
     this.tauRecent = cfg.windowMs / 3;
   }
 
   private decay(slot: number, now: number): void {
-    const c = this.table.c;
-    const dt = now - c.decayedAt[slot];
+    const t = this.table;
+    const r8 = slot * t.stride8;
+    const dt = now - t.f64[r8 + at.decayedAt];
     if (dt <= 0) return;
-    c.recent[slot] *= Math.exp(-dt / this.tauRecent);
-    c.usual[slot] *= Math.exp(-dt / this.cfg.baselineMs);
-    c.decayedAt[slot] = now;
+    t.f64[r8 + at.recent] *= Math.exp(-dt / this.tauRecent);
+    t.f64[r8 + at.usual] *= Math.exp(-dt / this.cfg.baselineMs);
+    t.f64[r8 + at.decayedAt] = now;
   }
 
   /** The key's usual rate (accesses per ms), from history that is not "recent". */
   usualRate(slot: number, now: number): number {
-    const c = this.table.c;
-    const age = Math.max(now - this.times.c.first[slot], 1);
+    const t = this.table;
+    const r8 = slot * t.stride8;
+    const age = Math.max(now - this.times.firstAccess(slot), 1);
     // Effective span of the decayed counter: its time constant, or the key's age if younger.
     const span = this.cfg.baselineMs * (1 - Math.exp(-age / this.cfg.baselineMs));
-    const old = Math.max(c.usual[slot] - c.recent[slot], 0);
+    const old = Math.max(t.f64[r8 + at.usual] - t.f64[r8 + at.recent], 0);
     // One access per baseline span as a floor: no history is not the same as a rate of zero.
     return Math.max(old, 1) / Math.max(span, this.cfg.windowMs);
   }
 
   /** The key's rate around `now` (per ms): its usual rate, or its recent one while that is higher. */
   rate(slot: number, now: number): number {
-    const c = this.table.c;
-    const recent = c.recent[slot] * Math.exp(-Math.max(now - c.decayedAt[slot], 0) / this.tauRecent);
+    const t = this.table;
+    const r8 = slot * t.stride8;
+    const recent =
+      t.f64[r8 + at.recent] * Math.exp(-Math.max(now - t.f64[r8 + at.decayedAt], 0) / this.tauRecent);
     return Math.max(this.usualRate(slot, now), recent / this.tauRecent);
   }
 
@@ -97,17 +104,20 @@ export class BurstDetector {
    * the state changed.
    */
   observe(slot: number, ts: number, previous: number, expected: boolean): boolean {
-    const c = this.table.c;
-    if (c.decayedAt[slot] === 0) c.decayedAt[slot] = ts;
+    const t = this.table;
+    const r8 = slot * t.stride8;
+    const r4 = 2 * r8;
+    if (t.f64[r8 + at.decayedAt] === 0) t.f64[r8 + at.decayedAt] = ts;
     else if (ts - previous > this.cfg.windowMs) this.sessionEnded(slot, ts, previous);
-    if (ts < c.decayedAt[slot]) {
+    if (ts < t.f64[r8 + at.decayedAt]) {
       // Late event: count it as if it happened now; decaying backwards would inflate history.
-      ts = c.decayedAt[slot];
+      ts = t.f64[r8 + at.decayedAt];
     }
     this.decay(slot, ts);
-    c.recent[slot] += 1;
-    c.usual[slot] += 1;
-    if (c.recent[slot] > c.sessionPeak[slot]) c.sessionPeak[slot] = c.recent[slot];
+    t.f64[r8 + at.recent] += 1;
+    t.f64[r8 + at.usual] += 1;
+    if (t.f64[r8 + at.recent] > t.f32[r4 + at.sessionPeak])
+      t.f32[r4 + at.sessionPeak] = t.f64[r8 + at.recent];
     return this.evaluate(slot, ts, expected);
   }
 
@@ -116,88 +126,96 @@ export class BurstDetector {
    * chance clusters of a memoryless key never become a habit that would hide its real bursts.
    */
   private sessionEnded(slot: number, next: number, last: number): void {
-    const c = this.table.c;
+    const t = this.table;
+    const r8 = slot * t.stride8;
+    const r4 = 2 * r8;
     const fade = Math.exp(-Math.max(next - last, 0) / this.cfg.habitMs);
-    const h = slot * 2;
     const mean = this.usualRate(slot, next) * this.tauRecent;
-    const top = c.sessionPeak[slot];
+    const top = t.f32[r4 + at.sessionPeak];
     const intense =
       top >= this.cfg.minEvents &&
       top >= this.cfg.minRatio * mean &&
       poissonTail(top, mean) < this.cfg.maxPValue;
     const peak = intense ? top : 0;
-    const first = c.habitPeaks[h] * fade;
-    const second = c.habitPeaks[h + 1] * fade;
-    c.habitPeaks[h] = Math.max(first, peak);
-    c.habitPeaks[h + 1] = Math.max(second, Math.min(first, peak));
-    c.sessionPeak[slot] = 0;
+    const first = t.f32[r4 + at.habitPeaks] * fade;
+    const second = t.f32[r4 + at.habitPeaks + 1] * fade;
+    t.f32[r4 + at.habitPeaks] = Math.max(first, peak);
+    t.f32[r4 + at.habitPeaks + 1] = Math.max(second, Math.min(first, peak));
+    t.f32[r4 + at.sessionPeak] = 0;
   }
 
   /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
   evaluate(slot: number, now: number, expected = false): boolean {
-    const c = this.table.c;
+    const t = this.table;
+    const r8 = slot * t.stride8;
+    const r4 = 2 * r8;
     this.decay(slot, now);
-    const recent = c.recent[slot];
-    const wasActive = c.burstStart[slot] > 0;
+    const recent = t.f64[r8 + at.recent];
+    const wasActive = t.f64[r8 + at.burstStart] > 0;
     if (wasActive) {
-      const rate = c.baseline[slot] * this.tauRecent;
+      const rate = t.f64[r8 + at.baseline] * this.tauRecent;
       const ended =
-        now - this.times.c.last[slot] >= this.cfg.windowMs ||
-        recent < this.cfg.exitRatio * c.trigger[slot] ||
+        now - this.times.lastAccess(slot) >= this.cfg.windowMs ||
+        recent < this.cfg.exitRatio * t.f32[r4 + at.trigger] ||
         recent < 2 * rate ||
         recent < this.cfg.minEvents / 2;
       if (ended) {
-        c.burstStart[slot] = 0;
-        c.score[slot] = 0;
+        t.f64[r8 + at.burstStart] = 0;
+        t.f32[r4 + at.score] = 0;
         return true;
       }
       return false;
     }
-    if (expected || recent < this.cfg.minEvents || c.habitPeaks[slot * 2 + 1] >= recent / 2) return false;
+    if (expected || recent < this.cfg.minEvents || t.f32[r4 + at.habitPeaks + 1] >= recent / 2) return false;
     // The usual rate needs at least two windows of history to mean anything.
-    if (now - this.times.c.first[slot] < 2 * this.cfg.windowMs) return false;
+    if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
     const rate = this.usualRate(slot, now);
     const mean = rate * this.tauRecent;
     if (recent < this.cfg.minRatio * mean) return false;
     const p = poissonTail(recent, mean);
     if (p >= this.cfg.maxPValue) return false;
-    c.burstStart[slot] = now;
-    c.trigger[slot] = recent;
-    c.baseline[slot] = rate;
-    c.score[slot] = 1 - p;
+    t.f64[r8 + at.burstStart] = now;
+    t.f32[r4 + at.trigger] = recent;
+    t.f64[r8 + at.baseline] = rate;
+    t.f32[r4 + at.score] = 1 - p;
     return true;
   }
 
   isActive(slot: number): boolean {
-    return this.table.c.burstStart[slot] > 0;
+    const t = this.table;
+    return t.f64[slot * t.stride8 + at.burstStart] > 0;
   }
 
   score(slot: number): number {
-    return this.isActive(slot) ? this.table.c.score[slot] : 0;
+    const t = this.table;
+    return this.isActive(slot) ? t.f32[2 * slot * t.stride8 + at.score] : 0;
   }
 
   /** When an active burst ends if no access arrives: the earliest of the exit conditions. */
   endsAt(slot: number): number {
-    const c = this.table.c;
-    if (!(c.burstStart[slot] > 0)) return Number.POSITIVE_INFINITY;
+    const t = this.table;
+    const r8 = slot * t.stride8;
+    const r4 = 2 * r8;
+    if (!(t.f64[r8 + at.burstStart] > 0)) return Number.POSITIVE_INFINITY;
     const floor = Math.max(
-      this.cfg.exitRatio * c.trigger[slot],
-      2 * c.baseline[slot] * this.tauRecent,
+      this.cfg.exitRatio * t.f32[r4 + at.trigger],
+      2 * t.f64[r8 + at.baseline] * this.tauRecent,
       this.cfg.minEvents / 2,
     );
-    const recent = c.recent[slot];
+    const recent = t.f64[r8 + at.recent];
     const decayTime = recent > floor ? this.tauRecent * Math.log(recent / floor) : 0;
-    return Math.min(this.times.c.last[slot] + this.cfg.windowMs, c.decayedAt[slot] + decayTime);
+    return Math.min(this.times.lastAccess(slot) + this.cfg.windowMs, t.f64[r8 + at.decayedAt] + decayTime);
   }
 
   detail(slot: number, now: number): BurstDetail {
-    const c = this.table.c;
+    const t = this.table;
+    const r8 = slot * t.stride8;
     this.decay(slot, now);
     const perMinute = 60_000;
-    const ratePerMin = (c.recent[slot] / this.tauRecent) * perMinute;
-    const baselinePerMin = c.baseline[slot] * perMinute;
+    const ratePerMin = (t.f64[r8 + at.recent] / this.tauRecent) * perMinute;
+    const baselinePerMin = t.f64[r8 + at.baseline] * perMinute;
     return {
-      since_ts: Math.round(c.burstStart[slot]),
+      since_ts: Math.round(t.f64[r8 + at.burstStart]),
       rate_per_min: Math.round(ratePerMin * 10) / 10,
       baseline_per_min: Math.round(baselinePerMin * 1000) / 1000,
       ratio: Math.round((ratePerMin / Math.max(baselinePerMin, 1e-9)) * 10) / 10,

@@ -9,7 +9,7 @@ import { ScheduleProfile } from './schedule.ts';
 import { SequentialDetector } from './sequential.ts';
 import { SlotStack } from './slots.ts';
 import { round } from './stats.ts';
-import { type Schema, Table } from './table.ts';
+import { type KeyTable, RowTable, rowLayout } from './table.ts';
 import { TrendTracker } from './trend.ts';
 import {
   BURST,
@@ -53,8 +53,12 @@ const core = {
   source: ['u16', 1],
 } as const;
 
+const coreAt = rowLayout(core).at;
+
 /** Bookkeeping per slot that is not key state (never persisted). */
 const flagColumns = { changed: ['u8', 1], unsaved: ['u8', 1] } as const;
+const flagAt = rowLayout(flagColumns).at;
+const FLAG_BYTES = rowLayout(flagColumns).stride8 * 8;
 
 export interface EngineOptions {
   /** Wall clock (epoch ms). Injected so tests and replays control time; defaults to "no wall clock". */
@@ -70,7 +74,7 @@ export interface EngineCounters {
 
 export class Engine {
   readonly keys: KeyRegistry;
-  readonly core: Table<typeof core>;
+  readonly core: RowTable<typeof core>;
   readonly sequential: SequentialDetector;
   readonly periodic: PeriodicDetector;
   readonly burst: BurstDetector;
@@ -78,7 +82,7 @@ export class Engine {
   readonly schedule: ScheduleProfile;
   readonly trend: TrendTracker;
   /** Every table holding per-key state, in a fixed order (snapshots rely on it). */
-  private readonly tables: Table<Schema>[];
+  private readonly tables: KeyTable[];
   private readonly clock: () => number;
   private readonly review = new TimeHeap();
 
@@ -88,7 +92,7 @@ export class Engine {
   private wall = 0;
 
   /** Per slot: change level waiting to be handed to the publisher, and whether the store is behind. */
-  private readonly flags: Table<typeof flagColumns>;
+  private readonly flags: RowTable<typeof flagColumns>;
   private readonly changeList = new SlotStack();
   private readonly unsavedList = new SlotStack();
   private readonly evictedKeys: string[] = [];
@@ -103,10 +107,10 @@ export class Engine {
     this.clock = opts.clock ?? (() => 0);
     const cap = Math.min(1024, cfg.maxKeys);
     this.keys = new KeyRegistry(cfg.maxKeys, cap);
-    this.core = new Table(core, cap);
+    this.core = new RowTable(core, cap);
     this.sequential = new SequentialDetector(cfg.sequential, cap);
     this.periodic = new PeriodicDetector(cfg.periodic, cap);
-    this.burst = new BurstDetector(cfg.burst, cap, this.core);
+    this.burst = new BurstDetector(cfg.burst, cap, this);
     this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
       scheduleJitter: (slot) => this.periodic.jitterOf(slot),
@@ -121,8 +125,8 @@ export class Engine {
       this.correlation.table,
       this.schedule.table,
       this.trend.table,
-    ] as unknown as Table<Schema>[];
-    this.flags = new Table(flagColumns, cap);
+    ];
+    this.flags = new RowTable(flagColumns, cap);
   }
 
   /**
@@ -160,31 +164,33 @@ export class Engine {
     if (ts > this.now) this.now = ts;
     this.live = this.wall > 0 && Math.abs(this.wall - ts) <= this.cfg.liveWindowMs;
 
-    const c = this.core.c;
-    const first = c.accesses[slot] === 0;
-    const last = c.last[slot];
-    c.accesses[slot]++;
-    c.source[slot] = source;
+    const core = this.core;
+    const r8 = slot * core.stride8;
+    const r1 = 8 * r8;
+    const first = core.f64[r8 + coreAt.accesses] === 0;
+    const last = core.f64[r8 + coreAt.last];
+    core.f64[r8 + coreAt.accesses]++;
+    core.u16[4 * r8 + coreAt.source] = source;
     let newSession = false;
     if (first) {
-      c.first[slot] = ts;
-      c.last[slot] = ts;
+      core.f64[r8 + coreAt.first] = ts;
+      core.f64[r8 + coreAt.last] = ts;
       newSession = true;
     } else if (ts >= last) {
       newSession = ts - last > this.cfg.sessionGapMs;
-      c.last[slot] = ts;
+      core.f64[r8 + coreAt.last] = ts;
     } else {
       this.lateEvents++;
-      if (ts < c.first[slot]) c.first[slot] = ts;
+      if (ts < core.f64[r8 + coreAt.first]) core.f64[r8 + coreAt.first] = ts;
     }
 
     if (newSession) {
       this.periodic.sessionStarted(slot, ts);
-      c.onSchedule[slot] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
+      core.u8[r1 + coreAt.onSchedule] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
       this.correlation.episodeStarted(slot, ts);
     }
     this.sequential.observe(slot, pos, size);
-    this.burst.observe(slot, ts, last, c.onSchedule[slot] === 1);
+    this.burst.observe(slot, ts, last, core.u8[r1 + coreAt.onSchedule] === 1);
     this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);
     this.trend.observe(slot, ts);
@@ -218,8 +224,8 @@ export class Engine {
       const gen = h.peekGen();
       const at = h.peekTime();
       h.pop();
-      if (this.keys.generation[slot] !== gen || this.core.c.reviewAt[slot] !== at) continue;
-      this.core.c.reviewAt[slot] = 0;
+      if (this.keys.generation[slot] !== gen || this.reviewAt(slot) !== at) continue;
+      this.setReviewAt(slot, 0);
       this.burst.evaluate(slot, this.now);
       this.periodic.expire(slot, this.now);
       this.refresh(slot);
@@ -229,7 +235,9 @@ export class Engine {
 
   /** Recomputes the pattern mask of a key and records the change for publishing and saving. */
   private refresh(slot: number): void {
-    const c = this.core.c;
+    const core = this.core;
+    const r8 = slot * core.stride8;
+    const r1 = 8 * r8;
     let mask = 0;
     if (this.burst.isActive(slot)) mask |= BURST;
     if (this.periodic.isActive(slot)) mask |= PERIODIC;
@@ -237,16 +245,16 @@ export class Engine {
     if (this.sequential.isActive(slot)) mask |= SEQUENTIAL;
     else if (this.sequential.hasPositions(slot)) mask |= RANDOM;
     if (mask === 0) mask = RANDOM;
-    const old = c.mask[slot];
+    const old = core.u8[r1 + coreAt.mask];
     if (mask !== old) {
       this.countPatterns(old, -1);
       this.countPatterns(mask, 1);
-      c.mask[slot] = mask;
+      core.u8[r1 + coreAt.mask] = mask;
     }
     this.markChanged(slot, mask !== old ? URGENT : CHANGED);
     const next = Math.min(this.burst.endsAt(slot), this.periodic.expiresAt(slot));
-    if (Number.isFinite(next) && next !== c.reviewAt[slot]) {
-      c.reviewAt[slot] = next;
+    if (Number.isFinite(next) && next !== core.f64[r8 + coreAt.reviewAt]) {
+      core.f64[r8 + coreAt.reviewAt] = next;
       this.review.push(next, slot, this.keys.generation[slot]);
     }
   }
@@ -265,10 +273,12 @@ export class Engine {
   }
 
   private markChanged(slot: number, level: number): void {
-    if (this.flags.c.changed[slot] === 0) this.changeList.push(slot);
-    if (level > this.flags.c.changed[slot]) this.flags.c.changed[slot] = level;
-    if (this.flags.c.unsaved[slot] === 0) {
-      this.flags.c.unsaved[slot] = 1;
+    const flags = this.flags.u8;
+    const i = slot * FLAG_BYTES;
+    if (flags[i + flagAt.changed] === 0) this.changeList.push(slot);
+    if (level > flags[i + flagAt.changed]) flags[i + flagAt.changed] = level;
+    if (flags[i + flagAt.unsaved] === 0) {
+      flags[i + flagAt.unsaved] = 1;
       this.unsavedList.push(slot);
     }
   }
@@ -296,7 +306,7 @@ export class Engine {
     const partners = this.correlation.touched;
     for (const r of this.correlation.followers(slot)) partners.push(r.slot);
     for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
-    this.countPatterns(this.core.c.mask[slot], -1);
+    this.countPatterns(this.maskOf(slot), -1);
     for (const t of this.tables) t.clear(slot);
     const key = this.keys.remove(slot);
     this.evictedKeys.push(key);
@@ -324,8 +334,9 @@ export class Engine {
     const list = this.changeList;
     for (let i = 0; i < list.length; i++) {
       const slot = list.at(i);
-      const level = this.flags.c.changed[slot];
-      this.flags.c.changed[slot] = 0;
+      const changed = slot * FLAG_BYTES + flagAt.changed;
+      const level = this.flags.u8[changed];
+      this.flags.u8[changed] = 0;
       if (level && this.keys.keys[slot]) fn(slot, level === URGENT);
     }
     list.clear();
@@ -341,7 +352,7 @@ export class Engine {
     const list = this.unsavedList;
     for (let i = 0; i < list.length; i++) {
       const slot = list.at(i);
-      this.flags.c.unsaved[slot] = 0;
+      this.flags.u8[slot * FLAG_BYTES + flagAt.unsaved] = 0;
       if (this.keys.keys[slot]) fn(slot);
     }
     list.clear();
@@ -356,14 +367,47 @@ export class Engine {
   }
 
   patternsOf(slot: number): PatternName[] {
-    return patternsOf(this.core.c.mask[slot]);
+    return patternsOf(this.maskOf(slot));
+  }
+
+  /** The key's pattern bit mask (bits in `PATTERNS` order). */
+  maskOf(slot: number): number {
+    return this.core.u8[8 * slot * this.core.stride8 + coreAt.mask];
+  }
+
+  accessesOf(slot: number): number {
+    return this.core.f64[slot * this.core.stride8 + coreAt.accesses];
+  }
+
+  /** Event time of the key's first and latest accesses. */
+  firstAccess(slot: number): number {
+    return this.core.f64[slot * this.core.stride8 + coreAt.first];
+  }
+
+  lastAccess(slot: number): number {
+    return this.core.f64[slot * this.core.stride8 + coreAt.last];
+  }
+
+  /** When the key is due in the review heap (0: not scheduled). */
+  private reviewAt(slot: number): number {
+    return this.core.f64[slot * this.core.stride8 + coreAt.reviewAt];
+  }
+
+  private setReviewAt(slot: number, at: number): void {
+    this.core.f64[slot * this.core.stride8 + coreAt.reviewAt] = at;
+  }
+
+  private sourceOf(slot: number): string | null {
+    const id = this.core.u16[4 * slot * this.core.stride8 + coreAt.source];
+    return id > 0 ? this.sources[id - 1] : null;
   }
 
   /** The contract's pattern state of a key at engine time. */
   view(slot: number): PatternState {
-    const c = this.core.c;
     const now = this.now;
-    const mask = c.mask[slot];
+    const mask = this.maskOf(slot);
+    const first = this.firstAccess(slot);
+    const last = this.lastAccess(slot);
     const scores = roundScores({
       sequential: this.sequential.score(slot),
       random: this.randomScore(slot, mask),
@@ -382,12 +426,12 @@ export class Engine {
       periodic: mask & PERIODIC ? this.periodic.detail(slot, now) : null,
       burst: mask & BURST ? this.burst.detail(slot, now) : null,
       correlated: mask & CORRELATED ? this.partners(slot) : [],
-      schedule: this.schedule.detail(slot, c.first[slot], c.last[slot]),
+      schedule: this.schedule.detail(slot, first, last),
       trend: this.trend.detail(slot, now),
-      source: c.source[slot] > 0 ? this.sources[c.source[slot] - 1] : null,
-      accesses: c.accesses[slot],
-      first_ts: Math.round(c.first[slot]),
-      last_ts: Math.round(c.last[slot]),
+      source: this.sourceOf(slot),
+      accesses: this.accessesOf(slot),
+      first_ts: Math.round(first),
+      last_ts: Math.round(last),
       updated_ts: Math.round(now),
     };
   }
@@ -481,16 +525,16 @@ export class Engine {
     if (meta && this.sources.length === 0) for (const name of meta.sources ?? []) this.sourceId(name);
     this.patternCounts.fill(0);
     this.review.clear();
-    const c = this.core.c;
     // Eviction order follows recency: touch keys from the least to the most recently accessed.
-    const restored = [...this.keys.slots()].sort((a, b) => c.last[a] - c.last[b]);
+    const restored = [...this.keys.slots()].sort((a, b) => this.lastAccess(a) - this.lastAccess(b));
     for (const slot of restored) this.keys.touch(slot);
     for (const slot of restored) {
-      this.countPatterns(c.mask[slot], 1);
-      const at = c.reviewAt[slot];
+      this.countPatterns(this.maskOf(slot), 1);
+      const at = this.reviewAt(slot);
       if (at > 0) this.review.push(at, slot, this.keys.generation[slot]);
-      if (this.flags.c.changed[slot] === 0) this.changeList.push(slot);
-      this.flags.c.changed[slot] = CHANGED;
+      const changed = slot * FLAG_BYTES + flagAt.changed;
+      if (this.flags.u8[changed] === 0) this.changeList.push(slot);
+      this.flags.u8[changed] = CHANGED;
     }
   }
 }

@@ -2,8 +2,9 @@
  * Key interning with a hard cap and least-recently-used eviction.
  *
  * Each key string maps to a dense slot number that indexes every detector's typed-array columns.
- * Recency is an intrusive doubly linked list over slot numbers (two Int32Arrays), so touching a key on
- * every event is O(1) and allocation-free. A slot's `generation` changes each time it is reused, which
+ * Recency is an intrusive doubly linked list over slot numbers, so touching a key on every event is O(1)
+ * and allocation-free; a slot's two links sit side by side in one Int32Array (`links[2s]` previous,
+ * `links[2s + 1]` next), so unlinking a key costs one cache line for it, not two. A slot's `generation` changes each time it is reused, which
  * lets other keys hold (slot, generation) references — correlation partners — without a scan on eviction.
  */
 const NONE = -1;
@@ -13,8 +14,7 @@ export class KeyRegistry {
   /** Slot → key string; '' for a free slot. */
   keys: string[] = [];
   generation: Uint32Array;
-  private prev: Int32Array;
-  private next: Int32Array;
+  private links: Int32Array;
   private head = NONE; // most recently used
   private tail = NONE; // least recently used
   private readonly free: number[] = [];
@@ -29,8 +29,7 @@ export class KeyRegistry {
   ) {
     this.capacity = Math.min(initialCapacity, maxKeys);
     this.generation = new Uint32Array(this.capacity);
-    this.prev = new Int32Array(this.capacity).fill(NONE);
-    this.next = new Int32Array(this.capacity).fill(NONE);
+    this.links = new Int32Array(2 * this.capacity).fill(NONE);
   }
 
   get size(): number {
@@ -106,7 +105,7 @@ export class KeyRegistry {
 
   /** Slots in most-recently-used order (for snapshots and listings). */
   *slots(): IterableIterator<number> {
-    for (let s = this.head; s !== NONE; s = this.next[s]) yield s;
+    for (let s = this.head; s !== NONE; s = this.links[2 * s + 1]) yield s;
   }
 
   /** Slot numbers in use are below this (bounds a full-table scan). */
@@ -118,31 +117,30 @@ export class KeyRegistry {
     const gen = new Uint32Array(capacity);
     gen.set(this.generation);
     this.generation = gen;
-    const prev = new Int32Array(capacity).fill(NONE);
-    prev.set(this.prev);
-    this.prev = prev;
-    const next = new Int32Array(capacity).fill(NONE);
-    next.set(this.next);
-    this.next = next;
+    const links = new Int32Array(2 * capacity).fill(NONE);
+    links.set(this.links);
+    this.links = links;
     this.capacity = capacity;
   }
 
   private linkFront(slot: number): void {
-    this.prev[slot] = NONE;
-    this.next[slot] = this.head;
-    if (this.head !== NONE) this.prev[this.head] = slot;
+    const links = this.links;
+    links[2 * slot] = NONE;
+    links[2 * slot + 1] = this.head;
+    if (this.head !== NONE) links[2 * this.head] = slot;
     this.head = slot;
     if (this.tail === NONE) this.tail = slot;
   }
 
   private unlink(slot: number): void {
-    const p = this.prev[slot];
-    const n = this.next[slot];
-    if (p !== NONE) this.next[p] = n;
+    const links = this.links;
+    const p = links[2 * slot];
+    const n = links[2 * slot + 1];
+    if (p !== NONE) links[2 * p + 1] = n;
     else if (this.head === slot) this.head = n;
-    if (n !== NONE) this.prev[n] = p;
+    if (n !== NONE) links[2 * n] = p;
     else if (this.tail === slot) this.tail = p;
-    this.prev[slot] = NONE;
-    this.next[slot] = NONE;
+    links[2 * slot] = NONE;
+    links[2 * slot + 1] = NONE;
   }
 }

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { Table } from './table.ts';
+import { RowTable, rowLayout } from './table.ts';
 import type { ScheduleDetail } from './types.ts';
 
 /**
@@ -26,48 +26,53 @@ const schema = {
   n: ['u32', 1],
 } as const;
 
+const at = rowLayout(schema).at;
 const scratch = new Float64Array(24);
 
 export class ScheduleProfile {
-  readonly table: Table<typeof schema>;
+  readonly table: RowTable<typeof schema>;
   private readonly halfLifeMs: number;
 
   constructor(
     private readonly cfg: EngineConfig['schedule'],
     capacity: number,
   ) {
-    this.table = new Table(schema, capacity);
+    this.table = new RowTable(schema, capacity);
     this.halfLifeMs = cfg.halfLifeDays * DAY_MS;
   }
 
   observe(slot: number, ts: number): void {
-    const c = this.table.c;
-    if (c.n[slot] === 0) c.ref[slot] = ts;
-    c.n[slot]++;
-    let w = 2 ** ((ts - c.ref[slot]) / this.halfLifeMs);
+    const { f64, f32, u32 } = this.table;
+    const r8 = slot * this.table.stride8;
+    const r4 = 2 * r8;
+    if (u32[r4 + at.n] === 0) f64[r8 + at.ref] = ts;
+    u32[r4 + at.n]++;
+    let w = 2 ** ((ts - f64[r8 + at.ref]) / this.halfLifeMs);
     if (w > 1e6) {
       this.rescale(slot, 1 / w);
-      c.ref[slot] = ts;
+      f64[r8 + at.ref] = ts;
       w = 1;
     }
     const hour = Math.floor(ts / HOUR_MS) % 24;
     const day = (Math.floor(ts / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday
-    c.hours[slot * 24 + (hour < 0 ? hour + 24 : hour)] += w;
-    c.days[slot * 7 + (day < 0 ? day + 7 : day)] += w;
+    f32[r4 + at.hours + (hour < 0 ? hour + 24 : hour)] += w;
+    f32[r4 + at.days + (day < 0 ? day + 7 : day)] += w;
   }
 
   private rescale(slot: number, f: number): void {
-    const c = this.table.c;
-    for (let i = slot * 24; i < slot * 24 + 24; i++) c.hours[i] *= f;
-    for (let i = slot * 7; i < slot * 7 + 7; i++) c.days[i] *= f;
+    const { f32 } = this.table;
+    const r4 = 2 * slot * this.table.stride8;
+    for (let i = 0; i < 24; i++) f32[r4 + at.hours + i] *= f;
+    for (let i = 0; i < 7; i++) f32[r4 + at.days + i] *= f;
   }
 
   /** The profile, once the key's accesses (`first` to `last`, kept by the engine) span enough days. */
   detail(slot: number, first: number, last: number): ScheduleDetail | null {
-    const c = this.table.c;
+    const { f32, u32 } = this.table;
+    const r4 = 2 * slot * this.table.stride8;
     if (last - first < this.cfg.minHistoryDays * DAY_MS) return null;
-    const hours = peaks(c.hours, slot * 24, 24, c.n[slot], CHI2_HOURS);
-    const days = peaks(c.days, slot * 7, 7, c.n[slot], CHI2_DAYS);
+    const hours = peaks(f32, r4 + at.hours, 24, u32[r4 + at.n], CHI2_HOURS);
+    const days = peaks(f32, r4 + at.days, 7, u32[r4 + at.n], CHI2_DAYS);
     return { peak_hours: hours.bins, peak_days: days.bins, concentration: hours.concentration };
   }
 }

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { Table } from './table.ts';
+import { RowTable, rowLayout } from './table.ts';
 import type { SequentialDetail } from './types.ts';
 
 /**
@@ -47,43 +47,51 @@ const schema = {
   active: ['u8', 1],
 } as const;
 
+const at = rowLayout(schema).at;
+
 export class SequentialDetector {
-  readonly table: Table<typeof schema>;
+  readonly table: RowTable<typeof schema>;
   private readonly alpha: number;
 
   constructor(
     private readonly cfg: EngineConfig['sequential'],
     capacity: number,
   ) {
-    this.table = new Table(schema, capacity);
+    this.table = new RowTable(schema, capacity);
     this.alpha = 1 / cfg.smoothing;
   }
 
   /** Records an access at `pos` (NaN: none) of `size` (0: unknown). Returns true if `active` changed. */
   observe(slot: number, pos: number, size: number): boolean {
     if (Number.isNaN(pos)) return false;
-    const c = this.table.c;
-    const n = ++c.positioned[slot];
-    const base = slot * STREAM_HEADS;
+    const { f64, f32, u32 } = this.table;
+    const r8 = slot * this.table.stride8;
+    const r4 = 2 * r8;
+    const n = ++u32[r4 + at.positioned];
+    // Heads by index 0 … STREAM_HEADS − 1; each head field is an array of STREAM_HEADS in the row.
+    const pos8 = r8 + at.headPos;
+    const size4 = r4 + at.headSize;
+    const stride4 = r4 + at.headStride;
+    const used4 = r4 + at.headUsed;
     let matched = -1;
     let step = 0;
     let empty = -1;
-    let oldest = base;
-    for (let h = base; h < base + STREAM_HEADS; h++) {
-      const used = c.headUsed[h];
+    let oldest = 0;
+    for (let h = 0; h < STREAM_HEADS; h++) {
+      const used = u32[used4 + h];
       if (used === 0) {
         if (empty < 0) empty = h;
         continue;
       }
-      if (used < c.headUsed[oldest] || c.headUsed[oldest] === 0) oldest = h;
-      const d = pos - c.headPos[h];
+      if (used < u32[used4 + oldest] || u32[used4 + oldest] === 0) oldest = h;
+      const d = pos - f64[pos8 + h];
       if (d === 0) {
         // A re-read of the same place says nothing about direction: refresh the head, count nothing.
-        c.headUsed[h] = n;
-        if (size > 0) c.headSize[h] = size;
+        u32[used4 + h] = n;
+        if (size > 0) f32[size4 + h] = size;
         return false;
       }
-      if (this.continues(d, c.headSize[h], size, c.headStride[h])) {
+      if (this.continues(d, f32[size4 + h], size, f32[stride4 + h])) {
         matched = h;
         step = d;
         break;
@@ -93,25 +101,25 @@ export class SequentialDetector {
     let hit = 0;
     if (matched >= 0) {
       hit = 1;
-      c.headStride[matched] = step;
-      c.headPos[matched] = pos;
-      c.headSize[matched] = size;
-      c.headUsed[matched] = n;
-      if (c.steps[slot] < 0xffffffff) c.steps[slot]++;
-      c.direction[slot] += this.alpha * ((step > 0 ? 1 : -1) - c.direction[slot]);
+      f32[stride4 + matched] = step;
+      f64[pos8 + matched] = pos;
+      f32[size4 + matched] = size;
+      u32[used4 + matched] = n;
+      if (u32[r4 + at.steps] < 0xffffffff) u32[r4 + at.steps]++;
+      f32[r4 + at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + at.direction]);
       this.voteStride(slot, step);
     } else {
       // A new stream (or a random seek): take an empty head, else the least recently used one.
       const h = empty >= 0 ? empty : oldest;
-      c.headPos[h] = pos;
-      c.headSize[h] = size;
-      c.headStride[h] = 0;
-      c.headUsed[h] = n;
+      f64[pos8 + h] = pos;
+      f32[size4 + h] = size;
+      f32[stride4 + h] = 0;
+      u32[used4 + h] = n;
     }
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
     if (n > 1) {
-      c.shareNum[slot] = c.shareNum[slot] * (1 - this.alpha) + this.alpha * hit;
-      c.shareDen[slot] = c.shareDen[slot] * (1 - this.alpha) + this.alpha;
+      f32[r4 + at.shareNum] = f32[r4 + at.shareNum] * (1 - this.alpha) + this.alpha * hit;
+      f32[r4 + at.shareDen] = f32[r4 + at.shareDen] * (1 - this.alpha) + this.alpha;
     }
     return this.updateActive(slot);
   }
@@ -131,69 +139,76 @@ export class SequentialDetector {
   }
 
   private voteStride(slot: number, step: number): void {
-    const c = this.table.c;
-    if (c.strideVotes[slot] === 0) {
-      c.strideCandidate[slot] = step;
-      c.strideVotes[slot] = 1;
-    } else if (c.strideCandidate[slot] === step) {
-      if (c.strideVotes[slot] < 1 << 20) c.strideVotes[slot]++;
+    const { f64, u32 } = this.table;
+    const r8 = slot * this.table.stride8;
+    const votes = 2 * r8 + at.strideVotes;
+    if (u32[votes] === 0) {
+      f64[r8 + at.strideCandidate] = step;
+      u32[votes] = 1;
+    } else if (f64[r8 + at.strideCandidate] === step) {
+      if (u32[votes] < 1 << 20) u32[votes]++;
     } else {
-      c.strideVotes[slot]--;
+      u32[votes]--;
     }
   }
 
   private updateActive(slot: number): boolean {
-    const c = this.table.c;
-    const was = c.active[slot];
+    const { f32, u32, u8 } = this.table;
+    const r8 = slot * this.table.stride8;
+    const active = 8 * r8 + at.active;
+    const was = u8[active];
     const share = this.share(slot);
     const now =
-      c.steps[slot] >= this.cfg.minLength &&
+      u32[2 * r8 + at.steps] >= this.cfg.minLength &&
       share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
-      Math.abs(c.direction[slot]) >= 0.5
+      Math.abs(f32[2 * r8 + at.direction]) >= 0.5
         ? 1
         : 0;
-    c.active[slot] = now;
+    u8[active] = now;
     return now !== was;
   }
 
   share(slot: number): number {
-    const c = this.table.c;
-    return c.shareDen[slot] > 0 ? c.shareNum[slot] / c.shareDen[slot] : 0;
+    const { f32 } = this.table;
+    const r4 = 2 * slot * this.table.stride8;
+    return f32[r4 + at.shareDen] > 0 ? f32[r4 + at.shareNum] / f32[r4 + at.shareDen] : 0;
   }
 
   isActive(slot: number): boolean {
-    return this.table.c.active[slot] === 1;
+    return this.table.u8[8 * slot * this.table.stride8 + at.active] === 1;
   }
 
   hasPositions(slot: number): boolean {
-    return this.table.c.positioned[slot] > 1;
+    return this.table.u32[2 * slot * this.table.stride8 + at.positioned] > 1;
   }
 
   /** Score of `sequential` (0 until enough steps were seen). */
   score(slot: number): number {
-    return this.table.c.steps[slot] >= this.cfg.minLength ? this.share(slot) : 0;
+    const steps = this.table.u32[2 * slot * this.table.stride8 + at.steps];
+    return steps >= this.cfg.minLength ? this.share(slot) : 0;
   }
 
   /** The dominant stride with its direction's sign (negative: backward). */
   signedStride(slot: number): number {
-    const c = this.table.c;
-    const stride = Math.abs(c.strideCandidate[slot]);
-    return c.direction[slot] >= 0 ? stride : -stride;
+    const { f64, f32 } = this.table;
+    const r8 = slot * this.table.stride8;
+    const stride = Math.abs(f64[r8 + at.strideCandidate]);
+    return f32[2 * r8 + at.direction] >= 0 ? stride : -stride;
   }
 
   detail(slot: number): SequentialDetail {
-    const c = this.table.c;
-    const base = slot * STREAM_HEADS;
+    const { f32, u32 } = this.table;
+    const r4 = 2 * slot * this.table.stride8;
     let streams = 0;
-    const n = c.positioned[slot];
-    for (let h = base; h < base + STREAM_HEADS; h++) {
+    const n = u32[r4 + at.positioned];
+    for (let h = 0; h < STREAM_HEADS; h++) {
       // A head counts as a live stream if it advanced recently and has a stride.
-      if (c.headUsed[h] > 0 && c.headStride[h] !== 0 && n - c.headUsed[h] < 4 * STREAM_HEADS) streams++;
+      const used = u32[r4 + at.headUsed + h];
+      if (used > 0 && f32[r4 + at.headStride + h] !== 0 && n - used < 4 * STREAM_HEADS) streams++;
     }
-    const forward = c.direction[slot] >= 0;
     return {
-      direction: forward ? 'forward' : 'backward',
-      stride: Math.abs(c.strideCandidate[slot]),
+      direction: f32[r4 + at.direction] >= 0 ? 'forward' : 'backward',
+      stride: Math.abs(this.signedStride(slot)),
       streams: Math.max(1, streams),
     };
   }

@@ -21,7 +21,20 @@ type ArrayOf<K extends ColumnKind> = InstanceType<(typeof CTORS)[K]>;
 export type Columns<S extends Schema> = { [F in keyof S]: ArrayOf<S[F][0]> };
 type AnyArray = ArrayOf<ColumnKind>;
 
-export class Table<S extends Schema> {
+/** What the engine needs of every per-key table, whichever its layout: growth, reset and snapshot rows. */
+export interface KeyTable {
+  readonly schema: Schema;
+  readonly capacity: number;
+  readonly rowBytes: number;
+  grow(capacity: number): void;
+  clear(slot: number): void;
+  /** Copies one row into `out` at `offset`; returns the offset after it. */
+  writeRow(slot: number, out: Uint8Array, offset: number): number;
+  /** Inverse of `writeRow`. */
+  readRow(slot: number, input: Uint8Array, offset: number): number;
+}
+
+export class Table<S extends Schema> implements KeyTable {
   /** The columns; re-read after `grow` (arrays are replaced). */
   c: Columns<S>;
   capacity: number;
@@ -86,6 +99,123 @@ export class Table<S extends Schema> {
       const dst = new Uint8Array(arr.buffer, arr.byteOffset + slot * width * bpe, width * bpe);
       dst.set(input.subarray(offset, offset + dst.length));
       offset += dst.length;
+    }
+    return offset;
+  }
+}
+
+/**
+ * Row-major storage: all fields of one key side by side in a single buffer.
+ *
+ * `Table` keeps a column per field, so touching one key's state costs a cache line per field; a hot
+ * detector reads a dozen fields of a key on every access, and at 100 k keys and more (rows far beyond
+ * the CPU caches) each of those lines is a miss. Here a key's fields share one or two lines.
+ * Fields are laid out by element size, largest first, so every field is naturally aligned; a row is
+ * padded to 8 bytes. Fields are read through the typed views over the one buffer:
+ *
+ *     const r = slot * t.stride8;               // the row, in 8-byte elements
+ *     t.f64[r + at.recent]; t.f32[2 * r + at.trigger]; t.u8[8 * r + at.active]
+ *
+ * where `at` (from `rowLayout`) gives each field's index within the row in elements of its own size.
+ * Snapshot rows are the same bytes as `Table`'s (field by field, in schema order, no padding), so a
+ * detector can switch between the two without changing what is stored.
+ */
+export interface RowLayout<S extends Schema> {
+  /** Index of each field's first element within a row, in elements of the field's own size. */
+  readonly at: { readonly [F in keyof S]: number };
+  /** Row length in 8-byte elements (a row of slot s starts at s · stride8 in `f64`). */
+  readonly stride8: number;
+}
+
+export function rowLayout<S extends Schema>(schema: S): RowLayout<S> {
+  const fields = Object.keys(schema) as (keyof S & string)[];
+  const size = (f: keyof S) => CTORS[schema[f][0]].BYTES_PER_ELEMENT;
+  const ordered = [...fields].sort((a, b) => size(b) - size(a));
+  const at = {} as { [F in keyof S]: number };
+  let bytes = 0;
+  for (const f of ordered) {
+    at[f] = bytes / size(f);
+    bytes += size(f) * schema[f][1];
+  }
+  return { at, stride8: Math.ceil(bytes / 8) };
+}
+
+export class RowTable<S extends Schema> implements KeyTable {
+  f64: Float64Array;
+  f32: Float32Array;
+  u32: Uint32Array;
+  i32: Int32Array;
+  u16: Uint16Array;
+  u8: Uint8Array;
+  capacity: number;
+  readonly layout: RowLayout<S>;
+  readonly stride8: number;
+  /** Bytes one row occupies in a snapshot (no padding). */
+  readonly rowBytes: number;
+  /** Per field in schema order (the snapshot's order): its byte offset within a row, and its length. */
+  private readonly fieldStart: Int32Array;
+  private readonly fieldBytes: Int32Array;
+
+  constructor(
+    readonly schema: S,
+    capacity: number,
+  ) {
+    const fields = Object.keys(schema) as (keyof S & string)[];
+    this.layout = rowLayout(schema);
+    this.stride8 = this.layout.stride8;
+    this.fieldStart = new Int32Array(fields.length);
+    this.fieldBytes = new Int32Array(fields.length);
+    fields.forEach((f, i) => {
+      const [kind, width] = schema[f];
+      const bpe = CTORS[kind].BYTES_PER_ELEMENT;
+      this.fieldStart[i] = this.layout.at[f] * bpe;
+      this.fieldBytes[i] = width * bpe;
+    });
+    this.rowBytes = this.fieldBytes.reduce((a, b) => a + b, 0);
+    this.capacity = 0;
+    this.u8 = new Uint8Array(0);
+    this.f64 = new Float64Array(0);
+    this.f32 = new Float32Array(0);
+    this.u32 = new Uint32Array(0);
+    this.i32 = new Int32Array(0);
+    this.u16 = new Uint16Array(0);
+    this.grow(capacity);
+  }
+
+  grow(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    const buffer = new ArrayBuffer(capacity * this.stride8 * 8);
+    const u8 = new Uint8Array(buffer);
+    u8.set(this.u8);
+    this.u8 = u8;
+    this.f64 = new Float64Array(buffer);
+    this.f32 = new Float32Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.u16 = new Uint16Array(buffer);
+    this.capacity = capacity;
+  }
+
+  clear(slot: number): void {
+    const start = slot * this.stride8 * 8;
+    this.u8.fill(0, start, start + this.stride8 * 8);
+  }
+
+  writeRow(slot: number, out: Uint8Array, offset: number): number {
+    const row = slot * this.stride8 * 8;
+    for (let i = 0; i < this.fieldStart.length; i++) {
+      const start = row + this.fieldStart[i];
+      out.set(this.u8.subarray(start, start + this.fieldBytes[i]), offset);
+      offset += this.fieldBytes[i];
+    }
+    return offset;
+  }
+
+  readRow(slot: number, input: Uint8Array, offset: number): number {
+    const row = slot * this.stride8 * 8;
+    for (let i = 0; i < this.fieldStart.length; i++) {
+      this.u8.set(input.subarray(offset, offset + this.fieldBytes[i]), row + this.fieldStart[i]);
+      offset += this.fieldBytes[i];
     }
     return offset;
   }

@@ -1,6 +1,6 @@
 import { linearRegression } from 'simple-statistics';
 import type { EngineConfig } from '../config.ts';
-import { Table } from './table.ts';
+import { type RowLayout, RowTable, rowLayout } from './table.ts';
 import type { TrendDetail } from './types.ts';
 
 /**
@@ -22,58 +22,68 @@ function schemaFor(days: number) {
   } as const;
 }
 
+type TrendSchema = ReturnType<typeof schemaFor>;
+
 export class TrendTracker {
-  readonly table: Table<ReturnType<typeof schemaFor>>;
+  readonly table: RowTable<TrendSchema>;
   private readonly width: number;
+  private readonly at: RowLayout<TrendSchema>['at'];
 
   constructor(
     private readonly cfg: EngineConfig['trend'],
     capacity: number,
   ) {
     this.width = cfg.days;
-    this.table = new Table(schemaFor(cfg.days), capacity);
+    const schema = schemaFor(cfg.days);
+    this.table = new RowTable(schema, capacity);
+    this.at = rowLayout(schema).at;
   }
 
+  /** Index in the 4-byte views of the count of `day` in the key's ring. */
   private bucket(slot: number, day: number): number {
-    return slot * this.width + (((day % this.width) + this.width) % this.width);
+    return 2 * slot * this.table.stride8 + this.at.counts + (((day % this.width) + this.width) % this.width);
   }
 
   observe(slot: number, ts: number): void {
-    const c = this.table.c;
+    const { u32, i32, u8 } = this.table;
+    const { at } = this;
+    const r4 = 2 * slot * this.table.stride8;
     const day = Math.floor(ts / DAY_MS);
-    if (!c.seen[slot]) {
-      c.seen[slot] = 1;
-      c.day[slot] = day;
-      c.firstDay[slot] = day;
+    if (!u8[4 * r4 + at.seen]) {
+      u8[4 * r4 + at.seen] = 1;
+      i32[r4 + at.day] = day;
+      i32[r4 + at.firstDay] = day;
     }
     this.advance(slot, day);
-    const age = c.day[slot] - day;
-    if (age >= 0 && age < this.cfg.days) c.counts[this.bucket(slot, day)]++;
-    if (day < c.firstDay[slot]) c.firstDay[slot] = day;
+    const age = i32[r4 + at.day] - day;
+    if (age >= 0 && age < this.cfg.days) u32[this.bucket(slot, day)]++;
+    if (day < i32[r4 + at.firstDay]) i32[r4 + at.firstDay] = day;
   }
 
   /** Moves the newest bucket forward to `day`, zeroing the days in between. */
   private advance(slot: number, day: number): void {
-    const c = this.table.c;
-    const from = c.day[slot];
+    const { u32, i32 } = this.table;
+    const newest = 2 * slot * this.table.stride8 + this.at.day;
+    const from = i32[newest];
     if (day <= from) return;
     const steps = Math.min(day - from, this.width);
-    for (let d = day - steps + 1; d <= day; d++) c.counts[this.bucket(slot, d)] = 0;
-    c.day[slot] = day;
+    for (let d = day - steps + 1; d <= day; d++) u32[this.bucket(slot, d)] = 0;
+    i32[newest] = day;
   }
 
   detail(slot: number, now: number): TrendDetail | null {
-    const c = this.table.c;
-    if (!c.seen[slot]) return null;
+    const { u32, i32, u8 } = this.table;
+    const r4 = 2 * slot * this.table.stride8;
+    if (!u8[4 * r4 + this.at.seen]) return null;
     const today = Math.floor(now / DAY_MS);
     this.advance(slot, today);
-    const days = Math.min(this.cfg.days, today - c.firstDay[slot] + 1);
+    const days = Math.min(this.cfg.days, today - i32[r4 + this.at.firstDay] + 1);
     if (days < 3) return null;
     const points: [number, number][] = [];
     let sum = 0;
     for (let i = days - 1; i >= 0; i--) {
       const d = today - i;
-      let count = c.counts[this.bucket(slot, d)];
+      let count = u32[this.bucket(slot, d)];
       if (i === 0) count /= Math.max((now - today * DAY_MS) / DAY_MS, 0.25);
       points.push([-i, count]);
       sum += count;

@@ -117,9 +117,8 @@ export class Api {
   /** The keys bursting hardest now. Building a view is the costly part, so only bursting keys get one. */
   private bursting() {
     const { engine } = this.deps;
-    const mask = engine.core.c.mask;
     const slots: number[] = [];
-    for (const slot of engine.keys.slots()) if (mask[slot] & BURST) slots.push(slot);
+    for (const slot of engine.keys.slots()) if (engine.maskOf(slot) & BURST) slots.push(slot);
     const views = slots.slice(0, MAX_RANKED_VIEWS).map((slot) => engine.view(slot));
     return selectTop(views, MAX_BURSTING, (a, b) => (b.burst?.ratio ?? 0) - (a.burst?.ratio ?? 0)).map(
       (v) => ({ ...keyRow(v), burst: v.burst }),
@@ -131,7 +130,6 @@ export class Api {
     if (!parsed.success) throw new HttpError(400, z.prettifyError(parsed.error));
     const query = parsed.data;
     const { engine } = this.deps;
-    const c = engine.core.c;
     const names = engine.keys.keys;
     const needle = query.q?.toLowerCase();
     const bit = query.pattern ? PATTERN_BITS[query.pattern] : 0;
@@ -150,7 +148,7 @@ export class Api {
       unfiltered && query.sort === 'recent' && order === 'desc' ? depth : Number.POSITIVE_INFINITY;
     const matches: number[] = [];
     for (const slot of engine.keys.slots()) {
-      if (bit && !(c.mask[slot] & bit)) continue;
+      if (bit && !(engine.maskOf(slot) & bit)) continue;
       if (needle && !names[slot].toLowerCase().includes(needle)) continue;
       if (matches.push(slot) >= enough) break;
     }
@@ -179,10 +177,9 @@ export class Api {
     matches: number,
   ): (slot: number) => number {
     const { engine } = this.deps;
-    const c = engine.core.c;
     if (sort === 'key') return () => 0;
-    if (sort === 'accesses') return (slot) => c.accesses[slot];
-    if (sort === 'last_ts') return (slot) => c.last[slot];
+    if (sort === 'accesses') return (slot) => engine.accessesOf(slot);
+    if (sort === 'last_ts') return (slot) => engine.lastAccess(slot);
     if (matches > MAX_RANKED_VIEWS) {
       throw new HttpError(
         400,

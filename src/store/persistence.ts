@@ -167,10 +167,9 @@ export class Persistence {
   private expire(): void {
     this.lastExpirySweep = performance.now();
     const before = this.engine.now - this.opts.expireDays * DAY_MS;
-    const last = this.engine.core.c.last;
     const old: string[] = [];
     for (const slot of this.engine.keys.slots())
-      if (last[slot] < before) old.push(this.engine.keys.keys[slot]);
+      if (this.engine.lastAccess(slot) < before) old.push(this.engine.keys.keys[slot]);
     for (const key of old) this.engine.forget(key);
     this.expired += old.length;
     if (old.length > 0) this.log.info({ keys: old.length }, 'forgot keys not accessed within expireDays');

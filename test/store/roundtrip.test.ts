@@ -157,7 +157,7 @@ describe.each<Kind>(['file', 'redis'])('%s store round trip', (kind) => {
     await p.flush();
     await store.close();
     const dayAgo = engine.now - 86_400_000;
-    const recent = [...engine.keys.slots()].filter((s) => engine.core.c.last[s] >= dayAgo);
+    const recent = [...engine.keys.slots()].filter((s) => engine.lastAccess(s) >= dayAgo);
     expect(recent.length).toBeGreaterThan(0);
     expect(recent.length).toBeLessThan(engine.keys.size);
 
