@@ -48,6 +48,8 @@ const schema = {
 
 export const LEADERS_PER_KEY = 4;
 
+const checkedSchema = { removals: ['u32', 1] } as const;
+
 /** Words of a follower entry in `partners`, and the offset of each field in it. */
 const WORDS = 8;
 /** Follower slot and generation (u32). */
@@ -106,6 +108,13 @@ export class CorrelationDetector {
   private readonly ringEpisode: Uint32Array;
   private ringHead = 0;
   private ringSize = 0;
+  /**
+   * Per key (never persisted): the registry's removal count when all of its follower entries were last
+   * seen alive. Finding the weakest entry must prefer dead ones (followers since evicted), which takes a
+   * look at each follower's generation — a cache miss each at 100 k keys, six per leader and up to
+   * `recentKeys` leaders per session start. While no key was removed since, none can have died.
+   */
+  readonly checked: Table<typeof checkedSchema>;
   /** Keys whose correlated status may have changed by another key's event (drained by the engine). */
   readonly touched = new SlotStack();
 
@@ -117,6 +126,7 @@ export class CorrelationDetector {
   ) {
     this.k = cfg.partnersPerKey;
     this.table = new Table(sized(this.k), capacity);
+    this.checked = new Table(checkedSchema, capacity);
     const w = cfg.recentKeys;
     this.ringSlot = new Int32Array(w);
     this.ringGen = new Uint32Array(w);
@@ -234,11 +244,14 @@ export class CorrelationDetector {
   ) {
     const { u, f } = this;
     const base = leader * this.k;
+    const removals = this.keys.removals;
+    const checked = this.checked.c.removals;
+    const allAlive = checked[leader] === removals;
     let weakest = base;
     let weakestCount = Number.POSITIVE_INFINITY;
     for (let i = base; i < base + this.k; i++) {
       const p = i * WORDS;
-      const live = f[p + COUNT] > 0 && this.keys.generation[u[p + SLOT]] === u[p + GEN];
+      const live = f[p + COUNT] > 0 && (allAlive || this.keys.generation[u[p + SLOT]] === u[p + GEN]);
       const strength = live ? f[p + COUNT] : -1;
       if (strength < weakestCount) {
         weakestCount = strength;
@@ -247,6 +260,8 @@ export class CorrelationDetector {
         if (strength < 0) break;
       }
     }
+    // No empty or dead entry: every entry was seen alive, and the new follower is alive too.
+    if (weakestCount > 0) checked[leader] = removals;
     if (this.table.c.ruleActive[weakest]) this.setRule(leader, weakest, false);
     const p = weakest * WORDS;
     u[p + SLOT] = follower;

@@ -294,6 +294,7 @@ export class Engine {
   private grow(capacity: number): void {
     for (const t of this.tables) t.grow(capacity);
     this.flags.grow(capacity);
+    this.correlation.checked.grow(capacity);
   }
 
   private evict(slot: number): void {
@@ -308,6 +309,7 @@ export class Engine {
     for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
     this.countPatterns(this.maskOf(slot), -1);
     for (const t of this.tables) t.clear(slot);
+    this.correlation.checked.clear(slot);
     const key = this.keys.remove(slot);
     this.evictedKeys.push(key);
     return key;

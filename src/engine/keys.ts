@@ -19,6 +19,12 @@ export class KeyRegistry {
   private tail = NONE; // least recently used
   private readonly free: number[] = [];
   private used = 0;
+  /**
+   * Counts removals (evictions and forgets). A table that checked its references to other keys while
+   * this had some value knows they are all still valid as long as it has not changed. Starts at 1 so
+   * that nothing restored from a snapshot counts as checked.
+   */
+  removals = 1;
   /** Slots ever handed out; slots below it are in use or on the free list. */
   private fresh = 0;
   capacity: number;
@@ -90,6 +96,7 @@ export class KeyRegistry {
     this.keys[slot] = '';
     // References held by other keys (correlation partners) die with the key, not when the slot is reused.
     this.generation[slot]++;
+    this.removals++;
     this.unlink(slot);
     this.free.push(slot);
     this.used--;
