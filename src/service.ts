@@ -126,7 +126,6 @@ export class Service {
         intervalMs: cfg.mqtt.publishIntervalMs,
         window: cfg.mqtt.inflightWindow,
         qos: cfg.mqtt.qos,
-        maxPendingClears: Math.max(10_000, cfg.engine.maxKeys),
         topicOf: this.topics.pattern,
         now: this.clock,
         log: this.log,
@@ -158,6 +157,12 @@ export class Service {
       this.clock,
     );
 
+    // The previous run's retained states may still be on the broker (an external one keeps them): those
+    // of the restored keys, and of the keys the restore expired, which the engine hands over as removed.
+    this.publisher.assumeRetained([...this.engine.keys.slots()].map((slot) => this.engine.keys.keys[slot]));
+    const expired = this.engine.drainRemoved();
+    this.publisher.assumeRetained(expired);
+    this.removed(expired);
     // Re-establish retained states (the embedded broker forgets them on restart).
     this.forwardChanges();
     this.transport.on('connect', () => {
@@ -288,12 +293,14 @@ export class Service {
       this.publisher.offer(slot, urgent);
       if (urgent) this.bus.emit('patternsChanged', slot);
     });
-    const removed = this.engine.drainRemoved();
-    if (removed.length > 0) {
-      for (const key of removed) this.publisher.clear(key);
-      this.persistence.removed(removed);
-      this.bus.emit('keysRemoved', removed);
-    }
+    this.removed(this.engine.drainRemoved());
+  }
+
+  private removed(keys: string[]): void {
+    if (keys.length === 0) return;
+    for (const key of keys) this.publisher.clear(key);
+    this.persistence.removed(keys);
+    this.bus.emit('keysRemoved', keys);
   }
 
   private republishAll(): void {

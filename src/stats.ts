@@ -62,7 +62,6 @@ export class StatsCollector {
       publish_backlog: publisher.backlog,
       publish_inflight: publisher.inFlight,
       publish_failed: publisher.failed,
-      publish_clears_dropped: publisher.clearsDropped,
       store: {
         kind: st.kind,
         up: st.up,
