@@ -11,6 +11,7 @@ import { LiveFeed } from './http/live.ts';
 import { RecentAccesses } from './http/recent.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
+import { baselineNow, type MemoryBudget, MiB, memoryBudget } from './memory.ts';
 import { type EmbeddedBroker, startBroker } from './mqtt/broker.ts';
 import { ErrorReporter } from './mqtt/errors.ts';
 import { Ingest } from './mqtt/ingest.ts';
@@ -61,6 +62,8 @@ export class Service {
   errors!: ErrorReporter;
   persistence!: Persistence;
   stats!: StatsCollector;
+  /** Measured against the process as it is when `start` begins, before any key is tracked. */
+  budget!: MemoryBudget;
   /** The bridge commands, shared by the MQTT bridge and the dashboard's actions. */
   bridge!: BridgeApi;
   http: HttpServer | undefined;
@@ -91,6 +94,11 @@ export class Service {
 
   async start(): Promise<void> {
     const cfg = this.config;
+    this.budget = memoryBudget(cfg, baselineNow(), this.engine.rowBytes);
+    this.log.info(
+      { budget_bytes: this.budget.bytes, terms: this.budget.terms.map((t) => [t.name, t.bytes]) },
+      `memory budget ≈ ${MiB(this.budget.bytes)} MiB for maxKeys=${cfg.engine.maxKeys}`,
+    );
     await this.store.open();
     this.persistence = new Persistence(
       this.engine,
@@ -153,6 +161,7 @@ export class Service {
         startedAt: this.clock(),
         predictions: () => this.predictor?.stats ?? null,
         version: VERSION,
+        budget: this.budget,
       },
       this.clock,
     );
@@ -242,6 +251,7 @@ export class Service {
       watch: this.watch,
       health: () => this.health(),
       stats: () => this.stats.snapshot(),
+      memoryBudget: this.budget,
       applyRemovals: () => this.forwardChanges(),
       predict: (key) => this.predictionsOf(key),
     });

@@ -54,6 +54,9 @@ const perSlot = {
   queued: ['u8', 1],
 } as const;
 
+/** Bytes of publishing state per key slot (the memory budget counts them). */
+export const PUBLISHER_SLOT_BYTES = new Table(perSlot, 0).rowBytes;
+
 /**
  * A first-in first-out queue. `Array#shift` copies the whole array once it is large (V8 cannot trim
  * arrays in large-object space), which made a long queue quadratic to drain; here the consumed prefix is
