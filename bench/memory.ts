@@ -8,8 +8,19 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/engine.ts';
+import { memoryBudget } from '../src/memory.ts';
 
 const self = fileURLToPath(import.meta.url);
+const keyOf = (i: number) => `nas/share/folder-${i % 1000}/file-${i}.bin`;
+
+/** What the memory budget counts per key for what this benchmark holds: engine rows and key strings. */
+function budgetPerKey(n: number, rowBytes: number, keyChars: number): number {
+  const config = loadConfig({ env: {}, overrides: { engine: { maxKeys: n } } });
+  const terms = memoryBudget(config, { rss: 0, heapUsed: 0 }, rowBytes, keyChars).terms;
+  const sum = (names: string[]) =>
+    terms.filter((t) => names.includes(t.name)).reduce((s, t) => s + t.bytes, 0);
+  return sum(['engine rows', 'key strings']) / n;
+}
 
 async function measure(n: number): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -22,7 +33,7 @@ async function measure(n: number): Promise<void> {
     // Key strings are built per event, as parsing a message would; the engine keeps one copy per key.
     for (let i = 0; i < n; i++) {
       t += 1;
-      engine.observe(`nas/share/folder-${i % 1000}/file-${i}.bin`, t, i * 4096 + round * 4096, 4096);
+      engine.observe(keyOf(i), t, i * 4096 + round * 4096, 4096);
     }
     engine.drainChanges(() => {});
   }
@@ -41,6 +52,7 @@ async function measure(n: number): Promise<void> {
       rssPerKey: rss / n,
       rowBytes: engine.rowBytes,
       keys: engine.keys.size,
+      keyChars: keyOf(n - 1).length,
     }),
   );
 }
@@ -49,7 +61,7 @@ if (process.argv[2] === '--child') {
   await measure(Number(process.argv[3]));
 } else {
   console.log(
-    'keys        heap+buffers B/key   RSS B/key   state row B/key   (keys ~35 characters, included)',
+    'keys        heap+buffers B/key   RSS B/key   state row B/key   budget B/key   (keys ~35 characters, included)',
   );
   for (const n of [100_000, 1_000_000]) {
     const out = execFileSync(
@@ -62,7 +74,11 @@ if (process.argv[2] === '--child') {
     );
     const r = JSON.parse(out);
     console.log(
-      `${String(n).padEnd(10)} ${Math.round(r.heapPerKey).toString().padStart(20)}   ${Math.round(r.rssPerKey).toString().padStart(9)}   ${String(r.rowBytes).padStart(15)}`,
+      `${String(n).padEnd(10)} ${Math.round(r.heapPerKey).toString().padStart(20)}   ${Math.round(r.rssPerKey).toString().padStart(9)}   ${String(r.rowBytes).padStart(15)}   ${Math.round(
+        budgetPerKey(n, r.rowBytes, r.keyChars),
+      )
+        .toString()
+        .padStart(12)}`,
     );
   }
 }

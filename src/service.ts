@@ -11,6 +11,7 @@ import { LiveFeed } from './http/live.ts';
 import { RecentAccesses } from './http/recent.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
+import { baselineNow, type MemoryBudget, MiB, memoryBudget } from './memory.ts';
 import { type EmbeddedBroker, startBroker } from './mqtt/broker.ts';
 import { ErrorReporter } from './mqtt/errors.ts';
 import { Ingest } from './mqtt/ingest.ts';
@@ -61,6 +62,8 @@ export class Service {
   errors!: ErrorReporter;
   persistence!: Persistence;
   stats!: StatsCollector;
+  /** Measured against the process as it is when `start` begins, before any key is tracked. */
+  budget!: MemoryBudget;
   /** The bridge commands, shared by the MQTT bridge and the dashboard's actions. */
   bridge!: BridgeApi;
   http: HttpServer | undefined;
@@ -91,6 +94,11 @@ export class Service {
 
   async start(): Promise<void> {
     const cfg = this.config;
+    this.budget = memoryBudget(cfg, baselineNow(), this.engine.rowBytes);
+    this.log.info(
+      { budget_bytes: this.budget.bytes, terms: this.budget.terms.map((t) => [t.name, t.bytes]) },
+      `memory budget ≈ ${MiB(this.budget.bytes)} MiB for maxKeys=${cfg.engine.maxKeys}`,
+    );
     await this.store.open();
     this.persistence = new Persistence(
       this.engine,
@@ -126,7 +134,6 @@ export class Service {
         intervalMs: cfg.mqtt.publishIntervalMs,
         window: cfg.mqtt.inflightWindow,
         qos: cfg.mqtt.qos,
-        maxPendingClears: Math.max(10_000, cfg.engine.maxKeys),
         topicOf: this.topics.pattern,
         now: this.clock,
         log: this.log,
@@ -154,10 +161,17 @@ export class Service {
         startedAt: this.clock(),
         predictions: () => this.predictor?.stats ?? null,
         version: VERSION,
+        budget: this.budget,
       },
       this.clock,
     );
 
+    // The previous run's retained states may still be on the broker (an external one keeps them): those
+    // of the restored keys, and of the keys the restore expired, which the engine hands over as removed.
+    this.publisher.assumeRetained([...this.engine.keys.slots()].map((slot) => this.engine.keys.keys[slot]));
+    const expired = this.engine.drainRemoved();
+    this.publisher.assumeRetained(expired);
+    this.removed(expired);
     // Re-establish retained states (the embedded broker forgets them on restart).
     this.forwardChanges();
     this.transport.on('connect', () => {
@@ -237,6 +251,7 @@ export class Service {
       watch: this.watch,
       health: () => this.health(),
       stats: () => this.stats.snapshot(),
+      memoryBudget: this.budget,
       applyRemovals: () => this.forwardChanges(),
       predict: (key) => this.predictionsOf(key),
     });
@@ -288,12 +303,14 @@ export class Service {
       this.publisher.offer(slot, urgent);
       if (urgent) this.bus.emit('patternsChanged', slot);
     });
-    const removed = this.engine.drainRemoved();
-    if (removed.length > 0) {
-      for (const key of removed) this.publisher.clear(key);
-      this.persistence.removed(removed);
-      this.bus.emit('keysRemoved', removed);
-    }
+    this.removed(this.engine.drainRemoved());
+  }
+
+  private removed(keys: string[]): void {
+    if (keys.length === 0) return;
+    for (const key of keys) this.publisher.clear(key);
+    this.persistence.removed(keys);
+    this.bus.emit('keysRemoved', keys);
   }
 
   private republishAll(): void {

@@ -1,4 +1,5 @@
 import type { Engine } from './engine/engine.ts';
+import type { MemoryBudget } from './memory.ts';
 import type { ErrorReporter } from './mqtt/errors.ts';
 import type { Ingest } from './mqtt/ingest.ts';
 import type { Publisher } from './mqtt/publisher.ts';
@@ -16,6 +17,7 @@ export interface StatsSources {
   startedAt: number;
   version: string;
   predictions?: () => unknown;
+  budget: MemoryBudget;
 }
 
 export class StatsCollector {
@@ -62,7 +64,6 @@ export class StatsCollector {
       publish_backlog: publisher.backlog,
       publish_inflight: publisher.inFlight,
       publish_failed: publisher.failed,
-      publish_clears_dropped: publisher.clearsDropped,
       store: {
         kind: st.kind,
         up: st.up,
@@ -74,6 +75,12 @@ export class StatsCollector {
         expired: persistence.expired,
       },
       predictions: this.s.predictions?.() ?? null,
+      memory: {
+        rss_bytes: process.memoryUsage.rss(),
+        // maxRSS is in KiB.
+        peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+        budget_bytes: this.s.budget.bytes,
+      },
       engine_time: Math.round(engine.now),
       live: engine.isLive,
     };

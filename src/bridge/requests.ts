@@ -3,6 +3,7 @@ import { keyGlob, MAX_WATCH_GLOBS, redactConfig } from '../config.ts';
 import type { Extension, ServiceContext } from '../context.ts';
 import { PATTERNS } from '../engine/types.ts';
 import { compileGlobs, type WatchList } from '../homeassistant/watchlist.ts';
+import type { MemoryBudget } from '../memory.ts';
 import { accessEventSchema, describe } from '../mqtt/validate.ts';
 import { VERSION } from '../version.ts';
 
@@ -20,6 +21,8 @@ export interface BridgeDeps {
   watch: WatchList;
   health(): { ok: boolean; reasons: string[] };
   stats(): Record<string, unknown>;
+  /** What patternd may use at most with its configuration, term by term. */
+  memoryBudget: MemoryBudget;
   /** Hands keys the engine just dropped to the publisher (empty retained) and the store. */
   applyRemovals(): void;
   /** A key's predictions, or null when the key is not tracked (or predictions are off). */
@@ -148,6 +151,7 @@ export class BridgeApi {
         watch: this.deps.watch.list(),
       },
       config: redactConfig(config),
+      memory_budget: this.deps.memoryBudget,
     };
   }
 

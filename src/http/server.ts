@@ -81,6 +81,11 @@ export class HttpServer {
     });
     gauge('patternd_keys', 'Keys tracked', () => snapshot().keys as number);
     gauge(
+      'patternd_memory_budget_bytes',
+      'Most memory patternd should need with its configuration (compare patternd_process_resident_memory_bytes)',
+      () => (snapshot().memory as { budget_bytes: number }).budget_bytes,
+    );
+    gauge(
       'patternd_publish_backlog',
       'Keys waiting to be published',
       () => snapshot().publish_backlog as number,

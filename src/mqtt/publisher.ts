@@ -27,7 +27,6 @@ export interface PublisherOptions {
   intervalMs: number;
   window: number;
   qos: 0 | 1;
-  maxPendingClears: number;
   topicOf: (key: string) => string;
   now: () => number;
   log: Logger;
@@ -51,22 +50,63 @@ const perSlot = {
   pendingGen: ['u32', 1],
   /** Generation of the key that lastAt/lastHash describe. */
   ownerGen: ['u32', 1],
+  /** 1 while the slot waits in the urgent queue: one entry per slot, however often it is offered. */
+  queued: ['u8', 1],
 } as const;
+
+/** Bytes of publishing state per key slot (the memory budget counts them). */
+export const PUBLISHER_SLOT_BYTES = new Table(perSlot, 0).rowBytes;
+
+/**
+ * A first-in first-out queue. `Array#shift` copies the whole array once it is large (V8 cannot trim
+ * arrays in large-object space), which made a long queue quadratic to drain; here the consumed prefix is
+ * dropped only once it is half the array, so both ends are amortised O(1).
+ */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head === this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
 
 export class Publisher {
   /** Per-slot publishing state (see `perSlot`). */
   private readonly slots = new Table(perSlot, 1024);
   private readonly due = new TimeHeap();
-  private readonly urgent: number[] = [];
+  private readonly urgent = new Fifo<number>();
+  /**
+   * Keys that may have a retained state on the broker: published by this process, or assumed from a
+   * previous run. Only these are cleared when they go, so a flood of unique keys evicted before their first
+   * publish costs no clears, and what is queued stays within the tracked keys plus the in-flight window.
+   */
+  private readonly retained = new Set<string>();
   /** Retained topics to clear (evicted or forgotten keys). */
-  private readonly clears: string[] = [];
+  private readonly clears = new Fifo<string>();
   private inflight = 0;
   private timer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
   published = 0;
-  clearsDropped = 0;
   skippedUnchanged = 0;
   failed = 0;
 
@@ -89,7 +129,7 @@ export class Publisher {
     }
     if (urgent) {
       this.slots.c.pendingGen[slot] = gen;
-      this.urgent.push(slot);
+      this.queueUrgent(slot);
     } else if (this.slots.c.pendingGen[slot] !== gen) {
       this.slots.c.pendingGen[slot] = gen;
       this.due.push(this.slots.c.lastAt[slot] + this.opts.intervalMs, slot, gen);
@@ -97,18 +137,16 @@ export class Publisher {
     this.kick();
   }
 
-  /**
-   * Clears the retained state of a key that is no longer tracked. Under a flood of unique keys evictions
-   * can outrun the broker; the queue is capped and what falls off is counted (`clearsDropped`, in B/stats)
-   * rather than held without bound.
-   */
+  /** Clears the retained state of a key that is no longer tracked, if it may have one. */
   clear(key: string): void {
-    if (this.clears.length >= this.opts.maxPendingClears) {
-      this.clears.shift();
-      this.clearsDropped++;
-    }
+    if (!this.retained.delete(key)) return;
     this.clears.push(key);
     this.kick();
+  }
+
+  /** Keys whose retained states a previous run may have left on the broker (an external broker keeps them). */
+  assumeRetained(keys: Iterable<string>): void {
+    for (const key of keys) this.retained.add(key);
   }
 
   /**
@@ -127,6 +165,12 @@ export class Publisher {
 
   get inFlight(): number {
     return this.inflight;
+  }
+
+  private queueUrgent(slot: number): void {
+    if (this.slots.c.queued[slot] === 1) return;
+    this.slots.c.queued[slot] = 1;
+    this.urgent.push(slot);
   }
 
   private ensure(slot: number): void {
@@ -151,7 +195,9 @@ export class Publisher {
       this.send(this.opts.topicOf(key), '');
     }
     while (this.inflight < this.opts.window && this.urgent.length > 0) {
-      this.publishSlot(this.urgent.shift() as number, now);
+      const slot = this.urgent.shift() as number;
+      this.slots.c.queued[slot] = 0;
+      this.publishSlot(slot, now);
     }
     while (this.inflight < this.opts.window && this.due.size > 0 && this.due.peekTime() <= now) {
       const slot = this.due.peekId();
@@ -185,6 +231,7 @@ export class Publisher {
     }
     this.slots.c.lastHash[slot] = h;
     this.slots.c.lastAt[slot] = now;
+    this.retained.add(view.key);
     this.send(this.opts.topicOf(view.key), view.json);
   }
 
@@ -217,7 +264,7 @@ export class Publisher {
       const slot = this.due.peekId();
       const gen = this.due.peekGen();
       this.due.pop();
-      if (this.slots.c.pendingGen[slot] === gen) this.urgent.push(slot);
+      if (this.slots.c.pendingGen[slot] === gen) this.queueUrgent(slot);
     }
     const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.pump();

@@ -23,7 +23,7 @@ export interface PersistenceOptions {
 
 const DAY_MS = 86_400_000;
 const EXPIRY_SWEEP_MS = 3_600_000;
-const ROWS_PER_WRITE = 5000;
+export const ROWS_PER_WRITE = 5000;
 
 export class Persistence {
   private timer: NodeJS.Timeout | undefined;
