@@ -8,15 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/engine.ts';
-import { memoryBudget } from '../src/memory.ts';
+import { type EngineSizes, memoryBudget } from '../src/memory.ts';
 
 const self = fileURLToPath(import.meta.url);
 const keyOf = (i: number) => `nas/share/folder-${i % 1000}/file-${i}.bin`;
 
 /** What the memory budget counts per key for what this benchmark holds: engine rows and key strings. */
-function budgetPerKey(n: number, rowBytes: number, keyChars: number): number {
+function budgetPerKey(n: number, engine: EngineSizes, keyChars: number): number {
   const config = loadConfig({ env: {}, overrides: { engine: { maxKeys: n } } });
-  const terms = memoryBudget(config, { rss: 0, heapUsed: 0 }, rowBytes, keyChars).terms;
+  const terms = memoryBudget(config, { rss: 0, heapUsed: 0 }, engine, keyChars).terms;
   const sum = (names: string[]) =>
     terms.filter((t) => names.includes(t.name)).reduce((s, t) => s + t.bytes, 0);
   return sum(['engine rows', 'key strings']) / n;
@@ -51,6 +51,7 @@ async function measure(n: number): Promise<void> {
       heapPerKey: heap / n,
       rssPerKey: rss / n,
       rowBytes: engine.rowBytes,
+      slotBytes: engine.slotBytes,
       keys: engine.keys.size,
       keyChars: keyOf(n - 1).length,
     }),
@@ -75,7 +76,7 @@ if (process.argv[2] === '--child') {
     const r = JSON.parse(out);
     console.log(
       `${String(n).padEnd(10)} ${Math.round(r.heapPerKey).toString().padStart(20)}   ${Math.round(r.rssPerKey).toString().padStart(9)}   ${String(r.rowBytes).padStart(15)}   ${Math.round(
-        budgetPerKey(n, r.rowBytes, r.keyChars),
+        budgetPerKey(n, r, r.keyChars),
       )
         .toString()
         .padStart(12)}`,

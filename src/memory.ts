@@ -23,6 +23,12 @@ export interface MemoryBudget {
   terms: BudgetTerm[];
 }
 
+/** Per-key sizes of the engine: a stored row (`Engine.rowBytes`) and a slot in memory (`Engine.slotBytes`). */
+export interface EngineSizes {
+  rowBytes: number;
+  slotBytes: number;
+}
+
 /** The process as measured at start, before any key is tracked. */
 export interface Baseline {
   rss: number;
@@ -32,8 +38,6 @@ export interface Baseline {
 /** Key length the estimate assumes (one-byte characters; keys may have up to 512). */
 export const TYPICAL_KEY_CHARS = 64;
 
-/** Engine bookkeeping outside `rowBytes`: change flags (2 B) and the LRU registry (generation, prev, next). */
-const ENGINE_SLOT_EXTRA_BYTES = 2 + 12;
 /** A V8 string: map, hash and length, then the characters, padded to 8 bytes. */
 const stringBytes = (chars: number) => 16 + Math.ceil(chars / 8) * 8;
 /**
@@ -73,7 +77,7 @@ function doubledCapacity(maxKeys: number): number {
 export function memoryBudget(
   config: Config,
   baseline: Baseline,
-  engineRowBytes: number,
+  engine: EngineSizes,
   keyChars = TYPICAL_KEY_CHARS,
 ): MemoryBudget {
   const n = config.engine.maxKeys;
@@ -84,12 +88,12 @@ export function memoryBudget(
   const offHeap: BudgetTerm[] = [];
   const onHeap: BudgetTerm[] = [];
 
-  const rows = n * (engineRowBytes + ENGINE_SLOT_EXTRA_BYTES);
+  const rows = n * engine.slotBytes;
   offHeap.push(
     {
       name: 'engine rows',
       bytes: rows,
-      why: `maxKeys × (${engineRowBytes} B of detector state + flags and LRU links)`,
+      why: `maxKeys × ${engine.slotBytes} B (detector state rows with their padding, flags and LRU links)`,
     },
     {
       name: 'engine growth',
@@ -137,7 +141,7 @@ export function memoryBudget(
   }
   onHeap.push({
     name: 'store bookkeeping',
-    bytes: n * (2 * HASH_ENTRY_BYTES + key) + Math.min(n, ROWS_PER_WRITE) * (2 * engineRowBytes + key + 200),
+    bytes: n * (2 * HASH_ENTRY_BYTES + key) + Math.min(n, ROWS_PER_WRITE) * (2 * engine.rowBytes + key + 200),
     why: `changed slots and deleted keys waiting for the next flush (each at most maxKeys), and one write of up to ${ROWS_PER_WRITE} rows`,
   });
   if (config.http.enabled) {

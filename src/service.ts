@@ -94,7 +94,7 @@ export class Service {
 
   async start(): Promise<void> {
     const cfg = this.config;
-    this.budget = memoryBudget(cfg, baselineNow(), this.engine.rowBytes);
+    this.budget = memoryBudget(cfg, baselineNow(), this.engine);
     this.log.info(
       { budget_bytes: this.budget.bytes, terms: this.budget.terms.map((t) => [t.name, t.bytes]) },
       `memory budget ≈ ${MiB(this.budget.bytes)} MiB for maxKeys=${cfg.engine.maxKeys}`,

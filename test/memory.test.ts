@@ -23,7 +23,7 @@ function allocated(make: () => unknown): { bytes: number; made: unknown } {
 }
 
 const term = (engine: Engine, name: string) => {
-  const t = memoryBudget(config, { rss: 0, heapUsed: 0 }, engine.rowBytes).terms.find((x) => x.name === name);
+  const t = memoryBudget(config, { rss: 0, heapUsed: 0 }, engine).terms.find((x) => x.name === name);
   if (!t) throw new Error(`no term ${name}`);
   return t.bytes;
 };

@@ -489,9 +489,20 @@ export class Engine {
       .join('|');
   }
 
+  /** Bytes of a key's stored state (a snapshot row). */
   get rowBytes(): number {
     let n = 0;
     for (const t of this.tables) n += t.rowBytes;
+    return n;
+  }
+
+  /**
+   * Bytes a tracked key occupies in the engine's tables: its state rows with their padding, the change
+   * flags and bookkeeping never stored, and its registry entry (generation, LRU links).
+   */
+  get slotBytes(): number {
+    let n = this.flags.slotBytes + this.correlation.checked.slotBytes + KeyRegistry.SLOT_BYTES;
+    for (const t of this.tables) n += t.slotBytes;
     return n;
   }
 

@@ -10,6 +10,8 @@
 const NONE = -1;
 
 export class KeyRegistry {
+  /** Typed-array bytes per slot: generation and the two LRU links. */
+  static readonly SLOT_BYTES = 4 + 8;
   private readonly index = new Map<string, number>();
   /** Slot → key string; '' for a free slot. */
   keys: string[] = [];

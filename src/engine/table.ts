@@ -26,6 +26,8 @@ export interface KeyTable {
   readonly schema: Schema;
   readonly capacity: number;
   readonly rowBytes: number;
+  /** Bytes one slot occupies in memory (a row with its padding). */
+  readonly slotBytes: number;
   grow(capacity: number): void;
   clear(slot: number): void;
   /** Copies one row into `out` at `offset`; returns the offset after it. */
@@ -41,6 +43,7 @@ export class Table<S extends Schema> implements KeyTable {
   private readonly fields: (keyof S & string)[];
   /** Bytes one row occupies across all columns. */
   readonly rowBytes: number;
+  readonly slotBytes: number;
 
   constructor(
     readonly schema: S,
@@ -56,6 +59,7 @@ export class Table<S extends Schema> implements KeyTable {
       bytes += CTORS[kind].BYTES_PER_ELEMENT * width;
     }
     this.rowBytes = bytes;
+    this.slotBytes = bytes;
   }
 
   grow(capacity: number): void {
@@ -152,6 +156,7 @@ export class RowTable<S extends Schema> implements KeyTable {
   readonly stride8: number;
   /** Bytes one row occupies in a snapshot (no padding). */
   readonly rowBytes: number;
+  readonly slotBytes: number;
   /** Per field in schema order (the snapshot's order): its byte offset within a row, and its length. */
   private readonly fieldStart: Int32Array;
   private readonly fieldBytes: Int32Array;
@@ -163,6 +168,7 @@ export class RowTable<S extends Schema> implements KeyTable {
     const fields = Object.keys(schema) as (keyof S & string)[];
     this.layout = rowLayout(schema);
     this.stride8 = this.layout.stride8;
+    this.slotBytes = this.stride8 * 8;
     this.fieldStart = new Int32Array(fields.length);
     this.fieldBytes = new Int32Array(fields.length);
     fields.forEach((f, i) => {
