@@ -21,6 +21,18 @@ type ArrayOf<K extends ColumnKind> = InstanceType<(typeof CTORS)[K]>;
 export type Columns<S extends Schema> = { [F in keyof S]: ArrayOf<S[F][0]> };
 type AnyArray = ArrayOf<ColumnKind>;
 
+/**
+ * Copies `length` bytes. Snapshot rows are copied field by field, most fields a few bytes long, and a
+ * `subarray` view per field would be an allocation each; a loop is faster for those.
+ */
+function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, length: number): void {
+  if (length > 64) {
+    to.set(from.subarray(start, start + length), at);
+    return;
+  }
+  for (let i = 0; i < length; i++) to[at + i] = from[start + i];
+}
+
 /** What the engine needs of every per-key table, whichever its layout: growth, reset and snapshot rows. */
 export interface KeyTable {
   readonly schema: Schema;
@@ -41,6 +53,9 @@ export class Table<S extends Schema> implements KeyTable {
   c: Columns<S>;
   capacity: number;
   private readonly fields: (keyof S & string)[];
+  /** Each column as bytes (for snapshot rows), and the bytes one row of it takes. */
+  private bytes: Uint8Array[] = [];
+  private readonly fieldBytes: number[];
   /** Bytes one row occupies across all columns. */
   readonly rowBytes: number;
   readonly slotBytes: number;
@@ -60,6 +75,8 @@ export class Table<S extends Schema> implements KeyTable {
     }
     this.rowBytes = bytes;
     this.slotBytes = bytes;
+    this.fieldBytes = this.fields.map((f) => CTORS[schema[f][0]].BYTES_PER_ELEMENT * schema[f][1]);
+    this.viewBytes();
   }
 
   grow(capacity: number): void {
@@ -71,6 +88,14 @@ export class Table<S extends Schema> implements KeyTable {
       this.c[f] = next as Columns<S>[typeof f];
     }
     this.capacity = capacity;
+    this.viewBytes();
+  }
+
+  private viewBytes(): void {
+    this.bytes = this.fields.map((f) => {
+      const arr = this.c[f] as AnyArray;
+      return new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
+    });
   }
 
   /** Resets a row to zeros (a freed or reused slot must not inherit its predecessor's state). */
@@ -83,26 +108,20 @@ export class Table<S extends Schema> implements KeyTable {
 
   /** Copies one row into `out` at `offset`; returns the offset after it. */
   writeRow(slot: number, out: Uint8Array, offset: number): number {
-    for (const f of this.fields) {
-      const width = this.schema[f][1];
-      const arr = this.c[f] as AnyArray;
-      const bpe = arr.BYTES_PER_ELEMENT;
-      const src = new Uint8Array(arr.buffer, arr.byteOffset + slot * width * bpe, width * bpe);
-      out.set(src, offset);
-      offset += src.length;
+    for (let i = 0; i < this.bytes.length; i++) {
+      const length = this.fieldBytes[i];
+      copyBytes(this.bytes[i], slot * length, out, offset, length);
+      offset += length;
     }
     return offset;
   }
 
   /** Inverse of `writeRow`. */
   readRow(slot: number, input: Uint8Array, offset: number): number {
-    for (const f of this.fields) {
-      const width = this.schema[f][1];
-      const arr = this.c[f] as AnyArray;
-      const bpe = arr.BYTES_PER_ELEMENT;
-      const dst = new Uint8Array(arr.buffer, arr.byteOffset + slot * width * bpe, width * bpe);
-      dst.set(input.subarray(offset, offset + dst.length));
-      offset += dst.length;
+    for (let i = 0; i < this.bytes.length; i++) {
+      const length = this.fieldBytes[i];
+      copyBytes(input, offset, this.bytes[i], slot * length, length);
+      offset += length;
     }
     return offset;
   }
@@ -210,8 +229,7 @@ export class RowTable<S extends Schema> implements KeyTable {
   writeRow(slot: number, out: Uint8Array, offset: number): number {
     const row = slot * this.stride8 * 8;
     for (let i = 0; i < this.fieldStart.length; i++) {
-      const start = row + this.fieldStart[i];
-      out.set(this.u8.subarray(start, start + this.fieldBytes[i]), offset);
+      copyBytes(this.u8, row + this.fieldStart[i], out, offset, this.fieldBytes[i]);
       offset += this.fieldBytes[i];
     }
     return offset;
@@ -220,7 +238,7 @@ export class RowTable<S extends Schema> implements KeyTable {
   readRow(slot: number, input: Uint8Array, offset: number): number {
     const row = slot * this.stride8 * 8;
     for (let i = 0; i < this.fieldStart.length; i++) {
-      this.u8.set(input.subarray(offset, offset + this.fieldBytes[i]), row + this.fieldStart[i]);
+      copyBytes(input, offset, this.u8, row + this.fieldStart[i], this.fieldBytes[i]);
       offset += this.fieldBytes[i];
     }
     return offset;
