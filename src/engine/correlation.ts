@@ -186,17 +186,18 @@ export class CorrelationDetector {
     // (a key busy all the time follows everything and is evidence of nothing), and skipping them keeps a
     // streaming key's thousands of reads from rescanning the ring.
     for (let n = 0, i = this.ringHead; newSession && n < this.ringSize; n++) {
-      i = (i + w - 1) % w;
+      i = (i === 0 ? w : i) - 1;
       const lag = ts - this.ringTs[i];
       if (lag > this.cfg.maxLagMs) break;
       const leader = this.ringSlot[i];
       if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
-      if (this.credit(leader, this.ringEpisode[i], slot, gen, lag)) {
+      const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag);
+      if (weakest >= 0) {
         if (rate < 0) rate = this.rates.rate(slot, ts);
-        this.addFollower(leader, this.ringEpisode[i], slot, gen, lag, rate);
+        this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, rate);
       }
     }
-    const last = (this.ringHead + w - 1) % w;
+    const last = (this.ringHead === 0 ? w : this.ringHead) - 1;
     const episode = this.table.c.episodes[slot];
     if (this.ringSize > 0 && this.ringSlot[last] === slot && this.ringGen[last] === gen) {
       // Consecutive accesses of one key: keep one ring entry, with the latest time.
@@ -208,50 +209,53 @@ export class CorrelationDetector {
     this.ringGen[this.ringHead] = gen;
     this.ringTs[this.ringHead] = ts;
     this.ringEpisode[this.ringHead] = episode;
-    this.ringHead = (this.ringHead + 1) % w;
+    this.ringHead = this.ringHead + 1 === w ? 0 : this.ringHead + 1;
     if (this.ringSize < w) this.ringSize++;
   }
 
   /**
-   * Credits `follower` to `leader`'s episode if it is already one of its followers. Returns true when it
-   * is not (then `addFollower` takes the weakest entry).
+   * Credits `follower` to `leader`'s episode if it is already one of its followers and returns −1;
+   * otherwise returns the entry a new follower takes: an empty or dead one first, else the weakest. While
+   * no key was removed since the entries were last all seen alive, the same pass finds that entry.
    */
-  private credit(leader: number, episode: number, follower: number, gen: number, lag: number): boolean {
+  private credit(leader: number, episode: number, follower: number, gen: number, lag: number): number {
     const { u, f } = this;
+    let empty = -1;
+    let weakest = -1;
     for (let i = leader * this.k, end = i + this.k; i < end; i++) {
       const p = i * WORDS;
-      if (u[p + SLOT] === follower && u[p + GEN] === gen && f[p + COUNT] > 0) {
-        if (u[p + EPISODE] === episode) return false;
+      const count = f[p + COUNT];
+      if (count === 0) {
+        if (empty < 0) empty = i;
+        continue;
+      }
+      if (u[p + SLOT] === follower && u[p + GEN] === gen) {
+        if (u[p + EPISODE] === episode) return -1;
         u[p + EPISODE] = episode;
         f[p + COUNT]++;
         f[p + LAG_SUM] += lag;
         f[p + LAG_SQUARES] += lag * lag;
         if (!this.table.c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
-        return false;
+        return -1;
       }
+      if (weakest < 0 || count < f[weakest * WORDS + COUNT]) weakest = i;
     }
-    return true;
+    if (this.checked.c.removals[leader] === this.keys.removals) return empty >= 0 ? empty : weakest;
+    return this.weakestAlive(leader);
   }
 
-  /** A new follower of `leader` replaces its weakest entry (an empty or dead one first). */
-  private addFollower(
-    leader: number,
-    episode: number,
-    follower: number,
-    gen: number,
-    lag: number,
-    rate: number,
-  ) {
+  /**
+   * The entry of `leader` a new follower takes when some entries may have died: the first empty or dead
+   * one, else the first with the lowest count. Notes when all were alive.
+   */
+  private weakestAlive(leader: number): number {
     const { u, f } = this;
     const base = leader * this.k;
-    const removals = this.keys.removals;
-    const checked = this.checked.c.removals;
-    const allAlive = checked[leader] === removals;
     let weakest = base;
     let weakestCount = Number.POSITIVE_INFINITY;
     for (let i = base; i < base + this.k; i++) {
       const p = i * WORDS;
-      const live = f[p + COUNT] > 0 && (allAlive || this.keys.generation[u[p + SLOT]] === u[p + GEN]);
+      const live = f[p + COUNT] > 0 && this.keys.generation[u[p + SLOT]] === u[p + GEN];
       const strength = live ? f[p + COUNT] : -1;
       if (strength < weakestCount) {
         weakestCount = strength;
@@ -260,8 +264,22 @@ export class CorrelationDetector {
         if (strength < 0) break;
       }
     }
-    // No empty or dead entry: every entry was seen alive, and the new follower is alive too.
-    if (weakestCount > 0) checked[leader] = removals;
+    // No empty or dead entry: every entry was seen alive, and the new follower will be alive too.
+    if (weakestCount > 0) this.checked.c.removals[leader] = this.keys.removals;
+    return weakest;
+  }
+
+  /** A new follower of `leader` takes entry `weakest` (from `credit`). */
+  private addFollower(
+    leader: number,
+    weakest: number,
+    episode: number,
+    follower: number,
+    gen: number,
+    lag: number,
+    rate: number,
+  ) {
+    const { u, f } = this;
     if (this.table.c.ruleActive[weakest]) this.setRule(leader, weakest, false);
     const p = weakest * WORDS;
     u[p + SLOT] = follower;
