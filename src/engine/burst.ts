@@ -1,6 +1,6 @@
 import type { EngineConfig } from '../config.ts';
 import { poissonTail } from './stats.ts';
-import { RowTable, rowLayout } from './table.ts';
+import type { FieldIndex, RowTable } from './table.ts';
 import type { BurstDetail } from './types.ts';
 
 /**
@@ -25,7 +25,7 @@ import type { BurstDetail } from './types.ts';
  * below a doubled usual rate, and at the latest one window after the last access — a time the engine
  * can compute in advance, so the end is published even if the key is never accessed again.
  */
-const schema = {
+export const burstFields = {
   /** Decayed access counts and the time they were decayed to (0: no access yet). */
   recent: ['f64', 1],
   usual: ['f64', 1],
@@ -42,8 +42,6 @@ const schema = {
   habitPeaks: ['f32', 2],
 } as const;
 
-const at = rowLayout(schema).at;
-
 /**
  * The key's first and latest access times, kept by the engine for every key: the detector reads them
  * there instead of keeping copies (16 bytes a key).
@@ -54,26 +52,28 @@ export interface KeyTimes {
 }
 
 export class BurstDetector {
-  readonly table: RowTable<typeof schema>;
+  readonly table: RowTable;
+  private readonly at: FieldIndex<typeof burstFields>;
   private readonly tauRecent: number;
 
   constructor(
     private readonly cfg: EngineConfig['burst'],
-    capacity: number,
+    row: RowTable,
     private readonly times: KeyTimes,
   ) {
-    this.table = new RowTable(schema, capacity);
+    this.table = row;
+    this.at = row.fieldsOf(burstFields);
     this.tauRecent = cfg.windowMs / 3;
   }
 
   private decay(slot: number, now: number): void {
     const t = this.table;
     const r8 = slot * t.stride8;
-    const dt = now - t.f64[r8 + at.decayedAt];
+    const dt = now - t.f64[r8 + this.at.decayedAt];
     if (dt <= 0) return;
-    t.f64[r8 + at.recent] *= Math.exp(-dt / this.tauRecent);
-    t.f64[r8 + at.usual] *= Math.exp(-dt / this.cfg.baselineMs);
-    t.f64[r8 + at.decayedAt] = now;
+    t.f64[r8 + this.at.recent] *= Math.exp(-dt / this.tauRecent);
+    t.f64[r8 + this.at.usual] *= Math.exp(-dt / this.cfg.baselineMs);
+    t.f64[r8 + this.at.decayedAt] = now;
   }
 
   /** The key's usual rate (accesses per ms), from history that is not "recent". */
@@ -83,7 +83,7 @@ export class BurstDetector {
     const age = Math.max(now - this.times.firstAccess(slot), 1);
     // Effective span of the decayed counter: its time constant, or the key's age if younger.
     const span = this.cfg.baselineMs * (1 - Math.exp(-age / this.cfg.baselineMs));
-    const old = Math.max(t.f64[r8 + at.usual] - t.f64[r8 + at.recent], 0);
+    const old = Math.max(t.f64[r8 + this.at.usual] - t.f64[r8 + this.at.recent], 0);
     // One access per baseline span as a floor: no history is not the same as a rate of zero.
     return Math.max(old, 1) / Math.max(span, this.cfg.windowMs);
   }
@@ -93,7 +93,8 @@ export class BurstDetector {
     const t = this.table;
     const r8 = slot * t.stride8;
     const recent =
-      t.f64[r8 + at.recent] * Math.exp(-Math.max(now - t.f64[r8 + at.decayedAt], 0) / this.tauRecent);
+      t.f64[r8 + this.at.recent] *
+      Math.exp(-Math.max(now - t.f64[r8 + this.at.decayedAt], 0) / this.tauRecent);
     return Math.max(this.usualRate(slot, now), recent / this.tauRecent);
   }
 
@@ -107,17 +108,17 @@ export class BurstDetector {
     const t = this.table;
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
-    if (t.f64[r8 + at.decayedAt] === 0) t.f64[r8 + at.decayedAt] = ts;
+    if (t.f64[r8 + this.at.decayedAt] === 0) t.f64[r8 + this.at.decayedAt] = ts;
     else if (ts - previous > this.cfg.windowMs) this.sessionEnded(slot, ts, previous);
-    if (ts < t.f64[r8 + at.decayedAt]) {
+    if (ts < t.f64[r8 + this.at.decayedAt]) {
       // Late event: count it as if it happened now; decaying backwards would inflate history.
-      ts = t.f64[r8 + at.decayedAt];
+      ts = t.f64[r8 + this.at.decayedAt];
     }
     this.decay(slot, ts);
-    t.f64[r8 + at.recent] += 1;
-    t.f64[r8 + at.usual] += 1;
-    if (t.f64[r8 + at.recent] > t.f32[r4 + at.sessionPeak])
-      t.f32[r4 + at.sessionPeak] = t.f64[r8 + at.recent];
+    t.f64[r8 + this.at.recent] += 1;
+    t.f64[r8 + this.at.usual] += 1;
+    if (t.f64[r8 + this.at.recent] > t.f32[r4 + this.at.sessionPeak])
+      t.f32[r4 + this.at.sessionPeak] = t.f64[r8 + this.at.recent];
     return this.evaluate(slot, ts, expected);
   }
 
@@ -131,17 +132,17 @@ export class BurstDetector {
     const r4 = 2 * r8;
     const fade = Math.exp(-Math.max(next - last, 0) / this.cfg.habitMs);
     const mean = this.usualRate(slot, next) * this.tauRecent;
-    const top = t.f32[r4 + at.sessionPeak];
+    const top = t.f32[r4 + this.at.sessionPeak];
     const intense =
       top >= this.cfg.minEvents &&
       top >= this.cfg.minRatio * mean &&
       poissonTail(top, mean) < this.cfg.maxPValue;
     const peak = intense ? top : 0;
-    const first = t.f32[r4 + at.habitPeaks] * fade;
-    const second = t.f32[r4 + at.habitPeaks + 1] * fade;
-    t.f32[r4 + at.habitPeaks] = Math.max(first, peak);
-    t.f32[r4 + at.habitPeaks + 1] = Math.max(second, Math.min(first, peak));
-    t.f32[r4 + at.sessionPeak] = 0;
+    const first = t.f32[r4 + this.at.habitPeaks] * fade;
+    const second = t.f32[r4 + this.at.habitPeaks + 1] * fade;
+    t.f32[r4 + this.at.habitPeaks] = Math.max(first, peak);
+    t.f32[r4 + this.at.habitPeaks + 1] = Math.max(second, Math.min(first, peak));
+    t.f32[r4 + this.at.sessionPeak] = 0;
   }
 
   /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
@@ -150,23 +151,24 @@ export class BurstDetector {
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
     this.decay(slot, now);
-    const recent = t.f64[r8 + at.recent];
-    const wasActive = t.f64[r8 + at.burstStart] > 0;
+    const recent = t.f64[r8 + this.at.recent];
+    const wasActive = t.f64[r8 + this.at.burstStart] > 0;
     if (wasActive) {
-      const rate = t.f64[r8 + at.baseline] * this.tauRecent;
+      const rate = t.f64[r8 + this.at.baseline] * this.tauRecent;
       const ended =
         now - this.times.lastAccess(slot) >= this.cfg.windowMs ||
-        recent < this.cfg.exitRatio * t.f32[r4 + at.trigger] ||
+        recent < this.cfg.exitRatio * t.f32[r4 + this.at.trigger] ||
         recent < 2 * rate ||
         recent < this.cfg.minEvents / 2;
       if (ended) {
-        t.f64[r8 + at.burstStart] = 0;
-        t.f32[r4 + at.score] = 0;
+        t.f64[r8 + this.at.burstStart] = 0;
+        t.f32[r4 + this.at.score] = 0;
         return true;
       }
       return false;
     }
-    if (expected || recent < this.cfg.minEvents || t.f32[r4 + at.habitPeaks + 1] >= recent / 2) return false;
+    if (expected || recent < this.cfg.minEvents || t.f32[r4 + this.at.habitPeaks + 1] >= recent / 2)
+      return false;
     // The usual rate needs at least two windows of history to mean anything.
     if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
     const rate = this.usualRate(slot, now);
@@ -174,21 +176,21 @@ export class BurstDetector {
     if (recent < this.cfg.minRatio * mean) return false;
     const p = poissonTail(recent, mean);
     if (p >= this.cfg.maxPValue) return false;
-    t.f64[r8 + at.burstStart] = now;
-    t.f32[r4 + at.trigger] = recent;
-    t.f64[r8 + at.baseline] = rate;
-    t.f32[r4 + at.score] = 1 - p;
+    t.f64[r8 + this.at.burstStart] = now;
+    t.f32[r4 + this.at.trigger] = recent;
+    t.f64[r8 + this.at.baseline] = rate;
+    t.f32[r4 + this.at.score] = 1 - p;
     return true;
   }
 
   isActive(slot: number): boolean {
     const t = this.table;
-    return t.f64[slot * t.stride8 + at.burstStart] > 0;
+    return t.f64[slot * t.stride8 + this.at.burstStart] > 0;
   }
 
   score(slot: number): number {
     const t = this.table;
-    return this.isActive(slot) ? t.f32[2 * slot * t.stride8 + at.score] : 0;
+    return this.isActive(slot) ? t.f32[2 * slot * t.stride8 + this.at.score] : 0;
   }
 
   /** When an active burst ends if no access arrives: the earliest of the exit conditions. */
@@ -196,15 +198,18 @@ export class BurstDetector {
     const t = this.table;
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
-    if (!(t.f64[r8 + at.burstStart] > 0)) return Number.POSITIVE_INFINITY;
+    if (!(t.f64[r8 + this.at.burstStart] > 0)) return Number.POSITIVE_INFINITY;
     const floor = Math.max(
-      this.cfg.exitRatio * t.f32[r4 + at.trigger],
-      2 * t.f64[r8 + at.baseline] * this.tauRecent,
+      this.cfg.exitRatio * t.f32[r4 + this.at.trigger],
+      2 * t.f64[r8 + this.at.baseline] * this.tauRecent,
       this.cfg.minEvents / 2,
     );
-    const recent = t.f64[r8 + at.recent];
+    const recent = t.f64[r8 + this.at.recent];
     const decayTime = recent > floor ? this.tauRecent * Math.log(recent / floor) : 0;
-    return Math.min(this.times.lastAccess(slot) + this.cfg.windowMs, t.f64[r8 + at.decayedAt] + decayTime);
+    return Math.min(
+      this.times.lastAccess(slot) + this.cfg.windowMs,
+      t.f64[r8 + this.at.decayedAt] + decayTime,
+    );
   }
 
   detail(slot: number, now: number): BurstDetail {
@@ -212,10 +217,10 @@ export class BurstDetector {
     const r8 = slot * t.stride8;
     this.decay(slot, now);
     const perMinute = 60_000;
-    const ratePerMin = (t.f64[r8 + at.recent] / this.tauRecent) * perMinute;
-    const baselinePerMin = t.f64[r8 + at.baseline] * perMinute;
+    const ratePerMin = (t.f64[r8 + this.at.recent] / this.tauRecent) * perMinute;
+    const baselinePerMin = t.f64[r8 + this.at.baseline] * perMinute;
     return {
-      since_ts: Math.round(t.f64[r8 + at.burstStart]),
+      since_ts: Math.round(t.f64[r8 + this.at.burstStart]),
       rate_per_min: Math.round(ratePerMin * 10) / 10,
       baseline_per_min: Math.round(baselinePerMin * 1000) / 1000,
       ratio: Math.round((ratePerMin / Math.max(baselinePerMin, 1e-9)) * 10) / 10,

@@ -1,16 +1,16 @@
 import type { EngineConfig } from '../config.ts';
-import { BurstDetector } from './burst.ts';
+import { BurstDetector, burstFields } from './burst.ts';
 import { dominant, patternsOf, roundScores } from './combine.ts';
 import { CorrelationDetector } from './correlation.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
 import { PeriodicDetector } from './periodic.ts';
-import { ScheduleProfile } from './schedule.ts';
-import { SequentialDetector } from './sequential.ts';
+import { ScheduleProfile, scheduleFields } from './schedule.ts';
+import { SequentialDetector, sequentialFields } from './sequential.ts';
 import { SlotStack } from './slots.ts';
 import { round } from './stats.ts';
-import { type KeyTable, RowTable, rowLayout } from './table.ts';
-import { TrendTracker } from './trend.ts';
+import { type FieldIndex, RowTable, type SlotStorage, type StoredFields } from './table.ts';
+import { TrendTracker, trendFields } from './trend.ts';
 import {
   BURST,
   CORRELATED,
@@ -53,12 +53,8 @@ const core = {
   source: ['u16', 1],
 } as const;
 
-const coreAt = rowLayout(core).at;
-
 /** Bookkeeping per slot that is not key state (never persisted). */
-const flagColumns = { changed: ['u8', 1], unsaved: ['u8', 1] } as const;
-const flagAt = rowLayout(flagColumns).at;
-const FLAG_BYTES = rowLayout(flagColumns).stride8 * 8;
+const flagFields = { changed: ['u8', 1], unsaved: ['u8', 1] } as const;
 
 export interface EngineOptions {
   /** Wall clock (epoch ms). Injected so tests and replays control time; defaults to "no wall clock". */
@@ -74,7 +70,13 @@ export interface EngineCounters {
 
 export class Engine {
   readonly keys: KeyRegistry;
-  readonly core: RowTable<typeof core>;
+  /**
+   * Every key's state row: the core fields, the change flags and the sections of the detectors kept
+   * row-major (sequential, burst, schedule, trend). Periodic and correlation keep column tables.
+   */
+  private readonly row: RowTable;
+  private readonly coreAt: FieldIndex<typeof core>;
+  private readonly flagAt: FieldIndex<typeof flagFields>;
   readonly sequential: SequentialDetector;
   readonly periodic: PeriodicDetector;
   readonly burst: BurstDetector;
@@ -82,7 +84,9 @@ export class Engine {
   readonly schedule: ScheduleProfile;
   readonly trend: TrendTracker;
   /** Every table holding per-key state, in a fixed order (snapshots rely on it). */
-  private readonly tables: KeyTable[];
+  private readonly stored: StoredFields[];
+  /** Everything that holds per-slot state: grown together, cleared when a slot is freed. */
+  private readonly storage: SlotStorage[];
   private readonly clock: () => number;
   private readonly review = new TimeHeap();
 
@@ -92,7 +96,6 @@ export class Engine {
   private wall = 0;
 
   /** Per slot: change level waiting to be handed to the publisher, and whether the store is behind. */
-  private readonly flags: RowTable<typeof flagColumns>;
   private readonly changeList = new SlotStack();
   private readonly unsavedList = new SlotStack();
   private readonly evictedKeys: string[] = [];
@@ -107,26 +110,31 @@ export class Engine {
     this.clock = opts.clock ?? (() => 0);
     const cap = Math.min(1024, cfg.maxKeys);
     this.keys = new KeyRegistry(cfg.maxKeys, cap);
-    this.core = new RowTable(core, cap);
-    this.sequential = new SequentialDetector(cfg.sequential, cap);
+    const trendSection = trendFields(cfg.trend.days);
+    const sections = [core, sequentialFields, burstFields, scheduleFields, trendSection, flagFields];
+    this.row = new RowTable(sections, cap);
+    this.coreAt = this.row.fieldsOf(core);
+    this.flagAt = this.row.fieldsOf(flagFields);
+    this.sequential = new SequentialDetector(cfg.sequential, this.row);
     this.periodic = new PeriodicDetector(cfg.periodic, cap);
-    this.burst = new BurstDetector(cfg.burst, cap, this);
+    this.burst = new BurstDetector(cfg.burst, this.row, this);
     this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
       scheduleJitter: (slot) => this.periodic.jitterOf(slot),
     });
-    this.schedule = new ScheduleProfile(cfg.schedule, cap);
-    this.trend = new TrendTracker(cfg.trend, cap);
-    this.tables = [
-      this.core,
-      this.sequential.table,
+    this.schedule = new ScheduleProfile(cfg.schedule, this.row);
+    this.trend = new TrendTracker(cfg.trend, this.row, trendSection);
+    // The snapshot row's parts, in the order rows have always been stored.
+    this.stored = [
+      this.row.section(core),
+      this.row.section(sequentialFields),
       this.periodic.table,
-      this.burst.table,
+      this.row.section(burstFields),
       this.correlation.table,
-      this.schedule.table,
-      this.trend.table,
+      this.row.section(scheduleFields),
+      this.row.section(trendSection),
     ];
-    this.flags = new RowTable(flagColumns, cap);
+    this.storage = [this.row, this.periodic.table, this.correlation.table, this.correlation.checked];
   }
 
   /**
@@ -164,33 +172,33 @@ export class Engine {
     if (ts > this.now) this.now = ts;
     this.live = this.wall > 0 && Math.abs(this.wall - ts) <= this.cfg.liveWindowMs;
 
-    const core = this.core;
-    const r8 = slot * core.stride8;
+    const { row, coreAt } = this;
+    const r8 = slot * row.stride8;
     const r1 = 8 * r8;
-    const first = core.f64[r8 + coreAt.accesses] === 0;
-    const last = core.f64[r8 + coreAt.last];
-    core.f64[r8 + coreAt.accesses]++;
-    core.u16[4 * r8 + coreAt.source] = source;
+    const first = row.f64[r8 + coreAt.accesses] === 0;
+    const last = row.f64[r8 + coreAt.last];
+    row.f64[r8 + coreAt.accesses]++;
+    row.u16[4 * r8 + coreAt.source] = source;
     let newSession = false;
     if (first) {
-      core.f64[r8 + coreAt.first] = ts;
-      core.f64[r8 + coreAt.last] = ts;
+      row.f64[r8 + coreAt.first] = ts;
+      row.f64[r8 + coreAt.last] = ts;
       newSession = true;
     } else if (ts >= last) {
       newSession = ts - last > this.cfg.sessionGapMs;
-      core.f64[r8 + coreAt.last] = ts;
+      row.f64[r8 + coreAt.last] = ts;
     } else {
       this.lateEvents++;
-      if (ts < core.f64[r8 + coreAt.first]) core.f64[r8 + coreAt.first] = ts;
+      if (ts < row.f64[r8 + coreAt.first]) row.f64[r8 + coreAt.first] = ts;
     }
 
     if (newSession) {
       this.periodic.sessionStarted(slot, ts);
-      core.u8[r1 + coreAt.onSchedule] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
+      row.u8[r1 + coreAt.onSchedule] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
       this.correlation.episodeStarted(slot, ts);
     }
     this.sequential.observe(slot, pos, size);
-    this.burst.observe(slot, ts, last, core.u8[r1 + coreAt.onSchedule] === 1);
+    this.burst.observe(slot, ts, last, row.u8[r1 + coreAt.onSchedule] === 1);
     this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);
     this.trend.observe(slot, ts);
@@ -235,8 +243,8 @@ export class Engine {
 
   /** Recomputes the pattern mask of a key and records the change for publishing and saving. */
   private refresh(slot: number): void {
-    const core = this.core;
-    const r8 = slot * core.stride8;
+    const { row, coreAt } = this;
+    const r8 = slot * row.stride8;
     const r1 = 8 * r8;
     let mask = 0;
     if (this.burst.isActive(slot)) mask |= BURST;
@@ -245,16 +253,16 @@ export class Engine {
     if (this.sequential.isActive(slot)) mask |= SEQUENTIAL;
     else if (this.sequential.hasPositions(slot)) mask |= RANDOM;
     if (mask === 0) mask = RANDOM;
-    const old = core.u8[r1 + coreAt.mask];
+    const old = row.u8[r1 + coreAt.mask];
     if (mask !== old) {
       this.countPatterns(old, -1);
       this.countPatterns(mask, 1);
-      core.u8[r1 + coreAt.mask] = mask;
+      row.u8[r1 + coreAt.mask] = mask;
     }
     this.markChanged(slot, mask !== old ? URGENT : CHANGED);
     const next = Math.min(this.burst.endsAt(slot), this.periodic.expiresAt(slot));
-    if (Number.isFinite(next) && next !== core.f64[r8 + coreAt.reviewAt]) {
-      core.f64[r8 + coreAt.reviewAt] = next;
+    if (Number.isFinite(next) && next !== row.f64[r8 + coreAt.reviewAt]) {
+      row.f64[r8 + coreAt.reviewAt] = next;
       this.review.push(next, slot, this.keys.generation[slot]);
     }
   }
@@ -273,12 +281,13 @@ export class Engine {
   }
 
   private markChanged(slot: number, level: number): void {
-    const flags = this.flags.u8;
-    const i = slot * FLAG_BYTES;
-    if (flags[i + flagAt.changed] === 0) this.changeList.push(slot);
-    if (level > flags[i + flagAt.changed]) flags[i + flagAt.changed] = level;
-    if (flags[i + flagAt.unsaved] === 0) {
-      flags[i + flagAt.unsaved] = 1;
+    const flags = this.row.u8;
+    const changed = this.flagIndex(slot, this.flagAt.changed);
+    const unsaved = this.flagIndex(slot, this.flagAt.unsaved);
+    if (flags[changed] === 0) this.changeList.push(slot);
+    if (level > flags[changed]) flags[changed] = level;
+    if (flags[unsaved] === 0) {
+      flags[unsaved] = 1;
       this.unsavedList.push(slot);
     }
   }
@@ -286,15 +295,13 @@ export class Engine {
   private add(key: string): number {
     if (this.keys.isFull()) this.evict(this.keys.oldest);
     const cap = this.keys.nextCapacity();
-    if (cap > this.core.capacity) this.grow(cap);
+    if (cap > this.row.capacity) this.grow(cap);
     // A fresh slot is zero from allocation, a reused one was cleared when its key was dropped.
     return this.keys.add(key, cap);
   }
 
   private grow(capacity: number): void {
-    for (const t of this.tables) t.grow(capacity);
-    this.flags.grow(capacity);
-    this.correlation.checked.grow(capacity);
+    for (const t of this.storage) t.grow(capacity);
   }
 
   private evict(slot: number): void {
@@ -308,8 +315,8 @@ export class Engine {
     for (const r of this.correlation.followers(slot)) partners.push(r.slot);
     for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
     this.countPatterns(this.maskOf(slot), -1);
-    for (const t of this.tables) t.clear(slot);
-    this.correlation.checked.clear(slot);
+    // Its flags go too: lists that still name the slot skip it (no key, or a new key with flags of its own).
+    for (const t of this.storage) t.clear(slot);
     const key = this.keys.remove(slot);
     this.evictedKeys.push(key);
     return key;
@@ -336,9 +343,9 @@ export class Engine {
     const list = this.changeList;
     for (let i = 0; i < list.length; i++) {
       const slot = list.at(i);
-      const changed = slot * FLAG_BYTES + flagAt.changed;
-      const level = this.flags.u8[changed];
-      this.flags.u8[changed] = 0;
+      const changed = this.flagIndex(slot, this.flagAt.changed);
+      const level = this.row.u8[changed];
+      this.row.u8[changed] = 0;
       if (level && this.keys.keys[slot]) fn(slot, level === URGENT);
     }
     list.clear();
@@ -354,7 +361,7 @@ export class Engine {
     const list = this.unsavedList;
     for (let i = 0; i < list.length; i++) {
       const slot = list.at(i);
-      this.flags.u8[slot * FLAG_BYTES + flagAt.unsaved] = 0;
+      this.row.u8[this.flagIndex(slot, this.flagAt.unsaved)] = 0;
       if (this.keys.keys[slot]) fn(slot);
     }
     list.clear();
@@ -374,33 +381,38 @@ export class Engine {
 
   /** The key's pattern bit mask (bits in `PATTERNS` order). */
   maskOf(slot: number): number {
-    return this.core.u8[8 * slot * this.core.stride8 + coreAt.mask];
+    return this.row.u8[8 * slot * this.row.stride8 + this.coreAt.mask];
   }
 
   accessesOf(slot: number): number {
-    return this.core.f64[slot * this.core.stride8 + coreAt.accesses];
+    return this.row.f64[slot * this.row.stride8 + this.coreAt.accesses];
   }
 
   /** Event time of the key's first and latest accesses. */
   firstAccess(slot: number): number {
-    return this.core.f64[slot * this.core.stride8 + coreAt.first];
+    return this.row.f64[slot * this.row.stride8 + this.coreAt.first];
   }
 
   lastAccess(slot: number): number {
-    return this.core.f64[slot * this.core.stride8 + coreAt.last];
+    return this.row.f64[slot * this.row.stride8 + this.coreAt.last];
   }
 
   /** When the key is due in the review heap (0: not scheduled). */
   private reviewAt(slot: number): number {
-    return this.core.f64[slot * this.core.stride8 + coreAt.reviewAt];
+    return this.row.f64[slot * this.row.stride8 + this.coreAt.reviewAt];
   }
 
   private setReviewAt(slot: number, at: number): void {
-    this.core.f64[slot * this.core.stride8 + coreAt.reviewAt] = at;
+    this.row.f64[slot * this.row.stride8 + this.coreAt.reviewAt] = at;
+  }
+
+  /** Index in the byte view of a flag of `slot`. */
+  private flagIndex(slot: number, flag: number): number {
+    return 8 * slot * this.row.stride8 + flag;
   }
 
   private sourceOf(slot: number): string | null {
-    const id = this.core.u16[4 * slot * this.core.stride8 + coreAt.source];
+    const id = this.row.u16[4 * slot * this.row.stride8 + this.coreAt.source];
     return id > 0 ? this.sources[id - 1] : null;
   }
 
@@ -480,7 +492,7 @@ export class Engine {
 
   /** Layout signature: stored rows are only loaded into an engine with the same layout. */
   get layout(): string {
-    return this.tables
+    return this.stored
       .map((t) =>
         Object.entries(t.schema)
           .map(([f, [k, w]]) => `${f}:${k}${w}`)
@@ -492,7 +504,7 @@ export class Engine {
   /** Bytes of a key's stored state (a snapshot row). */
   get rowBytes(): number {
     let n = 0;
-    for (const t of this.tables) n += t.rowBytes;
+    for (const t of this.stored) n += t.rowBytes;
     return n;
   }
 
@@ -501,15 +513,15 @@ export class Engine {
    * flags and bookkeeping never stored, and its registry entry (generation, LRU links).
    */
   get slotBytes(): number {
-    let n = this.flags.slotBytes + this.correlation.checked.slotBytes + KeyRegistry.SLOT_BYTES;
-    for (const t of this.tables) n += t.slotBytes;
+    let n = KeyRegistry.SLOT_BYTES;
+    for (const t of this.storage) n += t.slotBytes;
     return n;
   }
 
   exportRow(slot: number): Uint8Array {
     const out = new Uint8Array(this.rowBytes);
     let off = 0;
-    for (const t of this.tables) off = t.writeRow(slot, out, off);
+    for (const t of this.stored) off = t.writeRow(slot, out, off);
     return out;
   }
 
@@ -524,12 +536,12 @@ export class Engine {
    */
   importRow(key: string, slot: number, generation: number, row: Uint8Array): void {
     if (slot >= this.cfg.maxKeys || this.keys.slotOf(key) >= 0 || row.length !== this.rowBytes) return;
-    if (slot >= this.core.capacity)
-      this.grow(Math.min(this.cfg.maxKeys, Math.max(slot + 1, this.core.capacity * 2)));
+    if (slot >= this.row.capacity)
+      this.grow(Math.min(this.cfg.maxKeys, Math.max(slot + 1, this.row.capacity * 2)));
     if (this.keys.keys[slot]) return;
     this.keys.restore(key, slot, generation);
     let off = 0;
-    for (const t of this.tables) off = t.readRow(slot, row, off);
+    for (const t of this.stored) off = t.readRow(slot, row, off);
   }
 
   finishRestore(meta: EngineMeta | null): void {
@@ -545,9 +557,9 @@ export class Engine {
       this.countPatterns(this.maskOf(slot), 1);
       const at = this.reviewAt(slot);
       if (at > 0) this.review.push(at, slot, this.keys.generation[slot]);
-      const changed = slot * FLAG_BYTES + flagAt.changed;
-      if (this.flags.u8[changed] === 0) this.changeList.push(slot);
-      this.flags.u8[changed] = CHANGED;
+      const changed = this.flagIndex(slot, this.flagAt.changed);
+      if (this.row.u8[changed] === 0) this.changeList.push(slot);
+      this.row.u8[changed] = CHANGED;
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { RowTable, rowLayout } from './table.ts';
+import type { FieldIndex, RowTable } from './table.ts';
 import type { ScheduleDetail } from './types.ts';
 
 /**
@@ -17,7 +17,7 @@ const DAY_MS = 86_400_000;
 const CHI2_HOURS = 49.73;
 const CHI2_DAYS = 22.46;
 
-const schema = {
+export const scheduleFields = {
   hours: ['f32', 24],
   days: ['f32', 7],
   /** Reference time of the weights. */
@@ -26,18 +26,19 @@ const schema = {
   n: ['u32', 1],
 } as const;
 
-const at = rowLayout(schema).at;
 const scratch = new Float64Array(24);
 
 export class ScheduleProfile {
-  readonly table: RowTable<typeof schema>;
+  readonly table: RowTable;
+  private readonly at: FieldIndex<typeof scheduleFields>;
   private readonly halfLifeMs: number;
 
   constructor(
     private readonly cfg: EngineConfig['schedule'],
-    capacity: number,
+    row: RowTable,
   ) {
-    this.table = new RowTable(schema, capacity);
+    this.table = row;
+    this.at = row.fieldsOf(scheduleFields);
     this.halfLifeMs = cfg.halfLifeDays * DAY_MS;
   }
 
@@ -45,25 +46,25 @@ export class ScheduleProfile {
     const { f64, f32, u32 } = this.table;
     const r8 = slot * this.table.stride8;
     const r4 = 2 * r8;
-    if (u32[r4 + at.n] === 0) f64[r8 + at.ref] = ts;
-    u32[r4 + at.n]++;
-    let w = 2 ** ((ts - f64[r8 + at.ref]) / this.halfLifeMs);
+    if (u32[r4 + this.at.n] === 0) f64[r8 + this.at.ref] = ts;
+    u32[r4 + this.at.n]++;
+    let w = 2 ** ((ts - f64[r8 + this.at.ref]) / this.halfLifeMs);
     if (w > 1e6) {
       this.rescale(slot, 1 / w);
-      f64[r8 + at.ref] = ts;
+      f64[r8 + this.at.ref] = ts;
       w = 1;
     }
     const hour = Math.floor(ts / HOUR_MS) % 24;
     const day = (Math.floor(ts / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday
-    f32[r4 + at.hours + (hour < 0 ? hour + 24 : hour)] += w;
-    f32[r4 + at.days + (day < 0 ? day + 7 : day)] += w;
+    f32[r4 + this.at.hours + (hour < 0 ? hour + 24 : hour)] += w;
+    f32[r4 + this.at.days + (day < 0 ? day + 7 : day)] += w;
   }
 
   private rescale(slot: number, f: number): void {
     const { f32 } = this.table;
     const r4 = 2 * slot * this.table.stride8;
-    for (let i = 0; i < 24; i++) f32[r4 + at.hours + i] *= f;
-    for (let i = 0; i < 7; i++) f32[r4 + at.days + i] *= f;
+    for (let i = 0; i < 24; i++) f32[r4 + this.at.hours + i] *= f;
+    for (let i = 0; i < 7; i++) f32[r4 + this.at.days + i] *= f;
   }
 
   /** The profile, once the key's accesses (`first` to `last`, kept by the engine) span enough days. */
@@ -71,8 +72,8 @@ export class ScheduleProfile {
     const { f32, u32 } = this.table;
     const r4 = 2 * slot * this.table.stride8;
     if (last - first < this.cfg.minHistoryDays * DAY_MS) return null;
-    const hours = peaks(f32, r4 + at.hours, 24, u32[r4 + at.n], CHI2_HOURS);
-    const days = peaks(f32, r4 + at.days, 7, u32[r4 + at.n], CHI2_DAYS);
+    const hours = peaks(f32, r4 + this.at.hours, 24, u32[r4 + this.at.n], CHI2_HOURS);
+    const days = peaks(f32, r4 + this.at.days, 7, u32[r4 + this.at.n], CHI2_DAYS);
     return { peak_hours: hours.bins, peak_days: days.bins, concentration: hours.concentration };
   }
 }

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { RowTable, rowLayout } from './table.ts';
+import type { FieldIndex, RowTable } from './table.ts';
 import type { SequentialDetail } from './types.ts';
 
 /**
@@ -16,7 +16,7 @@ import type { SequentialDetail } from './types.ts';
  */
 export const STREAM_HEADS = 4;
 
-const schema = {
+export const sequentialFields = {
   /** Position of each head's latest access. */
   headPos: ['f64', STREAM_HEADS],
   /**
@@ -47,17 +47,17 @@ const schema = {
   active: ['u8', 1],
 } as const;
 
-const at = rowLayout(schema).at;
-
 export class SequentialDetector {
-  readonly table: RowTable<typeof schema>;
+  readonly table: RowTable;
+  private readonly at: FieldIndex<typeof sequentialFields>;
   private readonly alpha: number;
 
   constructor(
     private readonly cfg: EngineConfig['sequential'],
-    capacity: number,
+    row: RowTable,
   ) {
-    this.table = new RowTable(schema, capacity);
+    this.table = row;
+    this.at = row.fieldsOf(sequentialFields);
     this.alpha = 1 / cfg.smoothing;
   }
 
@@ -67,12 +67,12 @@ export class SequentialDetector {
     const { f64, f32, u32 } = this.table;
     const r8 = slot * this.table.stride8;
     const r4 = 2 * r8;
-    const n = ++u32[r4 + at.positioned];
+    const n = ++u32[r4 + this.at.positioned];
     // Heads by index 0 … STREAM_HEADS − 1; each head field is an array of STREAM_HEADS in the row.
-    const pos8 = r8 + at.headPos;
-    const size4 = r4 + at.headSize;
-    const stride4 = r4 + at.headStride;
-    const used4 = r4 + at.headUsed;
+    const pos8 = r8 + this.at.headPos;
+    const size4 = r4 + this.at.headSize;
+    const stride4 = r4 + this.at.headStride;
+    const used4 = r4 + this.at.headUsed;
     let matched = -1;
     let step = 0;
     let empty = -1;
@@ -105,8 +105,8 @@ export class SequentialDetector {
       f64[pos8 + matched] = pos;
       f32[size4 + matched] = size;
       u32[used4 + matched] = n;
-      if (u32[r4 + at.steps] < 0xffffffff) u32[r4 + at.steps]++;
-      f32[r4 + at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + at.direction]);
+      if (u32[r4 + this.at.steps] < 0xffffffff) u32[r4 + this.at.steps]++;
+      f32[r4 + this.at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + this.at.direction]);
       this.voteStride(slot, step);
     } else {
       // A new stream (or a random seek): take an empty head, else the least recently used one.
@@ -118,8 +118,8 @@ export class SequentialDetector {
     }
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
     if (n > 1) {
-      f32[r4 + at.shareNum] = f32[r4 + at.shareNum] * (1 - this.alpha) + this.alpha * hit;
-      f32[r4 + at.shareDen] = f32[r4 + at.shareDen] * (1 - this.alpha) + this.alpha;
+      f32[r4 + this.at.shareNum] = f32[r4 + this.at.shareNum] * (1 - this.alpha) + this.alpha * hit;
+      f32[r4 + this.at.shareDen] = f32[r4 + this.at.shareDen] * (1 - this.alpha) + this.alpha;
     }
     return this.updateActive(slot);
   }
@@ -141,11 +141,11 @@ export class SequentialDetector {
   private voteStride(slot: number, step: number): void {
     const { f64, u32 } = this.table;
     const r8 = slot * this.table.stride8;
-    const votes = 2 * r8 + at.strideVotes;
+    const votes = 2 * r8 + this.at.strideVotes;
     if (u32[votes] === 0) {
-      f64[r8 + at.strideCandidate] = step;
+      f64[r8 + this.at.strideCandidate] = step;
       u32[votes] = 1;
-    } else if (f64[r8 + at.strideCandidate] === step) {
+    } else if (f64[r8 + this.at.strideCandidate] === step) {
       if (u32[votes] < 1 << 20) u32[votes]++;
     } else {
       u32[votes]--;
@@ -155,13 +155,13 @@ export class SequentialDetector {
   private updateActive(slot: number): boolean {
     const { f32, u32, u8 } = this.table;
     const r8 = slot * this.table.stride8;
-    const active = 8 * r8 + at.active;
+    const active = 8 * r8 + this.at.active;
     const was = u8[active];
     const share = this.share(slot);
     const now =
-      u32[2 * r8 + at.steps] >= this.cfg.minLength &&
+      u32[2 * r8 + this.at.steps] >= this.cfg.minLength &&
       share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
-      Math.abs(f32[2 * r8 + at.direction]) >= 0.5
+      Math.abs(f32[2 * r8 + this.at.direction]) >= 0.5
         ? 1
         : 0;
     u8[active] = now;
@@ -171,20 +171,20 @@ export class SequentialDetector {
   share(slot: number): number {
     const { f32 } = this.table;
     const r4 = 2 * slot * this.table.stride8;
-    return f32[r4 + at.shareDen] > 0 ? f32[r4 + at.shareNum] / f32[r4 + at.shareDen] : 0;
+    return f32[r4 + this.at.shareDen] > 0 ? f32[r4 + this.at.shareNum] / f32[r4 + this.at.shareDen] : 0;
   }
 
   isActive(slot: number): boolean {
-    return this.table.u8[8 * slot * this.table.stride8 + at.active] === 1;
+    return this.table.u8[8 * slot * this.table.stride8 + this.at.active] === 1;
   }
 
   hasPositions(slot: number): boolean {
-    return this.table.u32[2 * slot * this.table.stride8 + at.positioned] > 1;
+    return this.table.u32[2 * slot * this.table.stride8 + this.at.positioned] > 1;
   }
 
   /** Score of `sequential` (0 until enough steps were seen). */
   score(slot: number): number {
-    const steps = this.table.u32[2 * slot * this.table.stride8 + at.steps];
+    const steps = this.table.u32[2 * slot * this.table.stride8 + this.at.steps];
     return steps >= this.cfg.minLength ? this.share(slot) : 0;
   }
 
@@ -192,22 +192,22 @@ export class SequentialDetector {
   signedStride(slot: number): number {
     const { f64, f32 } = this.table;
     const r8 = slot * this.table.stride8;
-    const stride = Math.abs(f64[r8 + at.strideCandidate]);
-    return f32[2 * r8 + at.direction] >= 0 ? stride : -stride;
+    const stride = Math.abs(f64[r8 + this.at.strideCandidate]);
+    return f32[2 * r8 + this.at.direction] >= 0 ? stride : -stride;
   }
 
   detail(slot: number): SequentialDetail {
     const { f32, u32 } = this.table;
     const r4 = 2 * slot * this.table.stride8;
     let streams = 0;
-    const n = u32[r4 + at.positioned];
+    const n = u32[r4 + this.at.positioned];
     for (let h = 0; h < STREAM_HEADS; h++) {
       // A head counts as a live stream if it advanced recently and has a stride.
-      const used = u32[r4 + at.headUsed + h];
-      if (used > 0 && f32[r4 + at.headStride + h] !== 0 && n - used < 4 * STREAM_HEADS) streams++;
+      const used = u32[r4 + this.at.headUsed + h];
+      if (used > 0 && f32[r4 + this.at.headStride + h] !== 0 && n - used < 4 * STREAM_HEADS) streams++;
     }
     return {
-      direction: f32[r4 + at.direction] >= 0 ? 'forward' : 'backward',
+      direction: f32[r4 + this.at.direction] >= 0 ? 'forward' : 'backward',
       stride: Math.abs(this.signedStride(slot)),
       streams: Math.max(1, streams),
     };

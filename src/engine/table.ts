@@ -33,22 +33,26 @@ function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, 
   for (let i = 0; i < length; i++) to[at + i] = from[start + i];
 }
 
-/** What the engine needs of every per-key table, whichever its layout: growth, reset and snapshot rows. */
-export interface KeyTable {
-  readonly schema: Schema;
+/** Per-key storage: grows with the number of keys, and a freed slot is reset. */
+export interface SlotStorage {
   readonly capacity: number;
-  readonly rowBytes: number;
-  /** Bytes one slot occupies in memory (a row with its padding). */
+  /** Bytes one slot occupies in memory. */
   readonly slotBytes: number;
   grow(capacity: number): void;
   clear(slot: number): void;
+}
+
+/** A part of a key's stored state: a snapshot row is these parts' bytes, in a fixed order. */
+export interface StoredFields {
+  readonly schema: Schema;
+  readonly rowBytes: number;
   /** Copies one row into `out` at `offset`; returns the offset after it. */
   writeRow(slot: number, out: Uint8Array, offset: number): number;
   /** Inverse of `writeRow`. */
   readRow(slot: number, input: Uint8Array, offset: number): number;
 }
 
-export class Table<S extends Schema> implements KeyTable {
+export class Table<S extends Schema> implements SlotStorage, StoredFields {
   /** The columns; re-read after `grow` (arrays are replaced). */
   c: Columns<S>;
   capacity: number;
@@ -128,83 +132,88 @@ export class Table<S extends Schema> implements KeyTable {
 }
 
 /**
- * Row-major storage: all fields of one key side by side in a single buffer.
+ * Row-major storage: a key's whole state in one row of a single buffer, each detector owning a section.
  *
- * `Table` keeps a column per field, so touching one key's state costs a cache line per field; a hot
- * detector reads a dozen fields of a key on every access, and at 100 k keys and more (rows far beyond
- * the CPU caches) each of those lines is a miss. Here a key's fields share one or two lines.
+ * `Table` keeps a column per field, so touching one key's state costs a cache line per field; the hot
+ * detectors read dozens of fields of a key on every access, and at 100 k keys and more (state far beyond
+ * the CPU caches) each of those lines is a miss. Here a key's fields sit side by side — the engine's
+ * per-key state struct, as Linux keeps `file_ra_state` — and one row has one padding, not one per detector.
  * Fields are laid out by element size, largest first, so every field is naturally aligned; a row is
- * padded to 8 bytes. Fields are read through the typed views over the one buffer:
+ * padded to 8 bytes. They are read through typed views over the one buffer:
  *
  *     const r = slot * t.stride8;               // the row, in 8-byte elements
  *     t.f64[r + at.recent]; t.f32[2 * r + at.trigger]; t.u8[8 * r + at.active]
  *
- * where `at` (from `rowLayout`) gives each field's index within the row in elements of its own size.
- * Snapshot rows are the same bytes as `Table`'s (field by field, in schema order, no padding), so a
- * detector can switch between the two without changing what is stored.
+ * where `at = t.fieldsOf(schema)` gives each field of a section its index within the row, in elements of
+ * the field's own size. A section's snapshot bytes (`section`) are `Table`'s for the same schema (field
+ * by field, in schema order, no padding), so a detector can move between the two without changing what is
+ * stored. Sections that are never stored (bookkeeping) simply have no `section` view in the snapshot.
  */
-export interface RowLayout<S extends Schema> {
-  /** Index of each field's first element within a row, in elements of the field's own size. */
-  readonly at: { readonly [F in keyof S]: number };
-  /** Row length in 8-byte elements (a row of slot s starts at s · stride8 in `f64`). */
-  readonly stride8: number;
-}
+export type FieldIndex<S extends Schema> = { readonly [F in keyof S]: number };
 
-export function rowLayout<S extends Schema>(schema: S): RowLayout<S> {
-  const fields = Object.keys(schema) as (keyof S & string)[];
-  const size = (f: keyof S) => CTORS[schema[f][0]].BYTES_PER_ELEMENT;
-  const ordered = [...fields].sort((a, b) => size(b) - size(a));
-  const at = {} as { [F in keyof S]: number };
-  let bytes = 0;
-  for (const f of ordered) {
-    at[f] = bytes / size(f);
-    bytes += size(f) * schema[f][1];
-  }
-  return { at, stride8: Math.ceil(bytes / 8) };
-}
-
-export class RowTable<S extends Schema> implements KeyTable {
-  f64: Float64Array;
-  f32: Float32Array;
-  u32: Uint32Array;
-  i32: Int32Array;
-  u16: Uint16Array;
-  u8: Uint8Array;
-  capacity: number;
-  readonly layout: RowLayout<S>;
+export class RowTable implements SlotStorage {
+  f64 = new Float64Array(0);
+  f32 = new Float32Array(0);
+  u32 = new Uint32Array(0);
+  i32 = new Int32Array(0);
+  u16 = new Uint16Array(0);
+  u8 = new Uint8Array(0);
+  capacity = 0;
+  /** Row length in 8-byte elements (the row of slot s starts at s · stride8 in `f64`). */
   readonly stride8: number;
-  /** Bytes one row occupies in a snapshot (no padding). */
-  readonly rowBytes: number;
   readonly slotBytes: number;
-  /** Per field in schema order (the snapshot's order): its byte offset within a row, and its length. */
-  private readonly fieldStart: Int32Array;
-  private readonly fieldBytes: Int32Array;
+  private readonly index = new Map<Schema, FieldIndex<Schema>>();
 
-  constructor(
-    readonly schema: S,
-    capacity: number,
-  ) {
-    const fields = Object.keys(schema) as (keyof S & string)[];
-    this.layout = rowLayout(schema);
-    this.stride8 = this.layout.stride8;
+  constructor(sections: readonly Schema[], capacity: number) {
+    const fields = sections.flatMap((schema) => Object.keys(schema).map((name) => ({ schema, name })));
+    const size = (f: { schema: Schema; name: string }) => CTORS[f.schema[f.name][0]].BYTES_PER_ELEMENT;
+    for (const schema of sections) this.index.set(schema, {});
+    let bytes = 0;
+    for (const f of [...fields].sort((a, b) => size(b) - size(a))) {
+      (this.index.get(f.schema) as Record<string, number>)[f.name] = bytes / size(f);
+      bytes += size(f) * f.schema[f.name][1];
+    }
+    this.stride8 = Math.ceil(bytes / 8);
     this.slotBytes = this.stride8 * 8;
-    this.fieldStart = new Int32Array(fields.length);
-    this.fieldBytes = new Int32Array(fields.length);
-    fields.forEach((f, i) => {
-      const [kind, width] = schema[f];
-      const bpe = CTORS[kind].BYTES_PER_ELEMENT;
-      this.fieldStart[i] = this.layout.at[f] * bpe;
-      this.fieldBytes[i] = width * bpe;
-    });
-    this.rowBytes = this.fieldBytes.reduce((a, b) => a + b, 0);
-    this.capacity = 0;
-    this.u8 = new Uint8Array(0);
-    this.f64 = new Float64Array(0);
-    this.f32 = new Float32Array(0);
-    this.u32 = new Uint32Array(0);
-    this.i32 = new Int32Array(0);
-    this.u16 = new Uint16Array(0);
     this.grow(capacity);
+  }
+
+  /** Where the fields of `schema` (one of the sections) lie in a row. */
+  fieldsOf<S extends Schema>(schema: S): FieldIndex<S> {
+    const at = this.index.get(schema);
+    if (!at) throw new Error('schema is not a section of this row');
+    return at as FieldIndex<S>;
+  }
+
+  /** The snapshot bytes of one section. */
+  section(schema: Schema): StoredFields {
+    const at = this.fieldsOf(schema);
+    const names = Object.keys(schema);
+    const bpe = names.map((f) => CTORS[schema[f][0]].BYTES_PER_ELEMENT);
+    const start = Int32Array.from(names, (f, i) => at[f] * bpe[i]);
+    const length = Int32Array.from(names, (f, i) => schema[f][1] * bpe[i]);
+    const rowBytes = length.reduce((a, b) => a + b, 0);
+    const rowStart = (slot: number) => slot * this.stride8 * 8;
+    return {
+      schema,
+      rowBytes,
+      writeRow: (slot, out, offset) => {
+        const row = rowStart(slot);
+        for (let i = 0; i < start.length; i++) {
+          copyBytes(this.u8, row + start[i], out, offset, length[i]);
+          offset += length[i];
+        }
+        return offset;
+      },
+      readRow: (slot, input, offset) => {
+        const row = rowStart(slot);
+        for (let i = 0; i < start.length; i++) {
+          copyBytes(input, offset, this.u8, row + start[i], length[i]);
+          offset += length[i];
+        }
+        return offset;
+      },
+    };
   }
 
   grow(capacity: number): void {
@@ -224,23 +233,5 @@ export class RowTable<S extends Schema> implements KeyTable {
   clear(slot: number): void {
     const start = slot * this.stride8 * 8;
     this.u8.fill(0, start, start + this.stride8 * 8);
-  }
-
-  writeRow(slot: number, out: Uint8Array, offset: number): number {
-    const row = slot * this.stride8 * 8;
-    for (let i = 0; i < this.fieldStart.length; i++) {
-      copyBytes(this.u8, row + this.fieldStart[i], out, offset, this.fieldBytes[i]);
-      offset += this.fieldBytes[i];
-    }
-    return offset;
-  }
-
-  readRow(slot: number, input: Uint8Array, offset: number): number {
-    const row = slot * this.stride8 * 8;
-    for (let i = 0; i < this.fieldStart.length; i++) {
-      copyBytes(input, offset, this.u8, row + this.fieldStart[i], this.fieldBytes[i]);
-      offset += this.fieldBytes[i];
-    }
-    return offset;
   }
 }

@@ -1,6 +1,6 @@
 import { linearRegression } from 'simple-statistics';
 import type { EngineConfig } from '../config.ts';
-import { type RowLayout, RowTable, rowLayout } from './table.ts';
+import type { FieldIndex, RowTable } from './table.ts';
 import type { TrendDetail } from './types.ts';
 
 /**
@@ -12,7 +12,7 @@ import type { TrendDetail } from './types.ts';
 const DAY_MS = 86_400_000;
 
 /** The ring holds exactly the configured number of days: no per-key bytes for days never fitted. */
-function schemaFor(days: number) {
+export function trendFields(days: number) {
   return {
     counts: ['u32', days],
     /** Day number (ts / DAY_MS) of the newest bucket, and of the first access. */
@@ -22,21 +22,22 @@ function schemaFor(days: number) {
   } as const;
 }
 
-type TrendSchema = ReturnType<typeof schemaFor>;
+type TrendFields = ReturnType<typeof trendFields>;
 
 export class TrendTracker {
-  readonly table: RowTable<TrendSchema>;
+  readonly table: RowTable;
   private readonly width: number;
-  private readonly at: RowLayout<TrendSchema>['at'];
+  private readonly at: FieldIndex<TrendFields>;
 
+  /** `fields`: the row section made with `trendFields(cfg.days)`. */
   constructor(
     private readonly cfg: EngineConfig['trend'],
-    capacity: number,
+    row: RowTable,
+    fields: TrendFields,
   ) {
     this.width = cfg.days;
-    const schema = schemaFor(cfg.days);
-    this.table = new RowTable(schema, capacity);
-    this.at = rowLayout(schema).at;
+    this.table = row;
+    this.at = row.fieldsOf(fields);
   }
 
   /** Index in the 4-byte views of the count of `day` in the key's ring. */
