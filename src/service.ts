@@ -318,7 +318,7 @@ export class Service {
     const state = this.stateOf(slot);
     const json = JSON.stringify(state);
     // `updated_ts` is the last field: everything before it is what "unchanged" compares.
-    return { key: state.key, json, hashInput: json.slice(0, json.lastIndexOf(',"updated_ts"')) };
+    return { key: state.key, json, compared: json.lastIndexOf(',"updated_ts"') };
   }
 
   /** A key's predictions (bridge `predict`), or null when the key is not tracked. */

@@ -18,8 +18,11 @@ import type { Transport } from './transport.ts';
  * being evicted and its slot reused while a publish was pending.
  */
 export interface ViewSource {
-  /** Key and JSON payload of a slot's current view, or null if the slot is no longer that key. */
-  render(slot: number, generation: number): { key: string; json: string; hashInput: string } | null;
+  /**
+   * Key and JSON payload of a slot's current view, or null if the slot is no longer that key.
+   * `compared`: how many leading characters of `json` decide whether the view is unchanged.
+   */
+  render(slot: number, generation: number): { key: string; json: string; compared: number } | null;
   generation(slot: number): number;
 }
 
@@ -33,10 +36,14 @@ export interface PublisherOptions {
   log: Logger;
 }
 
-/** FNV-1a, enough to notice "same view as last time" without keeping every published payload. */
-function hash(s: string): number {
+/**
+ * FNV-1a of `s`'s first `length` characters, enough to notice "same view as last time" without keeping
+ * every published payload. A length rather than a slice: reading a sliced string char by char is ~1.5×
+ * slower than reading the flat one it points into.
+ */
+function hash(s: string, length: number): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = 0; i < length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
@@ -178,7 +185,7 @@ export class Publisher {
     this.slots.c.pendingGen[slot] = 0;
     const view = this.views.render(slot, gen);
     if (!view) return;
-    const h = hash(view.hashInput);
+    const h = hash(view.json, view.compared);
     if (h === this.slots.c.lastHash[slot] && this.slots.c.lastAt[slot] > 0) {
       this.skippedUnchanged++;
       return;
