@@ -1,7 +1,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { ErrorReporter } from './errors.ts';
 import { sourceOf, type Topics } from './topics.ts';
-import { accessEventSchema, describe, KEY_REQUIRED } from './validate.ts';
+import { type AccessEvent, accessEventSchema, describe, isPlainEvent, KEY_REQUIRED } from './validate.ts';
 
 /**
  * Turns `B/access/<source…>` messages into engine observations.
@@ -89,12 +89,16 @@ export class Ingest {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       return this.rejectEvent(topic, 'event must be a JSON object', index);
     }
-    if (typeof (raw as { key?: unknown }).key !== 'string') {
-      return this.rejectEvent(topic, KEY_REQUIRED, index);
+    const fields = raw as Record<string, unknown>;
+    if (typeof fields.key !== 'string') return this.rejectEvent(topic, KEY_REQUIRED, index);
+    let ev: AccessEvent;
+    if (isPlainEvent(fields)) {
+      ev = fields;
+    } else {
+      const parsed = accessEventSchema.safeParse(raw);
+      if (!parsed.success) return this.rejectEvent(topic, describe(parsed.error), index);
+      ev = parsed.data;
     }
-    const parsed = accessEventSchema.safeParse(raw);
-    if (!parsed.success) return this.rejectEvent(topic, describe(parsed.error), index);
-    const ev = parsed.data;
     const ts = ev.ts ?? now;
     if (ts - now > this.opts.maxFutureSkewMs) {
       return this.rejectEvent(

@@ -18,8 +18,11 @@ import type { Transport } from './transport.ts';
  * being evicted and its slot reused while a publish was pending.
  */
 export interface ViewSource {
-  /** Key and JSON payload of a slot's current view, or null if the slot is no longer that key. */
-  render(slot: number, generation: number): { key: string; json: string; hashInput: string } | null;
+  /**
+   * Key and JSON payload of a slot's current view, or null if the slot is no longer that key.
+   * `compared`: how many leading characters of `json` decide whether the view is unchanged.
+   */
+  render(slot: number, generation: number): { key: string; json: string; compared: number } | null;
   generation(slot: number): number;
 }
 
@@ -32,10 +35,14 @@ export interface PublisherOptions {
   log: Logger;
 }
 
-/** FNV-1a, enough to notice "same view as last time" without keeping every published payload. */
-function hash(s: string): number {
+/**
+ * FNV-1a of `s`'s first `length` characters, enough to notice "same view as last time" without keeping
+ * every published payload. A length rather than a slice: reading a sliced string char by char is ~1.5×
+ * slower than reading the flat one it points into.
+ */
+function hash(s: string, length: number): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = 0; i < length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
@@ -103,6 +110,8 @@ export class Publisher {
   private readonly clears = new Fifo<string>();
   private inflight = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (performance.now() time). */
+  private timerAt = 0;
   private scheduled = false;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
@@ -209,13 +218,27 @@ export class Publisher {
       if (allowed > now) this.due.push(allowed, slot, gen);
       else this.publishSlot(slot, now);
     }
-    clearTimeout(this.timer);
-    this.timer = undefined;
     if (this.inflight < this.opts.window && this.due.size > 0 && !this.stopped) {
-      const wait = Math.max(1, this.due.peekTime() - now);
-      this.timer = setTimeout(() => this.pump(), wait);
+      this.wakeWithin(Math.max(1, this.due.peekTime() - now));
     }
     this.checkIdle();
+  }
+
+  /**
+   * Makes sure a pump runs within `wait` ms. A timer that fires sooner is kept (an early pump finds
+   * nothing due and re-arms): clearing and re-arming it on every pump, i.e. every message when messages
+   * carry one event each, cost more than the rest of the publisher. Compared on the monotonic clock, as
+   * setTimeout counts, whatever clock `opts.now` is.
+   */
+  private wakeWithin(wait: number): void {
+    const at = performance.now() + wait;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, wait);
   }
 
   private publishSlot(slot: number, now: number): void {
@@ -224,7 +247,7 @@ export class Publisher {
     this.slots.c.pendingGen[slot] = 0;
     const view = this.views.render(slot, gen);
     if (!view) return;
-    const h = hash(view.hashInput);
+    const h = hash(view.json, view.compared);
     if (h === this.slots.c.lastHash[slot] && this.slots.c.lastAt[slot] > 0) {
       this.skippedUnchanged++;
       return;

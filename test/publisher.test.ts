@@ -1,0 +1,63 @@
+import { Aedes } from 'aedes';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Publisher } from '../src/mqtt/publisher.ts';
+import { AedesTransport } from '../src/mqtt/transport.ts';
+
+/**
+ * "An unchanged view is not re-published" (contract, Publishing rules), on an in-process aedes: what
+ * decides "unchanged" is the payload before `updated_ts`, and nothing else.
+ */
+describe('publisher', () => {
+  let aedes: Aedes;
+  let transport: AedesTransport;
+  const received: string[] = [];
+
+  beforeAll(async () => {
+    aedes = await Aedes.createBroker();
+    transport = new AedesTransport(aedes);
+    await transport.subscribe('b/pattern/#', 1, (_topic, payload) => received.push(payload.toString()));
+  });
+
+  afterAll(async () => {
+    await transport.close();
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+  });
+
+  it('skips a view that differs from the last one published only in updated_ts', async () => {
+    let json = '';
+    const publisher = new Publisher(
+      transport,
+      {
+        generation: () => 1,
+        render: () => ({ key: 'k', json, compared: json.lastIndexOf(',"updated_ts"') }),
+      },
+      {
+        intervalMs: 1000,
+        window: 10,
+        qos: 1,
+        maxPendingClears: 10,
+        topicOf: (key) => `b/pattern/${key}`,
+        now: () => 1,
+        log: pino({ level: 'silent' }),
+      },
+    );
+    const publish = async (view: string) => {
+      json = view;
+      publisher.offer(0, true);
+      await publisher.flush();
+    };
+
+    await publish('{"key":"k","accesses":1,"updated_ts":1}');
+    await publish('{"key":"k","accesses":1,"updated_ts":2}');
+    expect(publisher.skippedUnchanged).toBe(1);
+    await publish('{"key":"k","accesses":2,"updated_ts":2}');
+    await publish('{"key":"k","accesses":2,"updated_ts":3}');
+    expect(received).toEqual([
+      '{"key":"k","accesses":1,"updated_ts":1}',
+      '{"key":"k","accesses":2,"updated_ts":2}',
+    ]);
+    expect(publisher.skippedUnchanged).toBe(2);
+    publisher.stop();
+  });
+});

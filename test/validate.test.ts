@@ -1,0 +1,195 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../bench/rng.ts';
+import { loadConfig } from '../src/config.ts';
+import { Engine } from '../src/engine/engine.ts';
+import { ErrorReporter } from '../src/mqtt/errors.ts';
+import { Ingest } from '../src/mqtt/ingest.ts';
+import { topics } from '../src/mqtt/topics.ts';
+import { accessEventSchema, describe as describeError, isPlainEvent } from '../src/mqtt/validate.ts';
+
+/**
+ * The validation fast path (`isPlainEvent`) against zod, on seeded items that are valid, almost valid
+ * (one field just past a limit, of the wrong type, or a form only zod takes) or junk. Items are JSON text
+ * so that number literals JSON.parse turns into ±Infinity and hand-written `__proto__` fields are covered.
+ */
+const str = (s: string) => JSON.stringify(s);
+const strOfLength = (n: number, rnd: () => number) =>
+  str(Array.from({ length: n }, () => 'ab/+# é€\u0000😀'[Math.floor(rnd() * 11)]).join(''));
+
+interface Pool {
+  valid: ((rnd: () => number) => string)[];
+  doubtful: ((rnd: () => number) => string)[];
+}
+
+const fixed = (...fragments: string[]) => fragments.map((f) => () => f);
+
+const pools: Record<string, Pool> = {
+  key: {
+    valid: [
+      ...fixed(
+        str('a'),
+        str('media/movies/big.mkv'),
+        str('x'.repeat(512)),
+        str('😀'.repeat(256)),
+        '"\\ud800"',
+      ),
+      (rnd) => str(`nas/share/file-${Math.floor(rnd() * 2000)}.bin`),
+    ],
+    doubtful: [
+      ...fixed(
+        str(''),
+        str('x'.repeat(513)),
+        str('😀'.repeat(257)),
+        str('a\u0000b'),
+        '5',
+        'null',
+        '{}',
+        '[]',
+      ),
+      (rnd) => strOfLength(1 + Math.floor(rnd() * 600), rnd),
+    ],
+  },
+  ts: {
+    valid: [
+      ...fixed('0', '-0', '1793577600048', '8.64e15', '8640000000000000', '1.5'),
+      (rnd) => String(Math.floor(rnd() * 8.64e15)),
+      (rnd) => String(rnd() * 2e12),
+    ],
+    doubtful: fixed(
+      '-1',
+      '-1e-300',
+      '8.640000000000001e15',
+      '1e400',
+      '-1e400',
+      str('2026-11-24T10:00:00Z'),
+      str('2026-11-24'),
+      str('not a date'),
+      str(`2026-11-24T10:00:00.000${'0'.repeat(60)}Z`),
+      '"1793577600048"',
+      'null',
+      'true',
+      '{}',
+      '[]',
+    ),
+  },
+  position: {
+    valid: [...fixed('0', '-0', '4096', '-12.5', '1e300'), (rnd) => String((rnd() - 0.5) * 1e12)],
+    doubtful: fixed('1e400', '-1e400', '"12"', 'null', '[]', '{}', 'true'),
+  },
+  size: {
+    valid: [...fixed('0', '-0', '4096', '0.5', '1e300'), (rnd) => String(Math.floor(rnd() * 1e9))],
+    doubtful: fixed('-1', '-1e-300', '1e400', '-1e400', '"5"', 'null', '{}'),
+  },
+  op: {
+    valid: fixed(str('read'), str(''), str('w'.repeat(32)), str('😀'.repeat(16))),
+    doubtful: fixed(str('w'.repeat(33)), str('😀'.repeat(17)), '5', 'null', '{}', '[]'),
+  },
+  // Any context at all goes to zod.
+  context: {
+    valid: [],
+    doubtful: fixed('{}', '{"room":"living"}', str('string'), '[]', 'null', '5', '{"__proto__":{"x":1}}'),
+  },
+  extra: {
+    valid: fixed('1', '{"key":"nested"}', 'null'),
+    doubtful: [],
+  },
+};
+
+const NOT_OBJECTS = ['5', str('an event'), 'null', 'true', '[]', '[{"key":"a"}]'];
+
+/** One item as JSON text: mostly an object whose fields are each valid with probability `pValid`. */
+function item(rnd: () => number, pValid: number): string {
+  if (rnd() < 0.02) return NOT_OBJECTS[Math.floor(rnd() * NOT_OBJECTS.length)];
+  const fields: string[] = [];
+  for (const [name, pool] of Object.entries(pools)) {
+    const present = name === 'key' ? 0.97 : name === 'context' || name === 'extra' ? 0.05 : 0.6;
+    if (rnd() >= present) continue;
+    const from =
+      pool.doubtful.length === 0 || (pool.valid.length > 0 && rnd() < pValid) ? pool.valid : pool.doubtful;
+    const value = from[Math.floor(rnd() * from.length)](rnd);
+    const field = name === 'extra' ? ['__proto__', 'constructor', 'key2'][Math.floor(rnd() * 3)] : name;
+    fields.push(`${str(field)}:${value}`);
+  }
+  // Field order must not matter: zod reports in schema order whatever the input order.
+  for (let i = fields.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [fields[i], fields[j]] = [fields[j], fields[i]];
+  }
+  return `{${fields.join(',')}}`;
+}
+
+const NOW = 1_793_577_600_000;
+
+/** What the service must do with an item: exactly what zod says. */
+function expected(raw: unknown, index: number | undefined) {
+  const parsed = accessEventSchema.safeParse(raw);
+  if (!parsed.success) {
+    const reason = describeError(parsed.error);
+    return index === undefined ? { topic: 't/access/dev', reason } : { topic: 't/access/dev', reason, index };
+  }
+  const ev = parsed.data;
+  return { key: ev.key, ts: ev.ts ?? NOW, position: ev.position ?? Number.NaN, size: ev.size ?? 0 };
+}
+
+describe('validation fast path', () => {
+  it('accepts only what zod accepts, with the same fields', () => {
+    const rnd = mulberry32(20261201);
+    let fast = 0;
+    let zodOnly = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const raw = JSON.parse(item(rnd, i % 2 === 0 ? 1 : 0.8));
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) continue;
+      const parsed = accessEventSchema.safeParse(raw);
+      if (!isPlainEvent(raw)) {
+        if (parsed.success) zodOnly++;
+        continue;
+      }
+      fast++;
+      expect(parsed.success).toBe(true);
+      const { key, ts, position, size, op } = parsed.data ?? {};
+      expect({ key: raw.key, ts: raw.ts, position: raw.position, size: raw.size, op: raw.op }).toEqual({
+        key,
+        ts,
+        position,
+        size,
+        op,
+      });
+    }
+    // Both sides of the fast path are exercised, not one by accident.
+    expect(fast).toBeGreaterThan(20_000);
+    expect(zodOnly).toBeGreaterThan(2_000);
+  });
+
+  it("gives the service zod's decision and rejection text for every item", () => {
+    const rnd = mulberry32(1124);
+    const engine = new Engine(loadConfig({ env: {} }).engine);
+    const outcomes: unknown[] = [];
+    const errors = new ErrorReporter(
+      Number.POSITIVE_INFINITY,
+      (p) => outcomes.push(JSON.parse(p)),
+      pino({ level: 'silent' }),
+    );
+    // No skew limit: far-future ts values are zod's to judge here, not the device-clock check's.
+    const ingest = new Ingest(engine, topics('t'), errors, {
+      maxPayloadBytes: 1 << 20,
+      maxBatchItems: 1000,
+      maxFutureSkewMs: Number.POSITIVE_INFINITY,
+      now: () => NOW,
+    });
+    ingest.onAccess = (key, ts, position, size) => outcomes.push({ key, ts, position, size });
+
+    for (let m = 0; m < 60; m++) {
+      const single = m % 6 === 0;
+      let items = Array.from({ length: single ? 200 : 1000 }, () => item(rnd, m % 2 === 0 ? 0.9 : 0.7));
+      // A message that is not an object is judged as a message (or as a batch), not as one event.
+      if (single) items = items.filter((text) => text.startsWith('{'));
+      outcomes.length = 0;
+      for (const p of single ? items : [`[${items.join(',')}]`])
+        ingest.handle('t/access/dev', Buffer.from(p));
+      expect(outcomes).toEqual(items.map((text, i) => expected(JSON.parse(text), single ? undefined : i)));
+    }
+    expect(ingest.counters.events).toBeGreaterThan(10_000);
+    expect(ingest.counters.rejectedEvents).toBeGreaterThan(10_000);
+  });
+});
