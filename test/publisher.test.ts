@@ -36,7 +36,6 @@ describe('publisher', () => {
         intervalMs: 1000,
         window: 10,
         qos: 1,
-        maxPendingClears: 10,
         topicOf: (key) => `b/pattern/${key}`,
         now: () => 1,
         log: pino({ level: 'silent' }),
