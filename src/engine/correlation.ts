@@ -383,8 +383,9 @@ export class CorrelationDetector {
   /** Index of the holding rule entry behind leader reference `j` of `slot`, or −1. */
   private leaderRule(slot: number, j: number): number {
     const c = this.table.c;
+    if (c.leaderGen[j] === 0) return -1;
     const leader = c.leaderSlot[j];
-    if (c.leaderGen[j] === 0 || this.keys.generation[leader] !== c.leaderGen[j]) return -1;
+    if (this.keys.generation[leader] !== c.leaderGen[j]) return -1;
     const gen = this.keys.generation[slot];
     for (let i = leader * this.k, end = i + this.k; i < end; i++) {
       const p = i * WORDS;

@@ -31,7 +31,8 @@ const scratch = new Float64Array(24);
 export class ScheduleProfile {
   readonly table: RowTable;
   private readonly at: FieldIndex<typeof scheduleFields>;
-  private readonly halfLifeMs: number;
+  /** ln 2 / half-life: `Math.exp` is several times cheaper per event than `2 **` a fraction. */
+  private readonly growthPerMs: number;
 
   constructor(
     private readonly cfg: EngineConfig['schedule'],
@@ -39,7 +40,7 @@ export class ScheduleProfile {
   ) {
     this.table = row;
     this.at = row.fieldsOf(scheduleFields);
-    this.halfLifeMs = cfg.halfLifeDays * DAY_MS;
+    this.growthPerMs = Math.LN2 / (cfg.halfLifeDays * DAY_MS);
   }
 
   observe(slot: number, ts: number): void {
@@ -48,7 +49,7 @@ export class ScheduleProfile {
     const r4 = 2 * r8;
     if (u32[r4 + this.at.n] === 0) f64[r8 + this.at.ref] = ts;
     u32[r4 + this.at.n]++;
-    let w = 2 ** ((ts - f64[r8 + this.at.ref]) / this.halfLifeMs);
+    let w = Math.exp((ts - f64[r8 + this.at.ref]) * this.growthPerMs);
     if (w > 1e6) {
       this.rescale(slot, 1 / w);
       f64[r8 + this.at.ref] = ts;
