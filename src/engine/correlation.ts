@@ -2,7 +2,7 @@ import type { EngineConfig } from '../config.ts';
 import type { KeyRegistry } from './keys.ts';
 import { SlotStack } from './slots.ts';
 import { binomialUpperTail } from './stats.ts';
-import { Table } from './table.ts';
+import { type FieldIndex, type RowTable, Table } from './table.ts';
 
 /**
  * Correlated keys: "B is accessed within `maxLagMs` after A" as a rule A → B with a confidence.
@@ -74,7 +74,8 @@ type CorrelationSchema = {
   [K in keyof typeof schema]: readonly [(typeof schema)[K][0], number];
 };
 
-function sized(partners: number): CorrelationSchema {
+/** The detector's row section for `partners` follower entries per key. */
+export function correlationFields(partners: number): CorrelationSchema {
   const s: Record<string, readonly [string, number]> = {};
   for (const [name, [kind, width]] of Object.entries(schema)) {
     const per = name === 'partners' ? partners * WORDS : partners;
@@ -100,7 +101,10 @@ export interface KeyRates {
 }
 
 export class CorrelationDetector {
-  readonly table: Table<CorrelationSchema>;
+  /** The engine's state row; this detector owns the section `fields`. */
+  private readonly row: RowTable;
+  readonly fields: CorrelationSchema;
+  private readonly at: FieldIndex<CorrelationSchema>;
   private readonly k: number;
   private readonly ringSlot: Int32Array;
   private readonly ringGen: Uint32Array;
@@ -118,15 +122,19 @@ export class CorrelationDetector {
   /** Keys whose correlated status may have changed by another key's event (drained by the engine). */
   readonly touched = new SlotStack();
 
+  /** `fields`: the row section made with `correlationFields(cfg.partnersPerKey)`. */
   constructor(
     private readonly cfg: EngineConfig['correlation'],
-    capacity: number,
+    row: RowTable,
+    fields: CorrelationSchema,
     private readonly keys: KeyRegistry,
     private readonly rates: KeyRates,
   ) {
     this.k = cfg.partnersPerKey;
-    this.table = new Table(sized(this.k), capacity);
-    this.checked = new Table(checkedSchema, capacity);
+    this.row = row;
+    this.fields = fields;
+    this.at = row.fieldsOf(fields);
+    this.checked = new Table(checkedSchema, row.capacity);
     const w = cfg.recentKeys;
     this.ringSlot = new Int32Array(w);
     this.ringGen = new Uint32Array(w);
@@ -134,18 +142,19 @@ export class CorrelationDetector {
     this.ringEpisode = new Uint32Array(w);
   }
 
-  /**
-   * The partner records as 32-bit unsigned and float words over one buffer. The table replaces its
-   * arrays when it grows, so public entry points re-derive the float view when the buffer changed.
-   */
-  private u = new Uint32Array(0);
-  private f = new Float32Array(0);
+  /** Index in the 32-bit views of `field` of `slot` (a scalar, or the first of an array). */
+  private word(slot: number, field: number): number {
+    return 2 * slot * this.row.stride8 + field;
+  }
 
-  private sync(): void {
-    const u = this.table.c.partners;
-    if (u === this.u) return;
-    this.u = u;
-    this.f = new Float32Array(u.buffer, u.byteOffset, u.length);
+  /** Index in the 32-bit views of follower entry `n` of `leader` (its `WORDS` words follow). */
+  private entry(leader: number, n: number): number {
+    return this.word(leader, this.at.partners) + n * WORDS;
+  }
+
+  /** Index in the byte view of the rule flag of follower entry `n` of `leader`. */
+  private ruleFlag(leader: number, n: number): number {
+    return 8 * leader * this.row.stride8 + this.at.ruleActive + n;
   }
 
   /**
@@ -153,22 +162,20 @@ export class CorrelationDetector {
    * being followed by coincidence at the follower's current rate; rules may lapse without followers.
    */
   episodeStarted(slot: number, now: number): void {
-    this.sync();
-    const c = this.table.c;
-    const { u, f } = this;
-    c.episodes[slot]++;
+    const { u32, f32, u8 } = this.row;
+    u32[this.word(slot, this.at.episodes)]++;
     const window = this.window(slot);
-    for (let i = slot * this.k, end = i + this.k; i < end; i++) {
-      const p = i * WORDS;
-      if (f[p + COUNT] > 0) f[p + EXPECTED] += chance(this.rates.rate(u[p + SLOT], now), window);
-      if (c.ruleActive[i] && !this.holds(i, slot)) this.setRule(slot, i, false);
+    for (let n = 0; n < this.k; n++) {
+      const p = this.entry(slot, n);
+      if (f32[p + COUNT] > 0) f32[p + EXPECTED] += chance(this.rates.rate(u32[p + SLOT], now), window);
+      if (u8[this.ruleFlag(slot, n)] && !this.holds(slot, n)) this.setRule(slot, n, false);
     }
   }
 
   /** The leader's mean episode coverage (all of its lag windows together), ms. */
   private window(leader: number): number {
-    const c = this.table.c;
-    return c.coverage[leader] / Math.max(c.episodes[leader], 1);
+    const { u32, f32 } = this.row;
+    return f32[this.word(leader, this.at.coverage)] / Math.max(u32[this.word(leader, this.at.episodes)], 1);
   }
 
   /**
@@ -176,8 +183,8 @@ export class CorrelationDetector {
    * credits it as follower of recent keys, then remembers it.
    */
   observe(slot: number, ts: number, sincePrevious: number, newSession: boolean): void {
-    this.sync();
-    if (sincePrevious >= 0) this.table.c.coverage[slot] += Math.min(sincePrevious, this.cfg.maxLagMs);
+    if (sincePrevious >= 0)
+      this.row.f32[this.word(slot, this.at.coverage)] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
     // The follower's rate is the same for every leader it is credited to: computed once, when first needed.
@@ -198,7 +205,7 @@ export class CorrelationDetector {
       }
     }
     const last = (this.ringHead === 0 ? w : this.ringHead) - 1;
-    const episode = this.table.c.episodes[slot];
+    const episode = this.row.u32[this.word(slot, this.at.episodes)];
     if (this.ringSize > 0 && this.ringSlot[last] === slot && this.ringGen[last] === gen) {
       // Consecutive accesses of one key: keep one ring entry, with the latest time.
       this.ringTs[last] = ts;
@@ -219,26 +226,30 @@ export class CorrelationDetector {
    * no key was removed since the entries were last all seen alive, the same pass finds that entry.
    */
   private credit(leader: number, episode: number, follower: number, gen: number, lag: number): number {
-    const { u, f } = this;
+    const { u32, f32, u8 } = this.row;
     let empty = -1;
     let weakest = -1;
-    for (let i = leader * this.k, end = i + this.k; i < end; i++) {
-      const p = i * WORDS;
-      const count = f[p + COUNT];
+    let weakestCount = 0;
+    for (let n = 0; n < this.k; n++) {
+      const p = this.entry(leader, n);
+      const count = f32[p + COUNT];
       if (count === 0) {
-        if (empty < 0) empty = i;
+        if (empty < 0) empty = n;
         continue;
       }
-      if (u[p + SLOT] === follower && u[p + GEN] === gen) {
-        if (u[p + EPISODE] === episode) return -1;
-        u[p + EPISODE] = episode;
-        f[p + COUNT]++;
-        f[p + LAG_SUM] += lag;
-        f[p + LAG_SQUARES] += lag * lag;
-        if (!this.table.c.ruleActive[i] && this.holds(i, leader)) this.setRule(leader, i, true);
+      if (u32[p + SLOT] === follower && u32[p + GEN] === gen) {
+        if (u32[p + EPISODE] === episode) return -1;
+        u32[p + EPISODE] = episode;
+        f32[p + COUNT]++;
+        f32[p + LAG_SUM] += lag;
+        f32[p + LAG_SQUARES] += lag * lag;
+        if (!u8[this.ruleFlag(leader, n)] && this.holds(leader, n)) this.setRule(leader, n, true);
         return -1;
       }
-      if (weakest < 0 || count < f[weakest * WORDS + COUNT]) weakest = i;
+      if (weakest < 0 || count < weakestCount) {
+        weakest = n;
+        weakestCount = count;
+      }
     }
     if (this.checked.c.removals[leader] === this.keys.removals) return empty >= 0 ? empty : weakest;
     return this.weakestAlive(leader);
@@ -249,17 +260,16 @@ export class CorrelationDetector {
    * one, else the first with the lowest count. Notes when all were alive.
    */
   private weakestAlive(leader: number): number {
-    const { u, f } = this;
-    const base = leader * this.k;
-    let weakest = base;
+    const { u32, f32 } = this.row;
+    let weakest = 0;
     let weakestCount = Number.POSITIVE_INFINITY;
-    for (let i = base; i < base + this.k; i++) {
-      const p = i * WORDS;
-      const live = f[p + COUNT] > 0 && this.keys.generation[u[p + SLOT]] === u[p + GEN];
-      const strength = live ? f[p + COUNT] : -1;
+    for (let n = 0; n < this.k; n++) {
+      const p = this.entry(leader, n);
+      const live = f32[p + COUNT] > 0 && this.keys.generation[u32[p + SLOT]] === u32[p + GEN];
+      const strength = live ? f32[p + COUNT] : -1;
       if (strength < weakestCount) {
         weakestCount = strength;
-        weakest = i;
+        weakest = n;
         // Nothing is weaker than an empty or dead entry.
         if (strength < 0) break;
       }
@@ -269,51 +279,52 @@ export class CorrelationDetector {
     return weakest;
   }
 
-  /** A new follower of `leader` takes entry `weakest` (from `credit`). */
+  /** A new follower of `leader` takes entry `n` (from `credit`). */
   private addFollower(
     leader: number,
-    weakest: number,
+    n: number,
     episode: number,
     follower: number,
     gen: number,
     lag: number,
     rate: number,
   ) {
-    const { u, f } = this;
-    if (this.table.c.ruleActive[weakest]) this.setRule(leader, weakest, false);
-    const p = weakest * WORDS;
-    u[p + SLOT] = follower;
-    u[p + GEN] = gen;
-    f[p + COUNT] = 1;
-    u[p + EPISODE] = episode;
-    f[p + LAG_SUM] = lag;
-    f[p + LAG_SQUARES] = lag * lag;
-    f[p + EXPECTED] = chance(rate, this.window(leader));
-    u[p + SINCE] = episode - 1;
+    if (this.row.u8[this.ruleFlag(leader, n)]) this.setRule(leader, n, false);
+    const { u32, f32 } = this.row;
+    const p = this.entry(leader, n);
+    u32[p + SLOT] = follower;
+    u32[p + GEN] = gen;
+    f32[p + COUNT] = 1;
+    u32[p + EPISODE] = episode;
+    f32[p + LAG_SUM] = lag;
+    f32[p + LAG_SQUARES] = lag * lag;
+    f32[p + EXPECTED] = chance(rate, this.window(leader));
+    u32[p + SINCE] = episode - 1;
   }
 
-  /** Trials of follower entry `i` of `leader`: its episodes since the follower was first seen. */
-  private trials(i: number, leader: number): number {
-    const p = i * WORDS;
-    return Math.max(this.table.c.episodes[leader] - this.u[p + SINCE], this.f[p + COUNT]);
+  /** Trials of follower entry `n` of `leader`: its episodes since the follower was first seen. */
+  private trials(leader: number, n: number): number {
+    const { u32, f32 } = this.row;
+    const p = this.entry(leader, n);
+    return Math.max(u32[this.word(leader, this.at.episodes)] - u32[p + SINCE], f32[p + COUNT]);
   }
 
   /**
-   * Does the rule in partner entry `i` of `leader` hold? The trials have different chances (a
+   * Does the rule in follower entry `n` of `leader` hold? The trials have different chances (a
    * Poisson-binomial count); the binomial with their mean chance bounds its upper tail (Hoeffding 1956).
    */
-  private holds(i: number, leader: number): boolean {
-    const { u, f } = this;
-    const p = i * WORDS;
-    const follower = u[p + SLOT];
-    if (this.keys.generation[follower] !== u[p + GEN]) return false;
-    const count = f[p + COUNT];
+  private holds(leader: number, n: number): boolean {
+    const { u32, f32 } = this.row;
+    const p = this.entry(leader, n);
+    const follower = u32[p + SLOT];
+    if (this.keys.generation[follower] !== u32[p + GEN]) return false;
+    const count = f32[p + COUNT];
     if (count < this.cfg.minSupport) return false;
-    const trials = this.trials(i, leader);
+    const trials = this.trials(leader, n);
     if (count / trials < this.cfg.minConfidence) return false;
-    if (!this.beyondSchedules(i, leader, follower)) return false;
+    if (!this.beyondSchedules(leader, n, follower)) return false;
     // The follow that created the entry is why it is being tested: it is not evidence (selection bias).
-    const chance = Math.min(1, f[p + EXPECTED] / trials);
+    const chance = Math.min(1, f32[p + EXPECTED] / trials);
     return binomialUpperTail(count - 1, trials - 1, chance) < this.cfg.maxPValue;
   }
 
@@ -323,37 +334,38 @@ export class CorrelationDetector {
    * by its leader keeps a lag far steadier than either schedule; only that is evidence between two
    * periodic keys.
    */
-  private beyondSchedules(i: number, leader: number, follower: number): boolean {
+  private beyondSchedules(leader: number, n: number, follower: number): boolean {
     const jitter = Math.min(this.rates.scheduleJitter(leader), this.rates.scheduleJitter(follower));
     if (Number.isNaN(jitter)) return true;
-    const f = this.f;
-    const p = i * WORDS;
-    const mean = f[p + LAG_SUM] / f[p + COUNT];
-    const spread = Math.sqrt(Math.max(f[p + LAG_SQUARES] / f[p + COUNT] - mean * mean, 0));
+    const f32 = this.row.f32;
+    const p = this.entry(leader, n);
+    const mean = f32[p + LAG_SUM] / f32[p + COUNT];
+    const spread = Math.sqrt(Math.max(f32[p + LAG_SQUARES] / f32[p + COUNT] - mean * mean, 0));
     return spread < jitter / 2;
   }
 
-  private setRule(leader: number, i: number, active: boolean): void {
-    const c = this.table.c;
-    c.ruleActive[i] = active ? 1 : 0;
-    const follower = this.u[i * WORDS + SLOT];
+  private setRule(leader: number, n: number, active: boolean): void {
+    const { i32, u32, u8 } = this.row;
+    u8[this.ruleFlag(leader, n)] = active ? 1 : 0;
+    const follower = u32[this.entry(leader, n) + SLOT];
     const leaderGen = this.keys.generation[leader];
-    const lb = follower * LEADERS_PER_KEY;
+    const refSlot = this.word(follower, this.at.leaderSlot);
+    const refGen = this.word(follower, this.at.leaderGen);
     if (active) {
       let free = -1;
-      for (let j = lb; j < lb + LEADERS_PER_KEY; j++) {
-        if (c.leaderSlot[j] === leader && c.leaderGen[j] === leaderGen) return this.touch(leader, follower);
-        const stale = this.keys.generation[c.leaderSlot[j]] !== c.leaderGen[j] || c.leaderGen[j] === 0;
+      for (let j = 0; j < LEADERS_PER_KEY; j++) {
+        if (i32[refSlot + j] === leader && u32[refGen + j] === leaderGen) return this.touch(leader, follower);
+        const stale = u32[refGen + j] === 0 || this.keys.generation[i32[refSlot + j]] !== u32[refGen + j];
         if (free < 0 && stale) free = j;
       }
       // No room: the follower lists its first four leaders; the leader still lists the follower.
       if (free >= 0) {
-        c.leaderSlot[free] = leader;
-        c.leaderGen[free] = leaderGen;
+        i32[refSlot + free] = leader;
+        u32[refGen + free] = leaderGen;
       }
     } else {
-      for (let j = lb; j < lb + LEADERS_PER_KEY; j++) {
-        if (c.leaderSlot[j] === leader && c.leaderGen[j] === leaderGen) c.leaderGen[j] = 0;
+      for (let j = 0; j < LEADERS_PER_KEY; j++) {
+        if (i32[refSlot + j] === leader && u32[refGen + j] === leaderGen) u32[refGen + j] = 0;
       }
     }
     this.touch(leader, follower);
@@ -364,42 +376,48 @@ export class CorrelationDetector {
     this.touched.push(follower);
   }
 
-  /** Is entry `i` a holding rule whose follower still exists? */
-  private liveRule(i: number): boolean {
-    const p = i * WORDS;
-    return this.table.c.ruleActive[i] === 1 && this.keys.generation[this.u[p + SLOT]] === this.u[p + GEN];
+  /** Is follower entry `n` of `leader` a holding rule whose follower still exists? */
+  private liveRule(leader: number, n: number): boolean {
+    if (this.row.u8[this.ruleFlag(leader, n)] !== 1) return false;
+    const u32 = this.row.u32;
+    const p = this.entry(leader, n);
+    return this.keys.generation[u32[p + SLOT]] === u32[p + GEN];
   }
 
   /** Is the key part of any holding rule, as leader or follower? */
   isActive(slot: number): boolean {
-    this.sync();
-    for (let i = slot * this.k, end = i + this.k; i < end; i++) if (this.liveRule(i)) return true;
-    for (let j = slot * LEADERS_PER_KEY, end = j + LEADERS_PER_KEY; j < end; j++) {
-      if (this.leaderRule(slot, j) >= 0) return true;
-    }
+    for (let n = 0; n < this.k; n++) if (this.liveRule(slot, n)) return true;
+    for (let j = 0; j < LEADERS_PER_KEY; j++) if (this.leaderRule(slot, j) >= 0) return true;
     return false;
   }
 
-  /** Index of the holding rule entry behind leader reference `j` of `slot`, or −1. */
+  /** The leader named by reference `j` of `slot`. */
+  private leaderOf(slot: number, j: number): number {
+    return this.row.i32[this.word(slot, this.at.leaderSlot) + j];
+  }
+
+  /** Entry of the holding rule behind leader reference `j` of `slot` in its leader, or −1. */
   private leaderRule(slot: number, j: number): number {
-    const c = this.table.c;
-    if (c.leaderGen[j] === 0) return -1;
-    const leader = c.leaderSlot[j];
-    if (this.keys.generation[leader] !== c.leaderGen[j]) return -1;
+    const { u32, u8 } = this.row;
+    const leaderGen = u32[this.word(slot, this.at.leaderGen) + j];
+    if (leaderGen === 0) return -1;
+    const leader = this.leaderOf(slot, j);
+    if (this.keys.generation[leader] !== leaderGen) return -1;
     const gen = this.keys.generation[slot];
-    for (let i = leader * this.k, end = i + this.k; i < end; i++) {
-      const p = i * WORDS;
-      if (this.u[p + SLOT] === slot && this.u[p + GEN] === gen && c.ruleActive[i]) return i;
+    for (let n = 0; n < this.k; n++) {
+      const p = this.entry(leader, n);
+      if (u32[p + SLOT] === slot && u32[p + GEN] === gen && u8[this.ruleFlag(leader, n)]) return n;
     }
     return -1;
   }
 
-  private rule(i: number, leader: number, partner: number, out: RuleView): RuleView {
-    const p = i * WORDS;
-    const count = this.f[p + COUNT];
+  private rule(leader: number, n: number, partner: number, out: RuleView): RuleView {
+    const f32 = this.row.f32;
+    const p = this.entry(leader, n);
+    const count = f32[p + COUNT];
     out.slot = partner;
-    out.confidence = count / this.trials(i, leader);
-    out.lagMs = this.f[p + LAG_SUM] / count;
+    out.confidence = count / this.trials(leader, n);
+    out.lagMs = f32[p + LAG_SUM] / count;
     out.support = count;
     return out;
   }
@@ -414,10 +432,8 @@ export class CorrelationDetector {
    * entry holds no live rule. The allocation-free form of `followers`, for work done on every access.
    */
   followerAt(slot: number, n: number, out: RuleView): boolean {
-    this.sync();
-    const i = slot * this.k + n;
-    if (!this.liveRule(i)) return false;
-    this.rule(i, slot, this.u[i * WORDS + SLOT], out);
+    if (!this.liveRule(slot, n)) return false;
+    this.rule(slot, n, this.row.u32[this.entry(slot, n) + SLOT], out);
     return true;
   }
 
@@ -433,12 +449,13 @@ export class CorrelationDetector {
 
   /** Holding rules where `slot` follows (partners lead it). */
   leaders(slot: number): RuleView[] {
-    this.sync();
-    const c = this.table.c;
     const out: RuleView[] = [];
-    for (let j = slot * LEADERS_PER_KEY, end = j + LEADERS_PER_KEY; j < end; j++) {
-      const i = this.leaderRule(slot, j);
-      if (i >= 0) out.push(this.rule(i, c.leaderSlot[j], c.leaderSlot[j], emptyRule()));
+    for (let j = 0; j < LEADERS_PER_KEY; j++) {
+      const n = this.leaderRule(slot, j);
+      if (n >= 0) {
+        const leader = this.leaderOf(slot, j);
+        out.push(this.rule(leader, n, leader, emptyRule()));
+      }
     }
     return out;
   }

@@ -1,7 +1,7 @@
 import type { EngineConfig } from '../config.ts';
 import { BurstDetector, burstFields } from './burst.ts';
 import { dominant, patternsOf, roundScores } from './combine.ts';
-import { CorrelationDetector } from './correlation.ts';
+import { CorrelationDetector, correlationFields } from './correlation.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
 import { PeriodicDetector } from './periodic.ts';
@@ -72,7 +72,7 @@ export class Engine {
   readonly keys: KeyRegistry;
   /**
    * Every key's state row: the core fields, the change flags and the sections of the detectors kept
-   * row-major (sequential, burst, schedule, trend). Periodic and correlation keep column tables.
+   * row-major (sequential, burst, correlation, schedule, trend). Periodic keeps column tables.
    */
   private readonly row: RowTable;
   private readonly coreAt: FieldIndex<typeof core>;
@@ -111,14 +111,23 @@ export class Engine {
     const cap = Math.min(1024, cfg.maxKeys);
     this.keys = new KeyRegistry(cfg.maxKeys, cap);
     const trendSection = trendFields(cfg.trend.days);
-    const sections = [core, sequentialFields, burstFields, scheduleFields, trendSection, flagFields];
+    const correlationSection = correlationFields(cfg.correlation.partnersPerKey);
+    const sections = [
+      core,
+      sequentialFields,
+      burstFields,
+      correlationSection,
+      scheduleFields,
+      trendSection,
+      flagFields,
+    ];
     this.row = new RowTable(sections, cap);
     this.coreAt = this.row.fieldsOf(core);
     this.flagAt = this.row.fieldsOf(flagFields);
     this.sequential = new SequentialDetector(cfg.sequential, this.row);
     this.periodic = new PeriodicDetector(cfg.periodic, cap);
     this.burst = new BurstDetector(cfg.burst, this.row, this);
-    this.correlation = new CorrelationDetector(cfg.correlation, cap, this.keys, {
+    this.correlation = new CorrelationDetector(cfg.correlation, this.row, correlationSection, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
       scheduleJitter: (slot) => this.periodic.jitterOf(slot),
     });
@@ -130,11 +139,11 @@ export class Engine {
       this.row.section(sequentialFields),
       this.periodic.table,
       this.row.section(burstFields),
-      this.correlation.table,
+      this.row.section(correlationSection),
       this.row.section(scheduleFields),
       this.row.section(trendSection),
     ];
-    this.storage = [this.row, this.periodic.table, this.correlation.table, this.correlation.checked];
+    this.storage = [this.row, this.periodic.table, this.correlation.checked];
   }
 
   /**
