@@ -177,7 +177,7 @@ describe('validation fast path', () => {
       maxFutureSkewMs: Number.POSITIVE_INFINITY,
       now: () => NOW,
     });
-    ingest.onAccess = (key, ts, position, size) => outcomes.push({ key, ts, position, size });
+    ingest.onAccess = (_slot, key, ts, position, size) => outcomes.push({ key, ts, position, size });
 
     for (let m = 0; m < 60; m++) {
       const single = m % 6 === 0;
