@@ -2,7 +2,7 @@ import type { EngineConfig } from '../config.ts';
 import type { KeyRegistry } from './keys.ts';
 import { SlotStack } from './slots.ts';
 import { binomialUpperTail } from './stats.ts';
-import { type FieldIndex, type RowTable, Table } from './table.ts';
+import type { FieldIndex, RowTable } from './table.ts';
 
 /**
  * Correlated keys: "B is accessed within `maxLagMs` after A" as a rule A → B with a confidence.
@@ -48,7 +48,8 @@ const schema = {
 
 export const LEADERS_PER_KEY = 4;
 
-const checkedSchema = { removals: ['u32', 1] } as const;
+/** Bookkeeping in the key's row that is never stored (see `checked` below). */
+export const correlationScratchFields = { checked: ['u32', 1] } as const;
 
 /** Words of a follower entry in `partners`, and the offset of each field in it. */
 const WORDS = 8;
@@ -113,12 +114,12 @@ export class CorrelationDetector {
   private ringHead = 0;
   private ringSize = 0;
   /**
-   * Per key (never persisted): the registry's removal count when all of its follower entries were last
-   * seen alive. Finding the weakest entry must prefer dead ones (followers since evicted), which takes a
-   * look at each follower's generation — a cache miss each at 100 k keys, six per leader and up to
+   * `checked`, per key (never stored): the registry's removal count when all of its follower entries were
+   * last seen alive. Finding the weakest entry must prefer dead ones (followers since evicted), which takes
+   * a look at each follower's generation — a cache miss each at 100 k keys, six per leader and up to
    * `recentKeys` leaders per session start. While no key was removed since, none can have died.
    */
-  readonly checked: Table<typeof checkedSchema>;
+  private readonly scratch: FieldIndex<typeof correlationScratchFields>;
   /** Keys whose correlated status may have changed by another key's event (drained by the engine). */
   readonly touched = new SlotStack();
 
@@ -134,7 +135,7 @@ export class CorrelationDetector {
     this.row = row;
     this.fields = fields;
     this.at = row.fieldsOf(fields);
-    this.checked = new Table(checkedSchema, row.capacity);
+    this.scratch = row.fieldsOf(correlationScratchFields);
     const w = cfg.recentKeys;
     this.ringSlot = new Int32Array(w);
     this.ringGen = new Uint32Array(w);
@@ -251,7 +252,8 @@ export class CorrelationDetector {
         weakestCount = count;
       }
     }
-    if (this.checked.c.removals[leader] === this.keys.removals) return empty >= 0 ? empty : weakest;
+    if (u32[this.word(leader, this.scratch.checked)] === this.keys.removals)
+      return empty >= 0 ? empty : weakest;
     return this.weakestAlive(leader);
   }
 
@@ -275,7 +277,7 @@ export class CorrelationDetector {
       }
     }
     // No empty or dead entry: every entry was seen alive, and the new follower will be alive too.
-    if (weakestCount > 0) this.checked.c.removals[leader] = this.keys.removals;
+    if (weakestCount > 0) u32[this.word(leader, this.scratch.checked)] = this.keys.removals;
     return weakest;
   }
 

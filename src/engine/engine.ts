@@ -1,15 +1,15 @@
 import type { EngineConfig } from '../config.ts';
 import { BurstDetector, burstFields } from './burst.ts';
 import { dominant, patternsOf, roundScores } from './combine.ts';
-import { CorrelationDetector, correlationFields } from './correlation.ts';
+import { CorrelationDetector, correlationFields, correlationScratchFields } from './correlation.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
-import { PeriodicDetector } from './periodic.ts';
+import { PeriodicDetector, periodicFields } from './periodic.ts';
 import { ScheduleProfile, scheduleFields } from './schedule.ts';
 import { SequentialDetector, sequentialFields } from './sequential.ts';
 import { SlotStack } from './slots.ts';
 import { round } from './stats.ts';
-import { type FieldIndex, RowTable, type SlotStorage, type StoredFields } from './table.ts';
+import { type FieldIndex, RowTable, type StoredFields } from './table.ts';
 import { TrendTracker, trendFields } from './trend.ts';
 import {
   BURST,
@@ -71,8 +71,8 @@ export interface EngineCounters {
 export class Engine {
   readonly keys: KeyRegistry;
   /**
-   * Every key's state row: the core fields, the change flags and the sections of the detectors kept
-   * row-major (sequential, burst, correlation, schedule, trend). Periodic keeps column tables.
+   * Every key's state in one row: the core fields, each detector's section, and bookkeeping that is never
+   * stored (change flags, the correlation detector's liveness check).
    */
   private readonly row: RowTable;
   private readonly coreAt: FieldIndex<typeof core>;
@@ -84,9 +84,8 @@ export class Engine {
   readonly schedule: ScheduleProfile;
   readonly trend: TrendTracker;
   /** Every table holding per-key state, in a fixed order (snapshots rely on it). */
+  /** The parts of a snapshot row, in their stored order. */
   private readonly stored: StoredFields[];
-  /** Everything that holds per-slot state: grown together, cleared when a slot is freed. */
-  private readonly storage: SlotStorage[];
   private readonly clock: () => number;
   private readonly review = new TimeHeap();
 
@@ -115,17 +114,19 @@ export class Engine {
     const sections = [
       core,
       sequentialFields,
+      periodicFields,
       burstFields,
       correlationSection,
       scheduleFields,
       trendSection,
       flagFields,
+      correlationScratchFields,
     ];
     this.row = new RowTable(sections, cap);
     this.coreAt = this.row.fieldsOf(core);
     this.flagAt = this.row.fieldsOf(flagFields);
     this.sequential = new SequentialDetector(cfg.sequential, this.row);
-    this.periodic = new PeriodicDetector(cfg.periodic, cap);
+    this.periodic = new PeriodicDetector(cfg.periodic, this.row);
     this.burst = new BurstDetector(cfg.burst, this.row, this);
     this.correlation = new CorrelationDetector(cfg.correlation, this.row, correlationSection, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
@@ -137,13 +138,12 @@ export class Engine {
     this.stored = [
       this.row.section(core),
       this.row.section(sequentialFields),
-      this.periodic.table,
+      this.row.section(periodicFields),
       this.row.section(burstFields),
       this.row.section(correlationSection),
       this.row.section(scheduleFields),
       this.row.section(trendSection),
     ];
-    this.storage = [this.row, this.periodic.table, this.correlation.checked];
   }
 
   /**
@@ -304,13 +304,9 @@ export class Engine {
   private add(key: string): number {
     if (this.keys.isFull()) this.evict(this.keys.oldest);
     const cap = this.keys.nextCapacity();
-    if (cap > this.row.capacity) this.grow(cap);
+    if (cap > this.row.capacity) this.row.grow(cap);
     // A fresh slot is zero from allocation, a reused one was cleared when its key was dropped.
     return this.keys.add(key, cap);
-  }
-
-  private grow(capacity: number): void {
-    for (const t of this.storage) t.grow(capacity);
   }
 
   private evict(slot: number): void {
@@ -325,7 +321,7 @@ export class Engine {
     for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
     this.countPatterns(this.maskOf(slot), -1);
     // Its flags go too: lists that still name the slot skip it (no key, or a new key with flags of its own).
-    for (const t of this.storage) t.clear(slot);
+    this.row.clear(slot);
     const key = this.keys.remove(slot);
     this.evictedKeys.push(key);
     return key;
@@ -518,13 +514,11 @@ export class Engine {
   }
 
   /**
-   * Bytes a tracked key occupies in the engine's tables: its state rows with their padding, the change
-   * flags and bookkeeping never stored, and its registry entry (generation, LRU links).
+   * Bytes a tracked key occupies in the engine: its state row (with the bookkeeping never stored and the
+   * row's padding) and its registry entry (generation, LRU links).
    */
   get slotBytes(): number {
-    let n = KeyRegistry.SLOT_BYTES;
-    for (const t of this.storage) n += t.slotBytes;
-    return n;
+    return this.row.slotBytes + KeyRegistry.SLOT_BYTES;
   }
 
   exportRow(slot: number): Uint8Array {
@@ -546,7 +540,7 @@ export class Engine {
   importRow(key: string, slot: number, generation: number, row: Uint8Array): void {
     if (slot >= this.cfg.maxKeys || this.keys.slotOf(key) >= 0 || row.length !== this.rowBytes) return;
     if (slot >= this.row.capacity)
-      this.grow(Math.min(this.cfg.maxKeys, Math.max(slot + 1, this.row.capacity * 2)));
+      this.row.grow(Math.min(this.cfg.maxKeys, Math.max(slot + 1, this.row.capacity * 2)));
     if (this.keys.keys[slot]) return;
     this.keys.restore(key, slot, generation);
     let off = 0;

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { Table } from './table.ts';
+import type { FieldIndex, RowTable } from './table.ts';
 import type { PeriodicDetail } from './types.ts';
 
 /**
@@ -36,7 +36,7 @@ import type { PeriodicDetail } from './types.ts';
  */
 export const HISTORY = 48;
 
-const schema = {
+export const periodicFields = {
   /** Start times of the last HISTORY sessions, in ticks after `base` (DROPPED: none), a ring. */
   starts: ['u32', HISTORY],
   /** Epoch ms that `starts` count from (moved when a start falls outside the offsets' range). */
@@ -309,49 +309,60 @@ export function fitSchedule(
 }
 
 export class PeriodicDetector {
-  readonly table: Table<typeof schema>;
+  /** The engine's state row; this detector owns the section `periodicFields`. */
+  private readonly row: RowTable;
+  private readonly at: FieldIndex<typeof periodicFields>;
   private readonly fit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false };
 
   constructor(
     private readonly cfg: EngineConfig['periodic'],
-    capacity: number,
+    row: RowTable,
   ) {
-    this.table = new Table(schema, capacity);
+    this.row = row;
+    this.at = row.fieldsOf(periodicFields);
+  }
+
+  /** Index in the 8-byte view of the row of `slot`; in the 4-byte views it is twice that, bytes 8×. */
+  private r8(slot: number): number {
+    return slot * this.row.stride8;
   }
 
   /** Records the start of a session at `ts` and refits. Returns true if `active` changed. */
   sessionStarted(slot: number, ts: number): boolean {
-    const c = this.table.c;
-    const count = c.count[slot];
-    const base = slot * HISTORY;
+    const { f64, f32, u32, u8 } = this.row;
+    const { at } = this;
+    const r8 = this.r8(slot);
+    const r4 = 2 * r8;
+    const count = u32[r4 + at.count];
+    const base = r4 + at.starts;
     const kept = Math.min(count, HISTORY);
-    if (count === 0 || ts < c.base[slot]) this.rebase(slot, ts, kept);
-    else if ((ts - c.base[slot]) / TICK_MS > MAX_TICKS)
+    if (count === 0 || ts < f64[r8 + at.base]) this.rebase(slot, ts, kept);
+    else if ((ts - f64[r8 + at.base]) / TICK_MS > MAX_TICKS)
       this.rebase(slot, ts - (MAX_TICKS / 2) * TICK_MS, kept);
-    c.starts[base + (count % HISTORY)] = Math.round((ts - c.base[slot]) / TICK_MS);
-    c.count[slot] = count + 1;
+    u32[base + (count % HISTORY)] = Math.round((ts - f64[r8 + at.base]) / TICK_MS);
+    u32[r4 + at.count] = count + 1;
     // Too few starts to fit yet (the history can hold no more than were seen).
     if (count + 1 < this.cfg.minOccurrences) return false;
-    const starts = c.starts;
-    const origin = c.base[slot];
+    const origin = f64[r8 + at.base];
     // Oldest first: the ring from the entry after the newest to its end, then from its start.
     const newest = count % HISTORY;
     let n = 0;
-    if (count + 1 >= HISTORY) n = unpack(starts, base + newest + 1, base + HISTORY, origin, n);
-    n = unpack(starts, base, base + newest + 1, origin, n);
+    if (count + 1 >= HISTORY) n = unpack(u32, base + newest + 1, base + HISTORY, origin, n);
+    n = unpack(u32, base, base + newest + 1, origin, n);
     if (n < this.cfg.minOccurrences) return false;
     // Events can arrive slightly out of order; the fit needs ascending times.
     let sorted = true;
     for (let i = 1; i < n && sorted; i++) sorted = history[i] >= history[i - 1];
     if (!sorted) history.subarray(0, n).sort();
     fitSchedule(history, n, this.cfg, this.fit);
-    const was = c.active[slot];
-    c.active[slot] = this.fit.ok ? 1 : 0;
-    c.period[slot] = this.fit.ok ? this.fit.period : 0;
-    c.beat[slot] = this.fit.beat;
-    c.jitter[slot] = this.fit.jitter;
-    c.score[slot] = this.fit.score;
-    return c.active[slot] !== was;
+    const active = 8 * r8 + at.active;
+    const was = u8[active];
+    u8[active] = this.fit.ok ? 1 : 0;
+    f64[r8 + at.period] = this.fit.ok ? this.fit.period : 0;
+    f64[r8 + at.beat] = this.fit.beat;
+    f32[r4 + at.jitter] = this.fit.jitter;
+    f32[r4 + at.score] = this.fit.score;
+    return u8[active] !== was;
   }
 
   /**
@@ -359,64 +370,68 @@ export class PeriodicDetector {
    * overflow (after two years). Starts that no longer fit are dropped from the history.
    */
   private rebase(slot: number, origin: number, kept: number): void {
-    const c = this.table.c;
-    const shift = Math.round((origin - c.base[slot]) / TICK_MS);
-    const base = slot * HISTORY;
+    const { f64, u32 } = this.row;
+    const r8 = this.r8(slot);
+    const shift = Math.round((origin - f64[r8 + this.at.base]) / TICK_MS);
+    const base = 2 * r8 + this.at.starts;
     for (let i = base; i < base + kept; i++) {
-      if (c.starts[i] === DROPPED) continue;
-      const moved = c.starts[i] - shift;
-      c.starts[i] = moved >= 0 && moved <= MAX_TICKS ? moved : DROPPED;
+      if (u32[i] === DROPPED) continue;
+      const moved = u32[i] - shift;
+      u32[i] = moved >= 0 && moved <= MAX_TICKS ? moved : DROPPED;
     }
-    c.base[slot] = c.base[slot] + shift * TICK_MS;
+    f64[r8 + this.at.base] = f64[r8 + this.at.base] + shift * TICK_MS;
   }
 
   /** Is a session starting at `ts` on schedule (so its intensity is expected, not a burst)? */
   onSchedule(slot: number, ts: number): boolean {
-    const c = this.table.c;
-    if (!c.active[slot]) return false;
-    const p = c.period[slot];
-    const off = (((ts - c.beat[slot]) % p) + p) % p;
+    if (!this.isActive(slot)) return false;
+    const r8 = this.r8(slot);
+    const p = this.row.f64[r8 + this.at.period];
+    const off = (((ts - this.row.f64[r8 + this.at.beat]) % p) + p) % p;
     const dist = Math.min(off, p - off);
-    return dist <= Math.max(3 * c.jitter[slot], 0.05 * p);
+    return dist <= Math.max(3 * this.row.f32[2 * r8 + this.at.jitter], 0.05 * p);
   }
 
   /** Spread (ms) of the occurrences around the schedule while periodic; NaN otherwise. */
   jitterOf(slot: number): number {
-    return this.table.c.active[slot] ? this.table.c.jitter[slot] : Number.NaN;
+    return this.isActive(slot) ? this.row.f32[2 * this.r8(slot) + this.at.jitter] : Number.NaN;
   }
 
   isActive(slot: number): boolean {
-    return this.table.c.active[slot] === 1;
+    return this.row.u8[8 * this.r8(slot) + this.at.active] === 1;
   }
 
   score(slot: number): number {
-    return this.table.c.active[slot] ? this.table.c.score[slot] : 0;
+    return this.isActive(slot) ? this.row.f32[2 * this.r8(slot) + this.at.score] : 0;
   }
 
   /** When the key stops being periodic if no session starts before then (missed beats). */
   expiresAt(slot: number): number {
-    const c = this.table.c;
-    if (!c.active[slot]) return Number.POSITIVE_INFINITY;
-    return c.beat[slot] + this.cfg.missedPeriodsToExpire * c.period[slot];
+    if (!this.isActive(slot)) return Number.POSITIVE_INFINITY;
+    const r8 = this.r8(slot);
+    return (
+      this.row.f64[r8 + this.at.beat] + this.cfg.missedPeriodsToExpire * this.row.f64[r8 + this.at.period]
+    );
   }
 
   /** Ends periodicity once the schedule was missed for too long. Returns true if `active` changed. */
   expire(slot: number, now: number): boolean {
     if (now < this.expiresAt(slot)) return false;
-    this.table.c.active[slot] = 0;
+    this.row.u8[8 * this.r8(slot) + this.at.active] = 0;
     return true;
   }
 
   detail(slot: number, now: number): PeriodicDetail {
-    const c = this.table.c;
-    const p = c.period[slot];
-    const beat = c.beat[slot];
+    const { f64, f32, u32 } = this.row;
+    const r8 = this.r8(slot);
+    const p = f64[r8 + this.at.period];
+    const beat = f64[r8 + this.at.beat];
     const ahead = Math.max(1, Math.ceil((now - beat) / p));
     return {
       period_s: Math.round(p) / 1000,
       next_ts: Math.round(beat + ahead * p),
-      jitter_s: Math.round(c.jitter[slot]) / 1000,
-      occurrences: c.count[slot],
+      jitter_s: Math.round(f32[2 * r8 + this.at.jitter]) / 1000,
+      occurrences: u32[2 * r8 + this.at.count],
     };
   }
 }

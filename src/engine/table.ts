@@ -1,10 +1,11 @@
 /**
- * Struct-of-arrays storage for per-key detector state.
+ * Typed-array storage for per-key state.
  *
- * Every detector declares its per-key fields once as a schema (`{ lastPos: ['f64', 1], ring: ['f64', 8] }`);
- * the table allocates one typed array per field, indexed by the key's slot, and grows them by doubling.
- * Keeping state in typed arrays instead of one object per key means no per-event allocation, no GC
- * pressure at a million keys, and a row can be copied byte for byte into a snapshot.
+ * State is declared once as a schema (`{ lastPos: ['f64', 1], ring: ['f64', 8] }`) and kept in typed arrays
+ * indexed by the key's slot instead of one object per key: no per-event allocation, no GC pressure at a
+ * million keys, and a key's bytes can be copied as they are into a snapshot. Two layouts: `RowTable`
+ * (the engine's state, one row per key) and `Table` (a column per field, for state read a field at a
+ * time: the predictor's and the publisher's).
  */
 const CTORS = {
   f64: Float64Array,
@@ -21,27 +22,6 @@ type ArrayOf<K extends ColumnKind> = InstanceType<(typeof CTORS)[K]>;
 export type Columns<S extends Schema> = { [F in keyof S]: ArrayOf<S[F][0]> };
 type AnyArray = ArrayOf<ColumnKind>;
 
-/**
- * Copies `length` bytes. Snapshot rows are copied field by field, most fields a few bytes long, and a
- * `subarray` view per field would be an allocation each; a loop is faster for those.
- */
-function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, length: number): void {
-  if (length > 64) {
-    to.set(from.subarray(start, start + length), at);
-    return;
-  }
-  for (let i = 0; i < length; i++) to[at + i] = from[start + i];
-}
-
-/** Per-key storage: grows with the number of keys, and a freed slot is reset. */
-export interface SlotStorage {
-  readonly capacity: number;
-  /** Bytes one slot occupies in memory. */
-  readonly slotBytes: number;
-  grow(capacity: number): void;
-  clear(slot: number): void;
-}
-
 /** A part of a key's stored state: a snapshot row is these parts' bytes, in a fixed order. */
 export interface StoredFields {
   readonly schema: Schema;
@@ -52,17 +32,13 @@ export interface StoredFields {
   readRow(slot: number, input: Uint8Array, offset: number): number;
 }
 
-export class Table<S extends Schema> implements SlotStorage, StoredFields {
+export class Table<S extends Schema> {
   /** The columns; re-read after `grow` (arrays are replaced). */
   c: Columns<S>;
   capacity: number;
   private readonly fields: (keyof S & string)[];
-  /** Each column as bytes (for snapshot rows), and the bytes one row of it takes. */
-  private bytes: Uint8Array[] = [];
-  private readonly fieldBytes: number[];
   /** Bytes one row occupies across all columns. */
   readonly rowBytes: number;
-  readonly slotBytes: number;
 
   constructor(
     readonly schema: S,
@@ -78,9 +54,6 @@ export class Table<S extends Schema> implements SlotStorage, StoredFields {
       bytes += CTORS[kind].BYTES_PER_ELEMENT * width;
     }
     this.rowBytes = bytes;
-    this.slotBytes = bytes;
-    this.fieldBytes = this.fields.map((f) => CTORS[schema[f][0]].BYTES_PER_ELEMENT * schema[f][1]);
-    this.viewBytes();
   }
 
   grow(capacity: number): void {
@@ -92,14 +65,6 @@ export class Table<S extends Schema> implements SlotStorage, StoredFields {
       this.c[f] = next as Columns<S>[typeof f];
     }
     this.capacity = capacity;
-    this.viewBytes();
-  }
-
-  private viewBytes(): void {
-    this.bytes = this.fields.map((f) => {
-      const arr = this.c[f] as AnyArray;
-      return new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
-    });
   }
 
   /** Resets a row to zeros (a freed or reused slot must not inherit its predecessor's state). */
@@ -109,26 +74,18 @@ export class Table<S extends Schema> implements SlotStorage, StoredFields {
       (this.c[f] as AnyArray).fill(0, slot * width, slot * width + width);
     }
   }
+}
 
-  /** Copies one row into `out` at `offset`; returns the offset after it. */
-  writeRow(slot: number, out: Uint8Array, offset: number): number {
-    for (let i = 0; i < this.bytes.length; i++) {
-      const length = this.fieldBytes[i];
-      copyBytes(this.bytes[i], slot * length, out, offset, length);
-      offset += length;
-    }
-    return offset;
+/**
+ * Copies `length` bytes. Snapshot rows are copied field by field, most fields a few bytes long, and a
+ * `subarray` view per field would be an allocation each; a loop is faster for those.
+ */
+function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, length: number): void {
+  if (length > 64) {
+    to.set(from.subarray(start, start + length), at);
+    return;
   }
-
-  /** Inverse of `writeRow`. */
-  readRow(slot: number, input: Uint8Array, offset: number): number {
-    for (let i = 0; i < this.bytes.length; i++) {
-      const length = this.fieldBytes[i];
-      copyBytes(input, offset, this.bytes[i], slot * length, length);
-      offset += length;
-    }
-    return offset;
-  }
+  for (let i = 0; i < length; i++) to[at + i] = from[start + i];
 }
 
 /**
@@ -145,13 +102,14 @@ export class Table<S extends Schema> implements SlotStorage, StoredFields {
  *     t.f64[r + at.recent]; t.f32[2 * r + at.trigger]; t.u8[8 * r + at.active]
  *
  * where `at = t.fieldsOf(schema)` gives each field of a section its index within the row, in elements of
- * the field's own size. A section's snapshot bytes (`section`) are `Table`'s for the same schema (field
- * by field, in schema order, no padding), so a detector can move between the two without changing what is
- * stored. Sections that are never stored (bookkeeping) simply have no `section` view in the snapshot.
+ * the field's own size. A section's snapshot bytes (`section`) are its fields in schema order, each as
+ * its little-endian elements, without padding — independent of where the row places them, so the
+ * in-memory layout can change without changing what is stored. Sections that are never stored
+ * (bookkeeping) simply have no `section` view in the snapshot.
  */
 export type FieldIndex<S extends Schema> = { readonly [F in keyof S]: number };
 
-export class RowTable implements SlotStorage {
+export class RowTable {
   f64 = new Float64Array(0);
   f32 = new Float32Array(0);
   u32 = new Uint32Array(0);
@@ -161,6 +119,7 @@ export class RowTable implements SlotStorage {
   capacity = 0;
   /** Row length in 8-byte elements (the row of slot s starts at s · stride8 in `f64`). */
   readonly stride8: number;
+  /** Bytes one slot occupies in memory (its row with the padding). */
   readonly slotBytes: number;
   private readonly index = new Map<Schema, FieldIndex<Schema>>();
 
