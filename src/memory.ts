@@ -93,12 +93,12 @@ export function memoryBudget(
     {
       name: 'engine rows',
       bytes: rows,
-      why: `maxKeys × ${engine.slotBytes} B (detector state rows with their padding, flags and LRU links)`,
+      why: `maxKeys × ${engine.slotBytes} B (the state row with its bookkeeping and padding, the key's generation and LRU links)`,
     },
     {
       name: 'engine growth',
       bytes: rows / 2,
-      why: 'columns double as keys arrive; the ones they replace are garbage until the next collection',
+      why: 'the row buffer doubles as keys arrive; the one it replaces is garbage until the next collection',
     },
   );
   onHeap.push({
