@@ -52,7 +52,8 @@ export interface KeyTimes {
 }
 
 export class BurstDetector {
-  readonly table: RowTable;
+  /** The engine's state row; this detector owns one section of it. */
+  private readonly row: RowTable;
   private readonly at: FieldIndex<typeof burstFields>;
   private readonly tauRecent: number;
 
@@ -61,13 +62,13 @@ export class BurstDetector {
     row: RowTable,
     private readonly times: KeyTimes,
   ) {
-    this.table = row;
+    this.row = row;
     this.at = row.fieldsOf(burstFields);
     this.tauRecent = cfg.windowMs / 3;
   }
 
   private decay(slot: number, now: number): void {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     const dt = now - t.f64[r8 + this.at.decayedAt];
     if (dt <= 0) return;
@@ -78,7 +79,7 @@ export class BurstDetector {
 
   /** The key's usual rate (accesses per ms), from history that is not "recent". */
   usualRate(slot: number, now: number): number {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     const age = Math.max(now - this.times.firstAccess(slot), 1);
     // Effective span of the decayed counter: its time constant, or the key's age if younger.
@@ -90,7 +91,7 @@ export class BurstDetector {
 
   /** The key's rate around `now` (per ms): its usual rate, or its recent one while that is higher. */
   rate(slot: number, now: number): number {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     const recent =
       t.f64[r8 + this.at.recent] *
@@ -105,7 +106,7 @@ export class BurstDetector {
    * the state changed.
    */
   observe(slot: number, ts: number, previous: number, expected: boolean): boolean {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
     if (t.f64[r8 + this.at.decayedAt] === 0) t.f64[r8 + this.at.decayedAt] = ts;
@@ -127,7 +128,7 @@ export class BurstDetector {
    * chance clusters of a memoryless key never become a habit that would hide its real bursts.
    */
   private sessionEnded(slot: number, next: number, last: number): void {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
     const fade = Math.exp(-Math.max(next - last, 0) / this.cfg.habitMs);
@@ -147,7 +148,7 @@ export class BurstDetector {
 
   /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
   evaluate(slot: number, now: number, expected = false): boolean {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
     this.decay(slot, now);
@@ -184,18 +185,18 @@ export class BurstDetector {
   }
 
   isActive(slot: number): boolean {
-    const t = this.table;
+    const t = this.row;
     return t.f64[slot * t.stride8 + this.at.burstStart] > 0;
   }
 
   score(slot: number): number {
-    const t = this.table;
+    const t = this.row;
     return this.isActive(slot) ? t.f32[2 * slot * t.stride8 + this.at.score] : 0;
   }
 
   /** When an active burst ends if no access arrives: the earliest of the exit conditions. */
   endsAt(slot: number): number {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
     if (!(t.f64[r8 + this.at.burstStart] > 0)) return Number.POSITIVE_INFINITY;
@@ -213,7 +214,7 @@ export class BurstDetector {
   }
 
   detail(slot: number, now: number): BurstDetail {
-    const t = this.table;
+    const t = this.row;
     const r8 = slot * t.stride8;
     this.decay(slot, now);
     const perMinute = 60_000;

@@ -29,7 +29,8 @@ export const scheduleFields = {
 const scratch = new Float64Array(24);
 
 export class ScheduleProfile {
-  readonly table: RowTable;
+  /** The engine's state row; this detector owns one section of it. */
+  private readonly row: RowTable;
   private readonly at: FieldIndex<typeof scheduleFields>;
   /** ln 2 / half-life: `Math.exp` is several times cheaper per event than `2 **` a fraction. */
   private readonly growthPerMs: number;
@@ -38,14 +39,14 @@ export class ScheduleProfile {
     private readonly cfg: EngineConfig['schedule'],
     row: RowTable,
   ) {
-    this.table = row;
+    this.row = row;
     this.at = row.fieldsOf(scheduleFields);
     this.growthPerMs = Math.LN2 / (cfg.halfLifeDays * DAY_MS);
   }
 
   observe(slot: number, ts: number): void {
-    const { f64, f32, u32 } = this.table;
-    const r8 = slot * this.table.stride8;
+    const { f64, f32, u32 } = this.row;
+    const r8 = slot * this.row.stride8;
     const r4 = 2 * r8;
     if (u32[r4 + this.at.n] === 0) f64[r8 + this.at.ref] = ts;
     u32[r4 + this.at.n]++;
@@ -62,16 +63,16 @@ export class ScheduleProfile {
   }
 
   private rescale(slot: number, f: number): void {
-    const { f32 } = this.table;
-    const r4 = 2 * slot * this.table.stride8;
+    const { f32 } = this.row;
+    const r4 = 2 * slot * this.row.stride8;
     for (let i = 0; i < 24; i++) f32[r4 + this.at.hours + i] *= f;
     for (let i = 0; i < 7; i++) f32[r4 + this.at.days + i] *= f;
   }
 
   /** The profile, once the key's accesses (`first` to `last`, kept by the engine) span enough days. */
   detail(slot: number, first: number, last: number): ScheduleDetail | null {
-    const { f32, u32 } = this.table;
-    const r4 = 2 * slot * this.table.stride8;
+    const { f32, u32 } = this.row;
+    const r4 = 2 * slot * this.row.stride8;
     if (last - first < this.cfg.minHistoryDays * DAY_MS) return null;
     const hours = peaks(f32, r4 + this.at.hours, 24, u32[r4 + this.at.n], CHI2_HOURS);
     const days = peaks(f32, r4 + this.at.days, 7, u32[r4 + this.at.n], CHI2_DAYS);

@@ -48,7 +48,8 @@ export const sequentialFields = {
 } as const;
 
 export class SequentialDetector {
-  readonly table: RowTable;
+  /** The engine's state row; this detector owns one section of it. */
+  private readonly row: RowTable;
   private readonly at: FieldIndex<typeof sequentialFields>;
   private readonly alpha: number;
 
@@ -56,7 +57,7 @@ export class SequentialDetector {
     private readonly cfg: EngineConfig['sequential'],
     row: RowTable,
   ) {
-    this.table = row;
+    this.row = row;
     this.at = row.fieldsOf(sequentialFields);
     this.alpha = 1 / cfg.smoothing;
   }
@@ -64,8 +65,8 @@ export class SequentialDetector {
   /** Records an access at `pos` (NaN: none) of `size` (0: unknown). Returns true if `active` changed. */
   observe(slot: number, pos: number, size: number): boolean {
     if (Number.isNaN(pos)) return false;
-    const { f64, f32, u32 } = this.table;
-    const r8 = slot * this.table.stride8;
+    const { f64, f32, u32 } = this.row;
+    const r8 = slot * this.row.stride8;
     const r4 = 2 * r8;
     const n = ++u32[r4 + this.at.positioned];
     // Heads by index 0 … STREAM_HEADS − 1; each head field is an array of STREAM_HEADS in the row.
@@ -139,8 +140,8 @@ export class SequentialDetector {
   }
 
   private voteStride(slot: number, step: number): void {
-    const { f64, u32 } = this.table;
-    const r8 = slot * this.table.stride8;
+    const { f64, u32 } = this.row;
+    const r8 = slot * this.row.stride8;
     const votes = 2 * r8 + this.at.strideVotes;
     if (u32[votes] === 0) {
       f64[r8 + this.at.strideCandidate] = step;
@@ -153,8 +154,8 @@ export class SequentialDetector {
   }
 
   private updateActive(slot: number): boolean {
-    const { f32, u32, u8 } = this.table;
-    const r8 = slot * this.table.stride8;
+    const { f32, u32, u8 } = this.row;
+    const r8 = slot * this.row.stride8;
     const active = 8 * r8 + this.at.active;
     const was = u8[active];
     const share = this.share(slot);
@@ -169,36 +170,36 @@ export class SequentialDetector {
   }
 
   share(slot: number): number {
-    const { f32 } = this.table;
-    const r4 = 2 * slot * this.table.stride8;
+    const { f32 } = this.row;
+    const r4 = 2 * slot * this.row.stride8;
     return f32[r4 + this.at.shareDen] > 0 ? f32[r4 + this.at.shareNum] / f32[r4 + this.at.shareDen] : 0;
   }
 
   isActive(slot: number): boolean {
-    return this.table.u8[8 * slot * this.table.stride8 + this.at.active] === 1;
+    return this.row.u8[8 * slot * this.row.stride8 + this.at.active] === 1;
   }
 
   hasPositions(slot: number): boolean {
-    return this.table.u32[2 * slot * this.table.stride8 + this.at.positioned] > 1;
+    return this.row.u32[2 * slot * this.row.stride8 + this.at.positioned] > 1;
   }
 
   /** Score of `sequential` (0 until enough steps were seen). */
   score(slot: number): number {
-    const steps = this.table.u32[2 * slot * this.table.stride8 + this.at.steps];
+    const steps = this.row.u32[2 * slot * this.row.stride8 + this.at.steps];
     return steps >= this.cfg.minLength ? this.share(slot) : 0;
   }
 
   /** The dominant stride with its direction's sign (negative: backward). */
   signedStride(slot: number): number {
-    const { f64, f32 } = this.table;
-    const r8 = slot * this.table.stride8;
+    const { f64, f32 } = this.row;
+    const r8 = slot * this.row.stride8;
     const stride = Math.abs(f64[r8 + this.at.strideCandidate]);
     return f32[2 * r8 + this.at.direction] >= 0 ? stride : -stride;
   }
 
   detail(slot: number): SequentialDetail {
-    const { f32, u32 } = this.table;
-    const r4 = 2 * slot * this.table.stride8;
+    const { f32, u32 } = this.row;
+    const r4 = 2 * slot * this.row.stride8;
     let streams = 0;
     const n = u32[r4 + this.at.positioned];
     for (let h = 0; h < STREAM_HEADS; h++) {

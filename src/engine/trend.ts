@@ -25,7 +25,8 @@ export function trendFields(days: number) {
 type TrendFields = ReturnType<typeof trendFields>;
 
 export class TrendTracker {
-  readonly table: RowTable;
+  /** The engine's state row; this detector owns one section of it. */
+  private readonly row: RowTable;
   private readonly width: number;
   private readonly at: FieldIndex<TrendFields>;
 
@@ -36,19 +37,19 @@ export class TrendTracker {
     fields: TrendFields,
   ) {
     this.width = cfg.days;
-    this.table = row;
+    this.row = row;
     this.at = row.fieldsOf(fields);
   }
 
   /** Index in the 4-byte views of the count of `day` in the key's ring. */
   private bucket(slot: number, day: number): number {
-    return 2 * slot * this.table.stride8 + this.at.counts + (((day % this.width) + this.width) % this.width);
+    return 2 * slot * this.row.stride8 + this.at.counts + (((day % this.width) + this.width) % this.width);
   }
 
   observe(slot: number, ts: number): void {
-    const { u32, i32, u8 } = this.table;
+    const { u32, i32, u8 } = this.row;
     const { at } = this;
-    const r4 = 2 * slot * this.table.stride8;
+    const r4 = 2 * slot * this.row.stride8;
     const day = Math.floor(ts / DAY_MS);
     if (!u8[4 * r4 + at.seen]) {
       u8[4 * r4 + at.seen] = 1;
@@ -63,8 +64,8 @@ export class TrendTracker {
 
   /** Moves the newest bucket forward to `day`, zeroing the days in between. */
   private advance(slot: number, day: number): void {
-    const { u32, i32 } = this.table;
-    const newest = 2 * slot * this.table.stride8 + this.at.day;
+    const { u32, i32 } = this.row;
+    const newest = 2 * slot * this.row.stride8 + this.at.day;
     const from = i32[newest];
     if (day <= from) return;
     const steps = Math.min(day - from, this.width);
@@ -73,8 +74,8 @@ export class TrendTracker {
   }
 
   detail(slot: number, now: number): TrendDetail | null {
-    const { u32, i32, u8 } = this.table;
-    const r4 = 2 * slot * this.table.stride8;
+    const { u32, i32, u8 } = this.row;
+    const r4 = 2 * slot * this.row.stride8;
     if (!u8[4 * r4 + this.at.seen]) return null;
     const today = Math.floor(now / DAY_MS);
     this.advance(slot, today);
