@@ -171,7 +171,7 @@ export class Service {
     this.publisher.assumeRetained([...this.engine.keys.slots()].map((slot) => this.engine.keys.keys[slot]));
     const expired = this.engine.drainRemoved();
     this.publisher.assumeRetained(expired);
-    this.removed(expired);
+    this.removed(expired, this.engine.drainDeleted());
     // Re-establish retained states (the embedded broker forgets them on restart).
     this.forwardChanges();
     this.transport.on('connect', () => {
@@ -303,13 +303,14 @@ export class Service {
       this.publisher.offer(slot, urgent);
       if (urgent) this.bus.emit('patternsChanged', slot);
     });
-    this.removed(this.engine.drainRemoved());
+    this.removed(this.engine.drainRemoved(), this.engine.drainDeleted());
   }
 
-  private removed(keys: string[]): void {
+  /** `keys` left the engine; `stored`, those of them the store holds rows of. */
+  private removed(keys: string[], stored: string[]): void {
     if (keys.length === 0) return;
     for (const key of keys) this.publisher.clear(key);
-    this.persistence.removed(keys);
+    this.persistence.removed(stored);
     this.bus.emit('keysRemoved', keys);
   }
 

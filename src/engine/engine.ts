@@ -53,8 +53,12 @@ const core = {
   source: ['u16', 1],
 } as const;
 
-/** Bookkeeping per slot that is not key state (never persisted). */
-const flagFields = { changed: ['u8', 1], unsaved: ['u8', 1] } as const;
+/**
+ * Bookkeeping per slot that is not key state (never persisted): change level waiting for the publisher,
+ * whether the store is behind, and whether the key's row ever went to the store (exported or restored) —
+ * a key that never did needs no delete when it goes, which under a flood of unique keys is nearly all.
+ */
+const flagFields = { changed: ['u8', 1], unsaved: ['u8', 1], exported: ['u8', 1] } as const;
 
 export interface EngineOptions {
   /** Wall clock (epoch ms). Injected so tests and replays control time; defaults to "no wall clock". */
@@ -98,6 +102,7 @@ export class Engine {
   private readonly changeList = new SlotStack();
   private readonly unsavedList = new SlotStack();
   private readonly evictedKeys: string[] = [];
+  private readonly deletedKeys: string[] = [];
   private readonly patternCounts = new Int32Array(PATTERNS.length);
   private evictions = 0;
   private lateEvents = 0;
@@ -320,10 +325,12 @@ export class Engine {
     for (const r of this.correlation.followers(slot)) partners.push(r.slot);
     for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
     this.countPatterns(this.maskOf(slot), -1);
+    const exported = this.row.u8[this.flagIndex(slot, this.flagAt.exported)] === 1;
     // Its flags go too: lists that still name the slot skip it (no key, or a new key with flags of its own).
     this.row.clear(slot);
     const key = this.keys.remove(slot);
     this.evictedKeys.push(key);
+    if (exported) this.deletedKeys.push(key);
     return key;
   }
 
@@ -359,6 +366,11 @@ export class Engine {
   /** Keys removed (evicted or forgotten) since the last call. */
   drainRemoved(): string[] {
     return this.evictedKeys.splice(0, this.evictedKeys.length);
+  }
+
+  /** Of the keys removed since the last call, those whose rows were exported to a store (or restored from it). */
+  drainDeleted(): string[] {
+    return this.deletedKeys.splice(0, this.deletedKeys.length);
   }
 
   /** Keys whose stored state is out of date since the last call. */
@@ -521,7 +533,9 @@ export class Engine {
     return this.row.slotBytes + KeyRegistry.SLOT_BYTES;
   }
 
+  /** The key's stored row; from now on its removal is reported by `drainDeleted` too. */
   exportRow(slot: number): Uint8Array {
+    this.row.u8[this.flagIndex(slot, this.flagAt.exported)] = 1;
     const out = new Uint8Array(this.rowBytes);
     let off = 0;
     for (const t of this.stored) off = t.writeRow(slot, out, off);
@@ -545,6 +559,7 @@ export class Engine {
     this.keys.restore(key, slot, generation);
     let off = 0;
     for (const t of this.stored) off = t.readRow(slot, row, off);
+    this.row.u8[this.flagIndex(slot, this.flagAt.exported)] = 1;
   }
 
   finishRestore(meta: EngineMeta | null): void {

@@ -9,8 +9,10 @@ import type { Store, StoredKey } from './store.ts';
  *
  * While the store is down nothing is lost that is still tracked: a changed key stays pending (at most
  * once, so pending rows are bounded by the key count) and is written by the first flush that succeeds.
- * Pending deletes are bounded by `maxPendingDeletes`; beyond it they are counted, logged and replaced by
- * a full rewrite of the store once it is back, which drops every row the engine no longer holds.
+ * Deletes are only asked for keys whose rows were written (the engine tells which, `drainDeleted`), so a
+ * flood of unique keys evicted between two flushes costs none. Pending deletes are bounded by
+ * `maxPendingDeletes`; beyond it they are counted, logged and replaced by a full rewrite of the store once
+ * it is back, which drops every row the engine no longer holds.
  *
  * Keys not accessed for `expireDays` (event time) are forgotten at load and by an hourly sweep, so a
  * store that lives for years does not keep every key it ever saw.

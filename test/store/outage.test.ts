@@ -20,7 +20,7 @@ import { RedisServer, requireRedisServer } from '../support/redis.ts';
  *   2. Redis is killed and returns empty (no persistence, like the machine's Redis).
  * Meanwhile patternd keeps ingesting and publishing, reports `store.up=false` on B/stats, and once Redis
  * is back holds exactly the engine's state in Redis — including what changed during the outage, and
- * without the rows of keys evicted while more deletes were pending than the bound allows.
+ * without the rows of the keys evicted meanwhile.
  */
 const redisServer = await requireRedisServer();
 
@@ -88,7 +88,8 @@ describe.skipIf(!redisServer)('Redis outage', () => {
 
     await redis.stop(save);
     await expect.poll(() => statsOf(obs, base)?.store.up, { timeout: 5000 }).toBe(false);
-    // New keys evict old ones: more deletes than the bound (MAX_KEYS) pile up, plus changed rows.
+    // New keys evict old ones: the keys Redis holds need deletes; the new ones evicted during the outage
+    // never reached it and need none, so the pending deletes stay within the bound (MAX_KEYS).
     for (let round = 0; round < 3; round++) {
       const keys = Array.from({ length: 12 }, (_, i) => `${tag}/during-${round}-${i}`);
       await obs.publish(accessTopic, batch(keys));
@@ -101,7 +102,7 @@ describe.skipIf(!redisServer)('Redis outage', () => {
     const http = `http://127.0.0.1:${svc.service.http?.port}`;
     expect((await fetch(`${http}/healthz`)).status).toBe(503);
     expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/^patternd_store_up 0$/m);
-    expect(svc.service.persistence.droppedDeletes).toBeGreaterThan(0);
+    expect(svc.service.persistence.droppedDeletes).toBe(0);
 
     await redis.start();
     await expect
