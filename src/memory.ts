@@ -48,7 +48,7 @@ const HASH_ENTRY_BYTES = 2 * 32;
 /** Issued-prediction table entry: slot, generation, position, issued, expected, probability, reason, state. */
 const PREDICTION_ENTRY_BYTES = 4 + 4 + 8 + 8 + 8 + 4 + 1 + 1;
 /** Per-key columns of the predictor (see `perKey` in engine/predict.ts). */
-const PREDICTOR_SLOT_BYTES = 4 + 8 + 8 + 8 + 4 + 2 + 8 + 1 + 1 + 1 + 1;
+const PREDICTOR_SLOT_BYTES = 4 + 8 + 8 + 8 + 4 + 2 + 8 + 1 + 1 + 1 + 1 + 4;
 /** aedes keeps a retained message as a packet object in a Map: fields, Map entry, Buffer object. */
 const RETAINED_PACKET_BYTES = 300;
 /**

@@ -78,6 +78,12 @@ const perKey = {
   contiguous: ['u8', 1],
   /** 1 while the stream's last two requests had the same size: where later ones start is predictable. */
   steady: ['u8', 1],
+  /**
+   * Issued predictions of this key still marked waiting — an upper bound, since one that expired counts
+   * until it is overwritten. While 0 an access has nothing to look up in the issued table, which is what
+   * most accesses of a key that is not predicted would otherwise pay for: two probe sequences.
+   */
+  pending: ['u32', 1],
 } as const;
 
 export class Predictor {
@@ -211,13 +217,17 @@ export class Predictor {
   /** Counts a hit if this access had been predicted, and adapts the stream's degree. */
   private feedback(slot: number, pos: number, ts: number): void {
     this.totals.accesses++;
-    const gen = this.engine.keys.generation[slot];
-    let hit = this.find(slot, gen, pos);
-    if (!this.waiting(hit, ts) && pos !== ANY_POSITION) hit = this.find(slot, gen, ANY_POSITION);
     const k = this.keys.c;
+    let hit = -1;
+    if (k.pending[slot] > 0) {
+      const gen = this.engine.keys.generation[slot];
+      hit = this.find(slot, gen, pos);
+      if (!this.waiting(hit, ts) && pos !== ANY_POSITION) hit = this.find(slot, gen, ANY_POSITION);
+    }
     // A prediction long past its expected time is stale: coming true by a later, unrelated access is luck.
     if (this.waiting(hit, ts)) {
       this.state[hit] = 2;
+      k.pending[slot]--;
       this.totals.used++;
       this.usedBy[this.reasonOf[hit]]++;
       this.windowUsed[this.reasonOf[hit]]++;
@@ -368,6 +378,8 @@ export class Predictor {
         if (this.issuedAt[j] < this.issuedAt[victim]) victim = j;
       }
     }
+    if (this.state[victim] === 1) this.forgetWaiting(victim);
+    this.keys.c.pending[slot]++;
     this.slotOf[victim] = slot;
     this.genOf[victim] = gen;
     this.posOf[victim] = pos;
@@ -380,6 +392,12 @@ export class Predictor {
     this.issuedBy[reason]++;
     if (++this.windowIssued[reason] >= 1000) this.throttle(reason);
     this.onIssue(slot, pos, size);
+  }
+
+  /** Entry `j`, marked waiting, is overwritten: its key (if still the same one) has one less pending. */
+  private forgetWaiting(j: number): void {
+    const owner = this.slotOf[j];
+    if (this.keys.c.gen[owner] === this.genOf[j]) this.keys.c.pending[owner]--;
   }
 
   /** Fewer, better predictions while precision is poor; back towards the configured floor when it is good. */
