@@ -1,4 +1,5 @@
 import type { Config } from './config.ts';
+import { PREDICTION_ENTRY_BYTES, PREDICTOR_SLOT_BYTES } from './engine/predict.ts';
 import { PUBLISHER_SLOT_BYTES } from './mqtt/publisher.ts';
 import { ROWS_PER_WRITE } from './store/persistence.ts';
 
@@ -45,10 +46,6 @@ const stringBytes = (chars: number) => 16 + Math.ceil(chars / 8) * 8;
  * table grows by doubling and shrinks only when it is a quarter full.
  */
 const HASH_ENTRY_BYTES = 2 * 32;
-/** Issued-prediction table entry: slot, generation, position, issued, expected, probability, reason, state. */
-const PREDICTION_ENTRY_BYTES = 4 + 4 + 8 + 8 + 8 + 4 + 1 + 1;
-/** Per-key columns of the predictor (see `perKey` in engine/predict.ts). */
-const PREDICTOR_SLOT_BYTES = 4 + 8 + 8 + 8 + 4 + 2 + 8 + 1 + 1 + 1 + 1 + 4;
 /** aedes keeps a retained message as a packet object in a Map: fields, Map entry, Buffer object. */
 const RETAINED_PACKET_BYTES = 300;
 /**

@@ -104,7 +104,6 @@ export interface KeyRates {
 export class CorrelationDetector {
   /** The engine's state row; this detector owns the section `fields`. */
   private readonly row: RowTable;
-  readonly fields: CorrelationSchema;
   private readonly at: FieldIndex<CorrelationSchema>;
   private readonly k: number;
   private readonly ringSlot: Int32Array;
@@ -133,7 +132,6 @@ export class CorrelationDetector {
   ) {
     this.k = cfg.partnersPerKey;
     this.row = row;
-    this.fields = fields;
     this.at = row.fieldsOf(fields);
     this.scratch = row.fieldsOf(correlationScratchFields);
     const w = cfg.recentKeys;

@@ -87,7 +87,6 @@ export class Engine {
   readonly correlation: CorrelationDetector;
   readonly schedule: ScheduleProfile;
   readonly trend: TrendTracker;
-  /** Every table holding per-key state, in a fixed order (snapshots rely on it). */
   /** The parts of a snapshot row, in their stored order. */
   private readonly stored: StoredFields[];
   private readonly clock: () => number;
@@ -98,7 +97,7 @@ export class Engine {
   private live = false;
   private wall = 0;
 
-  /** Per slot: change level waiting to be handed to the publisher, and whether the store is behind. */
+  /** Slots whose change flag, or unsaved flag, is set (the flags are in the row). */
   private readonly changeList = new SlotStack();
   private readonly unsavedList = new SlotStack();
   private readonly evictedKeys: string[] = [];
@@ -116,7 +115,8 @@ export class Engine {
     this.keys = new KeyRegistry(cfg.maxKeys, cap);
     const trendSection = trendFields(cfg.trend.days);
     const correlationSection = correlationFields(cfg.correlation.partnersPerKey);
-    const sections = [
+    // The stored parts of a key's row, in the order snapshot rows have always had them.
+    const persisted = [
       core,
       sequentialFields,
       periodicFields,
@@ -124,10 +124,9 @@ export class Engine {
       correlationSection,
       scheduleFields,
       trendSection,
-      flagFields,
-      correlationScratchFields,
     ];
-    this.row = new RowTable(sections, cap);
+    this.row = new RowTable([...persisted, flagFields, correlationScratchFields], cap);
+    this.stored = persisted.map((schema) => this.row.section(schema));
     this.coreAt = this.row.fieldsOf(core);
     this.flagAt = this.row.fieldsOf(flagFields);
     this.sequential = new SequentialDetector(cfg.sequential, this.row);
@@ -139,16 +138,6 @@ export class Engine {
     });
     this.schedule = new ScheduleProfile(cfg.schedule, this.row);
     this.trend = new TrendTracker(cfg.trend, this.row, trendSection);
-    // The snapshot row's parts, in the order rows have always been stored.
-    this.stored = [
-      this.row.section(core),
-      this.row.section(sequentialFields),
-      this.row.section(periodicFields),
-      this.row.section(burstFields),
-      this.row.section(correlationSection),
-      this.row.section(scheduleFields),
-      this.row.section(trendSection),
-    ];
   }
 
   /**

@@ -1,11 +1,12 @@
 /**
  * Key interning with a hard cap and least-recently-used eviction.
  *
- * Each key string maps to a dense slot number that indexes every detector's typed-array columns.
+ * Each key string maps to a dense slot number that indexes the engine's per-key state.
  * Recency is an intrusive doubly linked list over slot numbers, so touching a key on every event is O(1)
  * and allocation-free; a slot's two links sit side by side in one Int32Array (`links[2s]` previous,
- * `links[2s + 1]` next), so unlinking a key costs one cache line for it, not two. A slot's `generation` changes each time it is reused, which
- * lets other keys hold (slot, generation) references — correlation partners — without a scan on eviction.
+ * `links[2s + 1]` next), so unlinking a key costs one cache line for it, not two. A slot's `generation`
+ * changes each time it is reused, which lets other keys hold (slot, generation) references — correlation
+ * partners — without a scan on eviction.
  */
 const NONE = -1;
 

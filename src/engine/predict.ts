@@ -86,6 +86,11 @@ const perKey = {
   pending: ['u32', 1],
 } as const;
 
+/** Bytes of predictor state per key slot, and per entry of the issued-prediction table (the memory budget counts them). */
+export const PREDICTOR_SLOT_BYTES = new Table(perKey, 0).rowBytes;
+/** slot, generation, position, issued, expected, probability, reason, state: the arrays below. */
+export const PREDICTION_ENTRY_BYTES = 4 + 4 + 8 + 8 + 8 + 4 + 1 + 1;
+
 export class Predictor {
   private readonly keys: Table<typeof perKey>;
   // The issued-prediction table (struct of arrays, open addressing with bounded probing).

@@ -152,12 +152,11 @@ export class RowTable {
     const start = Int32Array.from(names, (f, i) => at[f] * bpe[i]);
     const length = Int32Array.from(names, (f, i) => schema[f][1] * bpe[i]);
     const rowBytes = length.reduce((a, b) => a + b, 0);
-    const rowStart = (slot: number) => slot * this.stride8 * 8;
     return {
       schema,
       rowBytes,
       writeRow: (slot, out, offset) => {
-        const row = rowStart(slot);
+        const row = slot * this.slotBytes;
         for (let i = 0; i < start.length; i++) {
           copyBytes(this.u8, row + start[i], out, offset, length[i]);
           offset += length[i];
@@ -165,7 +164,7 @@ export class RowTable {
         return offset;
       },
       readRow: (slot, input, offset) => {
-        const row = rowStart(slot);
+        const row = slot * this.slotBytes;
         for (let i = 0; i < start.length; i++) {
           copyBytes(input, offset, this.u8, row + start[i], length[i]);
           offset += length[i];
@@ -177,7 +176,7 @@ export class RowTable {
 
   grow(capacity: number): void {
     if (capacity <= this.capacity) return;
-    const buffer = new ArrayBuffer(capacity * this.stride8 * 8);
+    const buffer = new ArrayBuffer(capacity * this.slotBytes);
     const u8 = new Uint8Array(buffer);
     u8.set(this.u8);
     this.u8 = u8;
@@ -190,7 +189,7 @@ export class RowTable {
   }
 
   clear(slot: number): void {
-    const start = slot * this.stride8 * 8;
-    this.u8.fill(0, start, start + this.stride8 * 8);
+    const start = slot * this.slotBytes;
+    this.u8.fill(0, start, start + this.slotBytes);
   }
 }
