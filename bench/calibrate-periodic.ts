@@ -16,7 +16,7 @@ const cfg = {
   maxJitter: 0.49,
 };
 const rng = new Rng(20_261_124);
-const fit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false };
+const fit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
 const t = new Float64Array(HISTORY);
 const critical: number[] = [];
 for (let n = 0; n <= HISTORY; n++) {

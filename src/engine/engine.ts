@@ -4,7 +4,7 @@ import { dominant, patternsOf, roundScores } from './combine.ts';
 import { CorrelationDetector, correlationFields, correlationScratchFields } from './correlation.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
-import { PeriodicDetector, periodicFields } from './periodic.ts';
+import { PeriodicDetector, periodicFields, periodicScratchFields } from './periodic.ts';
 import { ScheduleProfile, scheduleFields } from './schedule.ts';
 import { SequentialDetector, sequentialFields } from './sequential.ts';
 import { SlotStack } from './slots.ts';
@@ -54,11 +54,15 @@ const core = {
 } as const;
 
 /**
- * Bookkeeping per slot that is not key state (never persisted): change level waiting for the publisher,
- * whether the store is behind, and whether the key's row ever went to the store (exported or restored) —
- * a key that never did needs no delete when it goes, which under a flood of unique keys is nearly all.
+ * Bookkeeping per slot that is not key state (never persisted): the change level waiting for the
+ * publisher, and the store's bits — whether the store is behind (UNSAVED), and whether the key's row ever
+ * went to the store (EXPORTED: exported or restored; a key that never did needs no delete when it goes,
+ * which under a flood of unique keys is nearly all). Bits, not a byte each: a row has no byte to spare
+ * under the 1 KiB per key that the memory budget allows.
  */
-const flagFields = { changed: ['u8', 1], unsaved: ['u8', 1], exported: ['u8', 1] } as const;
+const flagFields = { changed: ['u8', 1], store: ['u8', 1] } as const;
+const UNSAVED = 1;
+const EXPORTED = 2;
 
 export interface EngineOptions {
   /** Wall clock (epoch ms). Injected so tests and replays control time; defaults to "no wall clock". */
@@ -125,7 +129,7 @@ export class Engine {
       scheduleFields,
       trendSection,
     ];
-    this.row = new RowTable([...persisted, flagFields, correlationScratchFields], cap);
+    this.row = new RowTable([...persisted, flagFields, correlationScratchFields, periodicScratchFields], cap);
     this.stored = persisted.map((schema) => this.row.section(schema));
     this.coreAt = this.row.fieldsOf(core);
     this.flagAt = this.row.fieldsOf(flagFields);
@@ -286,11 +290,11 @@ export class Engine {
   private markChanged(slot: number, level: number): void {
     const flags = this.row.u8;
     const changed = this.flagIndex(slot, this.flagAt.changed);
-    const unsaved = this.flagIndex(slot, this.flagAt.unsaved);
+    const store = this.flagIndex(slot, this.flagAt.store);
     if (flags[changed] === 0) this.changeList.push(slot);
     if (level > flags[changed]) flags[changed] = level;
-    if (flags[unsaved] === 0) {
-      flags[unsaved] = 1;
+    if ((flags[store] & UNSAVED) === 0) {
+      flags[store] |= UNSAVED;
       this.unsavedList.push(slot);
     }
   }
@@ -314,7 +318,7 @@ export class Engine {
     for (const r of this.correlation.followers(slot)) partners.push(r.slot);
     for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
     this.countPatterns(this.maskOf(slot), -1);
-    const exported = this.row.u8[this.flagIndex(slot, this.flagAt.exported)] === 1;
+    const exported = (this.row.u8[this.flagIndex(slot, this.flagAt.store)] & EXPORTED) !== 0;
     // Its flags go too: lists that still name the slot skip it (no key, or a new key with flags of its own).
     this.row.clear(slot);
     const key = this.keys.remove(slot);
@@ -367,7 +371,7 @@ export class Engine {
     const list = this.unsavedList;
     for (let i = 0; i < list.length; i++) {
       const slot = list.at(i);
-      this.row.u8[this.flagIndex(slot, this.flagAt.unsaved)] = 0;
+      this.row.u8[this.flagIndex(slot, this.flagAt.store)] &= ~UNSAVED;
       if (this.keys.keys[slot]) fn(slot);
     }
     list.clear();
@@ -524,7 +528,7 @@ export class Engine {
 
   /** The key's stored row; from now on its removal is reported by `drainDeleted` too. */
   exportRow(slot: number): Uint8Array {
-    this.row.u8[this.flagIndex(slot, this.flagAt.exported)] = 1;
+    this.row.u8[this.flagIndex(slot, this.flagAt.store)] |= EXPORTED;
     const out = new Uint8Array(this.rowBytes);
     let off = 0;
     for (const t of this.stored) off = t.writeRow(slot, out, off);
@@ -548,7 +552,7 @@ export class Engine {
     this.keys.restore(key, slot, generation);
     let off = 0;
     for (const t of this.stored) off = t.readRow(slot, row, off);
-    this.row.u8[this.flagIndex(slot, this.flagAt.exported)] = 1;
+    this.row.u8[this.flagIndex(slot, this.flagAt.store)] |= EXPORTED;
   }
 
   finishRestore(meta: EngineMeta | null): void {

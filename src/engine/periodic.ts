@@ -54,6 +54,18 @@ export const periodicFields = {
   active: ['u8', 1],
 } as const;
 
+/**
+ * Bookkeeping in the key's row that is never stored: session starts still to come before the next refit
+ * of a key that is not periodic. A refit refused because too few starts lie on the schedule tells how many
+ * more must (`shortBy`); each new start adds at most one while the schedule holds still, so refitting
+ * before then would only refuse again — at every session start of every irregular key, the most common
+ * case there is. At most `MAX_SKIPPED_REFITS` are skipped, so a schedule that moves is noticed within a
+ * few starts; a key that is periodic is refitted at every start (its period and phase follow each run).
+ */
+export const periodicScratchFields = { skipRefits: ['u8', 1] } as const;
+const MAX_SKIPPED_REFITS = 3;
+const FAR = 1;
+
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
 const TICK_MS = 16;
 const DROPPED = 0xffffffff;
@@ -118,18 +130,17 @@ function medianOf(values: Float64Array, n: number): number {
 const ROBUST = 1.4826;
 
 /**
- * Can ROBUST × the median of the first n (non-negative) values be at most `bound`? Answered by counting
- * instead of selecting: x ↦ ROBUST·x rounds monotonically, so the values that pass form a lower set, and
- * the median passes exactly when at least half of them do — except with an even count whose two middle
- * values straddle the bound, where their mean decides and this says "maybe". Most refits are refused here
- * (memoryless starts spread ~30 % of the period), so this saves a selection on the common path without
- * changing any answer.
+ * How many of the first n (non-negative) values are at most `bound` once scaled by ROBUST. ROBUST × their
+ * median can be within the bound only if at least half of them are (x ↦ ROBUST·x rounds monotonically, so
+ * the values that pass form a lower set; with an even count whose two middle values straddle the bound,
+ * their mean decides). Most refits are refused by this count (memoryless starts spread ~30 % of the
+ * period), which saves a selection on the common path without changing any answer.
  */
-function spreadMayBeWithin(values: Float64Array, n: number, bound: number): boolean {
+function countWithin(values: Float64Array, n: number, bound: number): number {
   let within = 0;
   // Counted without a branch, for the same reason as the gaps in fitSchedule's refinement.
   for (let i = 0; i < n; i++) within += +(ROBUST * values[i] <= bound);
-  return within >= n - (n >> 1);
+  return within;
 }
 
 /** Appends the start times held in `starts[from..to)` to `history` from index n; returns the new count. */
@@ -147,6 +158,12 @@ export interface PeriodicFit {
   jitter: number;
   score: number;
   ok: boolean;
+  /**
+   * When the starts were refused as too loose: how many more of them would have to lie on the fitted
+   * schedule before the spread could pass (0 otherwise). One new start adds at most one to a schedule
+   * that holds still, which is what lets a detector skip refits that cannot succeed yet.
+   */
+  shortBy: number;
 }
 
 /** Least-squares line t − anchor = a + k·P over the starts within `limit` of the previous line; false if degenerate. */
@@ -199,6 +216,7 @@ export function fitSchedule(
   out.period = 0;
   out.score = 0;
   out.jitter = 0;
+  out.shortBy = 0;
   if (n < 3) return;
   for (let i = 1; i < n; i++) {
     const g = t[i] - t[i - 1];
@@ -261,10 +279,10 @@ export function fitSchedule(
   // A period out of range or starts too loose for any schedule are refused whatever their phases: skip
   // the phase statistics (the trigonometry is most of a refit, and most keys that reach here are not
   // periodic — this runs at each of their session starts). `jitter` and `score` stay 0 for such a fit.
+  if (out.period < cfg.minPeriodMs || out.period > cfg.maxPeriodMs) return;
   const bound = cfg.maxJitter * out.period;
-  const plausible =
-    out.period >= cfg.minPeriodMs && out.period <= cfg.maxPeriodMs && spreadMayBeWithin(work, n, bound);
-  if (!plausible) return;
+  out.shortBy = Math.max(n - (n >> 1) - countWithin(work, n, bound), 0);
+  if (out.shortBy > 0) return;
   const jitter = ROBUST * medianOf(work, n);
   if (!(jitter <= bound)) return;
   out.jitter = jitter;
@@ -312,7 +330,8 @@ export class PeriodicDetector {
   /** The engine's state row; this detector owns the section `periodicFields`. */
   private readonly row: RowTable;
   private readonly at: FieldIndex<typeof periodicFields>;
-  private readonly fit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false };
+  private readonly scratch: FieldIndex<typeof periodicScratchFields>;
+  private readonly fit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
 
   constructor(
     private readonly cfg: EngineConfig['periodic'],
@@ -320,6 +339,7 @@ export class PeriodicDetector {
   ) {
     this.row = row;
     this.at = row.fieldsOf(periodicFields);
+    this.scratch = row.fieldsOf(periodicScratchFields);
   }
 
   /** Index in the 8-byte view of the row of `slot`; in the 4-byte views it is twice that, bytes 8×. */
@@ -343,6 +363,12 @@ export class PeriodicDetector {
     u32[r4 + at.count] = count + 1;
     // Too few starts to fit yet (the history can hold no more than were seen).
     if (count + 1 < this.cfg.minOccurrences) return false;
+    const active = 8 * r8 + at.active;
+    const skip = 8 * r8 + this.scratch.skipRefits;
+    if (u8[skip] > FAR && u8[active] === 0) {
+      u8[skip]--;
+      return false;
+    }
     const origin = f64[r8 + at.base];
     // Oldest first: the ring from the entry after the newest to its end, then from its start.
     const newest = count % HISTORY;
@@ -355,7 +381,8 @@ export class PeriodicDetector {
     for (let i = 1; i < n && sorted; i++) sorted = history[i] >= history[i - 1];
     if (!sorted) history.subarray(0, n).sort();
     fitSchedule(history, n, this.cfg, this.fit);
-    const active = 8 * r8 + at.active;
+    const far = n >= HISTORY / 2 && this.fit.shortBy >= n / 4;
+    u8[skip] = far ? (u8[skip] === FAR ? FAR + MAX_SKIPPED_REFITS : FAR) : 0;
     const was = u8[active];
     u8[active] = this.fit.ok ? 1 : 0;
     f64[r8 + at.period] = this.fit.ok ? this.fit.period : 0;
