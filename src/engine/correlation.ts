@@ -97,6 +97,8 @@ export interface RuleView {
 export interface KeyRates {
   /** Access rate of a key around `now` (its usual rate, or its recent one while higher), per ms. */
   rate(slot: number, now: number): number;
+  /** Its usual rate alone, from history that is not recent, per ms. */
+  usualRate(slot: number, now: number): number;
   /** Spread (ms) of the key's occurrences around its periodic schedule; NaN when it is not periodic. */
   scheduleJitter(slot: number): number;
 }
@@ -111,6 +113,8 @@ export class CorrelationDetector {
   private readonly ringTs: Float64Array;
   private readonly ringEpisode: Uint32Array;
   private ringHead = 0;
+  /** See `rateOf`; −1 until read for the access being credited. */
+  private followerRate = -1;
   private ringSize = 0;
   /**
    * `checked`, per key (never stored): the registry's removal count when all of its follower entries were
@@ -166,7 +170,10 @@ export class CorrelationDetector {
     const window = this.window(slot);
     for (let n = 0; n < this.k; n++) {
       const p = this.entry(slot, n);
-      if (f32[p + COUNT] > 0) f32[p + EXPECTED] += chance(this.rates.rate(u32[p + SLOT], now), window);
+      // A follower seen once is a candidate, and most are coincidences replaced before their second
+      // follow: its expected count is caught up if it follows again (`credit`), which spares reading
+      // the row of each — a cache miss apiece — at every episode of every leader.
+      if (f32[p + COUNT] > 1) f32[p + EXPECTED] += chance(this.rates.rate(u32[p + SLOT], now), window);
       if (u8[this.ruleFlag(slot, n)] && !this.holds(slot, n)) this.setRule(slot, n, false);
     }
   }
@@ -186,8 +193,7 @@ export class CorrelationDetector {
       this.row.f32[this.word(slot, this.at.coverage)] += Math.min(sincePrevious, this.cfg.maxLagMs);
     const w = this.ringSlot.length;
     const gen = this.keys.generation[slot];
-    // The follower's rate is the same for every leader it is credited to: computed once, when first needed.
-    let rate = -1;
+    this.followerRate = -1;
     // Only a session's first access can follow a leader: later ones belong to a session already under way
     // (a key busy all the time follows everything and is evidence of nothing), and skipping them keeps a
     // streaming key's thousands of reads from rescanning the ring.
@@ -197,11 +203,8 @@ export class CorrelationDetector {
       if (lag > this.cfg.maxLagMs) break;
       const leader = this.ringSlot[i];
       if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
-      const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag);
-      if (weakest >= 0) {
-        if (rate < 0) rate = this.rates.rate(slot, ts);
-        this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, rate);
-      }
+      const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
+      if (weakest >= 0) this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
     }
     const last = (this.ringHead === 0 ? w : this.ringHead) - 1;
     const episode = this.row.u32[this.word(slot, this.at.episodes)];
@@ -224,7 +227,14 @@ export class CorrelationDetector {
    * otherwise returns the entry a new follower takes: an empty or dead one first, else the weakest. While
    * no key was removed since the entries were last all seen alive, the same pass finds that entry.
    */
-  private credit(leader: number, episode: number, follower: number, gen: number, lag: number): number {
+  private credit(
+    leader: number,
+    episode: number,
+    follower: number,
+    gen: number,
+    lag: number,
+    ts: number,
+  ): number {
     const { u32, f32, u8 } = this.row;
     let empty = -1;
     let weakest = -1;
@@ -239,6 +249,11 @@ export class CorrelationDetector {
       if (u32[p + SLOT] === follower && u32[p + GEN] === gen) {
         if (u32[p + EPISODE] === episode) return -1;
         u32[p + EPISODE] = episode;
+        // Its second follow: the episodes since its first get their chance of a coincidence at its usual
+        // rate (its recent rate now counts the very access being credited).
+        if (count === 1)
+          f32[p + EXPECTED] +=
+            (this.trials(leader, n) - 1) * chance(this.rates.usualRate(follower, ts), this.window(leader));
         f32[p + COUNT]++;
         f32[p + LAG_SUM] += lag;
         f32[p + LAG_SQUARES] += lag * lag;
@@ -287,7 +302,7 @@ export class CorrelationDetector {
     follower: number,
     gen: number,
     lag: number,
-    rate: number,
+    ts: number,
   ) {
     if (this.row.u8[this.ruleFlag(leader, n)]) this.setRule(leader, n, false);
     const { u32, f32 } = this.row;
@@ -298,8 +313,14 @@ export class CorrelationDetector {
     u32[p + EPISODE] = episode;
     f32[p + LAG_SUM] = lag;
     f32[p + LAG_SQUARES] = lag * lag;
-    f32[p + EXPECTED] = chance(rate, this.window(leader));
+    f32[p + EXPECTED] = chance(this.rateOf(follower, ts), this.window(leader));
     u32[p + SINCE] = episode - 1;
+  }
+
+  /** The rate of the key being credited (`observe`), the same for every leader: read once, when first needed. */
+  private rateOf(follower: number, ts: number): number {
+    if (this.followerRate < 0) this.followerRate = this.rates.rate(follower, ts);
+    return this.followerRate;
   }
 
   /** Trials of follower entry `n` of `leader`: its episodes since the follower was first seen. */

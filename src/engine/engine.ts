@@ -138,6 +138,7 @@ export class Engine {
     this.burst = new BurstDetector(cfg.burst, this.row, this);
     this.correlation = new CorrelationDetector(cfg.correlation, this.row, correlationSection, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
+      usualRate: (slot, now) => this.burst.usualRate(slot, now),
       scheduleJitter: (slot) => this.periodic.jitterOf(slot),
     });
     this.schedule = new ScheduleProfile(cfg.schedule, this.row);
