@@ -55,12 +55,16 @@ export const periodicFields = {
 } as const;
 
 /**
- * Bookkeeping in the key's row that is never stored: session starts still to come before the next refit
- * of a key that is not periodic. A refit refused because too few starts lie on the schedule tells how many
- * more must (`shortBy`); each new start adds at most one while the schedule holds still, so refitting
- * before then would only refuse again — at every session start of every irregular key, the most common
- * case there is. At most `MAX_SKIPPED_REFITS` are skipped, so a schedule that moves is noticed within a
- * few starts; a key that is periodic is refitted at every start (its period and phase follow each run).
+ * Bookkeeping in the key's row that is never stored: whether refits of a key that is not periodic may be
+ * skipped. A refit refused because too few starts lie on the schedule tells how many more must
+ * (`shortBy`); each new start adds at most one while the schedule holds still, so refitting before then
+ * would only refuse again — at every session start of every irregular key, the most common case there is.
+ * The fit itself can land far off now and then on a noisy schedule (a stray start as the anchor, a period
+ * locked onto a split gap), so only the second far refusal in a row — a quarter of the starts short, with
+ * twice `minOccurrences` of history — skips, and at most `MAX_SKIPPED_REFITS` starts: a schedule that
+ * appears is found at most that many starts late. A periodic key is refitted at every start (its period
+ * and phase follow each run). `skipRefits` is 0 (refit), FAR (the last refit fell far short) or FAR + the
+ * starts still to skip.
  */
 export const periodicScratchFields = { skipRefits: ['u8', 1] } as const;
 const MAX_SKIPPED_REFITS = 3;
@@ -381,7 +385,7 @@ export class PeriodicDetector {
     for (let i = 1; i < n && sorted; i++) sorted = history[i] >= history[i - 1];
     if (!sorted) history.subarray(0, n).sort();
     fitSchedule(history, n, this.cfg, this.fit);
-    const far = n >= HISTORY / 2 && this.fit.shortBy >= n / 4;
+    const far = n >= 2 * this.cfg.minOccurrences && this.fit.shortBy >= n / 4;
     u8[skip] = far ? (u8[skip] === FAR ? FAR + MAX_SKIPPED_REFITS : FAR) : 0;
     const was = u8[active];
     u8[active] = this.fit.ok ? 1 : 0;
