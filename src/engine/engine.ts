@@ -249,19 +249,24 @@ export class Engine {
     this.refreshTouched();
   }
 
-  /** Recomputes the pattern mask of a key and records the change for publishing and saving. */
-  private refresh(slot: number): void {
+  /**
+   * Recomputes the pattern mask of a key and records the change for publishing and saving. A key becomes
+   * correlated only when one of its rules is set, which lists it in `correlation.touched` (`partnersChanged`
+   * is true when refreshing those): otherwise a key that was not correlated still is not, and the rules'
+   * scan (most keys have none) is skipped.
+   */
+  private refresh(slot: number, partnersChanged = false): void {
     const { row, coreAt } = this;
     const r8 = slot * row.stride8;
     const r1 = 8 * r8;
+    const old = row.u8[r1 + coreAt.mask];
     let mask = 0;
     if (this.burst.isActive(slot)) mask |= BURST;
     if (this.periodic.isActive(slot)) mask |= PERIODIC;
-    if (this.correlation.isActive(slot)) mask |= CORRELATED;
+    if ((partnersChanged || old & CORRELATED) && this.correlation.isActive(slot)) mask |= CORRELATED;
     if (this.sequential.isActive(slot)) mask |= SEQUENTIAL;
     else if (this.sequential.hasPositions(slot)) mask |= RANDOM;
     if (mask === 0) mask = RANDOM;
-    const old = row.u8[r1 + coreAt.mask];
     if (mask !== old) {
       this.countPatterns(old, -1);
       this.countPatterns(mask, 1);
@@ -280,7 +285,7 @@ export class Engine {
     const touched = this.correlation.touched;
     while (touched.length > 0) {
       const slot = touched.pop();
-      if (this.keys.keys[slot]) this.refresh(slot);
+      if (this.keys.keys[slot]) this.refresh(slot, true);
     }
   }
 
