@@ -16,6 +16,7 @@ import { type EmbeddedBroker, startBroker } from './mqtt/broker.ts';
 import { ErrorReporter } from './mqtt/errors.ts';
 import { Ingest } from './mqtt/ingest.ts';
 import { Publisher } from './mqtt/publisher.ts';
+import { StaleStateSweep } from './mqtt/stale.ts';
 import { type Topics, topics } from './mqtt/topics.ts';
 import { AedesTransport, ClientTransport, type Transport } from './mqtt/transport.ts';
 import { StatsCollector } from './stats.ts';
@@ -67,6 +68,8 @@ export class Service {
   /** The bridge commands, shared by the MQTT bridge and the dashboard's actions. */
   bridge!: BridgeApi;
   http: HttpServer | undefined;
+  /** Clears what an earlier run left retained on an external broker (none on the embedded one). */
+  staleStates: StaleStateSweep | undefined;
   /** The latest accesses of all keys, for the dashboard's key pages (only while HTTP is on). */
   private recent: RecentAccesses | undefined;
   private extensions: Extension[] = [];
@@ -256,6 +259,11 @@ export class Service {
       predict: (key) => this.predictionsOf(key),
     });
     if (cfg.bridge.enabled) this.extensions.push(new BridgeRequests(ctx, this.bridge));
+    // The embedded broker starts empty; an external one may keep states of keys the store does not know.
+    if (cfg.mqtt.url) {
+      this.staleStates = new StaleStateSweep(ctx, (key) => this.publisher.clearStale(key));
+      this.extensions.push(this.staleStates);
+    }
     for (const ext of this.extensions) {
       try {
         await ext.start();

@@ -153,6 +153,12 @@ export class Publisher {
     this.kick();
   }
 
+  /** Clears a retained state found on the broker for a key that is not tracked (left by an earlier run). */
+  clearStale(key: string): void {
+    this.retained.add(key);
+    this.clear(key);
+  }
+
   /** Keys whose retained states a previous run may have left on the broker (an external broker keeps them). */
   assumeRetained(keys: Iterable<string>): void {
     for (const key of keys) this.retained.add(key);

@@ -25,6 +25,8 @@ export interface PublishOptions {
 export interface Transport extends EventEmitter {
   readonly connected: boolean;
   subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void>;
+  /** Ends every subscription made with exactly this filter. */
+  unsubscribe(filter: string): Promise<void>;
   publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void;
   /** Stops delivering messages to handlers and disconnects. */
   close(): Promise<void>;
@@ -67,9 +69,18 @@ export class AedesTransport extends EventEmitter implements Transport {
     );
   }
 
+  async unsubscribe(filter: string): Promise<void> {
+    await this.end(this.subs.filter((s) => s.filter === filter));
+  }
+
   async close(): Promise<void> {
-    for (const { filter, deliver } of this.subs.splice(0)) {
-      await new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver as never, resolve));
+    await this.end(this.subs);
+  }
+
+  private async end(subs: AedesTransport['subs']): Promise<void> {
+    for (const sub of [...subs]) {
+      this.subs.splice(this.subs.indexOf(sub), 1);
+      await new Promise<void>((resolve) => this.aedes.unsubscribe(sub.filter, sub.deliver as never, resolve));
     }
   }
 }
@@ -179,6 +190,12 @@ export class ClientTransport extends EventEmitter implements Transport {
     this.held = undefined;
     if (held) this.deliver(held.packet, held.done);
     await this.client.subscribeAsync(filter, { qos });
+  }
+
+  async unsubscribe(filter: string): Promise<void> {
+    for (let i = this.handlers.length - 1; i >= 0; i--)
+      if (this.handlers[i].filter === filter) this.handlers.splice(i, 1);
+    await this.client.unsubscribeAsync(filter);
   }
 
   publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void {

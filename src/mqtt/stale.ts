@@ -1,0 +1,94 @@
+import type { Extension, ServiceContext } from '../context.ts';
+
+/**
+ * Clears pattern states an earlier run left retained on an external broker for keys this run does not
+ * track. The restore covers the keys the store knew; this covers the rest — keys published after the last
+ * store flush of a run that crashed, or kept by a broker whose patternd lost its data directory. Left alone,
+ * such a topic shows a key's last pattern forever (a ghost on every dashboard), and a key evicted before
+ * its first publish in this run would never clear it, since only keys that may have a retained state are
+ * cleared when they go.
+ *
+ * Once at start it subscribes to `B/pattern/#` (QoS 0, so the persistent session queues nothing for it)
+ * and takes the states the broker replays as retained; live publishes, patternd's own among them, are not
+ * marked retained and are ignored. It unsubscribes once the replay has been quiet for `QUIET_MS` (a broker
+ * replays retained messages right after the SUBACK), or after `MAX_MS` at most.
+ */
+const QUIET_MS = 1000;
+const MAX_MS = 30_000;
+
+export class StaleStateSweep implements Extension {
+  readonly name = 'stale-states';
+  private quiet: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  private subscribed = false;
+  private done: Promise<void> = Promise.resolve();
+  /** Stale states cleared so far. */
+  cleared = 0;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    /** Clears the retained state of a key that is not tracked. */
+    private readonly clearState: (key: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    const { transport, topics } = this.ctx;
+    this.done = new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(this.quiet);
+        clearTimeout(this.deadline);
+        void this.unsubscribe().then(() => {
+          if (this.cleared > 0)
+            this.ctx.log.info({ keys: this.cleared }, 'cleared stale pattern states of an earlier run');
+          resolve();
+        });
+      };
+      this.finish = finish;
+      this.deadline = setTimeout(finish, MAX_MS);
+      this.quiet = setTimeout(finish, QUIET_MS);
+    });
+    this.subscribed = true;
+    await transport.subscribe(topics.patternFilter, 0, (topic, payload, retained) => {
+      if (!retained || payload.length === 0) return;
+      this.quiet?.refresh();
+      const key = this.keyOf(topic);
+      if (key !== null && this.ctx.engine.keys.slotOf(key) < 0) {
+        this.cleared++;
+        this.clearState(key);
+      }
+    });
+    // The replay follows the SUBACK: count the quiet time from here.
+    this.quiet?.refresh();
+  }
+
+  /** Resolves when the sweep has ended (tests). */
+  finished(): Promise<void> {
+    return this.done;
+  }
+
+  async stop(): Promise<void> {
+    this.finish();
+    await this.done;
+  }
+
+  private finish: () => void = () => {};
+
+  private async unsubscribe(): Promise<void> {
+    if (!this.subscribed) return;
+    this.subscribed = false;
+    await this.ctx.transport.unsubscribe(this.ctx.topics.patternFilter).catch((err: Error) => {
+      this.ctx.log.warn({ err: err.message }, 'could not unsubscribe from the pattern states');
+    });
+  }
+
+  /** The key of a `B/pattern/<key>` topic, or null when the topic is not one patternd could have published. */
+  private keyOf(topic: string): string | null {
+    const level = topic.slice(this.ctx.topics.patternPrefix.length + 1);
+    if (level === '' || level.includes('/')) return null;
+    try {
+      return decodeURIComponent(level);
+    } catch {
+      return null;
+    }
+  }
+}
