@@ -20,8 +20,11 @@ export class StaleStateSweep implements Extension {
   readonly name = 'stale-states';
   private quiet: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
-  private subscribed = false;
-  private done: Promise<void> = Promise.resolve();
+  private ended: Promise<void> | undefined;
+  private markFinished: () => void = () => {};
+  private readonly done = new Promise<void>((resolve) => {
+    this.markFinished = resolve;
+  });
   /** Stale states cleared so far. */
   cleared = 0;
 
@@ -32,33 +35,10 @@ export class StaleStateSweep implements Extension {
   ) {}
 
   async start(): Promise<void> {
-    const { transport, topics } = this.ctx;
-    this.done = new Promise<void>((resolve) => {
-      const finish = () => {
-        clearTimeout(this.quiet);
-        clearTimeout(this.deadline);
-        void this.unsubscribe().then(() => {
-          if (this.cleared > 0)
-            this.ctx.log.info({ keys: this.cleared }, 'cleared stale pattern states of an earlier run');
-          resolve();
-        });
-      };
-      this.finish = finish;
-      this.deadline = setTimeout(finish, MAX_MS);
-      this.quiet = setTimeout(finish, QUIET_MS);
-    });
-    this.subscribed = true;
-    await transport.subscribe(topics.patternFilter, 0, (topic, payload, retained) => {
-      if (!retained || payload.length === 0) return;
-      this.quiet?.refresh();
-      const key = this.keyOf(topic);
-      if (key !== null && this.ctx.engine.keys.slotOf(key) < 0) {
-        this.cleared++;
-        this.clearState(key);
-      }
-    });
-    // The replay follows the SUBACK: count the quiet time from here.
-    this.quiet?.refresh();
+    this.deadline = setTimeout(() => void this.end(), MAX_MS);
+    await this.ctx.transport.subscribe(this.ctx.topics.patternFilter, 0, this.onState);
+    // The replay follows the SUBACK: the quiet time counts from here.
+    if (!this.ended) this.quiet = setTimeout(() => void this.end(), QUIET_MS);
   }
 
   /** Resolves when the sweep has ended (tests). */
@@ -67,18 +47,31 @@ export class StaleStateSweep implements Extension {
   }
 
   async stop(): Promise<void> {
-    this.finish();
-    await this.done;
+    await this.end();
   }
 
-  private finish: () => void = () => {};
+  private readonly onState = (topic: string, payload: Buffer, retained: boolean): void => {
+    if (!retained || payload.length === 0 || this.ended) return;
+    this.quiet?.refresh();
+    const key = this.keyOf(topic);
+    if (key !== null && this.ctx.engine.keys.slotOf(key) < 0) {
+      this.cleared++;
+      this.clearState(key);
+    }
+  };
 
-  private async unsubscribe(): Promise<void> {
-    if (!this.subscribed) return;
-    this.subscribed = false;
-    await this.ctx.transport.unsubscribe(this.ctx.topics.patternFilter).catch((err: Error) => {
-      this.ctx.log.warn({ err: err.message }, 'could not unsubscribe from the pattern states');
-    });
+  private end(): Promise<void> {
+    this.ended ??= (async () => {
+      clearTimeout(this.quiet);
+      clearTimeout(this.deadline);
+      await this.ctx.transport.unsubscribe(this.ctx.topics.patternFilter).catch((err: Error) => {
+        this.ctx.log.warn({ err: err.message }, 'could not unsubscribe from the pattern states');
+      });
+      if (this.cleared > 0)
+        this.ctx.log.info({ keys: this.cleared }, 'cleared stale pattern states of an earlier run');
+      this.markFinished();
+    })();
+    return this.ended;
   }
 
   /** The key of a `B/pattern/<key>` topic, or null when the topic is not one patternd could have published. */
