@@ -163,6 +163,26 @@ export function steady(b: TraceBuilder, key: string, meanGapMs: number, cv: numb
   b.label({ key, kind, expect: ['random'] });
 }
 
+/**
+ * A key used by day and quiet at night: memoryless at `nightPerS` until 07:00 UTC, ramping over an hour to
+ * `dayPerS`, and back over an hour from 22:00 (`shiftH` moves the day). Every morning is a rise far above
+ * the night's rate, and none of them is a burst once the key has a few days of history.
+ */
+export function diurnal(b: TraceBuilder, key: string, nightPerS: number, dayPerS: number, shiftH = 0): void {
+  const level = (t: number) => {
+    const h = (((t / HOUR - shiftH) % 24) + 24) % 24;
+    if (h < 7 || h >= 23) return 0;
+    if (h < 8) return h - 7;
+    return h < 22 ? 1 : 23 - h;
+  };
+  // Thinning: candidates at the day's rate, each kept with the share of it that applies at its time.
+  for (let t = b.start + b.rng.exp(1000 / dayPerS); t < b.end; t += b.rng.exp(1000 / dayPerS)) {
+    if (b.rng.next() * dayPerS < nightPerS + (dayPerS - nightPerS) * level(t)) b.add(key, t);
+  }
+  // Its first mornings are news (a key that was quiet wakes up); from the fourth day on they are its habit.
+  b.label({ key, kind: 'diurnal', expect: ['random'], judgeBurstsFrom: b.start + 3 * DAY });
+}
+
 export interface SequentialOptions {
   /** Units per access: the byte size (offsets) or 1 (chunk indexes). */
   size: number;
@@ -467,5 +487,10 @@ export function standardWorkload(o: WorkloadOptions): Trace {
     if (i % 2 === 0) poisson(b, key, 1 / rng.uniform(60, 3600));
     else sequential(b, key, { size: 4096, gap: 0, jumps: 0.05, meanGapMs: 1000, ...lastHours(1) });
   });
+  // Busy by day, quiet at night (last, so that adding them moved no other key of the trace).
+  for (let i = 0; i < count(2); i++) {
+    const night = rng.uniform(0.003, 0.01);
+    diurnal(b, name('diurnal'), night, night * rng.uniform(10, 20), rng.uniform(0, 24));
+  }
   return b.build();
 }

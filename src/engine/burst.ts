@@ -14,7 +14,9 @@ import type { BurstDetail } from './types.ts';
  * A burst starts when the recent count is (a) at least `minEvents`, (b) at least `minRatio` times what the
  * usual rate predicts, and (c) improbable under that rate: its Poisson tail probability is below `maxPValue`.
  * The statistical test keeps a light key's two accesses in a minute from being a "burst" and lets a heavy
- * key's normal fluctuation pass; the ratio keeps tiny-baseline keys from firing on mild changes.
+ * key's normal fluctuation pass; the ratio keeps tiny-baseline keys from firing on mild changes. Once the
+ * key's hour-of-day profile has days of history, the count must also pass its usual rate at this hour, so a
+ * key that is busy every morning does not burst every morning against a baseline that lags the rise.
  * A key that habitually comes in intense sessions (a movie streamed now and then, a backup, a camera
  * upload) is not bursting when one more such session starts: the peaks of its earlier burst-like sessions
  * (separated by at least a quiet window, so a burst with a pause is still one) are kept — the two highest,
@@ -61,6 +63,8 @@ export class BurstDetector {
     private readonly cfg: EngineConfig['burst'],
     row: RowTable,
     private readonly times: KeyTimes,
+    /** The key's usual rate (per ms) at this hour of the day; 0 while unknown. */
+    private readonly hourlyRate: (slot: number, now: number) => number,
   ) {
     this.row = row;
     this.at = row.fieldsOf(burstFields);
@@ -172,16 +176,31 @@ export class BurstDetector {
       return false;
     // The usual rate needs at least two windows of history to mean anything.
     if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
-    const rate = this.usualRate(slot, now);
-    const mean = rate * this.tauRecent;
-    if (recent < this.cfg.minRatio * mean) return false;
-    const p = poissonTail(recent, mean);
+    let rate = this.usualRate(slot, now);
+    let p = this.surprise(recent, rate);
     if (p >= this.cfg.maxPValue) return false;
+    // Busy at this hour as on other days (a NAS every morning): its usual rate at this hour is the bar.
+    // Asked only of what passed the usual rate, which is all but a few of the accesses of busy keys.
+    const hourly = this.hourlyRate(slot, now);
+    if (hourly > rate) {
+      rate = hourly;
+      p = this.surprise(recent, rate);
+      if (p >= this.cfg.maxPValue) return false;
+    }
     t.f64[r8 + this.at.burstStart] = now;
     t.f32[r4 + this.at.trigger] = recent;
     t.f64[r8 + this.at.baseline] = rate;
     t.f32[r4 + this.at.score] = 1 - p;
     return true;
+  }
+
+  /**
+   * How improbable `recent` accesses in the recent window are at `rate` (per ms): the Poisson tail, or 1
+   * when they are fewer than `minRatio` times what the rate predicts.
+   */
+  private surprise(recent: number, rate: number): number {
+    const mean = rate * this.tauRecent;
+    return recent < this.cfg.minRatio * mean ? 1 : poissonTail(recent, mean);
   }
 
   isActive(slot: number): boolean {

@@ -135,7 +135,9 @@ export class Engine {
     this.flagAt = this.row.fieldsOf(flagFields);
     this.sequential = new SequentialDetector(cfg.sequential, this.row);
     this.periodic = new PeriodicDetector(cfg.periodic, this.row);
-    this.burst = new BurstDetector(cfg.burst, this.row, this);
+    this.burst = new BurstDetector(cfg.burst, this.row, this, (slot, now) =>
+      this.schedule.hourlyRate(slot, now, this.firstAccess(slot)),
+    );
     this.correlation = new CorrelationDetector(cfg.correlation, this.row, correlationSection, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
       usualRate: (slot, now) => this.burst.usualRate(slot, now),

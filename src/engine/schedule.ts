@@ -28,6 +28,12 @@ export const scheduleFields = {
 
 const scratch = new Float64Array(24);
 
+/** UTC hour of the day (0–23) of an epoch-ms time, before 1970 too. */
+function hourOf(ts: number): number {
+  const hour = Math.floor(ts / HOUR_MS) % 24;
+  return hour < 0 ? hour + 24 : hour;
+}
+
 export class ScheduleProfile {
   /** The engine's state row; this detector owns one section of it. */
   private readonly row: RowTable;
@@ -56,10 +62,26 @@ export class ScheduleProfile {
       f64[r8 + this.at.ref] = ts;
       w = 1;
     }
-    const hour = Math.floor(ts / HOUR_MS) % 24;
     const day = (Math.floor(ts / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday
-    f32[r4 + this.at.hours + (hour < 0 ? hour + 24 : hour)] += w;
+    f32[r4 + this.at.hours + hourOf(ts)] += w;
     f32[r4 + this.at.days + (day < 0 ? day + 7 : day)] += w;
+  }
+
+  /**
+   * The key's usual rate (per ms) at `now`'s hour of the day: the decayed accesses of that hour over the
+   * decayed time spent in it since the key's `first` access (a 24th of all of it). 0 until the profile spans
+   * `minHistoryDays`, before which one day's habit is not yet a habit.
+   */
+  hourlyRate(slot: number, now: number, first: number): number {
+    const age = now - first;
+    if (age < this.cfg.minHistoryDays * DAY_MS) return 0;
+    const { f64, f32 } = this.row;
+    const r8 = slot * this.row.stride8;
+    const g = this.growthPerMs;
+    // An access now would weigh this much: the bins divided by it are counts decayed to now.
+    const weightNow = Math.exp((now - f64[r8 + this.at.ref]) * g);
+    const exposure = (1 - Math.exp(-age * g)) / g / 24;
+    return f32[2 * r8 + this.at.hours + hourOf(now)] / weightNow / exposure;
   }
 
   private rescale(slot: number, f: number): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { episodes } from '../../bench/replay.ts';
-import { bursty, periodic, poisson, Rng } from '../../bench/workloads.ts';
+import { bursty, diurnal, periodic, poisson, Rng } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { BURST } from '../../src/engine/types.ts';
 import { builder, DAY, engineConfig, HOUR, MINUTE, run, SECOND, T0, view } from './helpers.ts';
@@ -57,6 +57,24 @@ describe('burst detector', () => {
     });
     expect(urgent).toContain('quiet');
     expect(e.viewOf('quiet')?.patterns).not.toContain('burst');
+  });
+
+  it('does not call the mornings of a key busy by day bursts once it has days of history, but finds a real burst in its day', () => {
+    const b = builder(37, 12 * DAY);
+    for (let i = 0; i < 4; i++) diurnal(b, `diurnal/${i}`, 0.05, 0.5, 5 * i);
+    // Day 10 at 12:00 UTC, inside the day of diurnal/0: three minutes at 30 times its daytime rate.
+    const at = T0 + 10 * DAY + 12 * HOUR;
+    for (let t = at; t < at + 3 * MINUTE; t += b.rng.exp(1000 / 15)) b.add('diurnal/0', t);
+    const trace = b.build();
+    const r = run(trace);
+    const after = T0 + 3.5 * DAY;
+    const found = trace.labels.map((l) =>
+      episodes(r.timelines.get(l.key), BURST, trace.end).filter(([from]) => from > after),
+    );
+    // Without its hours' habit each of these keys entered ~90 bursts in the same time.
+    expect(found[0].map(([from]) => from - at)).toEqual([expect.any(Number)]);
+    expect(found[0][0][0] - at).toBeLessThan(10 * SECOND);
+    expect(found.slice(1).flat().length).toBeLessThanOrEqual(1);
   });
 
   it('never calls steady heavy keys or memoryless keys bursts', () => {
