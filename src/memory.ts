@@ -129,7 +129,13 @@ export function memoryBudget(
       why: `mqtt.inflightWindow × a pattern state (≈ ${state} B) as JSON string, Buffer and packet`,
     },
   );
-  if (!config.mqtt.url) {
+  if (config.mqtt.url) {
+    onHeap.push({
+      name: 'stale states',
+      bytes: n * (key + 8),
+      why: 'at start, clears of pattern states an earlier run left on the broker for keys the store does not know (at most maxKeys per start)',
+    });
+  } else {
     onHeap.push({
       name: 'embedded broker',
       bytes: n * (state + key + RETAINED_PACKET_BYTES),

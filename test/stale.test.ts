@@ -54,4 +54,22 @@ describe.skipIf(!mosquittoUp)('pattern states an earlier run left on an external
     await fresh.close();
     await obs.close();
   });
+
+  it('clears at most maxKeys of them per start, and the rest at the next start', async () => {
+    const base = uniqueBase();
+    bases.push(base);
+    const dataDir = tmpDir();
+    const obs = await Observer.connect(MOSQUITTO_URL, []);
+    const ghosts = Array.from({ length: 20 }, (_, i) => `ghost/${i}`);
+    for (const key of ghosts)
+      await obs.publish(`${base}/pattern/${encodeURIComponent(key)}`, JSON.stringify({ key }), true);
+    const overrides = { engine: { maxKeys: 16 } };
+    for (const expected of [16, 4, 0]) {
+      const run = await startService({ broker: 'mosquitto', base, dataDir, overrides });
+      await run.service.staleStates?.finished();
+      expect(run.service.staleStates?.cleared).toBe(expected);
+      await run.stop();
+    }
+    await obs.close();
+  });
 });

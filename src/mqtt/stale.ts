@@ -57,6 +57,9 @@ export class StaleStateSweep implements Extension {
     if (key !== null && this.ctx.engine.keys.slotOf(key) < 0) {
       this.cleared++;
       this.clearState(key);
+      // The clears wait for the publisher's window: at most maxKeys of them per start (the memory budget
+      // counts that many); the next start clears what is left.
+      if (this.cleared >= this.ctx.config.engine.maxKeys) void this.end();
     }
   };
 
@@ -67,7 +70,12 @@ export class StaleStateSweep implements Extension {
       await this.ctx.transport.unsubscribe(this.ctx.topics.patternFilter).catch((err: Error) => {
         this.ctx.log.warn({ err: err.message }, 'could not unsubscribe from the pattern states');
       });
-      if (this.cleared > 0)
+      if (this.cleared >= this.ctx.config.engine.maxKeys)
+        this.ctx.log.warn(
+          { keys: this.cleared },
+          'cleared as many stale pattern states of an earlier run as maxKeys allows; the next start clears more',
+        );
+      else if (this.cleared > 0)
         this.ctx.log.info({ keys: this.cleared }, 'cleared stale pattern states of an earlier run');
       this.markFinished();
     })();
