@@ -1,11 +1,12 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../bench/rng.ts';
+import { AWKWARD_NAMES } from '../bench/workloads.ts';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { ErrorReporter } from '../src/mqtt/errors.ts';
 import { Ingest } from '../src/mqtt/ingest.ts';
-import { topics } from '../src/mqtt/topics.ts';
+import { keyOfPattern, topics } from '../src/mqtt/topics.ts';
 import { accessEventSchema, describe as describeError, isPlainEvent } from '../src/mqtt/validate.ts';
 
 /**
@@ -191,5 +192,21 @@ describe('validation fast path', () => {
     }
     expect(ingest.counters.events).toBeGreaterThan(10_000);
     expect(ingest.counters.rejectedEvents).toBeGreaterThan(10_000);
+  });
+});
+
+describe('pattern topics', () => {
+  it('give back every key they were made from, and no key for topics patternd does not publish', () => {
+    const t = topics('home/cloud');
+    for (const key of [...AWKWARD_NAMES, 'a/b #1', 'x+y', '%41'])
+      expect(keyOfPattern(t, t.pattern(key))).toBe(key);
+    for (const topic of [
+      'home/cloud/pattern/a/b',
+      'home/cloud/pattern/',
+      'home/cloud/status',
+      'other/pattern/a',
+      'home/cloud/pattern/%E0%A4%A',
+    ])
+      expect(keyOfPattern(t, topic), topic).toBeNull();
   });
 });

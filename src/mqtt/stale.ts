@@ -1,4 +1,5 @@
 import type { Extension, ServiceContext } from '../context.ts';
+import { keyOfPattern } from './topics.ts';
 
 /**
  * Clears pattern states an earlier run left retained on an external broker for keys this run does not
@@ -20,7 +21,7 @@ export class StaleStateSweep implements Extension {
   readonly name = 'stale-states';
   private quiet: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
-  private ended: Promise<void> | undefined;
+  private ending = false;
   private markFinished: () => void = () => {};
   private readonly done = new Promise<void>((resolve) => {
     this.markFinished = resolve;
@@ -38,7 +39,7 @@ export class StaleStateSweep implements Extension {
     this.deadline = setTimeout(() => void this.end(), MAX_MS);
     await this.ctx.transport.subscribe(this.ctx.topics.patternFilter, 0, this.onState);
     // The replay follows the SUBACK: the quiet time counts from here.
-    if (!this.ended) this.quiet = setTimeout(() => void this.end(), QUIET_MS);
+    if (!this.ending) this.quiet = setTimeout(() => void this.end(), QUIET_MS);
   }
 
   /** Resolves when the sweep has ended (tests). */
@@ -46,14 +47,14 @@ export class StaleStateSweep implements Extension {
     return this.done;
   }
 
-  async stop(): Promise<void> {
-    await this.end();
+  stop(): Promise<void> {
+    return this.end();
   }
 
   private readonly onState = (topic: string, payload: Buffer, retained: boolean): void => {
-    if (!retained || payload.length === 0 || this.ended) return;
+    if (!retained || payload.length === 0 || this.ending) return;
     this.quiet?.refresh();
-    const key = this.keyOf(topic);
+    const key = keyOfPattern(this.ctx.topics, topic);
     if (key !== null && this.ctx.engine.keys.slotOf(key) < 0) {
       this.cleared++;
       this.clearState(key);
@@ -63,33 +64,27 @@ export class StaleStateSweep implements Extension {
     }
   };
 
+  /** Ends the sweep once, however it ends (quiet replay, deadline, cap, stop); resolves when it has. */
   private end(): Promise<void> {
-    this.ended ??= (async () => {
-      clearTimeout(this.quiet);
-      clearTimeout(this.deadline);
-      await this.ctx.transport.unsubscribe(this.ctx.topics.patternFilter).catch((err: Error) => {
-        this.ctx.log.warn({ err: err.message }, 'could not unsubscribe from the pattern states');
-      });
-      if (this.cleared >= this.ctx.config.engine.maxKeys)
-        this.ctx.log.warn(
-          { keys: this.cleared },
-          'cleared as many stale pattern states of an earlier run as maxKeys allows; the next start clears more',
-        );
-      else if (this.cleared > 0)
-        this.ctx.log.info({ keys: this.cleared }, 'cleared stale pattern states of an earlier run');
-      this.markFinished();
-    })();
-    return this.ended;
+    if (!this.ending) {
+      this.ending = true;
+      void this.unsubscribe().then(this.markFinished);
+    }
+    return this.done;
   }
 
-  /** The key of a `B/pattern/<key>` topic, or null when the topic is not one patternd could have published. */
-  private keyOf(topic: string): string | null {
-    const level = topic.slice(this.ctx.topics.patternPrefix.length + 1);
-    if (level === '' || level.includes('/')) return null;
-    try {
-      return decodeURIComponent(level);
-    } catch {
-      return null;
-    }
+  private async unsubscribe(): Promise<void> {
+    clearTimeout(this.quiet);
+    clearTimeout(this.deadline);
+    await this.ctx.transport.unsubscribe(this.ctx.topics.patternFilter).catch((err: Error) => {
+      this.ctx.log.warn({ err: err.message }, 'could not unsubscribe from the pattern states');
+    });
+    if (this.cleared >= this.ctx.config.engine.maxKeys)
+      this.ctx.log.warn(
+        { keys: this.cleared },
+        'cleared as many stale pattern states of an earlier run as maxKeys allows; the next start clears more',
+      );
+    else if (this.cleared > 0)
+      this.ctx.log.info({ keys: this.cleared }, 'cleared stale pattern states of an earlier run');
   }
 }

@@ -41,3 +41,15 @@ export function topics(base: string): Topics {
 export function sourceOf(t: Topics, topic: string): string {
   return topic.length > t.accessPrefix.length + 1 ? topic.slice(t.accessPrefix.length + 1) : '';
 }
+
+/** The key of a `B/pattern/<key>` topic (the inverse of `pattern`), or null if patternd could not have published it. */
+export function keyOfPattern(t: Topics, topic: string): string | null {
+  if (!topic.startsWith(`${t.patternPrefix}/`)) return null;
+  const level = topic.slice(t.patternPrefix.length + 1);
+  if (level === '' || level.includes('/')) return null;
+  try {
+    return decodeURIComponent(level);
+  } catch {
+    return null;
+  }
+}
