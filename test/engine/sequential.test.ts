@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { sequential } from '../../bench/workloads.ts';
+import { Rng, sequential } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import { builder, engineConfig, HOUR, reporting, run, view } from './helpers.ts';
+import { builder, engineConfig, HOUR, reporting, run, T0, view } from './helpers.ts';
 
 describe('sequential detector', () => {
   it('finds forward and backward streams of offsets and chunk indexes, with gaps and ~10 % random jumps', () => {
@@ -61,5 +61,32 @@ describe('sequential detector', () => {
     }
     expect(detectedAt).toBeGreaterThan(0);
     expect(detectedAt).toBeLessThanOrEqual(12);
+  });
+
+  it('keeps a stream delivered slightly out of order (arrival jitter of half a second) sequential throughout', () => {
+    const rng = new Rng(14);
+    const e = new Engine(engineConfig());
+    const size = 128 * 1024;
+    for (let k = 0; k < 5; k++) {
+      // Reads ~5 per second; each reaches patternd up to 0.5 s late, so neighbours often swap.
+      const reads: { ts: number; arrival: number; pos: number }[] = [];
+      for (let i = 0, t = T0 + k * HOUR; i < 400; i++, t += rng.exp(200))
+        reads.push({ ts: t, arrival: t + rng.uniform(0, 500), pos: i * size });
+      reads.sort((a, b) => a.arrival - b.arrival);
+      let flips = 0;
+      let was = false;
+      for (const r of reads) {
+        e.observe(`movie/${k}`, r.ts, r.pos, size);
+        const now = e.viewOf(`movie/${k}`)?.patterns.includes('sequential') ?? false;
+        if (was && !now) flips++;
+        was = now;
+      }
+      expect(flips, `movie/${k}`).toBe(0);
+      expect(e.viewOf(`movie/${k}`)?.sequential, `movie/${k}`).toMatchObject({
+        direction: 'forward',
+        stride: size,
+      });
+    }
+    expect(e.counters.lateEvents).toBeGreaterThan(5 * 400 * 0.2);
   });
 });
