@@ -89,4 +89,34 @@ describe('sequential detector', () => {
     }
     expect(e.counters.lateEvents).toBeGreaterThan(5 * 400 * 0.2);
   });
+
+  it('follows a steady step longer than a few units: byte offsets without sizes, strided reads', () => {
+    const b = builder(15, HOUR);
+    // Offsets of 4 KiB blocks and of 256 KiB reads reported without a size, and 4 KiB read every 64 KiB.
+    const cases = [
+      { key: 'blocks/no-size', step: 4096, size: 0 },
+      { key: 'reads/no-size', step: 256 * 1024, size: 0 },
+      { key: 'strided/4k-every-64k', step: 65536, size: 4096 },
+    ];
+    for (const c of cases) {
+      let pos = 0;
+      for (let t = b.start; t < b.end; t += b.rng.exp(500)) {
+        // 10 % stray reads elsewhere; the reader goes on where it was.
+        if (b.rng.next() < 0.1) b.add(c.key, t, b.rng.int(0, 1 << 20) * 4096, c.size);
+        else {
+          b.add(c.key, t, pos, c.size);
+          pos += c.step;
+        }
+      }
+      b.label({ key: c.key, kind: 'long steady step', expect: ['sequential'], stride: c.step });
+    }
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels)
+      expect(view(r, l.key).sequential, l.key).toMatchObject({
+        direction: 'forward',
+        stride: l.stride,
+        streams: 1,
+      });
+  });
 });
