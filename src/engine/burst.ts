@@ -24,7 +24,8 @@ import type { BurstDetail } from './types.ts';
  * session is its usual behaviour. The first and second such sessions can still be bursts;
  * a scheduled session that arrives on time never is.
  * It ends (hysteresis) when the recent count decays below `exitRatio` of the count that started it or
- * below a doubled usual rate, and at the latest one window after the last access — a time the engine
+ * below a doubled usual rate (the current one once it is higher than the one the burst was judged against),
+ * and at the latest one window after the last access — a time the engine
  * can compute in advance, so the end is published even if the key is never accessed again.
  */
 export const burstFields = {
@@ -159,12 +160,8 @@ export class BurstDetector {
     const recent = t.f64[r8 + this.at.recent];
     const wasActive = t.f64[r8 + this.at.burstStart] > 0;
     if (wasActive) {
-      const rate = t.f64[r8 + this.at.baseline] * this.tauRecent;
       const ended =
-        now - this.times.lastAccess(slot) >= this.cfg.windowMs ||
-        recent < this.cfg.exitRatio * t.f32[r4 + this.at.trigger] ||
-        recent < 2 * rate ||
-        recent < this.cfg.minEvents / 2;
+        now - this.times.lastAccess(slot) >= this.cfg.windowMs || recent < this.exitFloor(slot, now);
       if (ended) {
         t.f64[r8 + this.at.burstStart] = 0;
         t.f32[r4 + this.at.score] = 0;
@@ -213,17 +210,30 @@ export class BurstDetector {
     return this.isActive(slot) ? t.f32[2 * slot * t.stride8 + this.at.score] : 0;
   }
 
+  /**
+   * The recent count below which an active burst ends (hysteresis): half the count that started it, twice
+   * the usual rate, or half the `minEvents` floor. The usual rate is the one the burst was judged against or
+   * the current one, whichever is higher: a burst does not raise its own bar, but a key that stays at its
+   * new level for hours (idle, then in daily use; busy every morning) has made that level its usual rate,
+   * and its burst ends once the level is no longer twice that, instead of lasting as long as the level.
+   */
+  private exitFloor(slot: number, now: number): number {
+    const t = this.row;
+    const r8 = slot * t.stride8;
+    const usual = Math.max(t.f64[r8 + this.at.baseline], this.usualRate(slot, now));
+    return Math.max(
+      this.cfg.exitRatio * t.f32[2 * r8 + this.at.trigger],
+      2 * usual * this.tauRecent,
+      this.cfg.minEvents / 2,
+    );
+  }
+
   /** When an active burst ends if no access arrives: the earliest of the exit conditions. */
   endsAt(slot: number): number {
     const t = this.row;
     const r8 = slot * t.stride8;
-    const r4 = 2 * r8;
     if (!(t.f64[r8 + this.at.burstStart] > 0)) return Number.POSITIVE_INFINITY;
-    const floor = Math.max(
-      this.cfg.exitRatio * t.f32[r4 + this.at.trigger],
-      2 * t.f64[r8 + this.at.baseline] * this.tauRecent,
-      this.cfg.minEvents / 2,
-    );
+    const floor = this.exitFloor(slot, t.f64[r8 + this.at.decayedAt]);
     const recent = t.f64[r8 + this.at.recent];
     const decayTime = recent > floor ? this.tauRecent * Math.log(recent / floor) : 0;
     return Math.min(

@@ -125,4 +125,21 @@ describe('burst detector', () => {
     expect(late).toEqual([]);
     expect(view(r, 'camera').patterns).toContain('periodic');
   });
+
+  it('ends the burst of a key that moves to a new level once that level has become its usual rate', () => {
+    const b = builder(35, 3 * DAY);
+    const from = T0 + 2 * DAY;
+    // A key read four times a day that then serves a new steady client at 1/s for the rest of the trace.
+    poisson(b, 'new-client', 4 / 86_400, { to: from, label: false });
+    poisson(b, 'new-client', 1, { from, label: false });
+    const trace = b.build();
+    const r = run(trace);
+    const found = episodes(r.timelines.get('new-client'), BURST, trace.end);
+    // The rise is a burst at once; after hours at the new level it is the key's usual rate, not a burst.
+    expect(found.length).toBeGreaterThanOrEqual(1);
+    expect(found[0][0] - from).toBeLessThan(MINUTE);
+    const bursting = found.reduce((sum, [start, end]) => sum + (end - start), 0);
+    expect(bursting).toBeLessThan(4 * HOUR);
+    expect(view(r, 'new-client').burst).toBeNull();
+  });
 });
