@@ -52,6 +52,8 @@ export const sequentialFields = {
 
 const ACTIVE = 1;
 const continuedBit = (head: number) => 2 << head;
+/** A head that continued is following a live stream while used within this many of the key's accesses. */
+const LIVE_ACCESSES = 2 * STREAM_HEADS;
 
 export class SequentialDetector {
   /** The engine's state row; this detector owns one section of it. */
@@ -82,8 +84,9 @@ export class SequentialDetector {
     const used4 = r4 + this.at.headUsed;
     let matched = -1;
     let step = 0;
+    const flags = 8 * r8 + this.at.active;
     let empty = -1;
-    let oldest = 0;
+    let oldest = -1;
     let newest = -1;
     for (let h = 0; h < STREAM_HEADS; h++) {
       const used = u32[used4 + h];
@@ -91,7 +94,8 @@ export class SequentialDetector {
         if (empty < 0) empty = h;
         continue;
       }
-      if (used < u32[used4 + oldest] || u32[used4 + oldest] === 0) oldest = h;
+      const following = (u8[flags] & continuedBit(h)) !== 0 && n - used <= LIVE_ACCESSES;
+      if (!following && (oldest < 0 || used < u32[used4 + oldest])) oldest = h;
       if (newest < 0 || used > u32[used4 + newest]) newest = h;
       const d = pos - f64[pos8 + h];
       if (d === 0) {
@@ -108,7 +112,6 @@ export class SequentialDetector {
     }
 
     let hit = 0;
-    const flags = 8 * r8 + this.at.active;
     if (matched >= 0) {
       hit = 1;
       u8[flags] |= continuedBit(matched);
@@ -119,8 +122,11 @@ export class SequentialDetector {
       if (u32[r4 + this.at.steps] < 0xffffffff) u32[r4 + this.at.steps]++;
       f32[r4 + this.at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + this.at.direction]);
       this.voteStride(slot, step);
-    } else {
-      // A new stream (or a random seek): take an empty head, else the least recently used one.
+    } else if (empty >= 0 || oldest >= 0) {
+      // A new stream (or a random seek): take an empty head, else the least recently used one that is not
+      // following a live stream. When all are (as many readers as heads), a stray access or a further
+      // reader does not push one of them out: LRU would let a fifth reader evict the next one due, which
+      // then evicts the next, and no stream would continue at all.
       const h = empty >= 0 ? empty : oldest;
       // Until the new head continues, its stride is its step from the key's latest access: a stream whose
       // steps are longer than a few units (offsets without sizes, strided reads) continues at its second

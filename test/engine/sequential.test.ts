@@ -119,4 +119,30 @@ describe('sequential detector', () => {
         streams: 1,
       });
   });
+
+  it('keeps following four interleaved readers through stray accesses', () => {
+    const b = builder(16, HOUR);
+    const size = 128 * 1024;
+    for (let k = 0; k < 6; k++) {
+      // Four readers (players, download threads) in their own parts of a file, in random turns; one access in
+      // ten is a stray read elsewhere (a thumbnail, an index lookup) and moves no reader.
+      const parts = [0, 1, 2, 3].map((r) => r * 2 ** 32);
+      for (let t = b.start; t < b.end; t += b.rng.exp(400)) {
+        if (b.rng.next() < 0.1) b.add(`readers/${k}`, t, b.rng.int(0, 1 << 20) * 4096, size);
+        else {
+          const r = b.rng.int(0, 3);
+          b.add(`readers/${k}`, t, parts[r], size);
+          parts[r] += size;
+        }
+      }
+      b.label({ key: `readers/${k}`, kind: 'four readers, strays', expect: ['sequential'], stride: size });
+    }
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels) {
+      const v = view(r, l.key);
+      expect(v.sequential, l.key).toMatchObject({ direction: 'forward', stride: size });
+      expect(v.sequential?.streams, l.key).toBeGreaterThanOrEqual(3);
+    }
+  });
 });
