@@ -33,7 +33,10 @@ export const burstFields = {
   recent: ['f64', 1],
   usual: ['f64', 1],
   decayedAt: ['f64', 1],
-  /** While in a burst: when it started and the recent count that started it; 0 otherwise. */
+  /**
+   * While in a burst: when it started and the recent count that started it. After a burst that ended
+   * while the key stayed busy, minus the time it ended, until the key is quiet for a window; else 0.
+   */
   burstStart: ['f64', 1],
   trigger: ['f32', 1],
   /** Usual rate (per ms) frozen at the burst's start, for the report and the exit test. */
@@ -149,6 +152,7 @@ export class BurstDetector {
     t.f32[r4 + this.at.habitPeaks] = Math.max(first, peak);
     t.f32[r4 + this.at.habitPeaks + 1] = Math.max(second, Math.min(first, peak));
     t.f32[r4 + this.at.sessionPeak] = 0;
+    if (t.f64[r8 + this.at.burstStart] < 0) t.f64[r8 + this.at.burstStart] = 0;
   }
 
   /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
@@ -159,11 +163,12 @@ export class BurstDetector {
     this.decay(slot, now);
     const recent = t.f64[r8 + this.at.recent];
     const wasActive = t.f64[r8 + this.at.burstStart] > 0;
+    const again = t.f64[r8 + this.at.burstStart] < 0;
     if (wasActive) {
       const ended =
         now - this.times.lastAccess(slot) >= this.cfg.windowMs || recent < this.exitFloor(slot, now);
       if (ended) {
-        t.f64[r8 + this.at.burstStart] = 0;
+        t.f64[r8 + this.at.burstStart] = -now;
         t.f32[r4 + this.at.score] = 0;
         return true;
       }
@@ -174,14 +179,14 @@ export class BurstDetector {
     // The usual rate needs at least two windows of history to mean anything.
     if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
     let rate = this.usualRate(slot, now);
-    let p = this.surprise(recent, rate);
+    let p = this.surprise(recent, rate, again);
     if (p >= this.cfg.maxPValue) return false;
     // Busy at this hour as on other days (a NAS every morning): its usual rate at this hour is the bar.
     // Asked only of what passed the usual rate, which is all but a few of the accesses of busy keys.
     const hourly = this.hourlyRate(slot, now);
     if (hourly > rate) {
       rate = hourly;
-      p = this.surprise(recent, rate);
+      p = this.surprise(recent, rate, again);
       if (p >= this.cfg.maxPValue) return false;
     }
     t.f64[r8 + this.at.burstStart] = now;
@@ -193,11 +198,17 @@ export class BurstDetector {
 
   /**
    * How improbable `recent` accesses in the recent window are at `rate` (per ms): the Poisson tail, or 1
-   * when they are fewer than `minRatio` times what the rate predicts.
+   * when they are fewer than `minRatio` times what the rate predicts. `again`: a burst of the key ended
+   * while it stayed busy (no quiet window since). Its rate has stayed high, often at about `minRatio` times
+   * a usual rate that lags it (a key busy by day in its first days, a ramp), where the count passes that
+   * bar by chance again and again: a burst again must then be improbable at `minRatio` times the usual
+   * rate, not merely pass it.
    */
-  private surprise(recent: number, rate: number): number {
+  private surprise(recent: number, rate: number, again: boolean): number {
     const mean = rate * this.tauRecent;
-    return recent < this.cfg.minRatio * mean ? 1 : poissonTail(recent, mean);
+    const bar = this.cfg.minRatio * mean;
+    if (recent < bar || (again && poissonTail(recent, bar) >= this.cfg.maxPValue)) return 1;
+    return poissonTail(recent, mean);
   }
 
   isActive(slot: number): boolean {
