@@ -185,7 +185,7 @@ function stream(
 const anyOffset = (rng: Rng) => () => Math.floor(rng.uniform(0, FILE_BYTES) / 4096) * 4096;
 const anyChunk = (rng: Rng) => () => rng.int(0, 100_000);
 
-/** Byte reads of `size()` bytes, each starting where the previous one ended; without a size field if asked. */
+/** Byte reads of `size()` bytes, each where the previous one ended; without a size field if asked. */
 const readsOf =
   (size: () => number, sizeField = true) =>
   (pos: number): [Access, number] => {
@@ -1068,6 +1068,9 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)];
 };
 const secs = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(0));
+/** A table line: the first cell left-aligned to its width, the others right-aligned to theirs. */
+const columns = (...cells: [string | number, number][]) =>
+  cells.map(([v, w], i) => (i === 0 ? String(v).padEnd(w) : String(v).padStart(w))).join(' ');
 
 const began = performance.now();
 const rng = new Rng(seed);
@@ -1080,17 +1083,20 @@ const shortfalls: string[] = [];
 console.log(`probe: seed ${seed}, ${KEYS_PER_ROW} keys x ${READS_PER_KEY} reads per sequential cell`);
 console.log('');
 // One line per case, one "end/on" cell per noise level; flips and wrong details summed over the levels.
+const noiseColumns = SEQUENTIAL_NOISE.map((n): [string, number] => [`${pct(n).trim()} noise`, 11]);
 console.log(
-  `${'sequential / random'.padEnd(40)} ${'expect'.padEnd(10)} ${SEQUENTIAL_NOISE.map((n) => `${pct(n)} noise `.padStart(12)).join('')}  flips  wrong`,
+  columns(['sequential / random', 40], ['expect', 10], ...noiseColumns, ['flips', 6], ['wrong', 6]),
 );
 for (const c of sequentialCases) {
   const cells = sequentialRows.filter((row) => row.name === c.name);
-  const cell = (row: SequentialRow | undefined) =>
-    (row ? `${pct(row.endRight / row.keys).trim()}/${pct(row.onShare).trim()}` : '').padStart(12);
+  const cell = (noise: number): [string, number] => {
+    const row = cells.find((r) => r.noise === noise);
+    return [row ? `${pct(row.endRight / row.keys).trim()}/${pct(row.onShare).trim()}` : '', 11];
+  };
   const flips = cells.reduce((sum, row) => sum + row.flips, 0) / cells.length;
   const wrong = cells.reduce((sum, row) => sum + row.detailWrong, 0);
   console.log(
-    `${c.name.padEnd(40)} ${c.expect.padEnd(10)} ${SEQUENTIAL_NOISE.map((n) => cell(cells.find((row) => row.noise === n))).join('')} ${flips.toFixed(1).padStart(6)} ${String(wrong).padStart(6)}`,
+    columns([c.name, 40], [c.expect, 10], ...SEQUENTIAL_NOISE.map(cell), [flips.toFixed(1), 6], [wrong, 6]),
   );
 }
 for (const row of sequentialRows) {
@@ -1103,8 +1109,11 @@ for (const row of sequentialRows) {
     shortfalls.push(`${label}: sequential ${pct(row.onShare).trim()} of the time`);
 }
 console.log('');
+const burstColumns = [40, 5, 6, 6, 9, 7, 13, 7, 10];
+const burstLine = (...cells: (string | number)[]) =>
+  columns(...cells.map((v, i): [string | number, number] => [v, burstColumns[i]]));
 console.log(
-  'burst                                     keys  found  (n/s)  FP-spike onset-s  end-s p50/max  splits  false/day',
+  burstLine('burst', 'keys', 'found', '(n/s)', 'FP-spike', 'onset-s', 'end-s p50/max', 'splits', 'false/day'),
 );
 let quietRows = 0;
 for (const row of burstTable) {
@@ -1116,7 +1125,17 @@ for (const row of burstTable) {
     continue;
   }
   console.log(
-    `${row.row.padEnd(40)} ${String(row.keys).padStart(5)} ${`${row.found}/${row.should}`.padStart(6)} ${`${row.notScoredFound}/${row.notScored}`.padStart(6)} ${`${row.shouldNotFound}/${row.shouldNot}`.padStart(9)} ${secs(median(row.onsetS)).padStart(7)} ${`${secs(median(ends))}/${secs(lastEnd)}`.padStart(13)} ${String(row.splits).padStart(7)} ${(row.days > 0 ? row.falseAlarms / row.days : row.falseAlarms).toFixed(1).padStart(10)}`,
+    burstLine(
+      row.row,
+      row.keys,
+      `${row.found}/${row.should}`,
+      `${row.notScoredFound}/${row.notScored}`,
+      `${row.shouldNotFound}/${row.shouldNot}`,
+      secs(median(row.onsetS)),
+      `${secs(median(ends))}/${secs(lastEnd)}`,
+      row.splits,
+      (row.days > 0 ? row.falseAlarms / row.days : row.falseAlarms).toFixed(1),
+    ),
   );
   if (row.found < row.should) shortfalls.push(`${row.row}: found ${row.found} of ${row.should}`);
   if (row.shouldNotFound > 0)
@@ -1128,8 +1147,9 @@ for (const row of burstTable) {
 }
 if (quietRows > 0)
   console.log(`(${quietRows} rows of spikes too small to be bursts, rightly not found: --verbose)`);
+const liveEnd = bursts.liveEnd.endS.toFixed(1);
 console.log(
-  `live traffic, key silent after its spike: burst ended ${bursts.liveEnd.endS.toFixed(1)} s after the last access (tick only)`,
+  `live traffic, key silent after its spike: burst ended ${liveEnd} s after its last access (tick only)`,
 );
 if (bursts.liveEnd.endS > 90) shortfalls.push(`live burst end: ${bursts.liveEnd.endS.toFixed(0)} s`);
 console.log('');

@@ -34,8 +34,9 @@ export const burstFields = {
   usual: ['f64', 1],
   decayedAt: ['f64', 1],
   /**
-   * While in a burst: when it started and the recent count that started it. After a burst that ended
-   * while the key stayed busy, minus the time it ended, until the key is quiet for a window; else 0.
+   * While in a burst: when it started (`burstStart`) and the recent count that started it (`trigger`).
+   * Once a burst ended while the key stayed busy, `burstStart` is minus the time it ended until the key is
+   * quiet for a window (a burst again must be more than a fluctuation: `surprise`); else 0.
    */
   burstStart: ['f64', 1],
   trigger: ['f32', 1],

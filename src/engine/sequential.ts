@@ -86,7 +86,7 @@ export class SequentialDetector {
     let step = 0;
     const flags = 8 * r8 + this.at.active;
     let empty = -1;
-    let oldest = -1;
+    let evictable = -1;
     let newest = -1;
     for (let h = 0; h < STREAM_HEADS; h++) {
       const used = u32[used4 + h];
@@ -95,7 +95,7 @@ export class SequentialDetector {
         continue;
       }
       const following = (u8[flags] & continuedBit(h)) !== 0 && n - used <= LIVE_ACCESSES;
-      if (!following && (oldest < 0 || used < u32[used4 + oldest])) oldest = h;
+      if (!following && (evictable < 0 || used < u32[used4 + evictable])) evictable = h;
       if (newest < 0 || used > u32[used4 + newest]) newest = h;
       const d = pos - f64[pos8 + h];
       if (d === 0) {
@@ -122,15 +122,17 @@ export class SequentialDetector {
       if (u32[r4 + this.at.steps] < 0xffffffff) u32[r4 + this.at.steps]++;
       f32[r4 + this.at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + this.at.direction]);
       this.voteStride(slot, step);
-    } else if (empty >= 0 || oldest >= 0) {
+    } else if (empty >= 0 || evictable >= 0) {
       // A new stream (or a random seek): take an empty head, else the least recently used one that is not
       // following a live stream. When all are (as many readers as heads), a stray access or a further
       // reader does not push one of them out: LRU would let a fifth reader evict the next one due, which
       // then evicts the next, and no stream would continue at all.
-      const h = empty >= 0 ? empty : oldest;
-      // Until the new head continues, its stride is its step from the key's latest access: a stream whose
-      // steps are longer than a few units (offsets without sizes, strided reads) continues at its second
-      // step, as any repeated step does. (Only a stride learned by continuing once could otherwise.)
+      const h = empty >= 0 ? empty : evictable;
+      // Until the new head continues, its stride is its step from the most recently used head (the key's
+      // latest access, unless that one got no head): a stream whose steps are longer than a few units
+      // (offsets without sizes, strided reads) continues at its second step, as any repeated step does.
+      // Otherwise only a stride learned by first continuing within the gap could, and such a step never
+      // continues within it.
       f32[stride4 + h] = newest >= 0 ? pos - f64[pos8 + newest] : 0;
       f64[pos8 + h] = pos;
       f32[size4 + h] = size;

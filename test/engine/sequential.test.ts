@@ -63,7 +63,7 @@ describe('sequential detector', () => {
     expect(detectedAt).toBeLessThanOrEqual(12);
   });
 
-  it('keeps a stream delivered slightly out of order (arrival jitter of half a second) sequential throughout', () => {
+  it('keeps a stream delivered slightly out of order (up to 0.5 s late) sequential throughout', () => {
     const rng = new Rng(14);
     const e = new Engine(engineConfig());
     const size = 128 * 1024;
