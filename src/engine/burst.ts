@@ -24,7 +24,8 @@ import type { BurstDetail } from './types.ts';
  * session is its usual behaviour. The first and second such sessions can still be bursts;
  * a scheduled session that arrives on time never is.
  * It ends (hysteresis) when the recent count decays below `exitRatio` of the count that started it or
- * below a doubled usual rate, and at the latest one window after the last access — a time the engine
+ * below a doubled usual rate (the current one once it is higher than the one the burst was judged against),
+ * and at the latest one window after the last access — a time the engine
  * can compute in advance, so the end is published even if the key is never accessed again.
  */
 export const burstFields = {
@@ -32,7 +33,11 @@ export const burstFields = {
   recent: ['f64', 1],
   usual: ['f64', 1],
   decayedAt: ['f64', 1],
-  /** While in a burst: when it started and the recent count that started it; 0 otherwise. */
+  /**
+   * While in a burst: when it started (`burstStart`) and the recent count that started it (`trigger`).
+   * Once a burst ended while the key stayed busy, `burstStart` is minus the time it ended until the key is
+   * quiet for a window (a burst again must be more than a fluctuation: `surprise`); else 0.
+   */
   burstStart: ['f64', 1],
   trigger: ['f32', 1],
   /** Usual rate (per ms) frozen at the burst's start, for the report and the exit test. */
@@ -148,6 +153,7 @@ export class BurstDetector {
     t.f32[r4 + this.at.habitPeaks] = Math.max(first, peak);
     t.f32[r4 + this.at.habitPeaks + 1] = Math.max(second, Math.min(first, peak));
     t.f32[r4 + this.at.sessionPeak] = 0;
+    if (t.f64[r8 + this.at.burstStart] < 0) t.f64[r8 + this.at.burstStart] = 0;
   }
 
   /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
@@ -158,15 +164,12 @@ export class BurstDetector {
     this.decay(slot, now);
     const recent = t.f64[r8 + this.at.recent];
     const wasActive = t.f64[r8 + this.at.burstStart] > 0;
+    const again = t.f64[r8 + this.at.burstStart] < 0;
     if (wasActive) {
-      const rate = t.f64[r8 + this.at.baseline] * this.tauRecent;
       const ended =
-        now - this.times.lastAccess(slot) >= this.cfg.windowMs ||
-        recent < this.cfg.exitRatio * t.f32[r4 + this.at.trigger] ||
-        recent < 2 * rate ||
-        recent < this.cfg.minEvents / 2;
+        now - this.times.lastAccess(slot) >= this.cfg.windowMs || recent < this.exitFloor(slot, now);
       if (ended) {
-        t.f64[r8 + this.at.burstStart] = 0;
+        t.f64[r8 + this.at.burstStart] = -now;
         t.f32[r4 + this.at.score] = 0;
         return true;
       }
@@ -177,14 +180,14 @@ export class BurstDetector {
     // The usual rate needs at least two windows of history to mean anything.
     if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
     let rate = this.usualRate(slot, now);
-    let p = this.surprise(recent, rate);
+    let p = this.surprise(recent, rate, again);
     if (p >= this.cfg.maxPValue) return false;
     // Busy at this hour as on other days (a NAS every morning): its usual rate at this hour is the bar.
     // Asked only of what passed the usual rate, which is all but a few of the accesses of busy keys.
     const hourly = this.hourlyRate(slot, now);
     if (hourly > rate) {
       rate = hourly;
-      p = this.surprise(recent, rate);
+      p = this.surprise(recent, rate, again);
       if (p >= this.cfg.maxPValue) return false;
     }
     t.f64[r8 + this.at.burstStart] = now;
@@ -196,11 +199,17 @@ export class BurstDetector {
 
   /**
    * How improbable `recent` accesses in the recent window are at `rate` (per ms): the Poisson tail, or 1
-   * when they are fewer than `minRatio` times what the rate predicts.
+   * when they are fewer than `minRatio` times what the rate predicts. `again`: a burst of the key ended
+   * while it stayed busy (no quiet window since). Its rate has stayed high, often at about `minRatio` times
+   * a usual rate that lags it (a key busy by day in its first days, a ramp), where the count passes that
+   * bar by chance again and again: a burst again must then be improbable at `minRatio` times the usual
+   * rate, not merely pass it.
    */
-  private surprise(recent: number, rate: number): number {
+  private surprise(recent: number, rate: number, again: boolean): number {
     const mean = rate * this.tauRecent;
-    return recent < this.cfg.minRatio * mean ? 1 : poissonTail(recent, mean);
+    const bar = this.cfg.minRatio * mean;
+    if (recent < bar || (again && poissonTail(recent, bar) >= this.cfg.maxPValue)) return 1;
+    return poissonTail(recent, mean);
   }
 
   isActive(slot: number): boolean {
@@ -213,17 +222,30 @@ export class BurstDetector {
     return this.isActive(slot) ? t.f32[2 * slot * t.stride8 + this.at.score] : 0;
   }
 
+  /**
+   * The recent count below which an active burst ends (hysteresis): half the count that started it, twice
+   * the usual rate, or half the `minEvents` floor. The usual rate is the one the burst was judged against or
+   * the current one, whichever is higher: a burst does not raise its own bar, but a key that stays at its
+   * new level for hours (idle, then in daily use; busy every morning) has made that level its usual rate,
+   * and its burst ends once the level is no longer twice that, instead of lasting as long as the level.
+   */
+  private exitFloor(slot: number, now: number): number {
+    const t = this.row;
+    const r8 = slot * t.stride8;
+    const usual = Math.max(t.f64[r8 + this.at.baseline], this.usualRate(slot, now));
+    return Math.max(
+      this.cfg.exitRatio * t.f32[2 * r8 + this.at.trigger],
+      2 * usual * this.tauRecent,
+      this.cfg.minEvents / 2,
+    );
+  }
+
   /** When an active burst ends if no access arrives: the earliest of the exit conditions. */
   endsAt(slot: number): number {
     const t = this.row;
     const r8 = slot * t.stride8;
-    const r4 = 2 * r8;
     if (!(t.f64[r8 + this.at.burstStart] > 0)) return Number.POSITIVE_INFINITY;
-    const floor = Math.max(
-      this.cfg.exitRatio * t.f32[r4 + this.at.trigger],
-      2 * t.f64[r8 + this.at.baseline] * this.tauRecent,
-      this.cfg.minEvents / 2,
-    );
+    const floor = this.exitFloor(slot, t.f64[r8 + this.at.decayedAt]);
     const recent = t.f64[r8 + this.at.recent];
     const decayTime = recent > floor ? this.tauRecent * Math.log(recent / floor) : 0;
     return Math.min(

@@ -190,6 +190,7 @@ export class Engine {
     row.f64[r8 + coreAt.accesses]++;
     row.u16[4 * r8 + coreAt.source] = source;
     let newSession = false;
+    let late = false;
     if (first) {
       row.f64[r8 + coreAt.first] = ts;
       row.f64[r8 + coreAt.last] = ts;
@@ -199,6 +200,7 @@ export class Engine {
       row.f64[r8 + coreAt.last] = ts;
     } else {
       this.lateEvents++;
+      late = true;
       if (ts < row.f64[r8 + coreAt.first]) row.f64[r8 + coreAt.first] = ts;
     }
 
@@ -207,7 +209,10 @@ export class Engine {
       row.u8[r1 + coreAt.onSchedule] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
       this.correlation.episodeStarted(slot, ts);
     }
-    this.sequential.observe(slot, pos, size);
+    // A late event (batches from several devices, a retry) belongs before accesses already seen: taken in
+    // arrival order it would read as a step back and then forward again, and a stream delivered slightly
+    // out of order would lose its direction. Its place in the stream is unknown, so it is left out.
+    if (!late) this.sequential.observe(slot, pos, size);
     this.burst.observe(slot, ts, last, row.u8[r1 + coreAt.onSchedule] === 1);
     this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);

@@ -43,9 +43,17 @@ export const sequentialFields = {
   /** Boyer–Moore majority vote over continuing steps: the dominant stride and its vote. */
   strideCandidate: ['f64', 1],
   strideVotes: ['u32', 1],
-  /** 1 while the key is reported sequential (hysteresis state). */
+  /**
+   * Bit 0 (`ACTIVE`): the key is reported sequential (hysteresis state). Bit 1 + h (`continuedBit(h)`):
+   * head h has continued its stream since it was placed, so it follows a stream rather than a stray access.
+   */
   active: ['u8', 1],
 } as const;
+
+const ACTIVE = 1;
+const continuedBit = (head: number) => 2 << head;
+/** A head that continued is following a live stream while used within this many of the key's accesses. */
+const LIVE_ACCESSES = 2 * STREAM_HEADS;
 
 export class SequentialDetector {
   /** The engine's state row; this detector owns one section of it. */
@@ -65,7 +73,7 @@ export class SequentialDetector {
   /** Records an access at `pos` (NaN: none) of `size` (0: unknown). Returns true if `active` changed. */
   observe(slot: number, pos: number, size: number): boolean {
     if (Number.isNaN(pos)) return false;
-    const { f64, f32, u32 } = this.row;
+    const { f64, f32, u32, u8 } = this.row;
     const r8 = slot * this.row.stride8;
     const r4 = 2 * r8;
     const n = ++u32[r4 + this.at.positioned];
@@ -76,15 +84,19 @@ export class SequentialDetector {
     const used4 = r4 + this.at.headUsed;
     let matched = -1;
     let step = 0;
+    const flags = 8 * r8 + this.at.active;
     let empty = -1;
-    let oldest = 0;
+    let evictable = -1;
+    let newest = -1;
     for (let h = 0; h < STREAM_HEADS; h++) {
       const used = u32[used4 + h];
       if (used === 0) {
         if (empty < 0) empty = h;
         continue;
       }
-      if (used < u32[used4 + oldest] || u32[used4 + oldest] === 0) oldest = h;
+      const following = (u8[flags] & continuedBit(h)) !== 0 && n - used <= LIVE_ACCESSES;
+      if (!following && (evictable < 0 || used < u32[used4 + evictable])) evictable = h;
+      if (newest < 0 || used > u32[used4 + newest]) newest = h;
       const d = pos - f64[pos8 + h];
       if (d === 0) {
         // A re-read of the same place says nothing about direction: refresh the head, count nothing.
@@ -102,6 +114,7 @@ export class SequentialDetector {
     let hit = 0;
     if (matched >= 0) {
       hit = 1;
+      u8[flags] |= continuedBit(matched);
       f32[stride4 + matched] = step;
       f64[pos8 + matched] = pos;
       f32[size4 + matched] = size;
@@ -109,13 +122,22 @@ export class SequentialDetector {
       if (u32[r4 + this.at.steps] < 0xffffffff) u32[r4 + this.at.steps]++;
       f32[r4 + this.at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + this.at.direction]);
       this.voteStride(slot, step);
-    } else {
-      // A new stream (or a random seek): take an empty head, else the least recently used one.
-      const h = empty >= 0 ? empty : oldest;
+    } else if (empty >= 0 || evictable >= 0) {
+      // A new stream (or a random seek): take an empty head, else the least recently used one that is not
+      // following a live stream. When all are (as many readers as heads), a stray access or a further
+      // reader does not push one of them out: LRU would let a fifth reader evict the next one due, which
+      // then evicts the next, and no stream would continue at all.
+      const h = empty >= 0 ? empty : evictable;
+      // Until the new head continues, its stride is its step from the most recently used head (the key's
+      // latest access, unless that one got no head): a stream whose steps are longer than a few units
+      // (offsets without sizes, strided reads) continues at its second step, as any repeated step does.
+      // Otherwise only a stride learned by first continuing within the gap could, and such a step never
+      // continues within it.
+      f32[stride4 + h] = newest >= 0 ? pos - f64[pos8 + newest] : 0;
       f64[pos8 + h] = pos;
       f32[size4 + h] = size;
-      f32[stride4 + h] = 0;
       u32[used4 + h] = n;
+      u8[flags] &= ~continuedBit(h);
     }
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
     if (n > 1) {
@@ -156,8 +178,8 @@ export class SequentialDetector {
   private updateActive(slot: number): boolean {
     const { f32, u32, u8 } = this.row;
     const r8 = slot * this.row.stride8;
-    const active = 8 * r8 + this.at.active;
-    const was = u8[active];
+    const flags = 8 * r8 + this.at.active;
+    const was = u8[flags] & ACTIVE;
     const share = this.share(slot);
     const now =
       u32[2 * r8 + this.at.steps] >= this.cfg.minLength &&
@@ -165,7 +187,7 @@ export class SequentialDetector {
       Math.abs(f32[2 * r8 + this.at.direction]) >= 0.5
         ? 1
         : 0;
-    u8[active] = now;
+    u8[flags] = (u8[flags] & ~ACTIVE) | now;
     return now !== was;
   }
 
@@ -176,7 +198,7 @@ export class SequentialDetector {
   }
 
   isActive(slot: number): boolean {
-    return this.row.u8[8 * slot * this.row.stride8 + this.at.active] === 1;
+    return (this.row.u8[8 * slot * this.row.stride8 + this.at.active] & ACTIVE) !== 0;
   }
 
   hasPositions(slot: number): boolean {
@@ -198,14 +220,15 @@ export class SequentialDetector {
   }
 
   detail(slot: number): SequentialDetail {
-    const { f32, u32 } = this.row;
+    const { f32, u32, u8 } = this.row;
     const r4 = 2 * slot * this.row.stride8;
+    const flags = u8[4 * r4 + this.at.active];
     let streams = 0;
     const n = u32[r4 + this.at.positioned];
     for (let h = 0; h < STREAM_HEADS; h++) {
-      // A head counts as a live stream if it advanced recently and has a stride.
+      // A head counts as a live stream if it has continued and advanced recently.
       const used = u32[r4 + this.at.headUsed + h];
-      if (used > 0 && f32[r4 + this.at.headStride + h] !== 0 && n - used < 4 * STREAM_HEADS) streams++;
+      if (flags & continuedBit(h) && n - used < 4 * STREAM_HEADS) streams++;
     }
     return {
       direction: f32[r4 + this.at.direction] >= 0 ? 'forward' : 'backward',

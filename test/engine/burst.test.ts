@@ -125,4 +125,37 @@ describe('burst detector', () => {
     expect(late).toEqual([]);
     expect(view(r, 'camera').patterns).toContain('periodic');
   });
+
+  it('ends the burst of a key that moves to a new level once that level has become its usual rate', () => {
+    const b = builder(35, 3 * DAY);
+    const from = T0 + 2 * DAY;
+    // A key read four times a day that then serves a new steady client at 1/s for the rest of the trace.
+    poisson(b, 'new-client', 4 / 86_400, { to: from, label: false });
+    poisson(b, 'new-client', 1, { from, label: false });
+    const trace = b.build();
+    const r = run(trace);
+    const found = episodes(r.timelines.get('new-client'), BURST, trace.end);
+    // The rise is a burst at once; after hours at the new level it is the key's usual rate, not a burst.
+    expect(found.length).toBeGreaterThanOrEqual(1);
+    expect(found[0][0] - from).toBeLessThan(MINUTE);
+    const bursting = found.reduce((sum, [start, end]) => sum + (end - start), 0);
+    expect(bursting).toBeLessThan(4 * HOUR);
+    expect(view(r, 'new-client').burst).toBeNull();
+  });
+
+  it('calls the rise of a key busy by day one burst per morning on its first days, not one per fluctuation', () => {
+    // Before the key's hours have days of history, its 6-hour usual rate lags each morning's rise for an
+    // hour or two, at about the burst bar: once that burst ends, the count passes the bar by chance again
+    // and again unless a burst again in the same busy stretch has to be more than a fluctuation.
+    const b = builder(36, 3 * DAY);
+    const keys = ['nas/0', 'nas/1', 'nas/2'];
+    for (const key of keys) diurnal(b, key, 0.02, 0.5);
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of keys) {
+      const found = episodes(r.timelines.get(key), BURST, trace.end);
+      // Its three mornings at most (the third may already be its habit).
+      expect(found.length, key).toBeLessThanOrEqual(3);
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { sequential } from '../../bench/workloads.ts';
+import { Rng, sequential } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import { builder, engineConfig, HOUR, reporting, run, view } from './helpers.ts';
+import { builder, engineConfig, HOUR, reporting, run, T0, view } from './helpers.ts';
 
 describe('sequential detector', () => {
   it('finds forward and backward streams of offsets and chunk indexes, with gaps and ~10 % random jumps', () => {
@@ -61,5 +61,88 @@ describe('sequential detector', () => {
     }
     expect(detectedAt).toBeGreaterThan(0);
     expect(detectedAt).toBeLessThanOrEqual(12);
+  });
+
+  it('keeps a stream delivered slightly out of order (up to 0.5 s late) sequential throughout', () => {
+    const rng = new Rng(14);
+    const e = new Engine(engineConfig());
+    const size = 128 * 1024;
+    for (let k = 0; k < 5; k++) {
+      // Reads ~5 per second; each reaches patternd up to 0.5 s late, so neighbours often swap.
+      const reads: { ts: number; arrival: number; pos: number }[] = [];
+      for (let i = 0, t = T0 + k * HOUR; i < 400; i++, t += rng.exp(200))
+        reads.push({ ts: t, arrival: t + rng.uniform(0, 500), pos: i * size });
+      reads.sort((a, b) => a.arrival - b.arrival);
+      let flips = 0;
+      let was = false;
+      for (const r of reads) {
+        e.observe(`movie/${k}`, r.ts, r.pos, size);
+        const now = e.viewOf(`movie/${k}`)?.patterns.includes('sequential') ?? false;
+        if (was && !now) flips++;
+        was = now;
+      }
+      expect(flips, `movie/${k}`).toBe(0);
+      expect(e.viewOf(`movie/${k}`)?.sequential, `movie/${k}`).toMatchObject({
+        direction: 'forward',
+        stride: size,
+      });
+    }
+    expect(e.counters.lateEvents).toBeGreaterThan(5 * 400 * 0.2);
+  });
+
+  it('follows a steady step longer than a few units: byte offsets without sizes, strided reads', () => {
+    const b = builder(15, HOUR);
+    // Offsets of 4 KiB blocks and of 256 KiB reads reported without a size, and 4 KiB read every 64 KiB.
+    const cases = [
+      { key: 'blocks/no-size', step: 4096, size: 0 },
+      { key: 'reads/no-size', step: 256 * 1024, size: 0 },
+      { key: 'strided/4k-every-64k', step: 65536, size: 4096 },
+    ];
+    for (const c of cases) {
+      let pos = 0;
+      for (let t = b.start; t < b.end; t += b.rng.exp(500)) {
+        // 10 % stray reads elsewhere; the reader goes on where it was.
+        if (b.rng.next() < 0.1) b.add(c.key, t, b.rng.int(0, 1 << 20) * 4096, c.size);
+        else {
+          b.add(c.key, t, pos, c.size);
+          pos += c.step;
+        }
+      }
+      b.label({ key: c.key, kind: 'long steady step', expect: ['sequential'], stride: c.step });
+    }
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels)
+      expect(view(r, l.key).sequential, l.key).toMatchObject({
+        direction: 'forward',
+        stride: l.stride,
+        streams: 1,
+      });
+  });
+
+  it('keeps following four interleaved readers through stray accesses', () => {
+    const b = builder(16, HOUR);
+    const size = 128 * 1024;
+    for (let k = 0; k < 6; k++) {
+      // Four readers (players, download threads) in their own parts of a file, in random turns; one access in
+      // ten is a stray read elsewhere (a thumbnail, an index lookup) and moves no reader.
+      const parts = [0, 1, 2, 3].map((r) => r * 2 ** 32);
+      for (let t = b.start; t < b.end; t += b.rng.exp(400)) {
+        if (b.rng.next() < 0.1) b.add(`readers/${k}`, t, b.rng.int(0, 1 << 20) * 4096, size);
+        else {
+          const r = b.rng.int(0, 3);
+          b.add(`readers/${k}`, t, parts[r], size);
+          parts[r] += size;
+        }
+      }
+      b.label({ key: `readers/${k}`, kind: 'four readers, strays', expect: ['sequential'], stride: size });
+    }
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels) {
+      const v = view(r, l.key);
+      expect(v.sequential, l.key).toMatchObject({ direction: 'forward', stride: size });
+      expect(v.sequential?.streams, l.key).toBeGreaterThanOrEqual(3);
+    }
   });
 });
