@@ -72,6 +72,8 @@ const FAR = 1;
 
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
 const TICK_MS = 16;
+/** Variance (ms²) of rounding a time to a tick, uniform over ±TICK_MS / 2. */
+const TICK_VARIANCE = TICK_MS ** 2 / 12;
 const DROPPED = 0xffffffff;
 const MAX_TICKS = DROPPED - 1;
 
@@ -316,13 +318,15 @@ export function fitSchedule(
   }
   const expected = beats[n - 1] - beats[0] + 1;
   out.score = Math.hypot(cs, sn) / n;
-  const precise = jitter <= 0.005 * out.period;
+  // Both variances get the error of rounding a start to a tick as a floor (a gap holds two of them):
+  // an exact schedule then shows the schedule's ratio of 2 rather than 0 / 0, and a drift too small to
+  // be seen at that resolution is no evidence either way. A drift that is merely small next to the
+  // period — a `sleep 60` loop whose work takes 0.2 ± 0.1 s — is still a random walk, and refused.
   const phaseHolds =
-    precise ||
-    (gaps > 0 &&
-      lineSq > 0 &&
-      (gaps / 2) * Math.log(gapSq / gaps / (lineSq / (onLine - 1))) - Math.log(onLine) / 2 >
-        -Math.log(cfg.driftBayesFactor));
+    gaps > 0 &&
+    (gaps / 2) * Math.log((gapSq / gaps + 2 * TICK_VARIANCE) / (lineSq / (onLine - 1) + TICK_VARIANCE)) -
+      Math.log(onLine) / 2 >
+      -Math.log(cfg.driftBayesFactor);
   out.ok =
     distinct >= cfg.minOccurrences &&
     1 - out.score <= critical &&

@@ -88,6 +88,20 @@ describe('periodic detector', () => {
     expect(reporting(r, trace, 'periodic')).toEqual([]);
   });
 
+  it('refuses a sleep loop whose drift is small next to the period, and keeps exact schedules', () => {
+    // `while true; do work; sleep 60; done`, the work taking 0.2 ± 0.1 s: its phase drifts by a random
+    // walk that stays within 0.5 % of the period over the history, yet it has no schedule.
+    const b = builder(28, 3 * HOUR);
+    for (let i = 0; i < 4; i++)
+      for (let t = T0 + b.rng.uniform(0, MINUTE); t < T0 + 3 * HOUR; t += MINUTE + b.rng.uniform(100, 300))
+        b.add(`loop/${i}`, t);
+    for (let k = 0; k < 180; k++) b.add('cron/exact', T0 + k * MINUTE);
+    const trace = b.build();
+    const r = run(trace);
+    for (let i = 0; i < 4; i++) expect(view(r, `loop/${i}`).patterns, `loop/${i}`).not.toContain('periodic');
+    expect(view(r, 'cron/exact').periodic?.period_s).toBe(60);
+  });
+
   it('counts a nightly backup reading a file as one occurrence per night: periodic and sequential, no burst', () => {
     const b = builder(24, 12 * DAY);
     periodic(
