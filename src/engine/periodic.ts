@@ -12,9 +12,9 @@ import type { PeriodicDetail } from './types.ts';
  *   1. period: the median gap, refined twice by the median of the gaps close to a whole number of
  *      periods, each divided by that number, so missed runs (double gaps) and stray accesses (split gaps)
  *      do not bias it;
- *   2. beats: walking back from the latest start, each start's beat number follows from its distance to
- *      the nearest later start that sat on a beat (phase unwrapping), so neither a slightly wrong first
- *      guess nor a cluster of strays can shift the count over the history;
+ *   2. beats: walking both ways from the latest start on the schedule, each start's beat number follows
+ *      from its distance to the nearest start that sat on a beat (phase unwrapping), so neither a slightly
+ *      wrong first guess nor a cluster of strays can shift the count over the history;
  *   3. a least-squares line t = a + k·P refines period and phase; starts far off the line (stray
  *      accesses) are left out of a second fit, beats are reassigned from that line and fitted once more;
  *   4. the schedule is accepted when
@@ -72,6 +72,8 @@ const FAR = 1;
 
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
 const TICK_MS = 16;
+/** Variance (ms²) of rounding a time to a tick, uniform over ±TICK_MS / 2. */
+const TICK_VARIANCE = TICK_MS ** 2 / 12;
 const DROPPED = 0xffffffff;
 const MAX_TICKS = DROPPED - 1;
 
@@ -83,7 +85,7 @@ const MAX_TICKS = DROPPED - 1;
  */
 export const NULL_ALPHA = 0.001;
 // biome-ignore format: a table
-export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0002, 0.0059, 0.0137, 0.0303, 0.0473, 0.0789, 0.1007, 0.1248, 0.1446, 0.1649, 0.1938, 0.2133, 0.2133, 0.2493, 0.2618, 0.2799, 0.2936, 0.3102, 0.3166, 0.3279, 0.3388, 0.3499, 0.3648, 0.3779, 0.3842, 0.4042, 0.4042, 0.4447, 0.448, 0.4509, 0.4654, 0.4857, 0.4881, 0.4947, 0.5062, 0.5111, 0.5124, 0.5352, 0.5352, 0.5452, 0.5468, 0.5483, 0.5483, 0.5483, 0.5483];
+export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0002, 0.0059, 0.0137, 0.0303, 0.0473, 0.0789, 0.0998, 0.1248, 0.1446, 0.1649, 0.1936, 0.2123, 0.2123, 0.2445, 0.2594, 0.2799, 0.2948, 0.3099, 0.3128, 0.3198, 0.3297, 0.3499, 0.3671, 0.3749, 0.3749, 0.4066, 0.4066, 0.4413, 0.4413, 0.4413, 0.4701, 0.4729, 0.4876, 0.4891, 0.5023, 0.5089, 0.5089, 0.5316, 0.5316, 0.5408, 0.5463, 0.5476, 0.5483, 0.5483, 0.5483];
 
 // Scratch space for a fit: one key at a time, never allocated per event.
 const history = new Float64Array(HISTORY);
@@ -170,6 +172,34 @@ export interface PeriodicFit {
   shortBy: number;
 }
 
+/** Is `span` within a quarter period of a whole number (one or more) of periods? */
+function nearWholePeriods(span: number, period: number): boolean {
+  const whole = Math.round(span / period);
+  return whole >= 1 && Math.abs(span - whole * period) < period / 4;
+}
+
+/**
+ * Beat numbers of the starts, 0 at the anchor `a`: walking away from it both ways, each start's beat is
+ * counted from the nearest start that sat on a beat (phase unwrapping), so neither a slightly wrong
+ * period nor a cluster of stray starts shifts the count.
+ */
+function unwrap(t: Float64Array, n: number, a: number, period: number): void {
+  beats[a] = 0;
+  for (let step = -1; step <= 1; step += 2) {
+    let refT = t[a];
+    let refK = 0;
+    for (let i = a + step; i >= 0 && i < n; i += step) {
+      const span = (t[i] - refT) * step;
+      const whole = Math.round(span / period);
+      beats[i] = refK + whole * step;
+      if (Math.abs(span - whole * period) < period / 4) {
+        refT = t[i];
+        refK = beats[i];
+      }
+    }
+  }
+}
+
 /** Least-squares line t − anchor = a + k·P over the starts within `limit` of the previous line; false if degenerate. */
 function fitLine(t: Float64Array, n: number, anchor: number, limit: number, out: PeriodicFit): boolean {
   let m = 0;
@@ -251,21 +281,15 @@ export function fitSchedule(
     if (refined === period) break;
     period = refined;
   }
-  const anchor = t[n - 1];
-  // Unwrap from the latest start backwards, counting beats from the nearest start that sat on a beat, so
-  // neither a slightly wrong period nor a cluster of stray starts shifts the count.
-  beats[n - 1] = 0;
-  let refT = anchor;
-  let refK = 0;
-  for (let i = n - 2; i >= 0; i--) {
-    const span = refT - t[i];
-    const whole = Math.round(span / period);
-    beats[i] = refK - whole;
-    if (Math.abs(span - whole * period) < period / 4) {
-      refT = t[i];
-      refK = beats[i];
-    }
-  }
+  // Beats are counted from an anchor on the schedule: the latest start whose gap to the one before is
+  // close to a whole number of periods. The latest start itself may be a stray (a manual read, a second
+  // job on the key): counting from it would shift every beat by its offset, and the schedule would be
+  // refused — and reported again at the next run — each time a stray came last.
+  let a = n - 1;
+  while (a > 0 && !nearWholePeriods(t[a] - t[a - 1], period)) a--;
+  if (a === 0) a = n - 1;
+  const anchor = t[a];
+  unwrap(t, n, a, period);
   // No residuals yet: no value exceeds an infinite limit, so the first line takes every start whatever
   // `resid` holds from the previous fit.
   if (!fitLine(t, n, anchor, Number.POSITIVE_INFINITY, out)) return;
@@ -316,13 +340,15 @@ export function fitSchedule(
   }
   const expected = beats[n - 1] - beats[0] + 1;
   out.score = Math.hypot(cs, sn) / n;
-  const precise = jitter <= 0.005 * out.period;
+  // Both variances get the error of rounding a start to a tick as a floor (a gap holds two of them):
+  // an exact schedule then shows the schedule's ratio of 2 rather than 0 / 0, and a drift too small to
+  // be seen at that resolution is no evidence either way. A drift that is merely small next to the
+  // period — a `sleep 60` loop whose work takes 0.2 ± 0.1 s — is still a random walk, and refused.
   const phaseHolds =
-    precise ||
-    (gaps > 0 &&
-      lineSq > 0 &&
-      (gaps / 2) * Math.log(gapSq / gaps / (lineSq / (onLine - 1))) - Math.log(onLine) / 2 >
-        -Math.log(cfg.driftBayesFactor));
+    gaps > 0 &&
+    (gaps / 2) * Math.log((gapSq / gaps + 2 * TICK_VARIANCE) / (lineSq / (onLine - 1) + TICK_VARIANCE)) -
+      Math.log(onLine) / 2 >
+      -Math.log(cfg.driftBayesFactor);
   out.ok =
     distinct >= cfg.minOccurrences &&
     1 - out.score <= critical &&
