@@ -166,9 +166,11 @@ export class BurstDetector {
     const wasActive = t.f64[r8 + this.at.burstStart] > 0;
     const again = t.f64[r8 + this.at.burstStart] < 0;
     if (wasActive) {
-      const ended =
-        now - this.times.lastAccess(slot) >= this.cfg.windowMs || recent < this.exitFloor(slot, now);
-      if (ended) {
+      // Ended exactly when the end time the engine schedules has come: the same arithmetic, not an
+      // equivalent test. Judged by `recent < floor` instead, a count decayed to its scheduled end could
+      // round to just above the floor while the end time rounded to now, and the review heap would hand the
+      // key back at the same time forever (seen: a service frozen in its sweep).
+      if (this.endsAt(slot) <= now) {
         t.f64[r8 + this.at.burstStart] = -now;
         t.f32[r4 + this.at.score] = 0;
         return true;

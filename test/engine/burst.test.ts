@@ -159,3 +159,34 @@ describe('burst detector', () => {
     }
   });
 });
+
+describe('burst end time', () => {
+  it('is over, or due later, at every end time the engine scheduled for it, however the decay rounds', () => {
+    // The review heap hands a key back at `endsAt`. If the end test there disagreed with the end time by a
+    // rounding error, the key would be handed back at the same time forever and the service would freeze.
+    const e = new Engine(engineConfig());
+    const rng = new Rng(91);
+    const keys: string[] = [];
+    for (let k = 0; k < 400; k++) {
+      const key = `spiky/${k}`;
+      const start = T0 + k * 7 * MINUTE;
+      for (let t = start - HOUR; t < start; t += rng.exp(rng.uniform(1, 20) * MINUTE))
+        e.observe(key, t, Number.NaN, 0);
+      const spikeMs = rng.uniform(5, 120) * SECOND;
+      const gapMs = rng.uniform(50, 900);
+      for (let t = start; t < start + spikeMs; t += rng.exp(gapMs)) e.observe(key, t, Number.NaN, 0);
+      if (e.burst.isActive(e.keys.slotOf(key))) keys.push(key);
+    }
+    expect(keys.length).toBeGreaterThan(300);
+    for (const key of keys) {
+      const slot = e.keys.slotOf(key);
+      let reviews = 0;
+      while (e.burst.isActive(slot)) {
+        const end = e.burst.endsAt(slot);
+        e.burst.evaluate(slot, end);
+        if (e.burst.isActive(slot)) expect(e.burst.endsAt(slot), key).toBeGreaterThan(end);
+        expect(++reviews, key).toBeLessThan(20);
+      }
+    }
+  });
+});
