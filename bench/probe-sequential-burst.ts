@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { BURST, type PatternState, SEQUENTIAL } from '../src/engine/types.ts';
-import { episodes, type Transition } from './replay.ts';
+import { episodes, type Transition, timelineRecorder } from './replay.ts';
 import { Rng } from './workloads.ts';
 
 const SECOND = 1000;
@@ -95,16 +95,7 @@ function replayEvents(
   list.sort((a, b) => a.arrival - b.arrival);
   const engine = new Engine(cfg);
   const timelines = new Map<string, Transition[]>();
-  const masks = new Map<number, number>();
-  const record = (slot: number) => {
-    const mask = engine.maskOf(slot);
-    if ((masks.get(slot) ?? 0) === mask) return;
-    masks.set(slot, mask);
-    const key = engine.keys.keys[slot];
-    const timeline = timelines.get(key) ?? [];
-    timelines.set(key, timeline);
-    timeline.push({ ts: engine.now, accesses: engine.accessesOf(slot), mask });
-  };
+  const record = timelineRecorder(engine, timelines);
   const pending = [...checkpoints].sort((a, b) => a - b);
   for (const e of list) {
     while (pending.length > 0 && pending[0] <= e.ts) checkpoint(engine, pending.shift() as number);

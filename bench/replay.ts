@@ -25,12 +25,16 @@ export interface Replay {
   firstSeen: Map<string, number>;
 }
 
-export function replay(trace: Trace, cfg: EngineConfig, toEnd = true): Replay {
-  const engine = new Engine(cfg);
-  const timelines = new Map<string, Transition[]>();
-  const firstSeen = new Map<string, number>();
+/**
+ * A `drainChanges` callback that appends a transition to the key's timeline whenever its pattern mask
+ * differs from the one last recorded.
+ */
+export function timelineRecorder(
+  engine: Engine,
+  timelines: Map<string, Transition[]>,
+): (slot: number) => void {
   const masks = new Map<number, number>();
-  const record = (slot: number) => {
+  return (slot) => {
     const mask = engine.maskOf(slot);
     if ((masks.get(slot) ?? 0) === mask) return;
     masks.set(slot, mask);
@@ -39,6 +43,13 @@ export function replay(trace: Trace, cfg: EngineConfig, toEnd = true): Replay {
     timelines.set(key, list);
     list.push({ ts: engine.now, accesses: engine.accessesOf(slot), mask });
   };
+}
+
+export function replay(trace: Trace, cfg: EngineConfig, toEnd = true): Replay {
+  const engine = new Engine(cfg);
+  const timelines = new Map<string, Transition[]>();
+  const firstSeen = new Map<string, number>();
+  const record = timelineRecorder(engine, timelines);
   for (let i = 0; i < trace.n; i++) {
     const key = trace.keyNames[trace.key[i]];
     if (!firstSeen.has(key)) firstSeen.set(key, trace.ts[i]);
