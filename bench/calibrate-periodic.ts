@@ -28,7 +28,7 @@ for (let n = 0; n <= HISTORY; n++) {
   for (let rep = 0; rep < REPS; rep++) {
     let at = 0;
     for (let i = 0; i < n; i++) t[i] = at += rng.exp(1e6);
-    fitSchedule(t, n, cfg, fit, Number.POSITIVE_INFINITY);
+    fitSchedule(t, n, cfg, fit, Number.NEGATIVE_INFINITY);
     stats.push(fit.period > 0 ? 1 - fit.score : Number.POSITIVE_INFINITY);
   }
   critical.push(Math.floor(quantile(stats, NULL_ALPHA) * 1e4) / 1e4);

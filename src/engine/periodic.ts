@@ -10,8 +10,11 @@ import type { PeriodicDetail } from './types.ts';
  * 32-bit offsets in 16 ms ticks from a per-key base (200 bytes, two years of span), independent of how
  * many accesses each session makes. When a session starts, the detector refits:
  *   1. period: the median gap, refined twice by the median of the gaps close to a whole number of
- *      periods, each divided by that number, so missed runs (double gaps) and stray accesses (split gaps)
- *      do not bias it;
+ *      periods, each divided by that number, so missed runs (double gaps) do not bias it. Stray accesses
+ *      between the runs split gaps and pull the median to a fraction of the period; when the schedule
+ *      from it is refused (or accepted with starts left off it), from 12 starts on the densest cluster of
+ *      spans over one to three consecutive gaps — a run and the next one still span one period with up
+ *      to two strays between them — is fitted too (`clusteredPeriod`);
  *   2. beats: walking both ways from the latest start on the schedule, each start's beat number follows
  *      from its distance to the nearest start that sat on a beat (phase unwrapping), so neither a slightly
  *      wrong first guess nor a cluster of strays can shift the count over the history;
@@ -85,7 +88,7 @@ const MAX_TICKS = DROPPED - 1;
  */
 export const NULL_ALPHA = 0.001;
 // biome-ignore format: a table
-export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0002, 0.0059, 0.0137, 0.0303, 0.0473, 0.0789, 0.0998, 0.1248, 0.1446, 0.1649, 0.1936, 0.2123, 0.2123, 0.2445, 0.2594, 0.2799, 0.2948, 0.3099, 0.3128, 0.3198, 0.3297, 0.3499, 0.3671, 0.3749, 0.3749, 0.4066, 0.4066, 0.4413, 0.4413, 0.4413, 0.4701, 0.4729, 0.4876, 0.4891, 0.5023, 0.5089, 0.5089, 0.5316, 0.5316, 0.5408, 0.5463, 0.5476, 0.5483, 0.5483, 0.5483];
+export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0002, 0.0059, 0.0137, 0.0303, 0.0473, 0.0789, 0.0998, 0.1248, 0.1353, 0.1518, 0.1732, 0.1981, 0.2038, 0.232, 0.2464, 0.2529, 0.2748, 0.2948, 0.3058, 0.3097, 0.3258, 0.3402, 0.3596, 0.3731, 0.3743, 0.3991, 0.3999, 0.4298, 0.4298, 0.4298, 0.4538, 0.4706, 0.4783, 0.4783, 0.4894, 0.5063, 0.5074, 0.5208, 0.5267, 0.5346, 0.5346, 0.5421, 0.5421, 0.5421, 0.5421];
 
 // Scratch space for a fit: one key at a time, never allocated per event.
 const history = new Float64Array(HISTORY);
@@ -236,8 +239,119 @@ function residuals(t: Float64Array, n: number, out: PeriodicFit): void {
 }
 
 /**
+ * Starts the stray-tolerant period search needs: below this the median-gap estimate stands alone. Strays
+ * can only be told from a schedule over several runs, and the Poisson critical values of fewer starts —
+ * where a clean schedule is first reported — stay those of the median-gap fit alone.
+ */
+const STRAY_SEARCH_MIN_STARTS = 12;
+/** Spans over up to this many consecutive gaps: a run followed by up to two strays still spans one period. */
+const SPAN_STEPS = 3;
+/** Relative half-width of a cluster of spans: twice the timing error of a cron job with a 2 % delay. */
+const CLUSTER_TOLERANCE = 0.04;
+/**
+ * A sub-multiple of the densest span replaces it when its own cluster holds at least this share as many
+ * spans: a schedule with many missed runs has about as many spans of two or three periods as of one,
+ * while two jobs on a key (at :00 and :20) have only half as many spans of 20 minutes as of their hour.
+ */
+const HARMONIC_SHARE = 0.6;
+
+/**
+ * Share of the starts on an accepted schedule that a whole multiple of its period must hold to replace
+ * it: the true period holds the runs that its half holds (less the strays near the half beats), twice a
+ * schedule's period only every other run.
+ */
+const HOLDS_MOST = 0.75;
+
+/**
+ * Candidate periods are the spans that end at one of this many latest starts: one of them is nearly
+ * always a run whose previous run is at most SPAN_STEPS starts back (with two, a periodic key whose two
+ * latest starts were strays or pieces of a split run dropped out: 8 times per key in 4 days of an hourly
+ * upload with pauses). Each candidate is a pass over the spans, the cost of the search.
+ */
+const CANDIDATE_ENDS = 4;
+/** The cluster is counted among the spans of this many latest starts: half the history, half the cost. */
+const CLUSTER_STARTS = HISTORY / 2;
+
+/** Spans t[i + k] − t[i], k = 1..SPAN_STEPS, of the starts being fitted. */
+const spans = new Float64Array(SPAN_STEPS * CLUSTER_STARTS);
+/** Second fit (stray-tolerant period) of a refit, compared with the first. */
+const strayFit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+/** Number and mean of the spans within CLUSTER_TOLERANCE of a length, set by `cluster`. */
+let clusterCount = 0;
+let clusterMean = 0;
+
+/** Counts the first m spans within CLUSTER_TOLERANCE of `length` (branch-free: most are not). */
+function cluster(m: number, length: number): void {
+  const low = length * (1 - CLUSTER_TOLERANCE);
+  const high = length * (1 + CLUSTER_TOLERANCE);
+  let count = 0;
+  let sum = 0;
+  for (let i = 0; i < m; i++) {
+    const span = spans[i];
+    const inside = +(span >= low) & +(span <= high);
+    count += inside;
+    sum += inside * span;
+  }
+  clusterCount = count;
+  clusterMean = count > 0 ? sum / count : 0;
+}
+
+/**
+ * The period as the densest cluster of spans over one to SPAN_STEPS consecutive gaps (a histogram of
+ * short pairwise differences, evaluated at the spans ending at the latest starts): stray accesses split
+ * a period's gap at random places, so the gaps' median falls to a fraction of it, but a run and the next
+ * one still span one period with up to two strays between them, while the pieces spread over all
+ * lengths. A sub-multiple of the densest span wins if nearly as many spans cluster there (missed runs
+ * make spans of two periods as common as of one). Returns the mean span of the chosen cluster, 0 if the
+ * densest is too sparse for a schedule. No sorting: a typed array's sort costs more than the whole first fit.
+ */
+function clusteredPeriod(t: Float64Array, n: number): number {
+  const first = Math.max(0, n - CLUSTER_STARTS);
+  let m = 0;
+  for (let k = 1; k <= SPAN_STEPS; k++) for (let i = first + k; i < n; i++) spans[m++] = t[i] - t[i - k];
+  let best = 0;
+  let densest = 0;
+  for (let j = n - 1; j >= n - CANDIDATE_ENDS && j >= 1; j--)
+    for (let k = 1; k <= SPAN_STEPS && k <= j; k++) {
+      const length = t[j] - t[j - k];
+      if (!(length > 0)) continue;
+      cluster(m, length);
+      if (clusterCount > best) {
+        best = clusterCount;
+        densest = clusterMean;
+      }
+    }
+  // Each run whose next run is at most SPAN_STEPS starts later adds a span to the cluster, so a schedule
+  // with up to SPAN_STEPS − 1 strays per run fills it with about a SPAN_STEPS-th as many spans as starts;
+  // 24 memoryless starts reach that about once in twenty, so their refits rarely pay for a second fit.
+  if (best < Math.max(3, (n - first) / SPAN_STEPS)) return 0;
+  for (let divisor = SPAN_STEPS; divisor >= 2; divisor--) {
+    cluster(m, densest / divisor);
+    if (clusterCount >= HARMONIC_SHARE * best) return clusterMean;
+  }
+  return densest;
+}
+
+/** The latest start that ends a span of about `period` over at most SPAN_STEPS gaps: on the schedule. */
+function latestOnPeriod(t: Float64Array, n: number, period: number): number {
+  for (let j = n - 1; j > 0; j--)
+    for (let i = j - 1; i >= 0 && i >= j - SPAN_STEPS; i--)
+      if (Math.abs(t[j] - t[i] - period) <= CLUSTER_TOLERANCE * period) return j;
+  return n - 1;
+}
+
+/**
  * Fits a schedule to `n` ascending session start times in `t`. Pure; exported for tests and calibration.
- * `critical` (of 1 − r) is the Poisson null's critical value for n starts; Infinity skips that test.
+ * `critical` (of 1 − r) is the Poisson null's critical value for n starts; Infinity skips that test, and
+ * −Infinity refuses every fit on it, so that both period estimates are always tried and the better phase
+ * concentration is reported (what calibration must see: the engine accepts the second when the first fails).
+ *
+ * The period comes first from the median gap (cheap, and right unless strays split the gaps); when that
+ * schedule is refused, or accepted with starts off it, and there are STRAY_SEARCH_MIN_STARTS starts, from
+ * the densest cluster of short spans (`clusteredPeriod`), fitted the same way. The second fit replaces a
+ * refused first one if accepted, or if neither is and its phases are more concentrated (`shortBy` is then
+ * the smaller of the two, so that refits are skipped only while both estimates are far from a schedule);
+ * it replaces an accepted one only as a whole multiple of its period that holds most of its starts.
  */
 export function fitSchedule(
   t: Float64Array,
@@ -246,11 +360,7 @@ export function fitSchedule(
   out: PeriodicFit,
   critical = POISSON_CRITICAL[Math.min(n, HISTORY)],
 ): void {
-  out.ok = false;
-  out.period = 0;
-  out.score = 0;
-  out.jitter = 0;
-  out.shortBy = 0;
+  clearFit(out);
   if (n < 3) return;
   for (let i = 1; i < n; i++) {
     const g = t[i] - t[i - 1];
@@ -288,31 +398,76 @@ export function fitSchedule(
   let a = n - 1;
   while (a > 0 && !nearWholePeriods(t[a] - t[a - 1], period)) a--;
   if (a === 0) a = n - 1;
+  const offLine = fitFrom(t, n, period, a, cfg, out, critical);
+  // A schedule that holds every start has no strays to look past.
+  if (n < STRAY_SEARCH_MIN_STARTS || (out.ok && offLine === 0)) return;
+  const clustered = clusteredPeriod(t, n);
+  if (!(clustered > 0) || Math.abs(clustered - period) <= CLUSTER_TOLERANCE * clustered) return;
+  if (out.ok) {
+    // An accepted schedule with strays can be a sub-multiple of the true period (strays near the middle
+    // of the runs fill its other beats): a whole multiple of it that also holds is the schedule.
+    const whole = Math.round(clustered / out.period);
+    if (whole < 2 || Math.abs(clustered - whole * out.period) > CLUSTER_TOLERANCE * clustered) return;
+  }
+  clearFit(strayFit);
+  const strayOffLine = fitFrom(t, n, clustered, latestOnPeriod(t, n, clustered), cfg, strayFit, critical);
+  if (out.ok) {
+    // The longer period must hold most starts of the shorter: a schedule with many missed runs also
+    // passes at twice its period, but with only every other run on it.
+    if (strayFit.ok && n - strayOffLine >= HOLDS_MOST * (n - offLine)) Object.assign(out, strayFit);
+    return;
+  }
+  const shortBy = Math.min(out.shortBy, strayFit.shortBy);
+  if (strayFit.ok || strayFit.score > out.score) Object.assign(out, strayFit);
+  out.shortBy = shortBy;
+}
+
+function clearFit(out: PeriodicFit): void {
+  out.ok = false;
+  out.period = 0;
+  out.score = 0;
+  out.jitter = 0;
+  out.shortBy = 0;
+}
+
+/**
+ * Fits and tests the schedule of the starts from a first period and the index of a start on it. Returns
+ * how many starts an accepted schedule leaves off its line (strays); n when refused before counting.
+ */
+function fitFrom(
+  t: Float64Array,
+  n: number,
+  period: number,
+  a: number,
+  cfg: EngineConfig['periodic'],
+  out: PeriodicFit,
+  critical: number,
+): number {
   const anchor = t[a];
   unwrap(t, n, a, period);
   // No residuals yet: no value exceeds an infinite limit, so the first line takes every start whatever
   // `resid` holds from the previous fit.
-  if (!fitLine(t, n, anchor, Number.POSITIVE_INFINITY, out)) return;
+  if (!fitLine(t, n, anchor, Number.POSITIVE_INFINITY, out)) return n;
   residuals(t, n, out);
   const limit = Math.max(3 * (ROBUST * medianOf(work, n)), 0.01 * out.period);
-  if (!fitLine(t, n, anchor, limit, out)) return;
+  if (!fitLine(t, n, anchor, limit, out)) return n;
   for (let i = 0; i < n; i++) {
     const k = Math.round((t[i] - out.beat) / out.period);
     beats[i] = k;
     resid[i] = t[i] - out.beat - k * out.period;
   }
-  if (!fitLine(t, n, anchor, limit, out)) return;
+  if (!fitLine(t, n, anchor, limit, out)) return n;
   residuals(t, n, out);
 
   // A period out of range or starts too loose for any schedule are refused whatever their phases: skip
   // the phase statistics (the trigonometry is most of a refit, and most keys that reach here are not
   // periodic — this runs at each of their session starts). `jitter` and `score` stay 0 for such a fit.
-  if (out.period < cfg.minPeriodMs || out.period > cfg.maxPeriodMs) return;
+  if (out.period < cfg.minPeriodMs || out.period > cfg.maxPeriodMs) return n;
   const bound = cfg.maxJitter * out.period;
   out.shortBy = Math.max(n - (n >> 1) - countWithin(work, n, bound), 0);
-  if (out.shortBy > 0) return;
+  if (out.shortBy > 0) return n;
   const jitter = ROBUST * medianOf(work, n);
-  if (!(jitter <= bound)) return;
+  if (!(jitter <= bound)) return n;
   out.jitter = jitter;
   // Phase concentration and sums of squares over the starts on the schedule (strays left out): errors
   // around the line, and the errors of gaps between consecutive beats.
@@ -354,6 +509,7 @@ export function fitSchedule(
     1 - out.score <= critical &&
     distinct / expected >= cfg.minFillRatio &&
     phaseHolds;
+  return n - onLine;
 }
 
 export class PeriodicDetector {
