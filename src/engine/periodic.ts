@@ -419,11 +419,13 @@ export class PeriodicDetector {
     const origin = this.row.f64[r8 + this.at.base];
     const latest = this.startBack(slot, 0);
     const before = this.startBack(slot, 1);
-    if (latest !== DROPPED && before !== DROPPED) {
+    const earlier = this.startBack(slot, 2);
+    if (earlier !== DROPPED && before !== DROPPED && latest !== DROPPED) {
       // The key's usual interval: the shorter of the last two, so that one long interval (an outage, a
-      // night without runs) does not make the next runs look like pauses.
-      const earlier = this.startBack(slot, 2);
-      const usual = earlier === DROPPED ? latest - before : Math.min(latest - before, before - earlier);
+      // night without runs) does not make the next runs look like pauses. A single interval is no usual
+      // one: a key that ran a minutely job for half an hour and resumed after a night merged its next
+      // runs, hours of them, into a few occurrences.
+      const usual = Math.min(latest - before, before - earlier);
       const start = origin + latest * TICK_MS;
       if (continuesOccurrence(ts - previous, previous - start, usual * TICK_MS)) return false;
     }

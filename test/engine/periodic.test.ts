@@ -182,7 +182,7 @@ describe('periodic detector', () => {
     expect(view(r, 'steady').patterns).not.toContain('periodic');
   });
 
-  it('keeps each run of a job that resumes after an outage an occurrence of its own', () => {
+  it('keeps each run of a job that resumes after an outage an occurrence of its own, on an old key and a new one', () => {
     // One long interval must not make the runs after it pauses of one long occurrence: the scale is the
     // shorter of the last two intervals, and the runs before the outage are not merged either (the quiet
     // is long on one side of them only). Judged by the long interval alone, the 24 runs after a day off
@@ -196,6 +196,14 @@ describe('periodic detector', () => {
       b.add('cron/hourly', t);
       runs++;
     }
+    // A new key that ran a minutely job for half an hour, then resumed after ten hours: its first half hour
+    // is one run (a long quiet after it, nothing before), and each run after the night one occurrence, so
+    // it is periodic again within the hour. Judged by the single interval of its history, the resumed runs
+    // merged for hours and it was periodic again only hours later.
+    const newKey = T0 + 5 * DAY;
+    for (let k = 0; k < 30; k++) b.add('cron/new', newKey + k * MINUTE + b.rng.uniform(0, SECOND));
+    for (let k = 0; k < 120; k++)
+      b.add('cron/new', newKey + 10 * HOUR + k * MINUTE + b.rng.uniform(0, SECOND));
     const r = run(b.build());
     const v = view(r, 'cron/hourly');
     expect(v.periodic?.occurrences).toBe(runs);
@@ -203,6 +211,8 @@ describe('periodic detector', () => {
       (t) => t.ts > resume + HOUR && !(t.mask & 2),
     );
     expect(dropped).toEqual([]);
+    const back = r.timelines.get('cron/new')?.find((t) => t.ts > newKey + 10 * HOUR && t.mask & 2);
+    expect(back?.ts).toBeLessThan(newKey + 11 * HOUR);
   });
 
   it('keeps a daily and a weekly job periodic for years (the start history rebases instead of overflowing)', () => {
