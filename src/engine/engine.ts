@@ -45,7 +45,7 @@ const core = {
   last: ['f64', 1],
   /** Pattern bit mask as last computed. */
   mask: ['u8', 1],
-  /** 1 while the key's current session started on its periodic schedule. */
+  /** 1 while the key's current occurrence started on its periodic schedule. */
   onSchedule: ['u8', 1],
   /** When the key's view next changes with time alone (scheduled in the review heap); 0: never. */
   reviewAt: ['f64', 1],
@@ -205,8 +205,10 @@ export class Engine {
     }
 
     if (newSession) {
-      this.periodic.sessionStarted(slot, ts);
-      row.u8[r1 + coreAt.onSchedule] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
+      // A session that continues an occurrence (a run resuming after a pause) keeps the occurrence's mark:
+      // the run arrived on schedule or not when it began.
+      if (this.periodic.sessionStarted(slot, ts, first ? ts : last))
+        row.u8[r1 + coreAt.onSchedule] = this.periodic.onSchedule(slot, ts) ? 1 : 0;
       this.correlation.episodeStarted(slot, ts);
     }
     // A late event (batches from several devices, a retry) belongs before accesses already seen: taken in

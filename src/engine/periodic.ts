@@ -3,12 +3,13 @@ import type { FieldIndex, RowTable } from './table.ts';
 import type { PeriodicDetail } from './types.ts';
 
 /**
- * Periodic access: a key whose *sessions* start on a schedule (a cron job, a nightly backup, a camera
- * that uploads every 10 minutes).
+ * Periodic access: a key whose *occurrences* start on a schedule (a cron job, a nightly backup, a camera
+ * that uploads every 10 minutes). An occurrence is a session, or a run of sessions separated by pauses that
+ * are short at the scale of the key's own timing (`continuesOccurrence`).
  *
- * Each key keeps the start times of its last `HISTORY` sessions in a ring — seven weeks of a daily job, as
- * 32-bit offsets in 16 ms ticks from a per-key base (200 bytes, two years of span), independent of how
- * many accesses each session makes. When a session starts, the detector refits:
+ * Each key keeps the start times of its last `HISTORY` occurrences in a ring — seven weeks of a daily job,
+ * as 32-bit offsets in 16 ms ticks from a per-key base (200 bytes, two years of span), independent of how
+ * many accesses each occurrence makes. When an occurrence starts, the detector refits:
  *   1. period: the median gap, refined twice by the median of the gaps close to a whole number of
  *      periods, each divided by that number, so missed runs (double gaps) do not bias it. Stray accesses
  *      between the runs split gaps and pull the median to a fraction of the period; when the schedule
@@ -40,11 +41,11 @@ import type { PeriodicDetail } from './types.ts';
 export const HISTORY = 48;
 
 export const periodicFields = {
-  /** Start times of the last HISTORY sessions, in ticks after `base` (DROPPED: none), a ring. */
+  /** Start times of the last HISTORY occurrences, in ticks after `base` (DROPPED: none), a ring. */
   starts: ['u32', HISTORY],
   /** Epoch ms that `starts` count from (moved when a start falls outside the offsets' range). */
   base: ['f64', 1],
-  /** Sessions seen in total (the ring holds the last min(count, HISTORY)). */
+  /** Occurrences recorded (less those merged into the one before; the ring holds the last min(count, HISTORY)). */
   count: ['u32', 1],
   /** Fitted period (ms) and the fitted time of the latest beat; 0 while no schedule fits. */
   period: ['f64', 1],
@@ -61,7 +62,7 @@ export const periodicFields = {
  * Bookkeeping in the key's row that is never stored: whether refits of a key that is not periodic may be
  * skipped. A refit refused because too few starts lie on the schedule tells how many more must
  * (`shortBy`); each new start adds at most one while the schedule holds still, so refitting before then
- * would only refuse again — at every session start of every irregular key, the most common case there is.
+ * would only refuse again — at every occurrence of every irregular key, the most common case there is.
  * The fit itself can land far off now and then on a noisy schedule (a stray start as the anchor, a period
  * locked onto a split gap), so only the second far refusal in a row — a quarter of the starts short, with
  * twice `minOccurrences` of history — skips, and at most `MAX_SKIPPED_REFITS` starts: a schedule that
@@ -81,9 +82,11 @@ const DROPPED = 0xffffffff;
 const MAX_TICKS = DROPPED - 1;
 
 /**
- * Critical values of 1 − r for memoryless session starts, by number of starts (index = n): the
- * `NULL_ALPHA` quantile of the statistic `fitSchedule` computes, from 20,000 simulated Poisson processes
- * per n (`npm run calibrate:periodic` regenerates the table). The mean resultant length uses every start,
+ * Critical values of 1 − r for memoryless keys, by number of starts (index = n): the `NULL_ALPHA`
+ * quantile of the statistic `fitSchedule` computes, from 20,000 simulated keys per n, under two nulls —
+ * memoryless occurrence starts, and memoryless accesses made into occurrences by the detector (merging
+ * makes their starts clumpier, so the first null is the binding one at every n) — the smaller value of
+ * the two (`npm run calibrate:periodic` regenerates the table). The mean resultant length uses every start,
  * which makes it far more powerful at six to ten starts than a spread that ignores half of them.
  */
 export const NULL_ALPHA = 0.001;
@@ -341,7 +344,7 @@ function latestOnPeriod(t: Float64Array, n: number, period: number): number {
 }
 
 /**
- * Fits a schedule to `n` ascending session start times in `t`. Pure; exported for tests and calibration.
+ * Fits a schedule to `n` ascending occurrence start times in `t`. Pure; exported for tests and calibration.
  * `critical` (of 1 − r) is the Poisson null's critical value for n starts; Infinity skips that test, and
  * −Infinity refuses every fit on it, so that both period estimates are always tried and the better phase
  * concentration is reported (what calibration must see: the engine accepts the second when the first fails).
@@ -461,7 +464,7 @@ function fitFrom(
 
   // A period out of range or starts too loose for any schedule are refused whatever their phases: skip
   // the phase statistics (the trigonometry is most of a refit, and most keys that reach here are not
-  // periodic — this runs at each of their session starts). `jitter` and `score` stay 0 for such a fit.
+  // periodic — this runs at each of their occurrences). `jitter` and `score` stay 0 for such a fit.
   if (out.period < cfg.minPeriodMs || out.period > cfg.maxPeriodMs) return n;
   const bound = cfg.maxJitter * out.period;
   out.shortBy = Math.max(n - (n >> 1) - countWithin(work, n, bound), 0);
@@ -512,6 +515,36 @@ function fitFrom(
   return n - onLine;
 }
 
+/**
+ * What an occurrence is. A session (accesses less than `sessionGapMs` apart) is the unit of most keys, but a
+ * job that pauses longer than that mid-run — a backup stopping to compress, an upload waiting for the next
+ * clip — makes several sessions per run, and at 16 a night the history held three nights and the median
+ * gap was seconds: such a job was never periodic. An occurrence is judged at the scale of the key's own
+ * timing instead: a session continues the current occurrence when the quiet before it is under
+ * `PAUSE_SHARE` of the key's usual interval between occurrences (a minute inside an hourly upload, hours
+ * inside a weekly job) and the occurrence so far has lasted under `RUN_SHARE` of it. A schedule's next run
+ * comes a whole period less the run after the last, so runs of up to a quarter of the period, jitter and
+ * missed runs pass with room; what is merged is the pauses of a run, or a stray access shortly after
+ * another. The run bound keeps a busy key from one endless occurrence — a key read every second has
+ * occurrences of a session or two, and a key that changes its habits is never stuck in an old run — and
+ * from being paced by the rule: at half the interval, each occurrence of such a key lasted about half the
+ * one before, its starts grew regular and memoryless keys read once a second were periodic now and then
+ * three times as often as with sessions (a quarter: as often). Pause shares from 0.05 to 0.3 scored the
+ * same on `bench/probe-periodic-correlated.ts` within a key or two per case (a larger one merges more
+ * strays into runs, and more runs into strays just before them); a tenth bridges a minute's pause in a
+ * 10-minute job while a schedule's quiet is ten times the bound.
+ */
+const PAUSE_SHARE = 0.1;
+const RUN_SHARE = 0.25;
+
+/**
+ * Does a session after `quiet` ms continue an occurrence that has lasted `lasted` ms so far, for a key
+ * whose usual interval between occurrences is `interval` ms?
+ */
+function continuesOccurrence(quiet: number, lasted: number, interval: number): boolean {
+  return quiet < PAUSE_SHARE * interval && lasted < RUN_SHARE * interval;
+}
+
 export class PeriodicDetector {
   /** The engine's state row; this detector owns the section `periodicFields`. */
   private readonly row: RowTable;
@@ -533,8 +566,76 @@ export class PeriodicDetector {
     return slot * this.row.stride8;
   }
 
-  /** Records the start of a session at `ts` and refits. Returns true if `active` changed. */
-  sessionStarted(slot: number, ts: number): boolean {
+  /**
+   * A session of the key started at `ts`, its previous access being at `previous`. Unless the session
+   * continues the current occurrence, records a new occurrence and refits. Returns true if it began one.
+   */
+  sessionStarted(slot: number, ts: number, previous: number): boolean {
+    const r8 = this.r8(slot);
+    const origin = this.row.f64[r8 + this.at.base];
+    const latest = this.startBack(slot, 0);
+    const before = this.startBack(slot, 1);
+    const earlier = this.startBack(slot, 2);
+    if (earlier !== DROPPED && before !== DROPPED && latest !== DROPPED) {
+      // The key's usual interval: the shorter of the last two, so that one long interval (an outage, a
+      // night without runs) does not make the next runs look like pauses. A single interval is no usual
+      // one: a key that ran a minutely job for half an hour and resumed after a night merged its next
+      // runs, hours of them, into a few occurrences.
+      const usual = Math.min(latest - before, before - earlier);
+      const start = origin + latest * TICK_MS;
+      if (continuesOccurrence(ts - previous, previous - start, usual * TICK_MS)) return false;
+    }
+    if (latest !== DROPPED) this.mergeLatestRun(slot, ts - (origin + latest * TICK_MS), previous);
+    this.occurrenceStarted(slot, ts);
+    return true;
+  }
+
+  /** The `back`-th newest start in ticks (0: the newest), DROPPED if the ring does not hold it. */
+  private startBack(slot: number, back: number): number {
+    const r4 = 2 * this.r8(slot);
+    const count = this.row.u32[r4 + this.at.count];
+    if (back >= Math.min(count, HISTORY)) return DROPPED;
+    return this.row.u32[r4 + this.at.starts + ((count - 1 - back) % HISTORY)];
+  }
+
+  /**
+   * A key's first runs had no interval to be judged by (a backup's first night made a dozen occurrences of
+   * its pauses). When an occurrence starts, the interval that ends here is a scale for the starts at the end
+   * of the history: if they are one run at the scale of the intervals on both of its sides (this one and
+   * the one before the run, or none for the key's first run) — its gaps under a tenth, its length under a
+   * quarter — they are merged into its first start. The gap between two starts stands for the quiet before
+   * the later one (it is at least that long). A run separated by a long quiet on one side only (a job
+   * resuming after an outage) is left as it is. O(run) per occurrence, like the refit that follows.
+   */
+  private mergeLatestRun(slot: number, interval: number, previous: number): void {
+    const r4 = 2 * this.r8(slot);
+    const count = this.row.u32[r4 + this.at.count];
+    const origin = this.row.f64[this.r8(slot) + this.at.base];
+    let run = 0;
+    let widest = 0;
+    for (;;) {
+      const later = this.startBack(slot, run);
+      const first = this.startBack(slot, run + 1);
+      if (first === DROPPED) break;
+      const gap = (later - first) * TICK_MS;
+      if (!continuesOccurrence(gap, previous - (origin + first * TICK_MS), interval)) break;
+      widest = Math.max(widest, gap);
+      run++;
+    }
+    if (run === 0) return;
+    const first = this.startBack(slot, run);
+    const beforeRun = this.startBack(slot, run + 1);
+    let scale = interval;
+    if (beforeRun !== DROPPED) scale = Math.min(interval, (first - beforeRun) * TICK_MS);
+    // Nothing before the run: it is the key's first, unless the ring has forgotten what came before it.
+    else if (count > run + 1) return;
+    if (!continuesOccurrence(widest, previous - (origin + first * TICK_MS), scale)) return;
+    for (let i = 0; i < run; i++) this.row.u32[r4 + this.at.starts + ((count - 1 - i) % HISTORY)] = DROPPED;
+    this.row.u32[r4 + this.at.count] = count - run;
+  }
+
+  /** Records the start of an occurrence at `ts` and refits. */
+  private occurrenceStarted(slot: number, ts: number): void {
     const { f64, f32, u32, u8 } = this.row;
     const { at } = this;
     const r8 = this.r8(slot);
@@ -548,34 +649,47 @@ export class PeriodicDetector {
     u32[base + (count % HISTORY)] = Math.round((ts - f64[r8 + at.base]) / TICK_MS);
     u32[r4 + at.count] = count + 1;
     // Too few starts to fit yet (the history can hold no more than were seen).
-    if (count + 1 < this.cfg.minOccurrences) return false;
+    if (count + 1 < this.cfg.minOccurrences) return;
     const active = 8 * r8 + at.active;
     const skip = 8 * r8 + this.scratch.skipRefits;
     if (u8[skip] > FAR && u8[active] === 0) {
       u8[skip]--;
-      return false;
+      return;
     }
-    const origin = f64[r8 + at.base];
-    // Oldest first: the ring from the entry after the newest to its end, then from its start.
-    const newest = count % HISTORY;
-    let n = 0;
-    if (count + 1 >= HISTORY) n = unpack(u32, base + newest + 1, base + HISTORY, origin, n);
-    n = unpack(u32, base, base + newest + 1, origin, n);
-    if (n < this.cfg.minOccurrences) return false;
-    // Events can arrive slightly out of order; the fit needs ascending times.
-    let sorted = true;
-    for (let i = 1; i < n && sorted; i++) sorted = history[i] >= history[i - 1];
-    if (!sorted) history.subarray(0, n).sort();
+    const n = this.loadHistory(slot);
+    if (n < this.cfg.minOccurrences) return;
     fitSchedule(history, n, this.cfg, this.fit);
     const far = n >= 2 * this.cfg.minOccurrences && this.fit.shortBy >= n / 4;
     u8[skip] = far ? (u8[skip] === FAR ? FAR + MAX_SKIPPED_REFITS : FAR) : 0;
-    const was = u8[active];
     u8[active] = this.fit.ok ? 1 : 0;
     f64[r8 + at.period] = this.fit.ok ? this.fit.period : 0;
     f64[r8 + at.beat] = this.fit.beat;
     f32[r4 + at.jitter] = this.fit.jitter;
     f32[r4 + at.score] = this.fit.score;
-    return u8[active] !== was;
+  }
+
+  /** Unpacks the key's occurrence starts into `history`, ascending; returns how many there are. */
+  private loadHistory(slot: number): number {
+    const { u32 } = this.row;
+    const r8 = this.r8(slot);
+    const base = 2 * r8 + this.at.starts;
+    const count = u32[2 * r8 + this.at.count];
+    const origin = this.row.f64[r8 + this.at.base];
+    // Oldest first: the ring from the entry after the newest to its end, then from its start.
+    const newest = (count - 1) % HISTORY;
+    let n = 0;
+    if (count >= HISTORY) n = unpack(u32, base + newest + 1, base + HISTORY, origin, n);
+    n = unpack(u32, base, base + newest + 1, origin, n);
+    // Events can arrive slightly out of order; the fit needs ascending times.
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++) sorted = history[i] >= history[i - 1];
+    if (!sorted) history.subarray(0, n).sort();
+    return n;
+  }
+
+  /** The key's recorded occurrence starts, ascending (a copy: for tests and calibration). */
+  occurrenceStarts(slot: number): Float64Array {
+    return history.slice(0, this.loadHistory(slot));
   }
 
   /**
@@ -618,7 +732,7 @@ export class PeriodicDetector {
     return this.isActive(slot) ? this.row.f32[2 * this.r8(slot) + this.at.score] : 0;
   }
 
-  /** When the key stops being periodic if no session starts before then (missed beats). */
+  /** When the key stops being periodic if no occurrence starts before then (missed beats). */
   expiresAt(slot: number): number {
     if (!this.isActive(slot)) return Number.POSITIVE_INFINITY;
     const r8 = this.r8(slot);
