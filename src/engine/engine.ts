@@ -235,6 +235,11 @@ export class Engine {
     this.sweep();
   }
 
+  /** Entries in the review heap, stale ones included (the soak checks that it stays bounded). */
+  get pendingReviews(): number {
+    return this.review.size;
+  }
+
   /** Is engine time currently following the wall clock? */
   get isLive(): boolean {
     return this.live;
