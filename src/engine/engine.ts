@@ -254,6 +254,12 @@ export class Engine {
       h.pop();
       if (this.keys.generation[slot] !== gen || this.reviewAt(slot) !== at) continue;
       this.setReviewAt(slot, 0);
+      // Its view changes later than when it was scheduled (a bursting key accessed since): look again then.
+      const due = this.nextChange(slot);
+      if (due > this.now) {
+        this.scheduleReview(slot, due);
+        continue;
+      }
       this.burst.evaluate(slot, this.now);
       this.periodic.expire(slot, this.now);
       this.refresh(slot);
@@ -285,11 +291,26 @@ export class Engine {
       row.u8[r1 + coreAt.mask] = mask;
     }
     this.markChanged(slot, mask !== old ? URGENT : CHANGED);
-    const next = Math.min(this.burst.endsAt(slot), this.periodic.expiresAt(slot));
-    if (Number.isFinite(next) && next !== row.f64[r8 + coreAt.reviewAt]) {
-      row.f64[r8 + coreAt.reviewAt] = next;
-      this.review.push(next, slot, this.keys.generation[slot]);
-    }
+    this.scheduleReview(slot, this.nextChange(slot));
+  }
+
+  /** When the key's view next changes with time alone (Infinity: never). */
+  private nextChange(slot: number): number {
+    return Math.min(this.burst.endsAt(slot), this.periodic.expiresAt(slot));
+  }
+
+  /**
+   * Puts the key in the review heap at `next` unless it is already there at that time or earlier: the
+   * review then finds the later time and moves the key there (`sweep`). Pushed whenever the time changed,
+   * a bursting key — whose end moves on with each access — left an entry per access in the heap, each kept
+   * for up to a burst window: a heap growing with the event rate, not with the keys (at 10 k/s, 600 k
+   * entries a minute for one key).
+   */
+  private scheduleReview(slot: number, next: number): void {
+    const at = this.reviewAt(slot);
+    if (!Number.isFinite(next) || (at > 0 && at <= next)) return;
+    this.setReviewAt(slot, next);
+    this.review.push(next, slot, this.keys.generation[slot]);
   }
 
   /** Keys whose correlation status changed through another key's event. */
