@@ -158,6 +158,7 @@ export function runShape(workload: Workload, progress: Progress): SoakStats {
   };
   let where = 'start';
   let unscanned = 0;
+  let unrestored = 0;
   const checkChanged = () => {
     e.drainChanges((slot) => {
       const v = e.view(slot);
@@ -208,7 +209,10 @@ export function runShape(workload: Workload, progress: Progress): SoakStats {
       }
       checkReviews(e, cfg);
       stats.maxReviews = Math.max(stats.maxReviews, e.pendingReviews);
-      if (rng.next() < shape.restoreChance) {
+      // A restore exports and compares every key: at most one per key-count of events, like the scan.
+      unrestored += batch.length;
+      if (unrestored >= e.keys.size && rng.next() < shape.restoreChance) {
+        unrestored = 0;
         where = `restore after batch ${stats.batches}`;
         const before = new Map<string, string>();
         for (const slot of e.keys.slots()) before.set(e.keys.keys[slot], JSON.stringify(e.view(slot)));

@@ -72,6 +72,8 @@ export interface Shape {
   resetChance: number;
   restoreChance: number;
   exportChance: number;
+  /** Per-batch chance that the wall clock of live traffic is off by an hour or a year (a bad NTP step). */
+  wallGlitchChance: number;
 }
 
 function pickLog(rng: Rng, lo: number, hi: number): number {
@@ -281,6 +283,7 @@ export function drawShape(seed: number, base: EngineConfig, scale: number): Shap
     resetChance: rng.pick([0, 0, 0.001]),
     restoreChance: rng.pick([0, 0.002, 0.02]),
     exportChance: rng.pick([0, 0.05, 0.5]),
+    wallGlitchChance: live ? rng.pick([0, 0, 0.001]) : 0,
   };
   const overrides = Object.entries(cfg).filter(
     ([k, v]) => JSON.stringify(v) !== JSON.stringify(base[k as never]),
@@ -295,6 +298,7 @@ export function drawShape(seed: number, base: EngineConfig, scale: number): Shap
     `veryLate=${shape.veryLateChance}`,
     `jumps=${shape.jumpChance}`,
     `quantum=${shape.quantumMs}`,
+    `wallGlitch=${shape.wallGlitchChance}`,
     `config:${overrides.map(([k]) => k).join(',') || 'default'}`,
   ].join(' ');
   return shape;
@@ -363,9 +367,14 @@ export class Workload {
     this.actorSummary = [...counts].map(([k, n]) => `${k}x${n}`).join(',');
   }
 
-  /** The wall clock of live traffic: true time moved by the same jumps and pauses (events arrive now). */
+  /**
+   * The wall clock of live traffic: true time moved by the same jumps and pauses (events arrive now), and
+   * now and then off by an hour or a year for a moment.
+   */
   wall(): number {
-    return Math.min(MAX_TS, Math.max(1, this.due.peekTime() + this.offset));
+    const { rng } = this;
+    const glitch = rng.next() < this.shape.wallGlitchChance ? rng.pick([-1, 1]) * rng.pick([HOUR, YEAR]) : 0;
+    return Math.min(MAX_TS, Math.max(1, this.due.peekTime() + this.offset + glitch));
   }
 
   /** Silence: nothing happens for `ms` (the actors resume after it). */
