@@ -6,6 +6,7 @@ import type { EngineConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { PATTERN_BITS, PATTERNS, type PatternState } from '../src/engine/types.ts';
 import type { Workload } from './soak-shapes.ts';
+import type { Rng } from './workloads.ts';
 
 /** An invariant that did not hold: which one, and where in the run. */
 export class SoakFailure extends Error {
@@ -119,8 +120,11 @@ export function checkReviews(e: Engine, cfg: EngineConfig): void {
   if (e.pendingReviews > bound) fail(`review heap holds ${e.pendingReviews}, bound ${bound}`);
 }
 
-/** A fresh engine holding a snapshot of `e` (every row exported and imported, as the store does). */
-function restored(e: Engine, cfg: EngineConfig, clock: () => number, order: number[]): Engine {
+/**
+ * A fresh engine holding a snapshot of `e`: every row exported and imported, as the store does, in the
+ * store's own order (shuffled) and with a few rows handed back twice.
+ */
+function restored(e: Engine, cfg: EngineConfig, clock: () => number, rng: Rng): Engine {
   const copy = new Engine(cfg, { clock });
   const rows = [...e.keys.slots()].map((slot) => ({
     key: e.keys.keys[slot],
@@ -128,8 +132,11 @@ function restored(e: Engine, cfg: EngineConfig, clock: () => number, order: numb
     generation: e.keys.generation[slot],
     row: e.exportRow(slot),
   }));
-  // The store hands rows back in its own order.
-  for (const i of order.slice(0, rows.length)) if (i < rows.length) rows.push(rows[i]);
+  for (let i = 0; i < Math.min(rows.length, 8); i++) rows.push(rng.pick(rows));
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [rows[i], rows[j]] = [rows[j], rows[i]];
+  }
   for (const r of rows) copy.importRow(r.key, r.slot, r.generation, r.row);
   copy.finishRestore(e.exportMeta());
   return copy;
@@ -216,9 +223,8 @@ export function runShape(workload: Workload, progress: Progress): SoakStats {
         where = `restore after batch ${stats.batches}`;
         const before = new Map<string, string>();
         for (const slot of e.keys.slots()) before.set(e.keys.keys[slot], JSON.stringify(e.view(slot)));
-        const order = Array.from({ length: 8 }, () => rng.int(0, before.size));
         stats.evicted += e.counters.evicted;
-        e = restored(e, cfg, clock, order);
+        e = restored(e, cfg, clock, rng);
         stats.restores++;
         for (const [key, json] of before) {
           const after = e.viewOf(key);
