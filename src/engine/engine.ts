@@ -31,7 +31,8 @@ import {
  * else — building the contract's state object, listing partners, the trend fit — happens only when a view
  * is requested (for publishing, at most once per key per publish interval).
  *
- * Time: engine time is the latest event time seen. While traffic is live (event times within
+ * Time: engine time is the latest event time seen, but never past the wall clock while there is one (an
+ * event from the future is a fast device clock). While traffic is live (event times within
  * `liveWindowMs` of the injected clock), `tick()` also moves it with the clock, so a burst ends on time
  * even if its key falls silent. A replayed log never looks at the clock: the same events give the same
  * answers, now or next year.
@@ -179,8 +180,12 @@ export class Engine {
     let slot = this.keys.slotOf(key);
     if (slot < 0) slot = this.add(key);
     else this.keys.touch(slot);
-    if (ts > this.now) this.now = ts;
     this.live = this.wall > 0 && Math.abs(this.wall - ts) <= this.cfg.liveWindowMs;
+    // Engine time follows event time, but not past the wall clock when there is one: an event from the
+    // future comes from a device whose clock runs fast (the service accepts minutes of it), and as engine
+    // time it ended every other key's burst at its first review until the wall clock caught up.
+    const time = this.wall > 0 ? Math.min(ts, this.wall) : ts;
+    if (time > this.now) this.now = time;
 
     const { row, coreAt } = this;
     const r8 = slot * row.stride8;

@@ -207,3 +207,28 @@ describe('review heap', () => {
     expect(most).toBeLessThanOrEqual(2);
   });
 });
+
+describe('engine time and device clocks', () => {
+  it('an event from a device whose clock runs fast does not end the bursts of other keys', () => {
+    // The service accepts events up to maxFutureSkewMs (5 min) ahead of its clock. Taken as engine time,
+    // one such event put every burst's end in the past: each spike began and ended at every access.
+    let wall = T0;
+    const e = new Engine(engineConfig(), { clock: () => wall });
+    const rng = new Rng(95);
+    const live = (key: string, ts: number) => {
+      e.beginBatch();
+      e.observe(key, ts, Number.NaN, 0);
+      e.tick();
+    };
+    for (; wall < T0 + 2 * HOUR; wall += Math.round(rng.exp(MINUTE))) live('steady', wall);
+    live('fast-clock', wall + 4 * MINUTE);
+    let bursting = 0;
+    for (let i = 0; i < 600; i++) {
+      wall += 100;
+      live('steady', wall);
+      if (e.viewOf('steady')?.patterns.includes('burst')) bursting++;
+    }
+    expect(e.now).toBeLessThanOrEqual(wall);
+    expect(bursting).toBeGreaterThan(550);
+  });
+});
