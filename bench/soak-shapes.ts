@@ -74,6 +74,8 @@ export interface Shape {
   exportChance: number;
   /** Per-batch chance that the wall clock of live traffic is off by an hour or a year (a bad NTP step). */
   wallGlitchChance: number;
+  /** Per-event chance of a device clock running ahead, by up to the future skew the service accepts. */
+  fastClockChance: number;
 }
 
 function pickLog(rng: Rng, lo: number, hi: number): number {
@@ -284,6 +286,7 @@ export function drawShape(seed: number, base: EngineConfig, scale: number): Shap
     restoreChance: rng.pick([0, 0.002, 0.02]),
     exportChance: rng.pick([0, 0.05, 0.5]),
     wallGlitchChance: live ? rng.pick([0, 0, 0.001]) : 0,
+    fastClockChance: live ? rng.pick([0, 0, 1e-4, 0.01]) : 0,
   };
   const overrides = Object.entries(cfg).filter(
     ([k, v]) => JSON.stringify(v) !== JSON.stringify(base[k as never]),
@@ -299,6 +302,7 @@ export function drawShape(seed: number, base: EngineConfig, scale: number): Shap
     `jumps=${shape.jumpChance}`,
     `quantum=${shape.quantumMs}`,
     `wallGlitch=${shape.wallGlitchChance}`,
+    `fastClock=${shape.fastClockChance}`,
     `config:${overrides.map(([k]) => k).join(',') || 'default'}`,
   ].join(' ');
   return shape;
@@ -403,6 +407,7 @@ export class Workload {
     let ts = t + this.offset;
     if (rng.next() < shape.lateChance) ts -= rng.exp(shape.lateMeanMs);
     if (rng.next() < shape.veryLateChance) ts -= rng.uniform(DAY, 10 * YEAR);
+    if (rng.next() < shape.fastClockChance) ts += rng.uniform(0, shape.cfg.maxFutureSkewMs);
     ts = Math.floor(ts / shape.quantumMs) * shape.quantumMs;
     ts = Math.min(MAX_TS, Math.max(0, ts));
     this.emitted.push({ key, ts, pos, size });
