@@ -367,24 +367,29 @@ export class CorrelationDetector {
 
   private setRule(leader: number, n: number, active: boolean): void {
     const { i32, u32, u8 } = this.row;
-    u8[this.ruleFlag(leader, n)] = active ? 1 : 0;
     const follower = u32[this.entry(leader, n) + SLOT];
     const leaderGen = this.keys.generation[leader];
     const refSlot = this.word(follower, this.at.leaderSlot);
     const refGen = this.word(follower, this.at.leaderGen);
     if (active) {
       let free = -1;
+      let listed = false;
       for (let j = 0; j < LEADERS_PER_KEY; j++) {
-        if (i32[refSlot + j] === leader && u32[refGen + j] === leaderGen) return this.touch(leader, follower);
+        if (i32[refSlot + j] === leader && u32[refGen + j] === leaderGen) listed = true;
         const stale = u32[refGen + j] === 0 || this.keys.generation[i32[refSlot + j]] !== u32[refGen + j];
         if (free < 0 && stale) free = j;
       }
-      // No room: the follower lists its first four leaders; the leader still lists the follower.
-      if (free >= 0) {
+      // No room (the follower already has four leaders): the rule waits for one of them to go. A rule its
+      // follower cannot list is one the engine cannot find when the follower goes, and the leader would
+      // stay correlated, with no partner, until its own next access (seen in the soak).
+      if (!listed && free < 0) return;
+      if (!listed) {
         i32[refSlot + free] = leader;
         u32[refGen + free] = leaderGen;
       }
+      u8[this.ruleFlag(leader, n)] = 1;
     } else {
+      u8[this.ruleFlag(leader, n)] = 0;
       for (let j = 0; j < LEADERS_PER_KEY; j++) {
         if (i32[refSlot + j] === leader && u32[refGen + j] === leaderGen) u32[refGen + j] = 0;
       }

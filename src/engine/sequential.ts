@@ -54,6 +54,12 @@ const ACTIVE = 1;
 const continuedBit = (head: number) => 2 << head;
 /** A head that continued is following a live stream while used within this many of the key's accesses. */
 const LIVE_ACCESSES = 2 * STREAM_HEADS;
+/**
+ * The longest step a stream can take: the largest 32-bit float, the type of a head's stride. Positions
+ * may be any finite numbers, and a step between two near ±1e308 is beyond it or overflows to Infinity;
+ * stored as a stride it would be Infinity, which every later step matches within 1 %.
+ */
+const MAX_STEP = 3.4028234663852886e38;
 
 export class SequentialDetector {
   /** The engine's state row; this detector owns one section of it. */
@@ -104,7 +110,7 @@ export class SequentialDetector {
         if (size > 0) f32[size4 + h] = size;
         return false;
       }
-      if (this.continues(d, f32[size4 + h], size, f32[stride4 + h])) {
+      if (Math.abs(d) <= MAX_STEP && this.continues(d, f32[size4 + h], size, f32[stride4 + h])) {
         matched = h;
         step = d;
         break;
@@ -133,7 +139,8 @@ export class SequentialDetector {
       // (offsets without sizes, strided reads) continues at its second step, as any repeated step does.
       // Otherwise only a stride learned by first continuing within the gap could, and such a step never
       // continues within it.
-      f32[stride4 + h] = newest >= 0 ? pos - f64[pos8 + newest] : 0;
+      const lead = newest >= 0 ? pos - f64[pos8 + newest] : 0;
+      f32[stride4 + h] = Math.abs(lead) <= MAX_STEP ? lead : 0;
       f64[pos8 + h] = pos;
       f32[size4 + h] = size;
       u32[used4 + h] = n;

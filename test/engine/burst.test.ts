@@ -190,3 +190,45 @@ describe('burst end time', () => {
     }
   });
 });
+
+describe('review heap', () => {
+  it('holds a bursting key once, however fast its accesses move its end', () => {
+    // A burst's end moves on with each access. Scheduled anew at each, a key at 1 k/s left 60 k entries in
+    // the heap per minute: a heap growing with the event rate rather than with the keys.
+    const e = new Engine(engineConfig());
+    const rng = new Rng(93);
+    for (let t = T0; t < T0 + HOUR; t += rng.exp(MINUTE)) e.observe('spiky', t, Number.NaN, 0);
+    let most = 0;
+    for (let t = T0 + HOUR; t < T0 + HOUR + MINUTE; t += rng.exp(1)) {
+      e.observe('spiky', t, Number.NaN, 0);
+      most = Math.max(most, e.pendingReviews);
+    }
+    expect(e.burst.isActive(e.keys.slotOf('spiky'))).toBe(true);
+    expect(most).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('engine time and device clocks', () => {
+  it('an event from a device whose clock runs fast does not end the bursts of other keys', () => {
+    // The service accepts events up to maxFutureSkewMs (5 min) ahead of its clock. Taken as engine time,
+    // one such event put every burst's end in the past: each spike began and ended at every access.
+    let wall = T0;
+    const e = new Engine(engineConfig(), { clock: () => wall });
+    const rng = new Rng(95);
+    const live = (key: string, ts: number) => {
+      e.beginBatch();
+      e.observe(key, ts, Number.NaN, 0);
+      e.tick();
+    };
+    for (; wall < T0 + 2 * HOUR; wall += Math.round(rng.exp(MINUTE))) live('steady', wall);
+    live('fast-clock', wall + 4 * MINUTE);
+    let bursting = 0;
+    for (let i = 0; i < 600; i++) {
+      wall += 100;
+      live('steady', wall);
+      if (e.viewOf('steady')?.patterns.includes('burst')) bursting++;
+    }
+    expect(e.now).toBeLessThanOrEqual(wall);
+    expect(bursting).toBeGreaterThan(550);
+  });
+});

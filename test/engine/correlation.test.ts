@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { correlatedGroup, periodic, poisson } from '../../bench/workloads.ts';
-import { builder, DAY, HOUR, reporting, run, T0, view } from './helpers.ts';
+import { correlatedGroup, periodic, poisson, Rng } from '../../bench/workloads.ts';
+import { LEADERS_PER_KEY } from '../../src/engine/correlation.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { CORRELATED } from '../../src/engine/types.ts';
+import { builder, DAY, engineConfig, HOUR, reporting, run, SECOND, T0, view } from './helpers.ts';
 
 describe('correlation detector', () => {
   it('finds pairs and one-to-many groups; both sides list each other with confidence and lag', () => {
@@ -67,5 +70,33 @@ describe('correlation detector', () => {
       expect(view(r, key).patterns).toContain('periodic');
       expect(view(r, key).correlated).toEqual([]);
     }
+  });
+});
+
+describe('correlation rules and the pattern mask', () => {
+  it('a key that follows more leaders than it can list leaves none of them correlated when it goes', () => {
+    // A follower lists at most LEADERS_PER_KEY leaders, and a key going re-judges the leaders it lists. A
+    // rule with a fifth leader would survive the follower's removal unnoticed: the leader stayed correlated
+    // with no partner to show.
+    const e = new Engine(engineConfig());
+    const rng = new Rng(47);
+    const leaders = Array.from({ length: LEADERS_PER_KEY + 3 }, (_, i) => `leader/${i}`);
+    let t = T0;
+    for (let round = 0; round < 60; round++) {
+      for (const leader of leaders) {
+        t += rng.uniform(20, 40) * SECOND;
+        e.observe(leader, t, Number.NaN, 0);
+        e.observe('follower', t + rng.uniform(200, 400), Number.NaN, 0);
+      }
+    }
+    const correlated = leaders.filter((k) => e.maskOf(e.keys.slotOf(k)) & CORRELATED);
+    expect(correlated.length).toBeGreaterThanOrEqual(LEADERS_PER_KEY);
+    e.forget('follower');
+    for (const key of leaders) {
+      const v = e.viewOf(key);
+      expect(v?.patterns, key).not.toContain('correlated');
+      expect(v?.correlated, key).toEqual([]);
+    }
+    expect(e.counters.patterns.correlated).toBe(0);
   });
 });

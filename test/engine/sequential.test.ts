@@ -146,3 +146,26 @@ describe('sequential detector', () => {
     }
   });
 });
+
+describe('steps at the ends of the float range', () => {
+  it('takes no step that overflows, or is beyond the 32-bit stride range, as a stream step', () => {
+    // Positions and sizes may be any finite numbers. From −1.7e308 to 1.7e308 is a step of Infinity,
+    // which "continued" a head whose size rounded to a 32-bit Infinity and became the key's stride, and a
+    // step of 1e308 became a 32-bit stride of Infinity, which every later step matches within 1 %.
+    const e = new Engine(engineConfig());
+    const far = 1.7e308;
+    const walks = [
+      [-far, far],
+      [far, -far],
+      [0, 1e308, 5e8],
+      [0, -far, 0],
+    ];
+    for (const [i, walk] of walks.entries()) {
+      const key = `far/${i}`;
+      walk.forEach((pos, k) => e.observe(key, T0 + k, pos, far));
+      const slot = e.keys.slotOf(key);
+      expect(Number.isFinite(e.sequential.signedStride(slot)), key).toBe(true);
+      expect(e.viewOf(key)?.scores.random, key).toBe(1);
+    }
+  });
+});
