@@ -162,7 +162,7 @@ describe('steps at the ends of the float range', () => {
     ];
     for (const [i, walk] of walks.entries()) {
       const key = `far/${i}`;
-      walk.forEach((pos, k) => e.observe(key, T0 + k, pos, far));
+      for (const [k, pos] of walk.entries()) e.observe(key, T0 + k, pos, far);
       const slot = e.keys.slotOf(key);
       expect(Number.isFinite(e.sequential.signedStride(slot)), key).toBe(true);
       expect(e.viewOf(key)?.scores.random, key).toBe(1);
