@@ -101,7 +101,7 @@ console.log(`engine throughput, ${EVENTS.toLocaleString()} events per run, node 
 for (const meanSession of [1, 8]) {
   console.log(
     meanSession === 1
-      ? '\nevery access a session of its own'
+      ? '\nsingle reads (most accesses start a session)'
       : `\nsessions of ~${meanSession} accesses, ${CONCURRENT_SESSIONS} at a time`,
   );
   console.log('keys       engine ev/s   µs/event   baseline ev/s   engine/baseline');
