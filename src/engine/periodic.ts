@@ -592,10 +592,14 @@ export class PeriodicDetector {
 
   /** The `back`-th newest start in ticks (0: the newest), DROPPED if the ring does not hold it. */
   private startBack(slot: number, back: number): number {
-    const r4 = 2 * this.r8(slot);
-    const count = this.row.u32[r4 + this.at.count];
+    const count = this.row.u32[2 * this.r8(slot) + this.at.count];
     if (back >= Math.min(count, HISTORY)) return DROPPED;
-    return this.row.u32[r4 + this.at.starts + ((count - 1 - back) % HISTORY)];
+    return this.row.u32[this.ringIndex(slot, count, back)];
+  }
+
+  /** Index in the 4-byte view of the ring entry of the `back`-th newest of `count` starts. */
+  private ringIndex(slot: number, count: number, back: number): number {
+    return 2 * this.r8(slot) + this.at.starts + ((count - 1 - back) % HISTORY);
   }
 
   /**
@@ -630,7 +634,7 @@ export class PeriodicDetector {
     // Nothing before the run: it is the key's first, unless the ring has forgotten what came before it.
     else if (count > run + 1) return;
     if (!continuesOccurrence(widest, previous - (origin + first * TICK_MS), scale)) return;
-    for (let i = 0; i < run; i++) this.row.u32[r4 + this.at.starts + ((count - 1 - i) % HISTORY)] = DROPPED;
+    for (let i = 0; i < run; i++) this.row.u32[this.ringIndex(slot, count, i)] = DROPPED;
     this.row.u32[r4 + this.at.count] = count - run;
   }
 
