@@ -9,9 +9,9 @@ import type { FieldIndex, RowTable } from './table.ts';
  *
  * Counting is per *episode* of A (a session: accesses closer than the session gap), so a movie read in
  * 2,000 requests followed by one subtitle read is one piece of evidence, not 2,000.
- *   - A global ring remembers the last `recentKeys` accesses (key slot, time, episode). When B is accessed,
- *     every A in the ring within the lag gets one credit for B per A-episode (Probability-Graph style,
- *     with bounded memory): O(ring) per event, no scan over keys.
+ *   - A global ring remembers the last `recentKeys` distinct keys accessed (key slot, latest access time,
+ *     episode). When B's session starts, every A in the ring within the lag gets one credit for B per
+ *     A-episode (Probability-Graph style, with bounded memory): O(ring) per event, no scan over keys.
  *   - Each key keeps its `partnersPerKey` strongest followers (slot + generation, so an evicted and reused
  *     slot is never mistaken for the old key); a new follower replaces the weakest (Space-Saving spirit).
  *   - A rule holds when B followed at least `minSupport` episodes of A, in at least `minConfidence` of
@@ -206,20 +206,46 @@ export class CorrelationDetector {
       const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
       if (weakest >= 0) this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
     }
-    const last = (this.ringHead === 0 ? w : this.ringHead) - 1;
-    const episode = this.row.u32[this.word(slot, this.at.episodes)];
-    if (this.ringSize > 0 && this.ringSlot[last] === slot && this.ringGen[last] === gen) {
-      // Consecutive accesses of one key: keep one ring entry, with the latest time.
-      this.ringTs[last] = ts;
-      this.ringEpisode[last] = episode;
-      return;
+    this.remember(slot, gen, ts, this.row.u32[this.word(slot, this.at.episodes)]);
+  }
+
+  /**
+   * Puts the key at the front of the ring of recent keys, with its latest access. The ring holds distinct
+   * keys: counted per access, two films streaming at once filled it with their reads every few hundred
+   * milliseconds, and a key read a second before was no longer there to be followed (one pair in ten was
+   * found). The entries newer than the key's old one move back a place: the ring stays ordered by latest
+   * access, which lets crediting stop at the first key beyond the lag.
+   */
+  private remember(slot: number, gen: number, ts: number, episode: number): void {
+    const w = this.ringSlot.length;
+    const { ringSlot, ringGen, ringTs, ringEpisode } = this;
+    let i = this.ringHead;
+    let found = false;
+    for (let n = 0; n < this.ringSize; n++) {
+      i = (i === 0 ? w : i) - 1;
+      if (ringSlot[i] === slot && ringGen[i] === gen) {
+        found = true;
+        break;
+      }
     }
-    this.ringSlot[this.ringHead] = slot;
-    this.ringGen[this.ringHead] = gen;
-    this.ringTs[this.ringHead] = ts;
-    this.ringEpisode[this.ringHead] = episode;
-    this.ringHead = this.ringHead + 1 === w ? 0 : this.ringHead + 1;
-    if (this.ringSize < w) this.ringSize++;
+    if (found) {
+      for (let next = i + 1 === w ? 0 : i + 1; next !== this.ringHead; next = next + 1 === w ? 0 : next + 1) {
+        ringSlot[i] = ringSlot[next];
+        ringGen[i] = ringGen[next];
+        ringTs[i] = ringTs[next];
+        ringEpisode[i] = ringEpisode[next];
+        i = next;
+      }
+    } else {
+      // A new key takes the head; when the ring is full, the key accessed longest ago drops out.
+      i = this.ringHead;
+      this.ringHead = i + 1 === w ? 0 : i + 1;
+      if (this.ringSize < w) this.ringSize++;
+    }
+    ringSlot[i] = slot;
+    ringGen[i] = gen;
+    ringTs[i] = ts;
+    ringEpisode[i] = episode;
   }
 
   /**

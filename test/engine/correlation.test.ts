@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { correlatedGroup, periodic, poisson, Rng } from '../../bench/workloads.ts';
+import { correlatedGroup, periodic, poisson, Rng, sequential } from '../../bench/workloads.ts';
 import { LEADERS_PER_KEY } from '../../src/engine/correlation.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { CORRELATED } from '../../src/engine/types.ts';
@@ -32,6 +32,27 @@ describe('correlation detector', () => {
     expect(index).toEqual(expect.arrayContaining(['album/1.jpg', 'album/2.jpg']));
     for (const l of trace.labels.filter((x) => x.key.startsWith('noise/')))
       expect(view(r, l.key).correlated, l.key).toEqual([]);
+  });
+
+  it('finds pairs while films stream (the recent keys are distinct keys, not the latest reads)', () => {
+    const b = builder(45, 3 * HOUR);
+    for (let i = 0; i < 4; i++)
+      correlatedGroup(
+        b,
+        `lead/${i}`,
+        [{ key: `follow/${i}`, lagMs: 500 + 700 * i, confidence: 0.95 }],
+        1 / 300,
+        'pair',
+      );
+    // Two films streaming the whole time, 20 reads a second each, interleaved.
+    for (const film of ['films/a.mkv', 'films/b.mkv'])
+      sequential(b, film, { size: 65536, gap: 0, jumps: 0.01, meanGapMs: 50 });
+    const r = run(b.build());
+    for (let i = 0; i < 4; i++)
+      expect(
+        view(r, `lead/${i}`).correlated.map((p) => p.key),
+        `lead/${i}`,
+      ).toContain(`follow/${i}`);
   });
 
   it('finds almost no rules among independent keys of many rates', () => {
