@@ -228,6 +228,15 @@ function follow(
   return { leader, follower, lagMs: o.lagMs, episodes, followed };
 }
 
+/** A film streamed from start to end of the trace: 64 KiB reads, one after the other, `readsPerS` a second. */
+function film(b: TraceBuilder, key: string, readsPerS: number): void {
+  let pos = 0;
+  for (let t = b.start + b.rng.exp(1000 / readsPerS); t < b.end; t += b.rng.exp(1000 / readsPerS)) {
+    b.add(key, t, pos, 65536);
+    pos += 65536;
+  }
+}
+
 /** Memoryless times between `from` and `to` at `ratePerS`, at least `minGapMs` apart (separate episodes). */
 function memorylessTimes(b: TraceBuilder, ratePerS: number, minGapMs = 6 * SECOND): number[] {
   const out: number[] = [];
@@ -466,6 +475,20 @@ function correlatedScenarios(): Scenario[] {
     },
   });
   const lag = (lo: number, hi: number) => (rng: Rng) => rng.uniform(lo, hi) * SECOND;
+  const busyHome = (name: string, background: (b: TraceBuilder) => void): Scenario => {
+    const plain = pairs(name, 1 / 600, (rng) => {
+      const lagMs = lag(0.2, 3)(rng);
+      return { lagMs, lagJitterMs: 0.2 * lagMs, follows: 0.85, ownRatePerS: 1 / 1800 };
+    });
+    return {
+      name,
+      spanMs: 8 * HOUR,
+      build(b, truth) {
+        plain.build(b, truth);
+        background(b);
+      },
+    };
+  };
   return [
     ...[0.9, 0.7, 0.5].map((follows) =>
       pairs(`A->B lag 0.1-4.5s ±20%, follows ${follows * 100}%`, 1 / 600, (rng) => {
@@ -487,6 +510,13 @@ function correlatedScenarios(): Scenario[] {
         ownRatePerS: own,
       })),
     ),
+    // A busy home: what else happens at the same time must not hide the pairs.
+    busyHome('A->B while 2 films stream, 20 reads/s each', (b) => {
+      for (const key of ['films/1.mkv', 'films/2.mkv']) film(b, key, 20);
+    }),
+    busyHome('A->B among 20 random keys, 4/s in all', (b) => {
+      for (let i = 0; i < 20; i++) poisson(b, `noise/${i}`, 0.2, { label: false });
+    }),
     pairs('A->B busy leader 1/30s, follows 80%', 1 / 30, (rng) => ({
       lagMs: lag(0.2, 2)(rng),
       lagJitterMs: 200,
