@@ -514,9 +514,11 @@ function correlatedScenarios(): Scenario[] {
     busyHome('A->B while 2 films stream, 20 reads/s each', (b) => {
       for (const key of ['films/1.mkv', 'films/2.mkv']) film(b, key, 20);
     }),
-    busyHome('A->B among 20 random keys, 4/s in all', (b) => {
-      for (let i = 0; i < 20; i++) poisson(b, `noise/${i}`, 0.2, { label: false });
-    }),
+    ...[20, 40].map((keys) =>
+      busyHome(`A->B among ${keys} random keys, ${keys / 5}/s in all`, (b) => {
+        for (let i = 0; i < keys; i++) poisson(b, `noise/${i}`, 0.2, { label: false });
+      }),
+    ),
     pairs('A->B busy leader 1/30s, follows 80%', 1 / 30, (rng) => ({
       lagMs: lag(0.2, 2)(rng),
       lagJitterMs: 200,
