@@ -5,33 +5,15 @@
  * With a rate, it paces itself (background load for the latency benchmark) instead of going flat out.
  */
 import mqtt from 'mqtt';
-import { mulberry32 } from './rng.ts';
+import { renderPayloads } from './payloads.ts';
 
 const [url, topic, messagesS, perMessageS, windowS, seedS, rateS] = process.argv.slice(2);
 const rate = Number(rateS ?? 0);
 const messages = Number(messagesS);
 const perMessage = Number(perMessageS);
 const window = Number(windowS);
-const rnd = mulberry32(Number(seedS));
-
-function payload(i: number): string {
-  const t = Date.now();
-  const events = [];
-  for (let j = 0; j < perMessage; j++) {
-    const k = Math.floor(rnd() * 2000);
-    events.push({
-      key: `nas/share/file-${k}.bin`,
-      ts: t,
-      position: (i * perMessage + j) * 4096,
-      size: 4096,
-      op: 'read',
-    });
-  }
-  return JSON.stringify(perMessage === 1 ? events[0] : events);
-}
-
-// Pre-render so the publisher's own JSON work does not limit the rate being measured.
-const payloads = Array.from({ length: Math.min(messages, 2000) }, (_, i) => payload(i));
+// Pre-rendered so the publisher's own JSON work does not limit the rate being measured.
+const payloads = renderPayloads(Math.min(messages, 2000), perMessage, Number(seedS));
 const client = mqtt.connect(url, { clientId: `bench-pub-${process.pid}`, clean: true, reconnectPeriod: 0 });
 client.on('connect', () => {
   process.send?.({ type: 'start' });

@@ -114,7 +114,7 @@ export class CorrelationDetector {
   private readonly ringTs: Float64Array;
   private readonly ringEpisode: Uint32Array;
   /**
-   * Ring entries per bucket of slot numbers (`slot & ringMask`, four buckets per entry): a key whose bucket
+   * Ring entries per bucket of slot numbers (`slot & ringMask`, sixteen buckets per entry): a key whose bucket
    * is empty is not in the ring, which spares the scan for most accesses of keys that are not among the
    * recent ones (with 2,000 keys interleaved, the scan cost 15 % of the service's time per event).
    */
@@ -151,7 +151,7 @@ export class CorrelationDetector {
     this.ringGen = new Uint32Array(w);
     this.ringTs = new Float64Array(w);
     this.ringEpisode = new Uint32Array(w);
-    this.ringBuckets = new Uint16Array(2 ** Math.ceil(Math.log2(4 * w)));
+    this.ringBuckets = new Uint16Array(2 ** Math.ceil(Math.log2(16 * w)));
     this.ringMask = this.ringBuckets.length - 1;
   }
 

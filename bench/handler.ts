@@ -1,0 +1,52 @@
+/**
+ * The in-process part of the end-to-end benchmark: the same payloads fed straight into patternd's message
+ * handler (parse, validate, engine, predictions, publishing queue), against a sink that only JSON-parses
+ * them, run side by side in one process. No broker and no socket: what is left is what patternd does per
+ * event, and the ratio is the best the end-to-end ratio could be.
+ *
+ *   npm run bench:handler            (add --quick for a short run)
+ */
+import { renderPayloads } from './payloads.ts';
+import { startBenchService } from './service.ts';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 3 : 7;
+const shapes = [
+  { name: 'batch×1000', messages: 300, perMessage: 1000 },
+  { name: 'single', messages: 60_000, perMessage: 1 },
+];
+
+const bench = await startBenchService('aedes');
+const topic = `${bench.base}/access/nas`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+console.log(`message handler vs JSON.parse-only sink, node ${process.version}, median of ${ROUNDS} rounds`);
+console.log('payload      sink µs/event   handler µs/event   sink/handler');
+for (const shape of shapes) {
+  const payloads = renderPayloads(shape.messages, shape.perMessage, 7).map((p) => Buffer.from(p));
+  const events = shape.messages * shape.perMessage;
+  const sink: number[] = [];
+  const handler: number[] = [];
+  let parsed = 0;
+  // The first round warms both up; every round alternates them so drift in the machine hits both.
+  for (let round = 0; round <= ROUNDS; round++) {
+    let t0 = performance.now();
+    for (const p of payloads) {
+      const body = JSON.parse(p.toString('utf8'));
+      parsed += Array.isArray(body) ? body.length : 1;
+    }
+    const sinkMs = performance.now() - t0;
+    t0 = performance.now();
+    for (const p of payloads) bench.service.ingest.handle(topic, p);
+    const handlerMs = performance.now() - t0;
+    if (round === 0) continue;
+    sink.push((sinkMs * 1000) / events);
+    handler.push((handlerMs * 1000) / events);
+  }
+  if (parsed !== (ROUNDS + 1) * events) throw new Error('the sink lost events');
+  console.log(
+    `${shape.name.padEnd(12)} ${median(sink).toFixed(3).padStart(13)}   ${median(handler).toFixed(3).padStart(16)}   ${(median(sink) / median(handler)).toFixed(2).padStart(12)}`,
+  );
+}
+await bench.stop();
+process.exit(0);
