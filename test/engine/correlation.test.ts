@@ -118,6 +118,36 @@ describe('correlation detector', () => {
   });
 });
 
+describe('the recent keys a follower is credited to', () => {
+  /**
+   * Ten sessions of `a`, about ten minutes apart (at random: no schedule). Around each, `others` keys never seen before are read 20 times
+   * each, interleaved: their sessions start just before `a` (so they do not follow it), and go on after
+   * it, so that each is read again after `a`. `b` starts a session a second after `a`. Is `b` correlated
+   * with `a`?
+   */
+  function followsThrough(others: number): boolean {
+    const e = new Engine(engineConfig());
+    const rng = new Rng(48);
+    let t = T0;
+    for (let episode = 0; episode < 10; episode++) {
+      t += 60 * SECOND + rng.exp(10 * 60 * SECOND);
+      for (let k = 0; k < others; k++) e.observe(`other/${episode}/${k}`, t - 500 + k, Number.NaN, 0);
+      e.observe('a', t, Number.NaN, 0);
+      for (let read = 1; read < 20; read++)
+        for (let k = 0; k < others; k++)
+          e.observe(`other/${episode}/${k}`, t + 40 * read + k + rng.next(), Number.NaN, 0);
+      e.observe('b', t + SECOND, Number.NaN, 0);
+    }
+    return (e.viewOf('a')?.correlated ?? []).some((p) => p.key === 'b');
+  }
+
+  it('are the last `recentKeys` distinct keys, however often each was read since', () => {
+    const { recentKeys } = engineConfig().correlation;
+    expect(followsThrough(recentKeys - 1)).toBe(true);
+    expect(followsThrough(recentKeys)).toBe(false);
+  });
+});
+
 describe('correlation rules and the pattern mask', () => {
   it('a key that follows more leaders than it can list leaves none of them correlated when it goes', () => {
     // A follower lists at most LEADERS_PER_KEY leaders, and a key going re-judges the leaders it lists. A
