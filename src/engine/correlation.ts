@@ -280,6 +280,8 @@ export class CorrelationDetector {
     const { u32, f32, u8 } = this.row;
     let empty = -1;
     let weakest = -1;
+    let weakestCount = 0;
+    let weakestSince = 0;
     for (let n = 0; n < this.k; n++) {
       const p = this.entry(leader, n);
       const count = f32[p + COUNT];
@@ -301,7 +303,12 @@ export class CorrelationDetector {
         if (!u8[this.ruleFlag(leader, n)] && this.holds(leader, n)) this.setRule(leader, n, true);
         return -1;
       }
-      if (weakest < 0 || this.weaker(p, this.entry(leader, weakest))) weakest = n;
+      const since = u32[p + SINCE];
+      if (weakest < 0 || weaker(count, since, weakestCount, weakestSince)) {
+        weakest = n;
+        weakestCount = count;
+        weakestSince = since;
+      }
     }
     if (u32[this.word(leader, this.scratch.checked)] === this.keys.removals)
       return empty >= 0 ? empty : weakest;
@@ -319,26 +326,12 @@ export class CorrelationDetector {
       const p = this.entry(leader, n);
       // Nothing is weaker than an empty or dead entry.
       if (f32[p + COUNT] === 0 || this.keys.generation[u32[p + SLOT]] !== u32[p + GEN]) return n;
-      if (weakest < 0 || this.weaker(p, this.entry(leader, weakest))) weakest = n;
+      const w = weakest < 0 ? -1 : this.entry(leader, weakest);
+      if (w < 0 || weaker(f32[p + COUNT], u32[p + SINCE], f32[w + COUNT], u32[w + SINCE])) weakest = n;
     }
     // No empty or dead entry: every entry was seen alive, and the new follower will be alive too.
     u32[this.word(leader, this.scratch.checked)] = this.keys.removals;
     return weakest;
-  }
-
-  /**
-   * Is the follower entry at `p` weaker than the one at `q`: fewer follows, or as many and first seen
-   * longer ago? The age decides between candidates (one follow each): when keys come every second, each
-   * of a leader's sessions is "followed" by a dozen of them, and with the first of the weakest replaced,
-   * one entry took every newcomer and lost it to the next, while the first few coincidences held the
-   * others for good; a real follower then survived only if no other key came before the leader's next
-   * session (pairs found among 20 memoryless keys at 0.2/s: 6/10; oldest first: 10/10). Taking the oldest
-   * candidate, each lasts through as many newcomers as the leader has entries.
-   */
-  private weaker(p: number, q: number): boolean {
-    const { u32, f32 } = this.row;
-    const count = f32[p + COUNT];
-    return count < f32[q + COUNT] || (count === f32[q + COUNT] && u32[p + SINCE] < u32[q + SINCE]);
   }
 
   /** A new follower of `leader` takes entry `n` (from `credit`). */
@@ -540,6 +533,20 @@ export class CorrelationDetector {
     for (const r of this.leaders(slot)) best = Math.max(best, r.confidence);
     return best;
   }
+}
+
+/**
+ * Is a follower entry with `count` follows, first seen at the leader's episode `since`, weaker than one with
+ * `otherCount` and `otherSince`: fewer follows, or as many and first seen longer ago? The age decides
+ * between candidates (one follow each): when keys come every second, each of a leader's sessions is
+ * "followed" by a dozen of them, and with the first of the weakest replaced, one entry took every newcomer
+ * and lost it to the next, while the first few coincidences held the others for good; a real follower then
+ * survived only if no other key came before the leader's next session (pairs found among 20 memoryless keys
+ * at 0.2/s: 6/10; oldest first: 10/10). Taking the oldest candidate, each lasts through as many newcomers as
+ * the leader has entries.
+ */
+function weaker(count: number, since: number, otherCount: number, otherSince: number): boolean {
+  return count < otherCount || (count === otherCount && since < otherSince);
 }
 
 export function emptyRule(): RuleView {
