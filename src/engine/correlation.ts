@@ -9,9 +9,10 @@ import type { FieldIndex, RowTable } from './table.ts';
  *
  * Counting is per *episode* of A (a session: accesses closer than the session gap), so a movie read in
  * 2,000 requests followed by one subtitle read is one piece of evidence, not 2,000.
- *   - A global ring remembers the last `recentKeys` distinct keys accessed (key slot, latest access time,
- *     episode). When B's session starts, every A in the ring within the lag gets one credit for B per
- *     A-episode (Probability-Graph style, with bounded memory): O(ring) per event, no scan over keys.
+ *   - A global ring remembers `recentKeys` distinct keys, those that entered it last (key slot, latest
+ *     access time, episode). When B's session starts, every A in the ring within the lag gets one credit
+ *     for B per A-episode (Probability-Graph style, with bounded memory): O(ring) per session start, O(1)
+ *     per other access, no scan over keys.
  *   - Each key keeps its `partnersPerKey` strongest followers (slot + generation, so an evicted and reused
  *     slot is never mistaken for the old key); a new follower replaces the weakest — fewest follows, and
  *     of those the one first seen longest ago (Space-Saving spirit).
@@ -49,8 +50,8 @@ const schema = {
 
 export const LEADERS_PER_KEY = 4;
 
-/** Bookkeeping in the key's row that is never stored (see `checked` below). */
-export const correlationScratchFields = { checked: ['u32', 1] } as const;
+/** Bookkeeping in the key's row that is never stored (see `checked` and `ringAt` below). */
+export const correlationScratchFields = { checked: ['u16', 1], ringAt: ['u8', 1] } as const;
 
 /** Words of a follower entry in `partners`, and the offset of each field in it. */
 const WORDS = 8;
@@ -113,22 +114,20 @@ export class CorrelationDetector {
   private readonly ringGen: Uint32Array;
   private readonly ringTs: Float64Array;
   private readonly ringEpisode: Uint32Array;
-  /**
-   * Ring entries per bucket of slot numbers (`slot & ringMask`, sixteen buckets per entry): a key whose bucket
-   * is empty is not in the ring, which spares the scan for most accesses of keys that are not among the
-   * recent ones (with 2,000 keys interleaved, the scan cost 15 % of the service's time per event).
-   */
-  private readonly ringBuckets: Uint16Array;
-  private readonly ringMask: number;
   private ringHead = 0;
   /** See `rateOf`; −1 until read for the access being credited. */
   private followerRate = -1;
   private ringSize = 0;
   /**
-   * `checked`, per key (never stored): the registry's removal count when all of its follower entries were
-   * last seen alive. Finding the weakest entry must prefer dead ones (followers since evicted), which takes
-   * a look at each follower's generation — a cache miss each at 100 k keys, six per leader and up to
-   * `recentKeys` leaders per session start. While no key was removed since, none can have died.
+   * Per key, never stored:
+   *   - `checked`: the registry's removal count (its low 16 bits) when all of its follower entries were
+   *     last seen alive. Finding the weakest entry must prefer dead ones (followers since evicted), which
+   *     takes a look at each follower's generation — a cache miss each at 100 k keys, six per leader and up
+   *     to `recentKeys` leaders per session start. While no key was removed since, none can have died (after
+   *     a multiple of 65,536 removals a dead entry may be taken for alive: it is then replaced by strength,
+   *     like a live one, and a dead follower never holds a rule);
+   *   - `ringAt`: where the key's entry in the ring of recent keys is, if the entry there is still its own
+   *     (`recentKeys` is at most 256).
    */
   private readonly scratch: FieldIndex<typeof correlationScratchFields>;
   /** Keys whose correlated status may have changed by another key's event (drained by the engine). */
@@ -151,8 +150,6 @@ export class CorrelationDetector {
     this.ringGen = new Uint32Array(w);
     this.ringTs = new Float64Array(w);
     this.ringEpisode = new Uint32Array(w);
-    this.ringBuckets = new Uint16Array(2 ** Math.ceil(Math.log2(16 * w)));
-    this.ringMask = this.ringBuckets.length - 1;
   }
 
   /** Index in the 32-bit views of `field` of `slot` (a scalar, or the first of an array). */
@@ -209,10 +206,11 @@ export class CorrelationDetector {
     // streaming key's thousands of reads from rescanning the ring.
     for (let n = 0, i = this.ringHead; newSession && n < this.ringSize; n++) {
       i = (i === 0 ? w : i) - 1;
+      // The ring is in order of entry, not of latest access: every entry is looked at.
       const lag = ts - this.ringTs[i];
-      if (lag > this.cfg.maxLagMs) break;
       const leader = this.ringSlot[i];
-      if (leader === slot || lag < 0 || this.keys.generation[leader] !== this.ringGen[i]) continue;
+      if (!(lag >= 0 && lag <= this.cfg.maxLagMs) || leader === slot) continue;
+      if (this.keys.generation[leader] !== this.ringGen[i]) continue;
       const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
       if (weakest >= 0) this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
     }
@@ -220,48 +218,33 @@ export class CorrelationDetector {
   }
 
   /**
-   * Puts the key at the front of the ring of recent keys, with its latest access. The ring holds distinct
-   * keys: counted per access, two films streaming at once filled it with their reads every few hundred
-   * milliseconds, and a key read a second before was no longer there to be followed (one pair in ten was
-   * found). The entries newer than the key's old one move back a place: the ring stays ordered by latest
-   * access, which lets crediting stop at the first key beyond the lag.
+   * Remembers the key's latest access in the ring of recent keys. The ring holds distinct keys: counted per
+   * access, two films streaming at once filled it with their reads every few hundred milliseconds, and a
+   * key read a second before was no longer there to be followed (one pair in ten was found). A key already
+   * in the ring updates its entry where it is, found through `ringAt` in its row; a new key takes the place
+   * of the one that entered the ring longest ago. That key may still be busy (a stream): it is back at its
+   * next read. Entries moved to the front at each access instead kept the ring in order of last access, but
+   * scanning for the key and moving entries cost 5-10 % of the engine's time on interleaved sessions.
    */
   private remember(slot: number, gen: number, ts: number, episode: number): void {
-    const w = this.ringSlot.length;
-    const { ringSlot, ringGen, ringTs, ringEpisode, ringBuckets } = this;
-    const bucket = slot & this.ringMask;
-    let at = -1;
-    for (let n = 0, i = this.ringHead; ringBuckets[bucket] > 0 && n < this.ringSize; n++) {
-      i = (i === 0 ? w : i) - 1;
-      if (ringSlot[i] === slot && ringGen[i] === gen) {
-        at = i;
-        break;
-      }
-    }
-    if (at >= 0) {
-      for (
-        let next = at + 1 === w ? 0 : at + 1;
-        next !== this.ringHead;
-        next = next + 1 === w ? 0 : next + 1
-      ) {
-        ringSlot[at] = ringSlot[next];
-        ringGen[at] = ringGen[next];
-        ringTs[at] = ringTs[next];
-        ringEpisode[at] = ringEpisode[next];
-        at = next;
-      }
-    } else {
-      // A new key takes the head; when the ring is full, the key accessed longest ago drops out.
+    const { ringSlot, ringGen } = this;
+    const atIndex = 8 * slot * this.row.stride8 + this.scratch.ringAt;
+    let at = this.row.u8[atIndex];
+    if (at >= this.ringSize || ringSlot[at] !== slot || ringGen[at] !== gen) {
       at = this.ringHead;
-      if (this.ringSize === w) ringBuckets[ringSlot[at] & this.ringMask]--;
-      else this.ringSize++;
-      ringBuckets[bucket]++;
-      this.ringHead = at + 1 === w ? 0 : at + 1;
+      this.ringHead = at + 1 === ringSlot.length ? 0 : at + 1;
+      if (this.ringSize < ringSlot.length) this.ringSize++;
+      this.row.u8[atIndex] = at;
+      ringSlot[at] = slot;
+      ringGen[at] = gen;
     }
-    ringSlot[at] = slot;
-    ringGen[at] = gen;
-    ringTs[at] = ts;
-    ringEpisode[at] = episode;
+    this.ringTs[at] = ts;
+    this.ringEpisode[at] = episode;
+  }
+
+  /** Index in the 16-bit view of `checked` of `slot`. */
+  private checkedAt(slot: number): number {
+    return 4 * slot * this.row.stride8 + this.scratch.checked;
   }
 
   /**
@@ -310,7 +293,7 @@ export class CorrelationDetector {
         weakestSince = since;
       }
     }
-    if (u32[this.word(leader, this.scratch.checked)] === this.keys.removals)
+    if (this.row.u16[this.checkedAt(leader)] === (this.keys.removals & 0xffff))
       return empty >= 0 ? empty : weakest;
     return this.weakestAlive(leader);
   }
@@ -330,7 +313,7 @@ export class CorrelationDetector {
       if (w < 0 || weaker(f32[p + COUNT], u32[p + SINCE], f32[w + COUNT], u32[w + SINCE])) weakest = n;
     }
     // No empty or dead entry: every entry was seen alive, and the new follower will be alive too.
-    u32[this.word(leader, this.scratch.checked)] = this.keys.removals;
+    this.row.u16[this.checkedAt(leader)] = this.keys.removals & 0xffff;
     return weakest;
   }
 
