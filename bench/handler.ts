@@ -2,10 +2,14 @@
  * The in-process part of the end-to-end benchmark: the same payloads fed straight into patternd's message
  * handler (parse, validate, engine, predictions, publishing queue), against a sink that only JSON-parses
  * them, run side by side in one process. No broker and no socket: what is left is what patternd does per
- * event, and the ratio is the best the end-to-end ratio could be.
+ * event, and the ratio is the best the end-to-end ratio could be. A third loop feeds the same events,
+ * parsed beforehand, to an engine of its own: the engine's share of the handler's time (the rest is
+ * validation, predictions, the dashboard's ring and the publishing queue).
  *
  *   npm run bench:handler            (add --quick for a short run)
  */
+import { loadConfig } from '../src/config.ts';
+import { Engine } from '../src/engine/engine.ts';
 import { renderPayloads } from './payloads.ts';
 import { startBenchService } from './service.ts';
 
@@ -21,13 +25,21 @@ const topic = `${bench.base}/access/nas`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`message handler vs JSON.parse-only sink, node ${process.version}, median of ${ROUNDS} rounds`);
-console.log('payload      sink µs/event   handler µs/event   sink/handler');
+console.log('payload      sink µs/event   handler µs/event   engine µs/event   sink/handler');
 for (const shape of shapes) {
   const payloads = renderPayloads(shape.messages, shape.perMessage, 7).map((p) => Buffer.from(p));
   const events = shape.messages * shape.perMessage;
   const sink: number[] = [];
   const handler: number[] = [];
+  const engineOnly: number[] = [];
   let parsed = 0;
+  // The events as the engine gets them, one message's worth after another.
+  const items = payloads.flatMap((p) => {
+    const body = JSON.parse(p.toString('utf8'));
+    return Array.isArray(body) ? body : [body];
+  });
+  const engine = new Engine(loadConfig({ env: {} }).engine);
+  const noop = () => {};
   // The first round warms both up; every round alternates them so drift in the machine hits both.
   for (let round = 0; round <= ROUNDS; round++) {
     let t0 = performance.now();
@@ -39,13 +51,22 @@ for (const shape of shapes) {
     t0 = performance.now();
     for (const p of payloads) bench.service.ingest.handle(topic, p);
     const handlerMs = performance.now() - t0;
+    t0 = performance.now();
+    for (let i = 0; i < items.length; i++) {
+      if (i % shape.perMessage === 0) engine.beginBatch();
+      const ev = items[i];
+      engine.observe(ev.key, ev.ts, ev.position, ev.size);
+      if (i % shape.perMessage === shape.perMessage - 1) engine.drainChanges(noop);
+    }
+    const engineMs = performance.now() - t0;
     if (round === 0) continue;
+    engineOnly.push((engineMs * 1000) / events);
     sink.push((sinkMs * 1000) / events);
     handler.push((handlerMs * 1000) / events);
   }
   if (parsed !== (ROUNDS + 1) * events) throw new Error('the sink lost events');
   console.log(
-    `${shape.name.padEnd(12)} ${median(sink).toFixed(3).padStart(13)}   ${median(handler).toFixed(3).padStart(16)}   ${(median(sink) / median(handler)).toFixed(2).padStart(12)}`,
+    `${shape.name.padEnd(12)} ${median(sink).toFixed(3).padStart(13)}   ${median(handler).toFixed(3).padStart(16)}   ${median(engineOnly).toFixed(3).padStart(15)}   ${(median(sink) / median(handler)).toFixed(2).padStart(12)}`,
   );
 }
 await bench.stop();
