@@ -4,6 +4,7 @@ import type { Engine } from './engine.ts';
 import { TimeHeap } from './heap.ts';
 import { round } from './stats.ts';
 import { Table } from './table.ts';
+import { CORRELATED as CORRELATED_KEY } from './types.ts';
 
 /**
  * Predictions: what will be accessed next, from what the engine knows — the next positions of a
@@ -286,6 +287,8 @@ export class Predictor {
         }
       }
     }
+    // A key that leads a rule is correlated; most keys are not, and skip looking at each follower entry.
+    if ((engine.maskOf(slot) & CORRELATED_KEY) === 0) return;
     const rule = this.rule;
     for (let n = 0; n < engine.correlation.partnersPerKey; n++) {
       if (!engine.correlation.followerAt(slot, n, rule)) continue;
