@@ -9,7 +9,7 @@
  *     accesses fall between runs, a run can be a session of many reads (a backup, with pauses), a job can
  *     change its period or phase midway, move an hour (DST), or share its key with a second job.
  *     Negatives: steady readers (a `sleep P` loop: regular gaps, drifting phase), memoryless keys, keys
- *     read in habit sessions at random times of the evening.
+ *     read in habit sessions, or used a few times, at random times of the evening.
  *   - correlated: A then B within 0.1-4.5 s with lag jitter, A episodes not followed, B also accessed on
  *     its own, chains, fan-out, busy followers. Negatives: independent busy keys, cron jobs sharing an hour,
  *     a hot key busy whenever everything else is, keys sharing a daily rhythm.
@@ -207,6 +207,24 @@ interface FollowOptions {
   follows: number;
   /** The follower's own accesses, per second (memoryless). */
   ownRatePerS: number;
+}
+
+/**
+ * A key used a few times most evenings, each use at its own random time between `fromHour` and `toHour`
+ * UTC (a memoryless count with mean `perEvening`): the contract's "used mostly in the evening at random
+ * times", which has a schedule but is not periodic.
+ */
+function eveningUses(
+  b: TraceBuilder,
+  key: string,
+  fromHour: number,
+  toHour: number,
+  perEvening: number,
+): void {
+  const meanGap = ((toHour - fromHour) * HOUR) / perEvening;
+  for (let day = b.start; day < b.end; day += DAY)
+    for (let t = day + fromHour * HOUR + b.rng.exp(meanGap); t < day + toHour * HOUR; t += b.rng.exp(meanGap))
+      b.add(key, t);
 }
 
 /** Leader episodes at the given times, each followed (or not) by the follower. */
@@ -458,6 +476,11 @@ function notPeriodicScenarios(): Scenario[] {
     ].map(([from, to]) =>
       negatives(`evening habit ${from}-${to}h, 85% of days`, 60 * DAY, (b, key) =>
         eveningHabit(b, key, from, to, 0.85),
+      ),
+    ),
+    ...[1, 3].map((uses) =>
+      negatives(`evening uses 18-23h, ~${uses} at random times`, 60 * DAY, (b, key) =>
+        eveningUses(b, key, 18, 23, uses),
       ),
     ),
   ];

@@ -27,7 +27,8 @@ import type { PeriodicDetail } from './types.ts';
  *          statistic) is below a Monte-Carlo critical value for this many starts, computed with this very
  *          fit (`bench/calibrate-periodic.ts`), so six random starts that happen to line up are not a
  *          schedule; and the robust spread of starts around the line is at most `maxJitter` · P;
- *      (b) most expected beats are present (`minFillRatio`);
+ *      (b) most expected beats are present (`minFillRatio`), and on average at most `MAX_STARTS_PER_BEAT`
+ *          starts lie on each (uses spread over the same hours of every day are a habit, not a job);
  *      (c) the phase holds: a Gaussian likelihood-ratio test between "fixed schedule + independent timing
  *          errors" (gap errors are then anti-correlated: each late run is followed by a short gap) and
  *          "renewal process" (each gap independent: a steady reader whose errors accumulate, a random
@@ -137,6 +138,18 @@ function medianOf(values: Float64Array, n: number): number {
   for (let i = 1; i < n >> 1; i++) if (values[i] > lower) lower = values[i];
   return (lower + upper) / 2;
 }
+
+/**
+ * Starts per beat within `maxJitter` of the schedule that an accepted one may have on average. A job starts
+ * once per beat, give or take a stray that lands near it; a key used several times a day at random times
+ * within the same hours (the contract's "mostly in the evening at random times") has all of its uses within
+ * a few hours of one phase, and phase concentration and spread alone took those hours for a daily schedule
+ * with some jitter. It has a schedule (the `schedule` detail says which hours), not a period. Counted within
+ * `maxJitter` rather than within the line's outlier bound: strays widen that bound (three robust spreads,
+ * themselves inflated by strays near the beats) and a job with a stray per run had half again as many starts
+ * as beats inside it.
+ */
+const MAX_STARTS_PER_BEAT = 1.5;
 
 /** Median absolute residual × 1.4826: a standard-deviation estimate that ignores a few outliers. */
 const ROBUST = 1.4826;
@@ -480,10 +493,13 @@ function fitFrom(
   let lineSq = 0;
   let gapSq = 0;
   let onLine = 0;
+  let near = 0;
   let gaps = 0;
   let prev = -1;
+  const nearBound = cfg.maxJitter * out.period;
   for (let i = 0; i < n; i++) {
     if (Math.abs(resid[i]) > limit) continue;
+    near += +(Math.abs(resid[i]) <= nearBound);
     if (prev < 0 || beats[i] !== beats[prev]) distinct++;
     const theta = (2 * Math.PI * resid[i]) / out.period;
     cs += Math.cos(theta);
@@ -511,6 +527,7 @@ function fitFrom(
     distinct >= cfg.minOccurrences &&
     1 - out.score <= critical &&
     distinct / expected >= cfg.minFillRatio &&
+    near <= MAX_STARTS_PER_BEAT * distinct &&
     phaseHolds;
   return n - onLine;
 }
@@ -521,8 +538,8 @@ function fitFrom(
  * clip — makes several sessions per run, and at 16 a night the history held three nights and the median
  * gap was seconds: such a job was never periodic. An occurrence is judged at the scale of the key's own
  * timing instead: a session continues the current occurrence when the quiet before it is under
- * `PAUSE_SHARE` of the key's usual interval between occurrences (a minute inside an hourly upload, hours
- * inside a weekly job) and the occurrence so far has lasted under `RUN_SHARE` of it. A schedule's next run
+ * `PAUSE_SHARE` of the key's usual interval between occurrences (a minute inside an hourly upload) and
+ * under `MAX_PAUSE_MS` whatever the interval, and the occurrence so far has lasted under `RUN_SHARE` of it. A schedule's next run
  * comes a whole period less the run after the last, so runs of up to a quarter of the period, jitter and
  * missed runs pass with room; what is merged is the pauses of a run, or a stray access shortly after
  * another. The run bound keeps a busy key from one endless occurrence — a key read every second has
@@ -536,13 +553,20 @@ function fitFrom(
  */
 const PAUSE_SHARE = 0.1;
 const RUN_SHARE = 0.25;
+/**
+ * The longest pause inside a run, whatever the key's timescale. A job's run pauses for seconds or a few
+ * minutes (compressing, waiting for the next clip); a key used now and then through an evening has its
+ * uses tens of minutes to hours apart, and a tenth of a day (2.4 hours) merged a whole evening of them into
+ * one occurrence that began with its first use — a daily job with some delay, to every test that follows.
+ */
+const MAX_PAUSE_MS = 30 * 60_000;
 
 /**
  * Does a session after `quiet` ms continue an occurrence that has lasted `lasted` ms so far, for a key
  * whose usual interval between occurrences is `interval` ms?
  */
 function continuesOccurrence(quiet: number, lasted: number, interval: number): boolean {
-  return quiet < PAUSE_SHARE * interval && lasted < RUN_SHARE * interval;
+  return quiet < Math.min(PAUSE_SHARE * interval, MAX_PAUSE_MS) && lasted < RUN_SHARE * interval;
 }
 
 export class PeriodicDetector {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { episodes } from '../../bench/replay.ts';
 import { periodic, poisson, Rng, steady } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { fitSchedule, HISTORY, type PeriodicFit } from '../../src/engine/periodic.ts';
+import { PERIODIC } from '../../src/engine/types.ts';
 import { builder, DAY, engineConfig, HOUR, MINUTE, reporting, run, SECOND, T0, view } from './helpers.ts';
 
 const cfg = engineConfig().periodic;
@@ -126,6 +128,34 @@ describe('periodic detector', () => {
     const trace = b.build();
     const r = run(trace);
     expect(reporting(r, trace, 'periodic')).toEqual([]);
+  });
+
+  it('does not call a key used a few times every evening at random times periodic: it has a schedule', () => {
+    // The contract's own example. Each use at its own random time between 18:00 and 23:00, three on
+    // average (a memoryless count): every use falls within a few hours of one daily phase, which phase
+    // concentration and spread alone took for a daily job with some delay.
+    const b = builder(26, 40 * DAY);
+    const keys = Array.from({ length: 6 }, (_, i) => `evening/${i}`);
+    for (const key of keys)
+      for (let day = T0; day < T0 + 40 * DAY; day += DAY)
+        for (
+          let t = day + 18 * HOUR + b.rng.exp((HOUR * 5) / 3);
+          t < day + 23 * HOUR;
+          t += b.rng.exp((HOUR * 5) / 3)
+        )
+          b.add(key, t);
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of keys) {
+      const v = view(r, key);
+      expect(v.patterns, key).not.toContain('periodic');
+      expect(v.schedule?.peak_hours, key).toEqual(expect.arrayContaining([19, 20, 21]));
+    }
+    // Nor for long on the way (such keys were periodic 80 % of the time).
+    const periodicTime = keys.map((k) =>
+      episodes(r.timelines.get(k), PERIODIC, trace.end).reduce((sum, [from, to]) => sum + to - from, 0),
+    );
+    expect(periodicTime.reduce((a, t) => a + t, 0) / (keys.length * 40 * DAY)).toBeLessThan(0.05);
   });
 
   it('refuses a sleep loop whose drift is small next to the period, and keeps exact schedules', () => {
