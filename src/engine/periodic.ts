@@ -541,8 +541,8 @@ function fitFrom(
  * `PAUSE_SHARE` of the key's usual interval between occurrences (a minute inside an hourly upload) and
  * under `MAX_PAUSE_MS` whatever the interval, and the occurrence so far has lasted under `RUN_SHARE` of
  * it. A schedule's next run comes a whole period less the run after the last, so runs of up to a quarter
- * of the period, jitter and missed runs pass with room; what is merged is the pauses of a run, or a stray access shortly after
- * another. The run bound keeps a busy key from one endless occurrence — a key read every second has
+ * of the period, jitter and missed runs pass with room; what is merged is the pauses of a run, or a stray
+ * access shortly after another. The run bound keeps a busy key from one endless occurrence — a key read every second has
  * occurrences of a session or two, and a key that changes its habits is never stuck in an old run — and
  * from being paced by the rule: at half the interval, each occurrence of such a key lasted about half the
  * one before, its starts grew regular and memoryless keys read once a second were periodic now and then
