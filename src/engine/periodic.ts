@@ -535,21 +535,21 @@ function fitFrom(
 /**
  * What an occurrence is. A session (accesses less than `sessionGapMs` apart) is the unit of most keys, but a
  * job that pauses longer than that mid-run — a backup stopping to compress, an upload waiting for the next
- * clip — makes several sessions per run, and at 16 a night the history held three nights and the median
- * gap was seconds: such a job was never periodic. An occurrence is judged at the scale of the key's own
- * timing instead: a session continues the current occurrence when the quiet before it is under
- * `PAUSE_SHARE` of the key's usual interval between occurrences (a minute inside an hourly upload) and
- * under `MAX_PAUSE_MS` whatever the interval, and the occurrence so far has lasted under `RUN_SHARE` of
- * it. A schedule's next run comes a whole period less the run after the last, so runs of up to a quarter
- * of the period, jitter and missed runs pass with room; what is merged is the pauses of a run, or a stray
- * access shortly after another. The run bound keeps a busy key from one endless occurrence — a key read every second has
- * occurrences of a session or two, and a key that changes its habits is never stuck in an old run — and
- * from being paced by the rule: at half the interval, each occurrence of such a key lasted about half the
- * one before, its starts grew regular and memoryless keys read once a second were periodic now and then
- * three times as often as with sessions (a quarter: as often). Pause shares from 0.05 to 0.3 scored the
- * same on `bench/probe-periodic-correlated.ts` within a key or two per case (a larger one merges more
- * strays into runs, and more runs into strays just before them); a tenth bridges a minute's pause in a
- * 10-minute job while a schedule's quiet is ten times the bound.
+ * clip — makes several sessions per run, and at 16 a night the history held three nights and the median gap
+ * was seconds: such a job was never periodic. An occurrence is judged at the scale of the key's own timing
+ * instead: a session continues the current occurrence when the quiet before it is under `PAUSE_SHARE` of the
+ * key's usual interval between occurrences (a minute inside an hourly upload) and under `MAX_PAUSE_MS`
+ * whatever the interval, and the occurrence so far has lasted under `RUN_SHARE` of it. A schedule's next run
+ * comes a whole period less the run after the last, so runs of up to a quarter of the period, jitter and
+ * missed runs pass with room; what is merged is the pauses of a run, or a stray access shortly after another.
+ * The run bound keeps a busy key from one endless occurrence — a key read every second has occurrences of a
+ * session or two, and a key that changes its habits is never stuck in an old run — and from being paced by
+ * the rule: at half the interval, each occurrence of such a key lasted about half the one before, its starts
+ * grew regular and memoryless keys read once a second were periodic now and then three times as often as with
+ * sessions (a quarter: as often). Pause shares from 0.05 to 0.3 scored the same on
+ * `bench/probe-periodic-correlated.ts` within a key or two per case (a larger one merges more strays into
+ * runs, and more runs into strays just before them); a tenth bridges a minute's pause in a 10-minute job
+ * while a schedule's quiet is ten times the bound.
  */
 const PAUSE_SHARE = 0.1;
 const RUN_SHARE = 0.25;
