@@ -90,6 +90,26 @@ describe('sequential detector', () => {
     expect(e.counters.lateEvents).toBeGreaterThan(5 * 400 * 0.2);
   });
 
+  it('reports the read size as the stride of a stream delivered up to 3 s late, not a multiple of it', () => {
+    // At 5 reads a second, a read up to 3 s late usually arrives after several later ones and is left out
+    // of the stream: the steps seen in order span two, three or more reads. The majority vote of steps
+    // ended on one of those multiples on half the keys.
+    const rng = new Rng(15);
+    const e = new Engine(engineConfig());
+    const size = 128 * 1024;
+    for (let k = 0; k < 8; k++) {
+      const reads: { ts: number; arrival: number; pos: number }[] = [];
+      for (let i = 0, t = T0 + k * HOUR; i < 400; i++, t += rng.exp(200))
+        reads.push({ ts: t, arrival: t + rng.uniform(0, 3000), pos: i * size });
+      reads.sort((a, b) => a.arrival - b.arrival);
+      for (const r of reads) e.observe(`movie/${k}`, r.ts, r.pos, size);
+      expect(e.viewOf(`movie/${k}`)?.sequential, `movie/${k}`).toMatchObject({
+        direction: 'forward',
+        stride: size,
+      });
+    }
+  });
+
   it('follows a steady step longer than a few units: byte offsets without sizes, strided reads', () => {
     const b = builder(15, HOUR);
     // Offsets of 4 KiB blocks and of 256 KiB reads reported without a size, and 4 KiB read every 64 KiB.
