@@ -139,6 +139,15 @@ interface JobOptions {
   run?: Run;
 }
 
+/** A run in two parts: `reads` reads, a pause of `pauseMs` to `pauseMs` + 10 minutes, `reads` more. */
+function resuming(reads: number, pauseMs: number): Run {
+  const part = reading(reads, 0);
+  return (b, key, t) => {
+    part(b, key, t);
+    part(b, key, t + reads * 300 + pauseMs + b.rng.uniform(0, 10 * MINUTE));
+  };
+}
+
 /** A scheduled job over the trace: its beats per segment, missed runs, timing errors, strays. */
 function job(b: TraceBuilder, key: string, o: JobOptions): PeriodicTruth {
   const truth: PeriodicTruth = { key, segments: [], occurrences: [] };
@@ -380,6 +389,11 @@ function periodicScenarios(): Scenario[] {
       run: reading(1500, 0.01),
     }),
     jobs('hourly upload 40 reads, pauses 5%', HOUR, GRID_BEATS, { ...cron, run: reading(40, 0.05) }),
+    jobs('nightly backup, resumes after 40-50 min', DAY, 40, {
+      ...cron,
+      timing: gaussianMs(3 * MINUTE),
+      run: resuming(300, 40 * MINUTE),
+    }),
     changing('period 15m -> 20m', 15 * MINUTE, () => ({ periodMs: 20 * MINUTE, phaseMs: 0 })),
     changing('period 1h -> 2h', HOUR, () => ({ periodMs: 2 * HOUR, phaseMs: 0 })),
     changing('period 2h -> 1h', 2 * HOUR, () => ({ periodMs: HOUR, phaseMs: 0 })),
@@ -396,6 +410,18 @@ function periodicScenarios(): Scenario[] {
       4 * DAY,
       () => ({ periodMs: 15 * MINUTE, phaseMs: 0 }),
       () => ({ periodMs: HOUR, phaseMs: 7 * MINUTE }),
+    ),
+    twoJobs(
+      'two jobs: daily at 02:00 and 02:45',
+      40 * DAY,
+      () => ({ periodMs: DAY, phaseMs: 2 * HOUR }),
+      () => ({ periodMs: DAY, phaseMs: 2.75 * HOUR }),
+    ),
+    twoJobs(
+      'two jobs: daily at 02:00 and 05:00',
+      40 * DAY,
+      () => ({ periodMs: DAY, phaseMs: 2 * HOUR }),
+      () => ({ periodMs: DAY, phaseMs: 5 * HOUR }),
     ),
     twoJobs(
       'two jobs: hourly at :00 and :20',

@@ -27,8 +27,9 @@ import type { PeriodicDetail } from './types.ts';
  *          statistic) is below a Monte-Carlo critical value for this many starts, computed with this very
  *          fit (`bench/calibrate-periodic.ts`), so six random starts that happen to line up are not a
  *          schedule; and the robust spread of starts around the line is at most `maxJitter` · P;
- *      (b) most expected beats are present (`minFillRatio`), and on average at most `MAX_STARTS_PER_BEAT`
- *          starts lie on each (uses spread over the same hours of every day are a habit, not a job);
+ *      (b) most expected beats are present (`minFillRatio`), and unless the starts keep within 5 % of the
+ *          period, at most `MAX_STARTS_PER_BEAT` lie on each on average (uses at random times within the
+ *          same hours of every day are a habit, not a job);
  *      (c) the phase holds: a Gaussian likelihood-ratio test between "fixed schedule + independent timing
  *          errors" (gap errors are then anti-correlated: each late run is followed by a short gap) and
  *          "renewal process" (each gap independent: a steady reader whose errors accumulate, a random
@@ -140,16 +141,29 @@ function medianOf(values: Float64Array, n: number): number {
 }
 
 /**
- * Starts per beat within `maxJitter` of the schedule that an accepted one may have on average. A job starts
- * once per beat, give or take a stray that lands near it; a key used several times a day at random times
- * within the same hours (the contract's "mostly in the evening at random times") has all of its uses within
- * a few hours of one phase, and phase concentration and spread alone took those hours for a daily schedule
- * with some jitter. It has a schedule (the `schedule` detail says which hours), not a period. Counted within
+ * A schedule whose starts spread more than `SEVERAL_PER_BEAT_SPREAD` of the period around it may have at
+ * most `MAX_STARTS_PER_BEAT` starts per beat within `maxJitter` of it, on average, unless the second start
+ * of a beat keeps its time after the first (`secondStartsKeepTime`). A key used several
+ * times a day at random times within the same hours (the contract's "mostly in the evening at random
+ * times") has all of its uses within a few hours of one phase, and phase concentration and spread alone
+ * took those hours for a daily schedule with some jitter: it has a schedule (the `schedule` detail says
+ * which hours), not a period. A job that touches its key twice at fixed offsets (a backup resuming after
+ * a 40-minute pause, a second task 45 minutes later) has several starts per beat too, but they stay
+ * within the jitter a schedule is allowed anyway (5 %, "tolerant of 5 % jitter"), or, hours apart, at the
+ * same offset every time. Counted within
  * `maxJitter` rather than within the line's outlier bound: strays widen that bound (three robust spreads,
- * themselves inflated by strays near the beats) and a job with a stray per run had half again as many starts
- * as beats inside it.
+ * themselves inflated by strays near the beats), and a job with a stray per run had half again as many
+ * starts as beats inside it.
  */
 const MAX_STARTS_PER_BEAT = 1.5;
+const SEVERAL_PER_BEAT_SPREAD = 0.05;
+/**
+ * How closely (robust spread, share of the period) the second start of a beat must keep its time after
+ * the first for several starts per beat to be jobs: 14 minutes on a day. Two cron jobs keep it to
+ * seconds; the second of a few uses at random times through an evening comes minutes to hours after the
+ * first (its spread was just under 5 % of the day: an exponential wait is short more often than long).
+ */
+const SECOND_START_SPREAD = 0.01;
 
 /** Median absolute residual × 1.4826: a standard-deviation estimate that ignores a few outliers. */
 const ROBUST = 1.4826;
@@ -527,9 +541,37 @@ function fitFrom(
     distinct >= cfg.minOccurrences &&
     1 - out.score <= critical &&
     distinct / expected >= cfg.minFillRatio &&
-    near <= MAX_STARTS_PER_BEAT * distinct &&
+    (out.jitter <= SEVERAL_PER_BEAT_SPREAD * out.period ||
+      near <= MAX_STARTS_PER_BEAT * distinct ||
+      secondStartsKeepTime(n, nearBound, SECOND_START_SPREAD * out.period)) &&
     phaseHolds;
   return n - onLine;
+}
+
+/**
+ * Do the beats with several starts near the schedule (within `near` of it) have their second start at
+ * the same offset from their first, within a robust spread of `bound`? Two jobs on one key at fixed
+ * times (02:00 and 05:00) spread their starts over hours around the line fitted between them, as uses at
+ * random times through an evening do, but the second is always the same time after the first. Reuses
+ * `work`, after the fit has read it.
+ */
+function secondStartsKeepTime(n: number, near: number, bound: number): boolean {
+  let m = 0;
+  let beat = Number.NaN;
+  let first = 0;
+  let seen = 0;
+  for (let i = 0; i < n; i++) {
+    if (Math.abs(resid[i]) > near) continue;
+    if (beats[i] !== beat) {
+      beat = beats[i];
+      first = resid[i];
+      seen = 1;
+    } else if (seen++ === 1) work[m++] = resid[i] - first;
+  }
+  if (m < 3) return false;
+  const usual = medianOf(work, m);
+  for (let i = 0; i < m; i++) work[i] = Math.abs(work[i] - usual);
+  return ROBUST * medianOf(work, m) <= bound;
 }
 
 /**

@@ -158,6 +158,33 @@ describe('periodic detector', () => {
     expect(periodicTime.reduce((a, t) => a + t, 0) / (keys.length * 40 * DAY)).toBeLessThan(0.05);
   });
 
+  it('keeps jobs that touch their key more than once per run periodic: a second job, a run resuming', () => {
+    // Several starts per beat are a habit only when they wander: two jobs at fixed times of day and a
+    // backup that resumes after a long pause have them too, at the same offsets every day.
+    const b = builder(27, 30 * DAY);
+    const session = (key: string, at: number, reads: number) => {
+      for (let i = 0; i < reads; i++) b.add(key, at + i * 300, i * 65536, 65536);
+    };
+    for (let i = 0; i < 4; i++)
+      for (let day = T0; day < T0 + 30 * DAY; day += DAY) {
+        const jitter = () => b.rng.uniform(0, 60 * SECOND);
+        session(`jobs/0245/${i}`, day + 2 * HOUR + jitter(), 20);
+        session(`jobs/0245/${i}`, day + 2.75 * HOUR + jitter(), 20);
+        session(`jobs/0500/${i}`, day + 2 * HOUR + jitter(), 20);
+        session(`jobs/0500/${i}`, day + 5 * HOUR + jitter(), 20);
+        const backup = day + 3 * HOUR + jitter();
+        session(`backup/${i}`, backup, 300);
+        session(`backup/${i}`, backup + 300 * 300 + 40 * MINUTE + b.rng.uniform(0, 10 * MINUTE), 300);
+      }
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of r.final.keys()) {
+      const v = view(r, key);
+      expect(v.patterns, key).toContain('periodic');
+      expect(Math.abs((v.periodic?.period_s ?? 0) - DAY / 1000), key).toBeLessThan(0.05 * (DAY / 1000));
+    }
+  });
+
   it('refuses a sleep loop whose drift is small next to the period, and keeps exact schedules', () => {
     // `while true; do work; sleep 60; done`, the work taking 0.2 ± 0.1 s: its phase drifts by a random
     // walk that stays within 0.5 % of the period over the history, yet it has no schedule.
