@@ -1,9 +1,43 @@
 import { describe, expect, it } from 'vitest';
-import { correlatedGroup, periodic, poisson, Rng, sequential } from '../../bench/workloads.ts';
+import type { Replay } from '../../bench/replay.ts';
+import {
+  correlatedGroup,
+  periodic,
+  poisson,
+  Rng,
+  sequential,
+  type TraceBuilder,
+} from '../../bench/workloads.ts';
 import { LEADERS_PER_KEY } from '../../src/engine/correlation.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { CORRELATED } from '../../src/engine/types.ts';
 import { builder, DAY, engineConfig, HOUR, reporting, run, SECOND, T0, view } from './helpers.ts';
+
+/** Pairs `lead/i` → `follow/i` (i < count), the follower `lagMs(i)` after its leader. */
+function plantPairs(
+  b: TraceBuilder,
+  count: number,
+  lagMs: (i: number) => number,
+  confidence: number,
+  leaderRatePerS: number,
+): void {
+  for (let i = 0; i < count; i++)
+    correlatedGroup(
+      b,
+      `lead/${i}`,
+      [{ key: `follow/${i}`, lagMs: lagMs(i), confidence }],
+      leaderRatePerS,
+      'pair',
+    );
+}
+
+/** How many of the planted pairs the leader lists. */
+function pairsFound(r: Replay, count: number): number {
+  let found = 0;
+  for (let i = 0; i < count; i++)
+    if (view(r, `lead/${i}`).correlated.some((p) => p.key === `follow/${i}`)) found++;
+  return found;
+}
 
 describe('correlation detector', () => {
   it('finds pairs and one-to-many groups; both sides list each other with confidence and lag', () => {
@@ -36,43 +70,22 @@ describe('correlation detector', () => {
 
   it('finds pairs while films stream (the recent keys are distinct keys, not the latest reads)', () => {
     const b = builder(45, 3 * HOUR);
-    for (let i = 0; i < 4; i++)
-      correlatedGroup(
-        b,
-        `lead/${i}`,
-        [{ key: `follow/${i}`, lagMs: 500 + 700 * i, confidence: 0.95 }],
-        1 / 300,
-        'pair',
-      );
+    plantPairs(b, 4, (i) => 500 + 700 * i, 0.95, 1 / 300);
     // Two films streaming the whole time, 20 reads a second each, interleaved.
     for (const film of ['films/a.mkv', 'films/b.mkv'])
       sequential(b, film, { size: 65536, gap: 0, jumps: 0.01, meanGapMs: 50 });
-    const r = run(b.build());
-    for (let i = 0; i < 4; i++)
-      expect(
-        view(r, `lead/${i}`).correlated.map((p) => p.key),
-        `lead/${i}`,
-      ).toContain(`follow/${i}`);
+    expect(pairsFound(run(b.build()), 4)).toBe(4);
   });
 
   it('finds pairs among a busy background of memoryless keys (four a second)', () => {
     let falsePartners = 0;
     const found = [1, 2, 3].map((seed) => {
       const b = builder(seed, 8 * HOUR);
-      for (let i = 0; i < 6; i++)
-        correlatedGroup(
-          b,
-          `lead/${i}`,
-          [{ key: `follow/${i}`, lagMs: 300 + 500 * i, confidence: 0.9 }],
-          1 / 600,
-          'pair',
-        );
+      plantPairs(b, 6, (i) => 300 + 500 * i, 0.9, 1 / 600);
       for (let i = 0; i < 20; i++) poisson(b, `background/${i}`, 0.2);
       const r = run(b.build());
       for (let i = 0; i < 20; i++) falsePartners += view(r, `background/${i}`).correlated.length;
-      return [0, 1, 2, 3, 4, 5].filter((i) =>
-        view(r, `lead/${i}`).correlated.some((p) => p.key === `follow/${i}`),
-      ).length;
+      return pairsFound(r, 6);
     });
     // 18 pairs, all found; with the first of the weakest replaced instead of the oldest, 10.
     expect(found.reduce((a, n) => a + n, 0)).toBeGreaterThanOrEqual(16);

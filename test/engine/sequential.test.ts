@@ -3,6 +3,17 @@ import { Rng, sequential } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { builder, engineConfig, HOUR, reporting, run, T0, view } from './helpers.ts';
 
+/**
+ * 400 reads of a stream, ~5 per second from `from`, each reaching patternd up to `lateMs` after it was
+ * made: in arrival order, with its own time and position.
+ */
+function lateStream(rng: Rng, from: number, size: number, lateMs: number) {
+  const reads: { ts: number; arrival: number; pos: number }[] = [];
+  for (let i = 0, t = from; i < 400; i++, t += rng.exp(200))
+    reads.push({ ts: t, arrival: t + rng.uniform(0, lateMs), pos: i * size });
+  return reads.sort((a, b) => a.arrival - b.arrival);
+}
+
 describe('sequential detector', () => {
   it('finds forward and backward streams of offsets and chunk indexes, with gaps and ~10 % random jumps', () => {
     const b = builder(11, HOUR);
@@ -68,11 +79,8 @@ describe('sequential detector', () => {
     const e = new Engine(engineConfig());
     const size = 128 * 1024;
     for (let k = 0; k < 5; k++) {
-      // Reads ~5 per second; each reaches patternd up to 0.5 s late, so neighbours often swap.
-      const reads: { ts: number; arrival: number; pos: number }[] = [];
-      for (let i = 0, t = T0 + k * HOUR; i < 400; i++, t += rng.exp(200))
-        reads.push({ ts: t, arrival: t + rng.uniform(0, 500), pos: i * size });
-      reads.sort((a, b) => a.arrival - b.arrival);
+      // Each read reaches patternd up to 0.5 s late, so neighbours often swap.
+      const reads = lateStream(rng, T0 + k * HOUR, size, 500);
       let flips = 0;
       let was = false;
       for (const r of reads) {
@@ -98,11 +106,7 @@ describe('sequential detector', () => {
     const e = new Engine(engineConfig());
     const size = 128 * 1024;
     for (let k = 0; k < 8; k++) {
-      const reads: { ts: number; arrival: number; pos: number }[] = [];
-      for (let i = 0, t = T0 + k * HOUR; i < 400; i++, t += rng.exp(200))
-        reads.push({ ts: t, arrival: t + rng.uniform(0, 3000), pos: i * size });
-      reads.sort((a, b) => a.arrival - b.arrival);
-      for (const r of reads) e.observe(`movie/${k}`, r.ts, r.pos, size);
+      for (const r of lateStream(rng, T0 + k * HOUR, size, 3000)) e.observe(`movie/${k}`, r.ts, r.pos, size);
       expect(e.viewOf(`movie/${k}`)?.sequential, `movie/${k}`).toMatchObject({
         direction: 'forward',
         stride: size,
