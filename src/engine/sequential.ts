@@ -179,11 +179,21 @@ export class SequentialDetector {
     const { f64, u32 } = this.row;
     const r8 = slot * this.row.stride8;
     const votes = 2 * r8 + this.at.strideVotes;
-    const candidate = f64[r8 + this.at.strideCandidate];
     if (u32[votes] === 0) {
       f64[r8 + this.at.strideCandidate] = step;
       u32[votes] = 1;
-    } else if (candidate === step || this.multipleOf(step, candidate)) {
+    } else if (f64[r8 + this.at.strideCandidate] === step) {
+      if (u32[votes] < 1 << 20) u32[votes]++;
+    } else {
+      this.voteOtherStep(r8, votes, step);
+    }
+  }
+
+  /** A step other than the current stride: a multiple of it, a divisor of it, or a vote against it. */
+  private voteOtherStep(r8: number, votes: number, step: number): void {
+    const { f64, u32 } = this.row;
+    const candidate = f64[r8 + this.at.strideCandidate];
+    if (this.multipleOf(step, candidate)) {
       if (u32[votes] < 1 << 20) u32[votes]++;
     } else if (this.multipleOf(candidate, step)) {
       f64[r8 + this.at.strideCandidate] = step;
