@@ -250,7 +250,8 @@ export class CorrelationDetector {
   /**
    * Credits `follower` to `leader`'s episode if it is already one of its followers and returns −1;
    * otherwise returns the entry a new follower takes: an empty or dead one first, else the weakest. While
-   * no key was removed since the entries were last all seen alive, the same pass finds that entry.
+   * no key was removed since the entries were last all seen alive, the same pass finds that entry; else
+   * `firstFree` looks at each follower's generation.
    */
   private credit(
     leader: number,
@@ -295,26 +296,22 @@ export class CorrelationDetector {
     }
     if (this.row.u16[this.checkedAt(leader)] === (this.keys.removals & 0xffff))
       return empty >= 0 ? empty : weakest;
-    return this.weakestAlive(leader);
+    const free = this.firstFree(leader);
+    return free >= 0 ? free : weakest;
   }
 
   /**
-   * The entry of `leader` a new follower takes when some entries may have died: the first empty or dead
-   * one, else the weakest. Notes when all were alive.
+   * The first entry of `leader` that is empty or whose follower was removed since it was seen, or −1 —
+   * then every entry was seen alive, which is noted (entries only die by a removal).
    */
-  private weakestAlive(leader: number): number {
+  private firstFree(leader: number): number {
     const { u32, f32 } = this.row;
-    let weakest = -1;
     for (let n = 0; n < this.k; n++) {
       const p = this.entry(leader, n);
-      // Nothing is weaker than an empty or dead entry.
       if (f32[p + COUNT] === 0 || this.keys.generation[u32[p + SLOT]] !== u32[p + GEN]) return n;
-      const w = weakest < 0 ? -1 : this.entry(leader, weakest);
-      if (w < 0 || weaker(f32[p + COUNT], u32[p + SINCE], f32[w + COUNT], u32[w + SINCE])) weakest = n;
     }
-    // No empty or dead entry: every entry was seen alive, and the new follower will be alive too.
     this.row.u16[this.checkedAt(leader)] = this.keys.removals & 0xffff;
-    return weakest;
+    return -1;
   }
 
   /** A new follower of `leader` takes entry `n` (from `credit`). */

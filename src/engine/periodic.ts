@@ -141,19 +141,18 @@ function medianOf(values: Float64Array, n: number): number {
 }
 
 /**
- * A schedule whose starts spread more than `SEVERAL_PER_BEAT_SPREAD` of the period around it may have at
- * most `MAX_STARTS_PER_BEAT` starts per beat within `maxJitter` of it, on average, unless the second start
- * of a beat keeps its time after the first (`secondStartsKeepTime`). A key used several
- * times a day at random times within the same hours (the contract's "mostly in the evening at random
- * times") has all of its uses within a few hours of one phase, and phase concentration and spread alone
- * took those hours for a daily schedule with some jitter: it has a schedule (the `schedule` detail says
- * which hours), not a period. A job that touches its key twice at fixed offsets (a backup resuming after
- * a 40-minute pause, a second task 45 minutes later) has several starts per beat too, but they stay
- * within the jitter a schedule is allowed anyway (5 %, "tolerant of 5 % jitter"), or, hours apart, at the
- * same offset every time. Counted within
+ * A schedule whose starts spread more than `SEVERAL_PER_BEAT_SPREAD` of the period around it may have at most
+ * `MAX_STARTS_PER_BEAT` starts per beat within `maxJitter` of it, on average, unless the second start of a
+ * beat keeps its time after the first (`secondStartsKeepTime`). A key used several times a day at random
+ * times within the same hours (the contract's "mostly in the evening at random times") has all of its uses
+ * within a few hours of one phase, and phase concentration and spread alone took those hours for a daily
+ * schedule with some jitter: it has a schedule (the `schedule` detail says which hours), not a period. A job
+ * that touches its key twice at fixed offsets (a backup resuming after a 40-minute pause, a second task 45
+ * minutes later) has several starts per beat too, but they stay within the jitter a schedule is allowed
+ * anyway (5 %, "tolerant of 5 % jitter"), or, hours apart, at the same offset every time. Counted within
  * `maxJitter` rather than within the line's outlier bound: strays widen that bound (three robust spreads,
- * themselves inflated by strays near the beats), and a job with a stray per run had half again as many
- * starts as beats inside it.
+ * themselves inflated by strays near the beats), and a job with a stray per run had half again as many starts
+ * as beats inside it.
  */
 const MAX_STARTS_PER_BEAT = 1.5;
 const SEVERAL_PER_BEAT_SPREAD = 0.05;
