@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import { PREDICTION_ENTRY_BYTES, PREDICTOR_SLOT_BYTES } from './engine/predict.ts';
 import { PUBLISHER_SLOT_BYTES } from './mqtt/publisher.ts';
+import { KEY_CACHE_BYTES, KEY_CACHE_ENTRIES } from './mqtt/scan.ts';
 import { ROWS_PER_WRITE } from './store/persistence.ts';
 
 /**
@@ -154,7 +155,19 @@ export function memoryBudget(
       why: 'http.recentAccesses × (time, position, key); the ring keeps the strings of keys evicted since',
     });
   }
+  offHeap.push({
+    name: 'ingest scanner',
+    bytes: KEY_CACHE_ENTRIES * (KEY_CACHE_BYTES + 8) + config.mqtt.maxBatchItems * 3 * 8,
+    why: `its key cache (${KEY_CACHE_ENTRIES} keys of up to ${KEY_CACHE_BYTES} bytes, with hash and length) and the columns of one batch`,
+  });
   onHeap.push(
+    {
+      name: 'ingest key cache',
+      bytes:
+        KEY_CACHE_ENTRIES * (8 + stringBytes(Math.min(keyChars, KEY_CACHE_BYTES))) +
+        config.mqtt.maxBatchItems * 8,
+      why: `the strings of the ${KEY_CACHE_ENTRIES} keys the scanner remembers (keys evicted since among them), and a batch's key column`,
+    },
     {
       name: 'message in progress',
       bytes: 3 * config.mqtt.maxPayloadBytes + config.mqtt.maxBatchItems * PARSED_EVENT_BYTES,

@@ -1,5 +1,6 @@
 import type { Engine } from '../engine/engine.ts';
 import type { ErrorReporter } from './errors.ts';
+import { DECLINED, EventScanner } from './scan.ts';
 import { sourceOf, type Topics } from './topics.ts';
 import { type AccessEvent, accessEventSchema, describe, isPlainEvent, KEY_REQUIRED } from './validate.ts';
 
@@ -8,7 +9,9 @@ import { type AccessEvent, accessEventSchema, describe, isPlainEvent, KEY_REQUIR
  *
  * A message is one event or a JSON array of up to `maxBatchItems` events. The message as a whole is
  * rejected when it is too large, not JSON, or neither an object nor an array; inside a batch every item
- * stands alone, so one bad item costs only itself. Nothing here throws past `handle`.
+ * stands alone, so one bad item costs only itself. Nothing here throws past `handle`. Messages of plain,
+ * valid events are read by the scanner (`scan.ts`) without JSON.parse; every other message, and every
+ * rejection, goes through JSON.parse and zod.
  */
 export interface IngestOptions {
   maxPayloadBytes: number;
@@ -42,12 +45,18 @@ export class Ingest {
    */
   onAccess: ((slot: number, key: string, ts: number, position: number, size: number) => void) | undefined;
 
+  private readonly scanner: EventScanner;
+  /** Interned source of the message being fed (`begin`). */
+  private source = 0;
+
   constructor(
     private readonly engine: Engine,
     private readonly topics: Topics,
     private readonly errors: ErrorReporter,
     private readonly opts: IngestOptions,
-  ) {}
+  ) {
+    this.scanner = new EventScanner(opts.maxBatchItems);
+  }
 
   handle(topic: string, payload: Buffer): void {
     this.counters.messages++;
@@ -58,15 +67,24 @@ export class Ingest {
         `payload too large: ${payload.length} bytes exceeds the limit of ${this.opts.maxPayloadBytes}`,
       );
     }
+    const count = this.scanner.scan(payload);
+    if (count === DECLINED) return this.handleParsed(topic, payload);
+    const now = this.begin(topic);
+    const { keys, ts, position, size, batch } = this.scanner;
+    for (let i = 0; i < count; i++)
+      this.accept(topic, keys[i], ts[i], position[i], size[i], batch ? i : undefined, now);
+    this.onIngested();
+  }
+
+  /** The full path, for every message the scanner declines: JSON.parse, then each item checked on its own. */
+  private handleParsed(topic: string, payload: Buffer): void {
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));
     } catch (err) {
       return this.rejectMessage(topic, `invalid JSON: ${(err as Error).message.slice(0, 120)}`);
     }
-    const source = this.engine.sourceId(sourceOf(this.topics, topic));
-    const now = this.opts.now();
-    this.engine.beginBatch();
+    const now = this.begin(topic);
     if (Array.isArray(body)) {
       if (body.length > this.opts.maxBatchItems) {
         return this.rejectMessage(
@@ -74,16 +92,23 @@ export class Ingest {
           `batch too large: ${body.length} items exceeds the limit of ${this.opts.maxBatchItems}`,
         );
       }
-      for (let i = 0; i < body.length; i++) this.item(topic, body[i], i, now, source);
+      for (let i = 0; i < body.length; i++) this.item(topic, body[i], i, now);
     } else if (typeof body === 'object' && body !== null) {
-      this.item(topic, body, undefined, now, source);
+      this.item(topic, body, undefined, now);
     } else {
       return this.rejectMessage(topic, 'payload must be an event object or an array of events');
     }
     this.onIngested();
   }
 
-  private item(topic: string, raw: unknown, index: number | undefined, now: number, source: number): void {
+  /** Starts feeding a message's events: its source, and the wall clock once. Returns the time now. */
+  private begin(topic: string): number {
+    this.source = this.engine.sourceId(sourceOf(this.topics, topic));
+    this.engine.beginBatch();
+    return this.opts.now();
+  }
+
+  private item(topic: string, raw: unknown, index: number | undefined, now: number): void {
     // zod builds an error object with a stack for every failure (~10–30 µs); the two commonest kinds of
     // junk are named here for free so a flood of junk batches cannot buy much CPU.
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -99,7 +124,23 @@ export class Ingest {
       if (!parsed.success) return this.rejectEvent(topic, describe(parsed.error), index);
       ev = parsed.data;
     }
-    const ts = ev.ts ?? now;
+    this.accept(topic, ev.key, ev.ts ?? Number.NaN, ev.position ?? Number.NaN, ev.size ?? 0, index, now);
+  }
+
+  /**
+   * A valid event, from either path: `ts` NaN when it has none (then it happened now), `position` NaN when
+   * it has none, `size` 0 when unknown.
+   */
+  private accept(
+    topic: string,
+    key: string,
+    eventTs: number,
+    position: number,
+    size: number,
+    index: number | undefined,
+    now: number,
+  ): void {
+    const ts = Number.isNaN(eventTs) ? now : eventTs;
     if (ts - now > this.opts.maxFutureSkewMs) {
       return this.rejectEvent(
         topic,
@@ -108,10 +149,8 @@ export class Ingest {
       );
     }
     this.counters.events++;
-    const position = ev.position ?? Number.NaN;
-    const size = ev.size ?? 0;
-    const slot = this.engine.observe(ev.key, ts, position, size, source);
-    this.onAccess?.(slot, ev.key, ts, position, size);
+    const slot = this.engine.observe(key, ts, position, size, this.source);
+    this.onAccess?.(slot, key, ts, position, size);
   }
 
   private rejectMessage(topic: string, reason: string): void {

@@ -17,7 +17,9 @@ const isoTimestamp = z
   });
 
 /** The largest time a Date can hold (epoch ms). */
-const MAX_TS = 8.64e15;
+export const MAX_TS = 8.64e15;
+export const MAX_KEY_CHARS = 512;
+export const MAX_OP_CHARS = 32;
 
 export const KEY_REQUIRED = 'key: required, a string of 1–512 characters';
 
@@ -25,7 +27,7 @@ export const accessEventSchema = z.object({
   key: z
     .string({ error: KEY_REQUIRED.slice('key: '.length) })
     .min(1, 'must not be empty')
-    .max(512, 'must be at most 512 characters')
+    .max(MAX_KEY_CHARS, `must be at most ${MAX_KEY_CHARS} characters`)
     .refine((k) => !k.includes('\u0000'), 'must not contain NUL'),
   ts: z
     .union([z.number().finite().min(0).max(MAX_TS), isoTimestamp], {
@@ -34,7 +36,7 @@ export const accessEventSchema = z.object({
     .optional(),
   position: z.number({ error: 'must be a finite number' }).finite().optional(),
   size: z.number({ error: 'must be a non-negative number' }).finite().min(0).optional(),
-  op: z.string({ error: 'must be a short string' }).max(32).optional(),
+  op: z.string({ error: 'must be a short string' }).max(MAX_OP_CHARS).optional(),
   context: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
 });
 
@@ -52,12 +54,12 @@ export function isPlainEvent(raw: Record<string, unknown>): raw is AccessEvent {
   return (
     typeof key === 'string' &&
     key.length >= 1 &&
-    key.length <= 512 &&
+    key.length <= MAX_KEY_CHARS &&
     !key.includes('\u0000') &&
     (ts === undefined || (typeof ts === 'number' && ts >= 0 && ts <= MAX_TS)) &&
     (position === undefined || (typeof position === 'number' && Number.isFinite(position))) &&
     (size === undefined || (typeof size === 'number' && Number.isFinite(size) && size >= 0)) &&
-    (op === undefined || (typeof op === 'string' && op.length <= 32)) &&
+    (op === undefined || (typeof op === 'string' && op.length <= MAX_OP_CHARS)) &&
     raw.context === undefined
   );
 }

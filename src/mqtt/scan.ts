@@ -1,0 +1,346 @@
+/**
+ * The fast path of ingest: reads plain access payloads straight from the message bytes into columns, in
+ * place of JSON.parse, the per-item checks and a fresh string per key.
+ *
+ * Why: JSON.parse builds an object per event and a new string per key, which the engine's key index then
+ * hashes and compares character by character; on batches that was half of what patternd spent per event
+ * (`npm run bench:handler`). This scanner makes nothing per event but the key, and for a key it saw
+ * recently not even that: it hashes the key's bytes while it scans them and takes the string it made last
+ * time from a small direct-mapped cache — the very string the engine's index holds, which it finds by
+ * pointer.
+ *
+ * It takes the shape devices send and the contract shows:
+ *   - one event object, or an array of at most `maxItems` of them, with JSON whitespace anywhere;
+ *   - the fields `key` (string), `ts`, `position`, `size` (numbers) and `op` (string), each at most once
+ *     and in any order, plus fields it does not know whose value is a string, number, true, false or null
+ *     (ignored, as the full path ignores them);
+ *   - strings without escapes in known fields (the key may be UTF-8), numbers in JSON's grammar;
+ *   - every event valid, by the checks of `isPlainEvent`.
+ * Anything else — an escape in a key, an ISO date, a `context`, a nested unknown value, one bad item, text
+ * that is not JSON — declines the whole message (DECLINED), and the caller takes the full path: JSON.parse
+ * and zod, which judge and explain every rejection. So the scanner decides no rejection; it accepts only
+ * what the full path accepts, with the same values (test/scan.test.ts holds it to JSON.parse on seeded
+ * payloads and junk).
+ */
+import { MAX_KEY_CHARS, MAX_OP_CHARS, MAX_TS } from './validate.ts';
+
+export const DECLINED = -1;
+
+/**
+ * Keys remembered by the cache (a power of two). A direct-mapped cache of 8,192 keys finds ~88 % of a
+ * working set of 2,000 keys (the rest collide); keys beyond its reach are made afresh, as JSON.parse did.
+ */
+export const KEY_CACHE_ENTRIES = 8192;
+/**
+ * Longest key (bytes) the cache holds. A cached key is compared with the payload byte for byte against a
+ * copy of its bytes, not the string: the service also uses keys as property names, which turns strings
+ * into references to an interned copy, and reading their characters then took as long as JSON.parse.
+ */
+export const KEY_CACHE_BYTES = 128;
+
+/** The bytes the scanner looks for. */
+enum Byte {
+  Quote = 0x22,
+  Backslash = 0x5c,
+  Comma = 0x2c,
+  Colon = 0x3a,
+  OpenBrace = 0x7b,
+  CloseBrace = 0x7d,
+  OpenBracket = 0x5b,
+  CloseBracket = 0x5d,
+  Minus = 0x2d,
+  Plus = 0x2b,
+  Dot = 0x2e,
+  Zero = 0x30,
+  Nine = 0x39,
+  /** OR-ed into an ASCII letter, this makes it lower case. */
+  LowerCase = 0x20,
+  LowerE = 0x65,
+}
+
+/** Field numbers; bit `1 << field` marks a field as seen in the current event. */
+enum Field {
+  Key = 0,
+  Ts = 1,
+  Position = 2,
+  Size = 3,
+  Op = 4,
+  Unknown = 5,
+  /** A field the full path reads that the scanner does not take (`context`). */
+  Refused = 6,
+}
+
+/** Integers of up to 15 digits are exact when accumulated digit by digit in a double. */
+const EXACT_DIGITS = 15;
+
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+const isDigit = (c: number) => c >= Byte.Zero && c <= Byte.Nine;
+
+/** `Buffer#latin1Slice` and `#utf8Slice` without a Buffer: one string straight from the bytes. */
+const latin1 = Buffer.prototype.latin1Slice;
+const utf8 = Buffer.prototype.utf8Slice;
+
+export class EventScanner {
+  /** The events of the last accepted message, `count` of them: key, and NaN / NaN / 0 where absent. */
+  readonly keys: string[];
+  readonly ts: Float64Array;
+  readonly position: Float64Array;
+  readonly size: Float64Array;
+  /** Whether the last accepted message was an array (rejections then name the item's index). */
+  batch = false;
+
+  private readonly cachedKey: string[] = new Array(KEY_CACHE_ENTRIES).fill('');
+  private readonly cachedHash = new Int32Array(KEY_CACHE_ENTRIES);
+  private readonly cachedLength = new Int32Array(KEY_CACHE_ENTRIES);
+  /** Entry e's bytes at e · KEY_CACHE_BYTES. */
+  private readonly cachedBytes = new Uint8Array(KEY_CACHE_ENTRIES * KEY_CACHE_BYTES);
+  /** Where `scanNumber` and `scanKey` leave what they read besides the next index. */
+  private number = 0;
+  private text = '';
+
+  constructor(private readonly maxItems: number) {
+    this.keys = new Array(maxItems).fill('');
+    this.ts = new Float64Array(maxItems);
+    this.position = new Float64Array(maxItems);
+    this.size = new Float64Array(maxItems);
+  }
+
+  /**
+   * Reads the payload's events into the columns and returns how many, or DECLINED. One loop over the
+   * bytes that keeps the current byte in `c`; values are read by methods. Written as a method per
+   * structure (event, field name) that re-read the byte at each return, it took twice as long.
+   */
+  scan(b: Uint8Array): number {
+    const end = b.length;
+    let i = 0;
+    let c = b[0];
+    while (isSpace(c)) c = b[++i];
+    const batch = c === Byte.OpenBracket;
+    this.batch = batch;
+    if (batch) {
+      c = b[++i];
+      while (isSpace(c)) c = b[++i];
+    }
+    let n = 0;
+    if (batch && c === Byte.CloseBracket) c = b[++i];
+    else
+      for (;;) {
+        if (c !== Byte.OpenBrace || n === this.maxItems) return DECLINED;
+        c = b[++i];
+        while (isSpace(c)) c = b[++i];
+        let seen = 0;
+        let ts = Number.NaN;
+        let position = Number.NaN;
+        let size = 0;
+        if (c !== Byte.CloseBrace)
+          for (;;) {
+            // The field's name, hashed while it is read. One with an escape is declined: JSON.parse would
+            // decode it (`k\u0065y` is `key`).
+            if (c !== Byte.Quote) return DECLINED;
+            const nameStart = i + 1;
+            for (c = b[++i]; c !== Byte.Quote; c = b[++i])
+              if (i >= end || c < 0x20 || c === Byte.Backslash) return DECLINED;
+            const field = fieldNamed(b, nameStart, i - nameStart);
+            if (field === Field.Refused || (field !== Field.Unknown && seen & (1 << field))) return DECLINED;
+            seen |= 1 << field;
+            c = b[++i];
+            while (isSpace(c)) c = b[++i];
+            if (c !== Byte.Colon) return DECLINED;
+            c = b[++i];
+            while (isSpace(c)) c = b[++i];
+            // Its value.
+            if (field === Field.Key) {
+              i = this.scanKey(b, i);
+              if (i < 0) return DECLINED;
+              this.keys[n] = this.text;
+            } else if (field === Field.Op) {
+              // Printable ASCII only: its length in bytes is then its length in characters.
+              const start = i + 1;
+              i = skipString(b, i, true);
+              if (i < 0 || i - 1 - start > MAX_OP_CHARS) return DECLINED;
+            } else if (field === Field.Unknown) {
+              i = this.skipScalar(b, i);
+              if (i < 0) return DECLINED;
+            } else {
+              i = this.scanNumber(b, i);
+              if (i < 0) return DECLINED;
+              const value = this.number;
+              if (field === Field.Ts) {
+                if (!(value >= 0 && value <= MAX_TS)) return DECLINED;
+                ts = value;
+              } else if (!Number.isFinite(value) || (field === Field.Size && value < 0)) return DECLINED;
+              else if (field === Field.Position) position = value;
+              else size = value;
+            }
+            c = b[i];
+            while (isSpace(c)) c = b[++i];
+            if (c === Byte.CloseBrace) break;
+            if (c !== Byte.Comma) return DECLINED;
+            c = b[++i];
+            while (isSpace(c)) c = b[++i];
+          }
+        if (!(seen & (1 << Field.Key))) return DECLINED;
+        this.ts[n] = ts;
+        this.position[n] = position;
+        this.size[n] = size;
+        n++;
+        c = b[++i];
+        while (isSpace(c)) c = b[++i];
+        if (!batch) break;
+        if (c === Byte.CloseBracket) {
+          c = b[++i];
+          break;
+        }
+        if (c !== Byte.Comma) return DECLINED;
+        c = b[++i];
+        while (isSpace(c)) c = b[++i];
+      }
+    while (isSpace(c)) c = b[++i];
+    return i === end ? n : DECLINED;
+  }
+
+  /**
+   * Reads the key string at `i` into `text` (checked: 1 to MAX_KEY_CHARS characters); returns the index
+   * after it, or DECLINED. Printable ASCII keys come from the cache when the same bytes were a key before.
+   */
+  private scanKey(b: Uint8Array, i: number): number {
+    if (b[i] !== Byte.Quote) return DECLINED;
+    const start = i + 1;
+    let end = start;
+    let hash = FNV_OFFSET;
+    let ascii = true;
+    for (let c = b[end]; c !== Byte.Quote; c = b[++end]) {
+      // A control character is not JSON, and an escape (NUL among them) is the full path's to decode.
+      if (end >= b.length || c < 0x20 || c === Byte.Backslash) return DECLINED;
+      if (c > 0x7e) ascii = false;
+      hash = Math.imul(hash ^ c, FNV_PRIME);
+    }
+    const length = end - start;
+    if (!ascii) {
+      // UTF-8 decoded as the full path's `toString('utf8')` decodes it (a broken sequence is U+FFFD in
+      // both: it ends at the quote, an ASCII byte), not cached: comparing needs its bytes.
+      const key = utf8.call(b, start, end);
+      if (key.length > MAX_KEY_CHARS) return DECLINED;
+      this.text = key;
+      return end + 1;
+    }
+    if (length === 0 || length > MAX_KEY_CHARS) return DECLINED;
+    const at = (hash ^ (hash >>> 13)) & (KEY_CACHE_ENTRIES - 1);
+    const bytes = this.cachedBytes;
+    const from = at * KEY_CACHE_BYTES;
+    if (this.cachedHash[at] === hash && this.cachedLength[at] === length) {
+      let j = 0;
+      while (j < length && bytes[from + j] === b[start + j]) j++;
+      if (j === length) {
+        this.text = this.cachedKey[at];
+        return end + 1;
+      }
+    }
+    this.text = latin1.call(b, start, end);
+    if (length <= KEY_CACHE_BYTES) {
+      this.cachedKey[at] = this.text;
+      this.cachedHash[at] = hash;
+      this.cachedLength[at] = length;
+      bytes.set(b.subarray(start, end), from);
+    }
+    return end + 1;
+  }
+
+  /** Reads the JSON number at `i` into `number`; returns the index after it, or DECLINED. */
+  private scanNumber(b: Uint8Array, i: number): number {
+    const start = i;
+    const negative = b[i] === Byte.Minus;
+    if (negative) i++;
+    let value = 0;
+    const digits = i;
+    if (b[i] === Byte.Zero) i++;
+    else if (isDigit(b[i])) for (let c = b[i]; isDigit(c); c = b[++i]) value = value * 10 + (c - Byte.Zero);
+    else return DECLINED;
+    let exact = i - digits <= EXACT_DIGITS;
+    if (b[i] === Byte.Dot) {
+      if (!isDigit(b[++i])) return DECLINED;
+      while (isDigit(b[i])) i++;
+      exact = false;
+    }
+    if ((b[i] | Byte.LowerCase) === Byte.LowerE) {
+      i++;
+      if (b[i] === Byte.Plus || b[i] === Byte.Minus) i++;
+      if (!isDigit(b[i])) return DECLINED;
+      while (isDigit(b[i])) i++;
+      exact = false;
+    }
+    // Fractions, exponents and long integers: the text is valid JSON here, and Number() rounds it as
+    // JSON.parse does (both to the nearest double).
+    this.number = exact ? (negative ? -value : value) : Number(latin1.call(b, start, i));
+    return i;
+  }
+
+  /** Skips the value of a field the scanner does not read: a string, number, true, false or null. */
+  private skipScalar(b: Uint8Array, i: number): number {
+    const c = b[i];
+    if (c === Byte.Quote) return skipString(b, i, false);
+    if (c === Byte.Minus || isDigit(c)) return this.scanNumber(b, i);
+    for (const word of LITERALS) if (c === word[0] && sameBytes(word, b, i)) return i + word.length;
+    return DECLINED;
+  }
+}
+
+/** Are the bytes of `b` from `start` on those of `s`? */
+function sameBytes(s: Uint8Array, b: Uint8Array, start: number): boolean {
+  for (let j = 0; j < s.length; j++) if (s[j] !== b[start + j]) return false;
+  return true;
+}
+
+/** Field names by number (Field.Key …); `context` is the full path's to judge. */
+const FIELD_NAMES = ['key', 'ts', 'position', 'size', 'op', '', 'context'].map((name) => Buffer.from(name));
+
+/** 32-bit FNV-1a, computed over a name's or a key's bytes while they are scanned. */
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** Which field the name of `length` bytes at `start` is: the one of that length and first letter, if its bytes are the same. */
+function fieldNamed(b: Uint8Array, start: number, length: number): number {
+  const first = b[start];
+  for (let field = 0; field < FIELD_NAMES.length; field++) {
+    const name = FIELD_NAMES[field];
+    if (length === name.length && first === name[0]) return sameBytes(name, b, start) ? field : Field.Unknown;
+  }
+  return Field.Unknown;
+}
+
+/**
+ * Skips the string at `i` (its opening quote); returns the index after it, or DECLINED. `plain`: printable
+ * ASCII without escapes only; otherwise any valid JSON string (escapes checked, other bytes taken as they
+ * are: the value is not read).
+ */
+function skipString(b: Uint8Array, i: number, plain: boolean): number {
+  if (b[i] !== Byte.Quote) return DECLINED;
+  for (let c = b[++i]; c !== Byte.Quote; c = b[++i]) {
+    if (i >= b.length || c < 0x20) return DECLINED;
+    if (c === Byte.Backslash) {
+      if (plain) return DECLINED;
+      i = skipEscape(b, i);
+      if (i < 0) return DECLINED;
+    } else if (plain && c > 0x7e) return DECLINED;
+  }
+  return i + 1;
+}
+
+/** Checks the escape at `i` (its backslash); returns the index of its last byte, or DECLINED. */
+function skipEscape(b: Uint8Array, i: number): number {
+  const c = b[++i];
+  if (c === 0x75) {
+    for (let k = 0; k < 4; k++) if (!isHex(b[++i])) return DECLINED;
+    return i;
+  }
+  // " \ / b f n r t
+  return c === Byte.Quote || c === Byte.Backslash || c === 0x2f || 'bfnrt'.includes(String.fromCharCode(c))
+    ? i
+    : DECLINED;
+}
+
+function isHex(c: number): boolean {
+  return isDigit(c) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66);
+}
+
+const LITERALS = ['true', 'false', 'null'].map((word) => Buffer.from(word));
