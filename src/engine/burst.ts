@@ -15,8 +15,8 @@ import type { BurstDetail } from './types.ts';
  * usual rate predicts, and (c) improbable under that rate: its Poisson tail probability is below `maxPValue`.
  * The statistical test keeps a light key's two accesses in a minute from being a "burst" and lets a heavy
  * key's normal fluctuation pass; the ratio keeps tiny-baseline keys from firing on mild changes. Once the
- * key's hour-of-day profile has days of history, the count must also pass its usual rate at this hour, so a
- * key that is busy every morning does not burst every morning against a baseline that lags the rise.
+ * key's hour-of-day profile covers a day, the count must also pass its usual rate at this hour, so a key
+ * that is busy every morning does not burst every morning against a baseline that lags the rise.
  * A key that habitually comes in intense sessions (a movie streamed now and then, a backup, a camera
  * upload) is not bursting when one more such session starts: the peaks of its earlier burst-like sessions
  * (separated by at least a quiet window, so a burst with a pause is still one) are kept — the two highest,

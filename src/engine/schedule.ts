@@ -69,12 +69,17 @@ export class ScheduleProfile {
 
   /**
    * The key's usual rate (per ms) at `now`'s hour of the day: the decayed accesses of that hour over the
-   * decayed time spent in it since the key's `first` access (a 24th of all of it). 0 until the profile spans
-   * `minHistoryDays`, before which one day's habit is not yet a habit.
+   * decayed time spent in it since the key's `first` access (a 24th of all of it). 0 during the key's first
+   * day, while some hours of the day have not been lived through yet.
+   *
+   * Not `minHistoryDays`, which is when peaks are worth reporting: the burst detector asks for this rate as
+   * a bar, so that a key busy every morning is not bursting at 08:00, and one morning like the last is
+   * already a morning like the others. Waiting three days, a NAS busy 08-18 burst on its second and third
+   * mornings (bench/probe-sequential-burst.ts, "busy 08-18 daily").
    */
   hourlyRate(slot: number, now: number, first: number): number {
     const age = now - first;
-    if (age < this.cfg.minHistoryDays * DAY_MS) return 0;
+    if (age < DAY_MS) return 0;
     const { f64, f32 } = this.row;
     const r8 = slot * this.row.stride8;
     const g = this.growthPerMs;
