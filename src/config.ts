@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { PACKAGE_ROOT } from './paths.ts';
 
 /**
  * Every tunable of patternd. `config/default.json` holds the documented defaults; a `--config` file and
@@ -180,7 +180,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const DEFAULT_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'config', 'default.json');
+const DEFAULT_FILE = path.join(PACKAGE_ROOT, 'config', 'default.json');
 
 /** Objects merge key by key; anything else (arrays, scalars) replaces. */
 function deepMerge(base: unknown, over: unknown): unknown {

@@ -3,10 +3,10 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import client from 'prom-client';
 import { isLoopback } from '../mqtt/auth.ts';
+import { PACKAGE_ROOT } from '../paths.ts';
 import type { StatsCollector } from '../stats.ts';
 import { Api, type ApiDeps, json } from './api.ts';
 
@@ -32,9 +32,8 @@ export interface HttpOptions {
   log: Logger;
 }
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const WEB_DIR = path.join(ROOT, 'web');
-const UPLOT_DIR = path.join(ROOT, 'node_modules', 'uplot', 'dist');
+const WEB_DIR = path.join(PACKAGE_ROOT, 'web');
+const UPLOT_DIR = path.join(PACKAGE_ROOT, 'node_modules', 'uplot', 'dist');
 const VENDOR_FILES: Record<string, string> = {
   '/vendor/uplot.js': path.join(UPLOT_DIR, 'uPlot.esm.js'),
   '/vendor/uplot.css': path.join(UPLOT_DIR, 'uPlot.min.css'),

@@ -2,13 +2,16 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundle } from '../../bin/build.js';
 import { tmpDir, waitUntil } from './harness.ts';
 
 /**
- * patternd as a real process (`node --import tsx src/cli.ts`), for what only a process can show: kill -9,
- * a restart from disk, a persistent MQTT session across restarts.
+ * patternd as a real process, run as `npm start` runs it (the bundle `bin/build.js` makes, on plain Node),
+ * for what only a process can show: kill -9, a restart from disk, a persistent MQTT session across
+ * restarts, peak RSS. Each test file's worker bundles once, to a file of its own.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let bundled: Promise<string> | undefined;
 
 export interface ChildOptions {
   /** Deep-merged into the config file given with --config. */
@@ -33,7 +36,9 @@ export class PatterndProcess {
   static async start(opts: ChildOptions): Promise<PatterndProcess> {
     const configFile = path.join(tmpDir('patternd-cfg-'), 'config.json');
     fs.writeFileSync(configFile, JSON.stringify(opts.config));
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--config', configFile], {
+    bundled ??= bundle(`dist/test-${process.pid}/patternd.mjs`);
+    const script = await bundled;
+    const proc = spawn(process.execPath, [script, '--config', configFile], {
       cwd: ROOT,
       // Only what the test sets: an inherited REDIS_URL or MQTT_URL would change the store or broker.
       env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '', ...opts.env },

@@ -1,0 +1,2 @@
+/** See build.js. */
+export function bundle(outfile?: string): Promise<string>;
