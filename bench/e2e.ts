@@ -10,13 +10,12 @@
 import { fork } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
+import { PACKAGE_ROOT } from '../src/paths.ts';
 import { MOSQUITTO, startBenchService } from './service.ts';
 
 const quick = process.argv.includes('--quick');
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 interface Shape {
   name: string;
@@ -40,7 +39,7 @@ function freePort(): Promise<number> {
 /** Runs the publisher child; resolves when `counted()` reaches `total` events, with events/s. */
 async function drive(url: string, topic: string, shape: Shape, counted: () => number): Promise<number> {
   const child = fork(
-    path.join(here, 'publisher-child.ts'),
+    path.join(PACKAGE_ROOT, 'bench', 'publisher-child.ts'),
     [url, topic, String(shape.messages), String(shape.perMessage), '100', '7'],
     {
       execArgv: ['--import', 'tsx'],

@@ -9,12 +9,11 @@
 import { fork } from 'node:child_process';
 import type net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
+import { PACKAGE_ROOT } from '../src/paths.ts';
 import { startBenchService } from './service.ts';
 
 const PROBES = 300;
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,7 +62,7 @@ async function run(kind: 'aedes' | 'mosquitto') {
   const { service, base, url } = bench;
   // Background load: 100 messages/s of 100 events = 10 k events/s, for as long as the probes run.
   const load = fork(
-    path.join(here, 'publisher-child.ts'),
+    path.join(PACKAGE_ROOT, 'bench', 'publisher-child.ts'),
     [url, `${base}/access/load`, '100000', '100', '10', '3', '100'],
     {
       execArgv: ['--import', 'tsx'],

@@ -1,2 +1,2 @@
 /** See build.js. */
-export function bundle(outfile?: string): Promise<string>;
+export function bundle(outfile?: string, entry?: string): Promise<string>;

@@ -10,11 +10,14 @@ import { build } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Writes the bundle of src/cli.ts to `outfile` (relative to the package root) and returns its path. */
-export async function bundle(outfile = 'dist/patternd.mjs') {
+/**
+ * Writes the bundle of `entry` (src/cli.ts; the benchmarks bundle themselves the same way, so that they
+ * measure patternd as `npm start` runs it) to `outfile`, both relative to the package root; returns its path.
+ */
+export async function bundle(outfile = 'dist/patternd.mjs', entry = 'src/cli.ts') {
   const out = path.resolve(ROOT, outfile);
   await build({
-    entryPoints: [path.join(ROOT, 'src', 'cli.ts')],
+    entryPoints: [path.resolve(ROOT, entry)],
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -26,4 +29,8 @@ export async function bundle(outfile = 'dist/patternd.mjs') {
   return out;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await bundle();
+// node bin/build.js [entry outfile]
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [entry, outfile] = process.argv.slice(2);
+  await (entry ? bundle(outfile, entry) : bundle());
+}
