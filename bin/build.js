@@ -4,6 +4,7 @@
 // CommonJS dependencies, after which V8 checks every typed-array access of the engine and the ingest scanner
 // for a detached buffer (measured with valgrind: 11.6 % more instructions per event in the message handler).
 // Dependencies stay in node_modules (`packages: external`), loaded by Node itself.
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -13,10 +14,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /**
  * Writes the bundle of `entry` (src/cli.ts; the benchmarks bundle themselves the same way, so that they
  * measure patternd as `npm start` runs it) to `outfile`, both relative to the package root; returns its path.
+ * Written to a file of its own and renamed into place, so that builds running at once (test workers, a
+ * second `npm start`) never leave a half-written bundle to run.
  */
 export async function bundle(outfile = 'dist/patternd.mjs', entry = 'src/cli.ts') {
   const out = path.resolve(ROOT, outfile);
-  await build({
+  const { outputFiles } = await build({
     entryPoints: [path.resolve(ROOT, entry)],
     bundle: true,
     platform: 'node',
@@ -25,7 +28,12 @@ export async function bundle(outfile = 'dist/patternd.mjs', entry = 'src/cli.ts'
     packages: 'external',
     logLevel: 'warning',
     outfile: out,
+    write: false,
   });
+  const partial = `${out}.${process.pid}.tmp`;
+  await fs.mkdir(path.dirname(out), { recursive: true });
+  await fs.writeFile(partial, outputFiles[0].contents);
+  await fs.rename(partial, out);
   return out;
 }
 

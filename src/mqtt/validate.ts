@@ -21,7 +21,7 @@ export const MAX_TS = 8.64e15;
 export const MAX_KEY_CHARS = 512;
 export const MAX_OP_CHARS = 32;
 
-export const KEY_REQUIRED = 'key: required, a string of 1–512 characters';
+export const KEY_REQUIRED = `key: required, a string of 1–${MAX_KEY_CHARS} characters`;
 
 export const accessEventSchema = z.object({
   key: z

@@ -1,16 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bundle } from '../../bin/build.js';
+import { PACKAGE_ROOT } from '../../src/paths.ts';
 import { tmpDir, waitUntil } from './harness.ts';
 
 /**
  * patternd as a real process, run as `npm start` runs it (the bundle `bin/build.js` makes, on plain Node),
  * for what only a process can show: kill -9, a restart from disk, a persistent MQTT session across
- * restarts, peak RSS. Each test file's worker bundles once, to a file of its own.
+ * restarts, peak RSS. Each test file's worker bundles once.
  */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let bundled: Promise<string> | undefined;
 
 export interface ChildOptions {
@@ -36,10 +35,10 @@ export class PatterndProcess {
   static async start(opts: ChildOptions): Promise<PatterndProcess> {
     const configFile = path.join(tmpDir('patternd-cfg-'), 'config.json');
     fs.writeFileSync(configFile, JSON.stringify(opts.config));
-    bundled ??= bundle(`dist/test-${process.pid}/patternd.mjs`);
+    bundled ??= bundle();
     const script = await bundled;
     const proc = spawn(process.execPath, [script, '--config', configFile], {
-      cwd: ROOT,
+      cwd: PACKAGE_ROOT,
       // Only what the test sets: an inherited REDIS_URL or MQTT_URL would change the store or broker.
       env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
