@@ -313,6 +313,29 @@ function cronGrid(): Scenario[] {
   return out;
 }
 
+/**
+ * The grid that the research notes propose for judging a periodic detector
+ * (`reference/detection-algorithms.md` §8): periods of 5 minutes, an hour and a day, Gaussian timing
+ * errors of 0-10 % of the period, 0-50 % of runs missed.
+ */
+function referenceGrid(): Scenario[] {
+  const out: Scenario[] = [];
+  for (const [label, P] of [
+    ['5m', 5 * MINUTE],
+    ['1h', HOUR],
+    ['1d', DAY],
+  ] as const)
+    for (const missed of [0, 0.2, 0.5])
+      for (const sd of [0, 0.01, 0.05, 0.1])
+        out.push(
+          jobs(`grid ${label} sd ${sd * 100}% miss ${missed * 100}%`, P, GRID_BEATS, {
+            timing: gaussian(sd),
+            missed,
+          }),
+        );
+  return out;
+}
+
 /** A single-segment job per replica, for the scenarios below. */
 function jobs(name: string, periodMs: number, beats: number, o: Omit<JobOptions, 'segments'>): Scenario {
   return {
@@ -362,6 +385,7 @@ const cron = { timing: delayUpTo(0.02), missed: 0.1 };
 function periodicScenarios(): Scenario[] {
   return [
     ...cronGrid(),
+    ...referenceGrid(),
     ...[0.02, 0.05, 0.08, 0.1, 0.15].map((sd) =>
       jobs(`hourly gaussian sd ${sd * 100}% miss 10%`, HOUR, GRID_BEATS, {
         timing: gaussian(sd),

@@ -93,7 +93,7 @@ const MAX_TICKS = DROPPED - 1;
  */
 export const NULL_ALPHA = 0.001;
 // biome-ignore format: a table
-export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0002, 0.0059, 0.0137, 0.0303, 0.0473, 0.0789, 0.0998, 0.1248, 0.1353, 0.1518, 0.1732, 0.1981, 0.2038, 0.232, 0.2464, 0.2529, 0.2748, 0.2948, 0.3058, 0.3097, 0.3258, 0.3402, 0.3596, 0.3731, 0.3743, 0.3991, 0.3999, 0.4298, 0.4298, 0.4298, 0.4538, 0.4706, 0.4783, 0.4783, 0.4894, 0.5063, 0.5074, 0.5208, 0.5267, 0.5346, 0.5346, 0.5421, 0.5421, 0.5421, 0.5421];
+export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0001, 0.0044, 0.0103, 0.027, 0.0432, 0.0656, 0.0836, 0.1168, 0.1303, 0.1477, 0.1621, 0.1825, 0.1985, 0.2216, 0.243, 0.248, 0.2563, 0.2843, 0.2984, 0.3052, 0.3187, 0.3359, 0.3467, 0.3609, 0.3686, 0.3825, 0.3825, 0.4183, 0.4183, 0.4183, 0.4526, 0.4679, 0.4681, 0.4681, 0.4818, 0.4989, 0.4989, 0.5175, 0.524, 0.5286, 0.5289, 0.5416, 0.5416, 0.5416, 0.5416];
 
 // Scratch space for a fit: one key at a time, never allocated per event.
 const history = new Float64Array(HISTORY);
@@ -156,6 +156,13 @@ function medianOf(values: Float64Array, n: number): number {
  */
 const MAX_STARTS_PER_BEAT = 1.5;
 const SEVERAL_PER_BEAT_SPREAD = 0.05;
+/**
+ * A schedule whose beats all fall in some residue classes of 2 or 3 is not the schedule: half the true
+ * period fits a job perfectly with every other beat left empty, and a third of an hour fits two hourly
+ * jobs at :00 and :20 with every third beat empty. Missed runs leave beats out at random, so every class
+ * keeps about its share; each must hold at least this share of the beats.
+ */
+const MIN_CLASS_SHARE = 0.1;
 /**
  * How closely (robust spread, share of the period) the second start of a beat must keep its time after
  * the first for several starts per beat to be jobs: 14 minutes on a day. Two cron jobs keep it to
@@ -305,6 +312,7 @@ const CLUSTER_STARTS = HISTORY / 2;
 const spans = new Float64Array(SPAN_STEPS * CLUSTER_STARTS);
 /** Second fit (stray-tolerant period) of a refit, compared with the first. */
 const strayFit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+const halfFit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
 /** Number and mean of the spans within CLUSTER_TOLERANCE of a length, set by `cluster`. */
 let clusterCount = 0;
 let clusterMean = 0;
@@ -362,6 +370,40 @@ function clusteredPeriod(t: Float64Array, n: number): number {
 }
 
 /** The latest start that ends a span of about `period` over at most SPAN_STEPS gaps: on the schedule. */
+/**
+ * With about half the runs missed at random, the median gap is as often two periods as one: the period
+ * settles on two, and every run that follows an odd number of periods sits half a period off that
+ * schedule. Such gaps are an odd multiple of half the period; memoryless gaps fall near one about a
+ * fifth of the time. From HALF_PERIOD_GAPS of the gaps on, half the period is fitted too (its parity
+ * rule refuses it when the starts really fill only every other beat).
+ */
+const HALF_PERIOD_GAPS = 0.3;
+/** Share of the starts that a schedule at half the period must hold on its line. */
+const HOLDS_NEARLY_ALL = 0.85;
+/**
+ * Missed runs leave beats empty and every start in phase: half of them missed is still a schedule
+ * (`minFillRatio`). Stray accesses are starts out of phase, and with many of them a fraction of the
+ * period fits too, its beats those of the runs and of the few strays that happen to fall near one, the
+ * rest empty. The two differ in phase concentration: runs with 10 % timing errors reach 0.82, a third
+ * of the starts at random phases leaves at most 0.67. Below LOW_FILL_MIN_SCORE, a schedule needs
+ * STRAYS_FILL_RATIO of its beats filled.
+ */
+const LOW_FILL_MIN_SCORE = 0.8;
+const STRAYS_FILL_RATIO = 0.6;
+/** How close to an odd multiple of half the period, in half periods: 10 % timing errors stay within. */
+const HALF_PERIOD_TOLERANCE = 0.2;
+
+/** Gaps (of the `n` − 1 in `intervals`) within HALF_PERIOD_TOLERANCE of an odd multiple of `period` / 2. */
+function oddHalfGaps(n: number, period: number): number {
+  let odd = 0;
+  for (let i = 0; i < n - 1; i++) {
+    const halves = (2 * intervals[i]) / period;
+    const k = Math.round(halves);
+    odd += k & 1 & +(Math.abs(halves - k) <= HALF_PERIOD_TOLERANCE);
+  }
+  return odd;
+}
+
 function latestOnPeriod(t: Float64Array, n: number, period: number): number {
   for (let j = n - 1; j > 0; j--)
     for (let i = j - 1; i >= 0 && i >= j - SPAN_STEPS; i--)
@@ -427,7 +469,22 @@ export function fitSchedule(
   let a = n - 1;
   while (a > 0 && !nearWholePeriods(t[a] - t[a - 1], period)) a--;
   if (a === 0) a = n - 1;
-  const offLine = fitFrom(t, n, period, a, cfg, out, critical);
+  let offLine = fitFrom(t, n, period, a, cfg, out, critical);
+  if (!out.ok && oddHalfGaps(n, period) >= HALF_PERIOD_GAPS * (n - 1)) {
+    const half = period / 2;
+    clearFit(halfFit);
+    const halfOffLine = fitFrom(t, n, half, latestOnPeriod(t, n, half), cfg, halfFit, critical);
+    // It must hold nearly every start. A job with a stray access per run fits half its period too once
+    // there are enough runs: its runs sit on every other beat, and the strays that happen to fall near
+    // the beats between fill those; most strays fall elsewhere, while missed runs leave no start off.
+    halfFit.ok &&= halfOffLine <= (1 - HOLDS_NEARLY_ALL) * n;
+    if (halfFit.ok || halfFit.score > out.score) {
+      const shortBy = Math.min(out.shortBy, halfFit.shortBy);
+      Object.assign(out, halfFit);
+      out.shortBy = shortBy;
+      offLine = halfOffLine;
+    }
+  }
   // A schedule that holds every start has no strays to look past.
   if (n < STRAY_SEARCH_MIN_STARTS || (out.ok && offLine === 0)) return;
   const clustered = clusteredPeriod(t, n);
@@ -509,11 +566,21 @@ function fitFrom(
   let near = 0;
   let gaps = 0;
   let prev = -1;
+  // Beats in each residue class mod 2 and mod 3, counted from the first start's beat.
+  let oddBeats = 0;
+  let thirds0 = 0;
+  let thirds1 = 0;
   const nearBound = cfg.maxJitter * out.period;
   for (let i = 0; i < n; i++) {
     if (Math.abs(resid[i]) > limit) continue;
     near += +(Math.abs(resid[i]) <= nearBound);
-    if (prev < 0 || beats[i] !== beats[prev]) distinct++;
+    if (prev < 0 || beats[i] !== beats[prev]) {
+      distinct++;
+      const k = beats[i] - beats[0];
+      oddBeats += k & 1;
+      thirds0 += +(k % 3 === 0);
+      thirds1 += +(k % 3 === 1);
+    }
     const theta = (2 * Math.PI * resid[i]) / out.period;
     cs += Math.cos(theta);
     sn += Math.sin(theta);
@@ -539,7 +606,10 @@ function fitFrom(
   out.ok =
     distinct >= cfg.minOccurrences &&
     1 - out.score <= critical &&
-    distinct / expected >= cfg.minFillRatio &&
+    distinct / expected >=
+      (out.score >= LOW_FILL_MIN_SCORE ? cfg.minFillRatio : Math.max(cfg.minFillRatio, STRAYS_FILL_RATIO)) &&
+    Math.min(oddBeats, distinct - oddBeats, thirds0, thirds1, distinct - thirds0 - thirds1) >=
+      MIN_CLASS_SHARE * distinct &&
     (out.jitter <= SEVERAL_PER_BEAT_SPREAD * out.period ||
       near <= MAX_STARTS_PER_BEAT * distinct ||
       secondStartsKeepTime(n, nearBound, SECOND_START_SPREAD * out.period)) &&
