@@ -562,7 +562,27 @@ function correlatedScenarios(): Scenario[] {
       },
     };
   };
+  // The research notes' grid (reference/detection-algorithms.md §8): rules of confidence 0.3-0.9 among
+  // 200 background keys of Zipf popularity, 2 accesses/s in all.
+  const zipfGrid = [0.9, 0.6, 0.3].map((follows): Scenario => {
+    const plain = pairs(`grid: A->B follows ${follows * 100}%, Zipf background`, 1 / 600, (rng) => {
+      const lagMs = lag(0.2, 3)(rng);
+      return { lagMs, lagJitterMs: 0.2 * lagMs, follows, ownRatePerS: 1 / 1800 };
+    });
+    return {
+      name: plain.name,
+      spanMs: DAY,
+      build(b, truth) {
+        plain.build(b, truth);
+        let harmonic = 0;
+        for (let rank = 1; rank <= 200; rank++) harmonic += 1 / rank;
+        for (let rank = 1; rank <= 200; rank++)
+          poisson(b, `zipf/${rank}`, 2 / rank / harmonic, { label: false });
+      },
+    };
+  });
   return [
+    ...zipfGrid,
     ...[0.9, 0.7, 0.5].map((follows) =>
       pairs(`A->B lag 0.1-4.5s ±20%, follows ${follows * 100}%`, 1 / 600, (rng) => {
         const lagMs = lag(0.1, 4.5)(rng);
