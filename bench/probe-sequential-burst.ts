@@ -328,7 +328,7 @@ const sequentialCases: SequentialCase[] = [
         anyChunk(rng),
       ),
   },
-  ...[2, 4, 5, 6].map(
+  ...[2, 4, 5, 6, 8].map(
     (readers): SequentialCase => ({
       name: `${readers} interleaved readers`,
       expect: 'sequential',

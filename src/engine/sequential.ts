@@ -14,27 +14,28 @@ import type { SequentialDetail } from './types.ts';
  * (num/den), so a fresh key reaches its true share after `minLength` steps instead of creeping up from 0,
  * and a burst of ~10 % random seeks only dents it. Entering and leaving use two thresholds (hysteresis).
  */
-export const STREAM_HEADS = 4;
+export const STREAM_HEADS = 6;
 
 export const sequentialFields = {
   /** Position of each head's latest access. */
   headPos: ['f64', STREAM_HEADS],
   /**
-   * Size of that access (0 when unknown); the next sequential access starts at headPos + headSize.
-   * 32-bit float: exact up to 16 MiB, and beyond it only compared within half a unit or more.
+   * Size of that access, log-coded (`sizeCode`, 0 when unknown); the next sequential access starts at
+   * headPos + that size. The rules that read it are loose (half a size, a few sizes), so a size within
+   * 4.4 % does: one byte instead of a 32-bit float.
    */
-  headSize: ['f32', STREAM_HEADS],
+  headSize: ['u8', STREAM_HEADS],
   /**
    * The head's last step (position difference); a repeated step is a stride even when it is large.
    * 32-bit float: it is only compared within 1 % (`continues`), far above its rounding (6e-8).
    */
   headStride: ['f32', STREAM_HEADS],
-  /** Access counter value when the head was last used (0 = empty); the least recent is replaced. */
-  headUsed: ['u32', STREAM_HEADS],
+  /** `stamp` of the key's access counter when the head was last used (0 = empty); the oldest is replaced. */
+  headUsed: ['u8', STREAM_HEADS],
   /** Accesses that carried a position. */
   positioned: ['u32', 1],
-  /** Accesses that continued a stream (saturating). */
-  steps: ['u32', 1],
+  /** Accesses that continued a stream (saturating at 65,535: only compared with `minLength`). */
+  steps: ['u16', 1],
   /** Bias-corrected EWMA of "this access continued a stream": share = shareNum / shareDen. */
   shareNum: ['f32', 1],
   shareDen: ['f32', 1],
@@ -42,7 +43,7 @@ export const sequentialFields = {
   direction: ['f32', 1],
   /** Boyer–Moore majority vote over continuing steps (see `voteStride`): the stride and its vote. */
   strideCandidate: ['f64', 1],
-  strideVotes: ['u32', 1],
+  strideVotes: ['u16', 1],
   /**
    * Bit 0 (`ACTIVE`): the key is reported sequential (hysteresis state). Bit 1 + h (`continuedBit(h)`):
    * head h has continued its stream since it was placed, so it follows a stream rather than a stray access.
@@ -60,6 +61,34 @@ const LIVE_ACCESSES = 2 * STREAM_HEADS;
  * stored as a stride it would be Infinity, which every later step matches within 1 %.
  */
 const MAX_STEP = 3.4028234663852886e38;
+/** Saturation of the 16-bit counts. */
+const MAX_U16 = 0xffff;
+/** Stamps count modulo this: a head's one byte. */
+const STAMPS = 255;
+
+/**
+ * A head's time stamp: the key's access counter in 1 … 255, so that 0 marks an empty head. Ages are
+ * compared modulo 255, ten times the longest age that matters (LIVE_ACCESSES, the `detail` window): a
+ * head left unused for 255 of the key's accesses looks recent again, which at worst spares a stale head
+ * from replacement for a dozen accesses. One byte instead of four, like `headSize`, paid for two more
+ * heads within the same row.
+ */
+function stamp(accesses: number): number {
+  return 1 + ((accesses - 1) % STAMPS);
+}
+
+function ageOf(now: number, used: number): number {
+  return (now - used + STAMPS) % STAMPS;
+}
+
+/** Sizes in steps of 2^(1/8) (±4.4 %), 1 B to 3.6 GB; 0 for no size. */
+function sizeCode(size: number): number {
+  if (!(size > 0)) return 0;
+  return Math.min(255, Math.max(1, 1 + Math.round(8 * Math.log2(size))));
+}
+const SIZE_OF_CODE = Float64Array.from({ length: 256 }, (_, code) =>
+  code === 0 ? 0 : 2 ** ((code - 1) / 8),
+);
 
 export class SequentialDetector {
   /** The engine's state row; this detector owns one section of it. */
@@ -79,38 +108,49 @@ export class SequentialDetector {
   /** Records an access at `pos` (NaN: none) of `size` (0: unknown). Returns true if `active` changed. */
   observe(slot: number, pos: number, size: number): boolean {
     if (Number.isNaN(pos)) return false;
-    const { f64, f32, u32, u8 } = this.row;
+    const { f64, f32, u32, u16, u8 } = this.row;
     const r8 = slot * this.row.stride8;
     const r4 = 2 * r8;
+    const r2 = 4 * r8;
     const n = ++u32[r4 + this.at.positioned];
+    const now = stamp(n);
     // Heads by index 0 … STREAM_HEADS − 1; each head field is an array of STREAM_HEADS in the row.
     const pos8 = r8 + this.at.headPos;
-    const size4 = r4 + this.at.headSize;
+    const size1 = 8 * r8 + this.at.headSize;
     const stride4 = r4 + this.at.headStride;
-    const used4 = r4 + this.at.headUsed;
+    const used1 = 8 * r8 + this.at.headUsed;
     let matched = -1;
     let step = 0;
     const flags = 8 * r8 + this.at.active;
     let empty = -1;
     let evictable = -1;
+    let evictableAge = -1;
     let newest = -1;
+    let newestAge = STAMPS;
     for (let h = 0; h < STREAM_HEADS; h++) {
-      const used = u32[used4 + h];
+      const used = u8[used1 + h];
       if (used === 0) {
         if (empty < 0) empty = h;
         continue;
       }
-      const following = (u8[flags] & continuedBit(h)) !== 0 && n - used <= LIVE_ACCESSES;
-      if (!following && (evictable < 0 || used < u32[used4 + evictable])) evictable = h;
-      if (newest < 0 || used > u32[used4 + newest]) newest = h;
+      const age = ageOf(now, used);
+      const following = (u8[flags] & continuedBit(h)) !== 0 && age <= LIVE_ACCESSES;
+      if (!following && age > evictableAge) {
+        evictable = h;
+        evictableAge = age;
+      }
+      if (age < newestAge) {
+        newest = h;
+        newestAge = age;
+      }
       const d = pos - f64[pos8 + h];
       if (d === 0) {
         // A re-read of the same place says nothing about direction: refresh the head, count nothing.
-        u32[used4 + h] = n;
-        if (size > 0) f32[size4 + h] = size;
+        u8[used1 + h] = now;
+        if (size > 0) u8[size1 + h] = sizeCode(size);
         return false;
       }
-      if (Math.abs(d) <= MAX_STEP && this.continues(d, f32[size4 + h], size, f32[stride4 + h])) {
+      if (Math.abs(d) <= MAX_STEP && this.continues(d, SIZE_OF_CODE[u8[size1 + h]], size, f32[stride4 + h])) {
         matched = h;
         step = d;
         break;
@@ -123,15 +163,15 @@ export class SequentialDetector {
       u8[flags] |= continuedBit(matched);
       f32[stride4 + matched] = step;
       f64[pos8 + matched] = pos;
-      f32[size4 + matched] = size;
-      u32[used4 + matched] = n;
-      if (u32[r4 + this.at.steps] < 0xffffffff) u32[r4 + this.at.steps]++;
+      u8[size1 + matched] = sizeCode(size);
+      u8[used1 + matched] = now;
+      if (u16[r2 + this.at.steps] < MAX_U16) u16[r2 + this.at.steps]++;
       f32[r4 + this.at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + this.at.direction]);
       this.voteStride(slot, step);
     } else if (empty >= 0 || evictable >= 0) {
       // A new stream (or a random seek): take an empty head, else the least recently used one that is not
       // following a live stream. When all are (as many readers as heads), a stray access or a further
-      // reader does not push one of them out: LRU would let a fifth reader evict the next one due, which
+      // reader does not push one of them out: LRU would let a seventh reader evict the next one due, which
       // then evicts the next, and no stream would continue at all.
       const h = empty >= 0 ? empty : evictable;
       // Until the new head continues, its stride is its step from the most recently used head (the key's
@@ -142,8 +182,8 @@ export class SequentialDetector {
       const lead = newest >= 0 ? pos - f64[pos8 + newest] : 0;
       f32[stride4 + h] = Math.abs(lead) <= MAX_STEP ? lead : 0;
       f64[pos8 + h] = pos;
-      f32[size4 + h] = size;
-      u32[used4 + h] = n;
+      u8[size1 + h] = sizeCode(size);
+      u8[used1 + h] = now;
       u8[flags] &= ~continuedBit(h);
     }
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
@@ -176,14 +216,14 @@ export class SequentialDetector {
    * to be most common: on exact steps alone, half of such keys reported two or three times the size.
    */
   private voteStride(slot: number, step: number): void {
-    const { f64, u32 } = this.row;
+    const { f64, u16 } = this.row;
     const r8 = slot * this.row.stride8;
-    const votes = 2 * r8 + this.at.strideVotes;
-    if (u32[votes] === 0) {
+    const votes = 4 * r8 + this.at.strideVotes;
+    if (u16[votes] === 0) {
       f64[r8 + this.at.strideCandidate] = step;
-      u32[votes] = 1;
+      u16[votes] = 1;
     } else if (f64[r8 + this.at.strideCandidate] === step) {
-      if (u32[votes] < 1 << 20) u32[votes]++;
+      if (u16[votes] < MAX_U16) u16[votes]++;
     } else {
       this.voteOtherStep(r8, votes, step);
     }
@@ -191,15 +231,15 @@ export class SequentialDetector {
 
   /** A step other than the current stride: a multiple of it, a divisor of it, or a vote against it. */
   private voteOtherStep(r8: number, votes: number, step: number): void {
-    const { f64, u32 } = this.row;
+    const { f64, u16 } = this.row;
     const candidate = f64[r8 + this.at.strideCandidate];
     if (this.multipleOf(step, candidate)) {
-      if (u32[votes] < 1 << 20) u32[votes]++;
+      if (u16[votes] < MAX_U16) u16[votes]++;
     } else if (this.multipleOf(candidate, step)) {
       f64[r8 + this.at.strideCandidate] = step;
-      if (u32[votes] < 1 << 20) u32[votes]++;
+      if (u16[votes] < MAX_U16) u16[votes]++;
     } else {
-      u32[votes]--;
+      u16[votes]--;
     }
   }
 
@@ -210,13 +250,13 @@ export class SequentialDetector {
   }
 
   private updateActive(slot: number): boolean {
-    const { f32, u32, u8 } = this.row;
+    const { f32, u16, u8 } = this.row;
     const r8 = slot * this.row.stride8;
     const flags = 8 * r8 + this.at.active;
     const was = u8[flags] & ACTIVE;
     const share = this.share(slot);
     const now =
-      u32[2 * r8 + this.at.steps] >= this.cfg.minLength &&
+      u16[4 * r8 + this.at.steps] >= this.cfg.minLength &&
       share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
       Math.abs(f32[2 * r8 + this.at.direction]) >= 0.5
         ? 1
@@ -241,7 +281,7 @@ export class SequentialDetector {
 
   /** Score of `sequential` (0 until enough steps were seen). */
   score(slot: number): number {
-    const steps = this.row.u32[2 * slot * this.row.stride8 + this.at.steps];
+    const steps = this.row.u16[4 * slot * this.row.stride8 + this.at.steps];
     return steps >= this.cfg.minLength ? this.share(slot) : 0;
   }
 
@@ -255,14 +295,15 @@ export class SequentialDetector {
 
   detail(slot: number): SequentialDetail {
     const { f32, u32, u8 } = this.row;
-    const r4 = 2 * slot * this.row.stride8;
-    const flags = u8[4 * r4 + this.at.active];
+    const r8 = slot * this.row.stride8;
+    const r4 = 2 * r8;
+    const flags = u8[8 * r8 + this.at.active];
     let streams = 0;
-    const n = u32[r4 + this.at.positioned];
+    const now = stamp(u32[r4 + this.at.positioned]);
     for (let h = 0; h < STREAM_HEADS; h++) {
       // A head counts as a live stream if it has continued and advanced recently.
-      const used = u32[r4 + this.at.headUsed + h];
-      if (flags & continuedBit(h) && n - used < 4 * STREAM_HEADS) streams++;
+      const used = u8[8 * r8 + this.at.headUsed + h];
+      if (used !== 0 && flags & continuedBit(h) && ageOf(now, used) < 4 * STREAM_HEADS) streams++;
     }
     return {
       direction: f32[r4 + this.at.direction] >= 0 ? 'forward' : 'backward',
