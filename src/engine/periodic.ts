@@ -66,14 +66,16 @@ export const periodicFields = {
  * (`shortBy`); each new start adds at most one while the schedule holds still, so refitting before then
  * would only refuse again — at every occurrence of every irregular key, the most common case there is.
  * The fit itself can land far off now and then on a noisy schedule (a stray start as the anchor, a period
- * locked onto a split gap), so only the second far refusal in a row — a quarter of the starts short, with
- * twice `minOccurrences` of history — skips, and at most `MAX_SKIPPED_REFITS` starts: a schedule that
- * appears is found at most that many starts late. A periodic key is refitted at every start (its period
- * and phase follow each run). `skipRefits` is 0 (refit), FAR (the last refit fell far short) or FAR + the
- * starts still to skip.
+ * locked onto a split gap), so only the second far refusal in a row skips, and only half of the starts
+ * it fell short by (at most `MAX_SKIPPED_REFITS`): the estimate may move meanwhile, and a schedule that
+ * appears is found at most that many starts late. Far is a quarter of the starts short from twice
+ * `minOccurrences` of history on, and two starts short below (at six to eleven starts, where half of all
+ * refits of memoryless keys happen: 17 % fewer refits on the engine benchmark's single reads, no change
+ * in the periodic probe, but under 1 % fewer instructions: the refits skipped are small ones). A periodic key is refitted at every start (its period and phase follow each
+ * run). `skipRefits` is 0 (refit), FAR (the last refit fell far short) or FAR + the starts still to skip.
  */
 export const periodicScratchFields = { skipRefits: ['u8', 1] } as const;
-const MAX_SKIPPED_REFITS = 3;
+const MAX_SKIPPED_REFITS = 15;
 const FAR = 1;
 
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
@@ -802,8 +804,9 @@ export class PeriodicDetector {
     const n = this.loadHistory(slot);
     if (n < this.cfg.minOccurrences) return;
     fitSchedule(history, n, this.cfg, this.fit);
-    const far = n >= 2 * this.cfg.minOccurrences && this.fit.shortBy >= n / 4;
-    u8[skip] = far ? (u8[skip] === FAR ? FAR + MAX_SKIPPED_REFITS : FAR) : 0;
+    const shortBy = this.fit.shortBy;
+    const far = n >= 2 * this.cfg.minOccurrences ? shortBy >= n / 4 : shortBy >= 2;
+    u8[skip] = far ? (u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR) : 0;
     u8[active] = this.fit.ok ? 1 : 0;
     f64[r8 + at.period] = this.fit.ok ? this.fit.period : 0;
     f64[r8 + at.beat] = this.fit.beat;
