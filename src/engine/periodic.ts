@@ -15,7 +15,9 @@ import type { PeriodicDetail } from './types.ts';
  *      between the runs split gaps and pull the median to a fraction of the period; when the schedule
  *      from it is refused (or accepted with starts left off it), from 12 starts on the densest cluster of
  *      spans over one to three consecutive gaps — a run and the next one still span one period with up
- *      to two strays between them — is fitted too (`clusteredPeriod`);
+ *      to two strays between them — is fitted too (`clusteredPeriod`). With half the runs missed the
+ *      median settles on twice the period; when gaps near odd multiples of half of it say so, half the
+ *      period is fitted too (`oddHalfGaps`);
  *   2. beats: walking both ways from the latest start on the schedule, each start's beat number follows
  *      from its distance to the nearest start that sat on a beat (phase unwrapping), so neither a slightly
  *      wrong first guess nor a cluster of strays can shift the count over the history;
@@ -27,9 +29,11 @@ import type { PeriodicDetail } from './types.ts';
  *          statistic) is below a Monte-Carlo critical value for this many starts, computed with this very
  *          fit (`bench/calibrate-periodic.ts`), so six random starts that happen to line up are not a
  *          schedule; and the robust spread of starts around the line is at most `maxJitter` · P;
- *      (b) most expected beats are present (`minFillRatio`), and unless the starts keep within 5 % of the
- *          period, at most `MAX_STARTS_PER_BEAT` lie on each on average (uses at random times within the
- *          same hours of every day are a habit, not a job);
+ *      (b) enough expected beats are present (`minFillRatio` while the starts are in phase, more with
+ *          strays: `STRAYS_FILL_RATIO`), every residue class of the beats mod 2 and mod 3 holds some of
+ *          them (`MIN_CLASS_SHARE`: not a fraction of the true period), and unless the starts keep within
+ *          5 % of the period, at most `MAX_STARTS_PER_BEAT` lie on each on average (uses at random times
+ *          within the same hours of every day are a habit, not a job);
  *      (c) the phase holds: a Gaussian likelihood-ratio test between "fixed schedule + independent timing
  *          errors" (gap errors are then anti-correlated: each late run is followed by a short gap) and
  *          "renewal process" (each gap independent: a steady reader whose errors accumulate, a random
@@ -71,8 +75,9 @@ export const periodicFields = {
  * appears is found at most that many starts late. Far is a quarter of the starts short from twice
  * `minOccurrences` of history on, and two starts short below (at six to eleven starts, where half of all
  * refits of memoryless keys happen: 17 % fewer refits and 8 % fewer instructions on 2 M single reads at
- * 100 k keys, no change in the periodic probe). A periodic key is refitted at every start (its period and phase follow each
- * run). `skipRefits` is 0 (refit), FAR (the last refit fell far short) or FAR + the starts still to skip.
+ * 100 k keys, no change in the periodic probe). A periodic key is refitted at every start (its period
+ * and phase follow each run). `skipRefits` is 0 (refit), FAR (the last refit fell far short) or FAR + the
+ * starts still to skip.
  */
 export const periodicScratchFields = { skipRefits: ['u8', 1] } as const;
 const MAX_SKIPPED_REFITS = 15;
@@ -371,13 +376,12 @@ function clusteredPeriod(t: Float64Array, n: number): number {
   return densest;
 }
 
-/** The latest start that ends a span of about `period` over at most SPAN_STEPS gaps: on the schedule. */
 /**
  * With about half the runs missed at random, the median gap is as often two periods as one: the period
  * settles on two, and every run that follows an odd number of periods sits half a period off that
  * schedule. Such gaps are an odd multiple of half the period; memoryless gaps fall near one about a
- * fifth of the time. From HALF_PERIOD_GAPS of the gaps on, half the period is fitted too (its parity
- * rule refuses it when the starts really fill only every other beat).
+ * fifth of the time. From HALF_PERIOD_GAPS of the gaps on, half the period is fitted too (the residue
+ * class rule, MIN_CLASS_SHARE, refuses it when the starts really fill only every other beat).
  */
 const HALF_PERIOD_GAPS = 0.3;
 /** Share of the starts that a schedule at half the period must hold on its line. */
@@ -406,6 +410,7 @@ function oddHalfGaps(n: number, period: number): number {
   return odd;
 }
 
+/** The latest start that ends a span of about `period` over at most SPAN_STEPS gaps: on the schedule. */
 function latestOnPeriod(t: Float64Array, n: number, period: number): number {
   for (let j = n - 1; j > 0; j--)
     for (let i = j - 1; i >= 0 && i >= j - SPAN_STEPS; i--)
