@@ -74,7 +74,8 @@ const STAMPS = 255;
  * heads within the same row.
  */
 function stamp(accesses: number): number {
-  return 1 + ((accesses - 1) % STAMPS);
+  // + STAMPS: the 32-bit counter wraps to 0 after 4 G accesses, which must not read as an empty head.
+  return 1 + ((accesses + STAMPS - 1) % STAMPS);
 }
 
 function ageOf(now: number, used: number): number {
