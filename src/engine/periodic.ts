@@ -489,12 +489,12 @@ export function fitSchedule(
     // there are enough runs: its runs sit on every other beat, and the strays that happen to fall near
     // the beats between fill those; most strays fall elsewhere, while missed runs leave no start off.
     halfFit.ok &&= halfOffLine <= (1 - HOLDS_NEARLY_ALL) * n;
-    if (halfFit.ok || (!out.ok && halfFit.score > out.score)) {
-      const shortBy = Math.min(out.shortBy, halfFit.shortBy);
-      Object.assign(out, halfFit);
-      out.shortBy = shortBy;
-      offLine = halfOffLine;
-    }
+    if (out.ok) {
+      if (halfFit.ok) {
+        Object.assign(out, halfFit);
+        offLine = halfOffLine;
+      }
+    } else if (weighAgainstRefused(out, halfFit)) offLine = halfOffLine;
   }
   // A schedule that holds every start has no strays to look past.
   if (n < STRAY_SEARCH_MIN_STARTS || (out.ok && offLine === 0)) return;
@@ -514,9 +514,21 @@ export function fitSchedule(
     if (strayFit.ok && n - strayOffLine >= HOLDS_MOST * (n - offLine)) Object.assign(out, strayFit);
     return;
   }
-  const shortBy = Math.min(out.shortBy, strayFit.shortBy);
-  if (strayFit.ok || strayFit.score > out.score) Object.assign(out, strayFit);
+  weighAgainstRefused(out, strayFit);
+}
+
+/**
+ * A second estimate's fit against the refused one in `out`: it takes its place if accepted, or if its
+ * phases are more concentrated (what calibration must see). The shortfall is the smaller of the two
+ * either way, so that refits are skipped only while both estimates are far from a schedule. Returns
+ * whether it took its place.
+ */
+function weighAgainstRefused(out: PeriodicFit, candidate: PeriodicFit): boolean {
+  const shortBy = Math.min(out.shortBy, candidate.shortBy);
+  const better = candidate.ok || candidate.score > out.score;
+  if (better) Object.assign(out, candidate);
   out.shortBy = shortBy;
+  return better;
 }
 
 function clearFit(out: PeriodicFit): void {
