@@ -332,6 +332,9 @@ function skipString(b: Uint8Array, i: number, plain: boolean): number {
   return i + 1;
 }
 
+/** The bytes that may follow a backslash besides `u`. */
+const SIMPLE_ESCAPES = new Set(Buffer.from('"\\/bfnrt'));
+
 /** Checks the escape at `i` (its backslash); returns the index of its last byte, or DECLINED. */
 function skipEscape(b: Uint8Array, i: number): number {
   const c = b[++i];
@@ -339,10 +342,7 @@ function skipEscape(b: Uint8Array, i: number): number {
     for (let k = 0; k < 4; k++) if (!isHex(b[++i])) return DECLINED;
     return i;
   }
-  // " \ / b f n r t
-  return c === Byte.Quote || c === Byte.Backslash || c === 0x2f || 'bfnrt'.includes(String.fromCharCode(c))
-    ? i
-    : DECLINED;
+  return SIMPLE_ESCAPES.has(c) ? i : DECLINED;
 }
 
 function isHex(c: number): boolean {
