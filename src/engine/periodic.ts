@@ -206,6 +206,7 @@ function unpack(starts: Uint32Array, from: number, to: number, origin: number, n
 
 export interface PeriodicFit {
   period: number;
+  /** The schedule's time of its latest run (the latest beat with a start within `maxJitter` of it). */
   beat: number;
   jitter: number;
   score: number;
@@ -594,7 +595,9 @@ function fitFrom(
   let thirds0 = 0;
   let thirds1 = 0;
   const nearBound = cfg.maxJitter * out.period;
+  let latestNear = -1;
   for (let i = 0; i < n; i++) {
+    if (Math.abs(resid[i]) <= nearBound) latestNear = i;
     if (Math.abs(resid[i]) > limit) continue;
     near += +(Math.abs(resid[i]) <= nearBound);
     if (prev < 0 || beats[i] !== beats[prev]) {
@@ -637,6 +640,11 @@ function fitFrom(
       near <= MAX_STARTS_PER_BEAT * distinct ||
       secondStartsKeepTime(n, nearBound, SECOND_START_SPREAD * out.period)) &&
     phaseHolds;
+  // The line's beat 0 is the anchor's, which can lie many runs back (the latest start a span of one
+  // period ends at, when runs are missed and late): the key's schedule is the latest run's, from which
+  // it expires when runs stop — a run within the timing errors the schedule allows, even if the line
+  // was fitted without it.
+  if (latestNear >= 0) out.beat += beats[latestNear] * out.period;
   return n - onLine;
 }
 
