@@ -47,6 +47,30 @@ describe('fitSchedule', () => {
       }
   });
 
+  it('finds jobs with 10 % timing errors at their period, with none or half of their runs missed', () => {
+    // Gaussian timing errors of a tenth of the period (the research notes' grid). The gaps' median and the
+    // span clusters put the period a few percent off, which miscounted beats over the history: 84-90 % of
+    // such jobs were found with every run, 61 % with half missed, before the periodogram refinement
+    // (`refinePeriod`); now 96-100 % and 85-94 % (on 400 keys each).
+    const rng = new Rng(43);
+    for (const starts of [24, HISTORY])
+      for (const [missed, least] of [
+        [0, 37],
+        [0.5, 28],
+      ]) {
+        let right = 0;
+        for (let key = 0; key < 40; key++) {
+          const times: number[] = [];
+          for (let k = 0; times.length < starts; k++)
+            if (rng.next() >= missed) times.push(T0 + k * HOUR + rng.normal(0.1 * HOUR));
+          const fit = fitStarts(times.sort((x, y) => x - y));
+          if (fit.ok && Math.abs(fit.period - HOUR) < 0.02 * HOUR) right++;
+          else expect(fit.ok, `${starts} starts, key ${key}: ${fit.period / HOUR} h`).toBe(false);
+        }
+        expect(right, `${starts} starts, ${missed * 100} % missed`).toBeGreaterThanOrEqual(least);
+      }
+  });
+
   it('refuses a period whose beats leave every third one empty: two hourly jobs at :00 and :20', () => {
     // Every 20 minutes fits both jobs' starts perfectly, with every third beat (:40) empty.
     const twoJobs = Array.from(
