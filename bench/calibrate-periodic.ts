@@ -11,11 +11,11 @@
 import { quantile } from 'simple-statistics';
 import { loadConfig } from '../src/config.ts';
 import {
+  emptyFit,
   fitSchedule,
   HISTORY,
   NULL_ALPHA,
   PeriodicDetector,
-  type PeriodicFit,
   periodicFields,
   periodicScratchFields,
 } from '../src/engine/periodic.ts';
@@ -27,7 +27,7 @@ const REPS = 20_000;
 const MEAN_GAP_MS = 1e6;
 const defaults = loadConfig({ env: {} }).engine.periodic;
 const cfg = { ...defaults, minOccurrences: 3, minFillRatio: 0, maxJitter: 0.49 };
-const fit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+const fit = emptyFit();
 
 /** The NULL_ALPHA quantile of 1 − r over REPS draws of n starts, for each n (0 below four starts). */
 function criticalValues(draw: (n: number) => Float64Array): number[] {

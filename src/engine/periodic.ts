@@ -60,7 +60,10 @@ export const periodicFields = {
   jitter: ['f32', 1],
   /** Phase concentration of the fit (0–1). */
   score: ['f32', 1],
-  /** 1 while reported periodic. */
+  /**
+   * 0 while not periodic; while periodic, 1 + the half periods the schedule waits for a run beyond
+   * `missedPeriodsToExpire` (`extraHalfPeriods`: a job that skips runs often is given longer).
+   */
   active: ['u8', 1],
 } as const;
 
@@ -100,7 +103,7 @@ const MAX_TICKS = DROPPED - 1;
  */
 export const NULL_ALPHA = 0.001;
 // biome-ignore format: a table
-export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0001, 0.0044, 0.0103, 0.027, 0.0432, 0.0656, 0.0836, 0.1168, 0.126, 0.1476, 0.1621, 0.1818, 0.1985, 0.2173, 0.2422, 0.248, 0.2541, 0.2835, 0.2984, 0.3033, 0.3117, 0.3327, 0.3467, 0.3602, 0.3651, 0.3799, 0.3799, 0.4183, 0.4183, 0.4183, 0.4526, 0.4612, 0.4612, 0.4612, 0.4818, 0.4989, 0.4989, 0.5175, 0.524, 0.5286, 0.5289, 0.5416, 0.5416, 0.5416, 0.5416];
+export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0001, 0.0019, 0.0102, 0.0222, 0.0432, 0.0554, 0.0836, 0.1137, 0.126, 0.1448, 0.1621, 0.1745, 0.1985, 0.2111, 0.2422, 0.2481, 0.2541, 0.2784, 0.2959, 0.2959, 0.3117, 0.3359, 0.3467, 0.3609, 0.3651, 0.3799, 0.3799, 0.4092, 0.4215, 0.4215, 0.4526, 0.4694, 0.4763, 0.4763, 0.4818, 0.4922, 0.4989, 0.5018, 0.524, 0.5289, 0.5289, 0.5416, 0.5416, 0.5416, 0.5416];
 
 // Scratch space for a fit: one key at a time, never allocated per event.
 const history = new Float64Array(HISTORY);
@@ -208,6 +211,8 @@ export interface PeriodicFit {
   period: number;
   /** The schedule's time of its latest run (the latest beat with a start within `maxJitter` of it). */
   beat: number;
+  /** Share of the beats from the first start to the last that hold a start on the schedule. */
+  fill: number;
   jitter: number;
   score: number;
   ok: boolean;
@@ -319,8 +324,8 @@ const CLUSTER_STARTS = HISTORY / 2;
 /** Spans t[i + k] − t[i], k = 1..SPAN_STEPS, of the starts being fitted. */
 const spans = new Float64Array(SPAN_STEPS * CLUSTER_STARTS);
 /** Second fit (stray-tolerant period) of a refit, compared with the first. */
-const strayFit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
-const halfFit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+const strayFit = emptyFit();
+const halfFit = emptyFit();
 /** Number and mean of the spans within CLUSTER_TOLERANCE of a length, set by `cluster`. */
 let clusterCount = 0;
 let clusterMean = 0;
@@ -512,7 +517,10 @@ export function fitSchedule(
     intervals[i - 1] = g;
     work[i - 1] = g;
   }
-  const rough = medianOf(work, n - 1);
+  // The lower median: of an even number of gaps, the mean of the middle two is no gap at all when they are
+  // far apart — as many gaps of one period as of two (half the runs missed) put it at one and a half, and
+  // with a gap of three periods near a whole number of it the schedule was refused at every other run.
+  const rough = select(work, n - 1, (n - 2) >> 1);
   if (!(rough > 0)) return;
   // Twice: the median of the gaps that are close to a whole number of periods, each divided by it.
   // Pieces of gaps split by stray accesses are not, and would drag the median down.
@@ -614,7 +622,7 @@ function wholeGapShare(n: number, period: number): number {
   return near / (n - 1);
 }
 
-const refinedFit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+const refinedFit = emptyFit();
 
 /**
  * `fitFrom`, and when that is refused, from the periodogram's peak near the period (`refinePeriod`),
@@ -647,9 +655,15 @@ function fitNear(
   return offLine;
 }
 
+/** A fit that holds nothing yet (the fit's scratch objects are made once and reused). */
+export function emptyFit(): PeriodicFit {
+  return { period: 0, beat: 0, fill: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+}
+
 function clearFit(out: PeriodicFit): void {
   out.ok = false;
   out.period = 0;
+  out.fill = 0;
   out.score = 0;
   out.jitter = 0;
   out.shortBy = 0;
@@ -674,7 +688,7 @@ function fitFrom(
   // `resid` holds from the previous fit.
   if (!fitLine(t, n, anchor, Number.POSITIVE_INFINITY, out)) return n;
   residuals(t, n, out);
-  const limit = Math.max(3 * (ROBUST * medianOf(work, n)), 0.01 * out.period);
+  const limit = Math.max(3 * (ROBUST * medianOf(work, n)), SEVERAL_PER_BEAT_SPREAD * out.period);
   if (!fitLine(t, n, anchor, limit, out)) return n;
   for (let i = 0; i < n; i++) {
     const k = Math.round((t[i] - out.beat) / out.period);
@@ -734,6 +748,7 @@ function fitFrom(
     prev = i;
   }
   const expected = beats[n - 1] - beats[0] + 1;
+  out.fill = distinct / expected;
   out.score = Math.hypot(cs, sn) / n;
   // Both variances get the error of rounding a start to a tick as a floor (a gap holds two of them):
   // an exact schedule then shows the schedule's ratio of 2 rather than 0 / 0, and a drift too small to
@@ -747,7 +762,7 @@ function fitFrom(
   out.ok =
     distinct >= cfg.minOccurrences &&
     1 - out.score <= critical &&
-    distinct / expected >=
+    out.fill >=
       (out.score >= LOW_FILL_MIN_SCORE ? cfg.minFillRatio : Math.max(cfg.minFillRatio, STRAYS_FILL_RATIO)) &&
     Math.min(oddBeats, distinct - oddBeats, thirds0, thirds1, distinct - thirds0 - thirds1) >=
       MIN_CLASS_SHARE * distinct &&
@@ -826,12 +841,29 @@ function continuesOccurrence(quiet: number, lasted: number, interval: number): b
   return quiet < Math.min(PAUSE_SHARE * interval, MAX_PAUSE_MS) && lasted < RUN_SHARE * interval;
 }
 
+/**
+ * A schedule ends once runs were missed for `missedPeriodsToExpire` periods (3.5: the third miss in a row
+ * of a job that misses one run in ten, a 1-in-1,000 event), or, for a job that misses more, once it missed
+ * as many in a row as are that unlikely at its own rate (the share of beats it filled): ten in a row for a
+ * job that runs on half its beats. Held to three, such a job stopped being periodic 2-5 times per 64
+ * runs while it kept running.
+ */
+const EXPIRY_CHANCE = 0.001;
+
+/** Half periods a schedule filled to `fill` waits beyond `floor` periods (0-254, stored in `active`). */
+function extraHalfPeriods(fill: number, floor: number): number {
+  if (!(fill < 1)) return 0;
+  const misses = Math.ceil(Math.log(EXPIRY_CHANCE) / Math.log(1 - fill));
+  // The last of k misses in a row is confirmed half a period after its beat, k + 0.5 after the last run.
+  return Math.min(254, Math.max(0, Math.ceil(2 * (misses + 0.5 - floor))));
+}
+
 export class PeriodicDetector {
   /** The engine's state row; this detector owns the section `periodicFields`. */
   private readonly row: RowTable;
   private readonly at: FieldIndex<typeof periodicFields>;
   private readonly scratch: FieldIndex<typeof periodicScratchFields>;
-  private readonly fit: PeriodicFit = { period: 0, beat: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+  private readonly fit = emptyFit();
 
   constructor(
     private readonly cfg: EngineConfig['periodic'],
@@ -947,7 +979,7 @@ export class PeriodicDetector {
     const shortBy = this.fit.shortBy;
     const far = n >= 2 * this.cfg.minOccurrences ? shortBy >= n / 4 : shortBy >= 2;
     u8[skip] = far ? (u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR) : 0;
-    u8[active] = this.fit.ok ? 1 : 0;
+    u8[active] = this.fit.ok ? 1 + extraHalfPeriods(this.fit.fill, this.cfg.missedPeriodsToExpire) : 0;
     f64[r8 + at.period] = this.fit.ok ? this.fit.period : 0;
     f64[r8 + at.beat] = this.fit.beat;
     f32[r4 + at.jitter] = this.fit.jitter;
@@ -1011,7 +1043,7 @@ export class PeriodicDetector {
   }
 
   isActive(slot: number): boolean {
-    return this.row.u8[8 * this.r8(slot) + this.at.active] === 1;
+    return this.row.u8[8 * this.r8(slot) + this.at.active] !== 0;
   }
 
   score(slot: number): number {
@@ -1022,8 +1054,10 @@ export class PeriodicDetector {
   expiresAt(slot: number): number {
     if (!this.isActive(slot)) return Number.POSITIVE_INFINITY;
     const r8 = this.r8(slot);
+    const extra = (this.row.u8[8 * r8 + this.at.active] - 1) / 2;
     return (
-      this.row.f64[r8 + this.at.beat] + this.cfg.missedPeriodsToExpire * this.row.f64[r8 + this.at.period]
+      this.row.f64[r8 + this.at.beat] +
+      (this.cfg.missedPeriodsToExpire + extra) * this.row.f64[r8 + this.at.period]
     );
   }
 
