@@ -212,7 +212,8 @@ export class CorrelationDetector {
       if (!(lag >= 0 && lag <= this.cfg.maxLagMs) || leader === slot) continue;
       if (this.keys.generation[leader] !== this.ringGen[i]) continue;
       const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
-      if (weakest >= 0) this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
+      if (weakest >= 0 && chance(this.rateOf(slot, ts), this.window(leader)) < MAX_NEW_FOLLOWER_CHANCE)
+        this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
     }
     this.remember(slot, gen, ts, this.row.u32[this.word(slot, this.at.episodes)]);
   }
@@ -532,6 +533,15 @@ function weaker(count: number, since: number, otherCount: number, otherSince: nu
 export function emptyRule(): RuleView {
   return { slot: -1, confidence: 0, lagMs: 0, support: 0 };
 }
+
+/**
+ * A key that lands in this share of a leader's episode windows by itself does not become one of its
+ * followers: following a quarter to a half of the episodes is what a rule is made of, so such a key could
+ * only ever show that it is busy. Taken in, such keys took every follower entry of every leader in a busy
+ * home: 40 keys read every five seconds each landed in every 5-second window, and a leader's real follower,
+ * seen once per episode, lost its entry to them before it was seen again (half the pairs were found).
+ */
+const MAX_NEW_FOLLOWER_CHANCE = 0.5;
 
 /**
  * Chance that a key at `rate` (per ms) shows up within one episode window (ms) of a leader by itself: at
