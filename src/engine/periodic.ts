@@ -447,7 +447,7 @@ const turnIm = new Float64Array(HISTORY);
  * within a small fraction of a beat over the whole history. Each step turns every start's phasor by a
  * fixed angle (a complex product), so the trigonometry is two pairs per start whatever the steps.
  */
-export function refinePeriod(t: Float64Array, n: number, period: number): number {
+function refinePeriod(t: Float64Array, n: number, period: number): number {
   const span = t[n - 1] - t[0];
   const step = 1 / (REFINE_STEPS_PER_RESOLUTION * span);
   const lowest = 1 / (period * (1 + REFINE_BAND));
@@ -496,12 +496,14 @@ export function refinePeriod(t: Float64Array, n: number, period: number): number
  * −Infinity refuses every fit on it, so that both period estimates are always tried and the better phase
  * concentration is reported (what calibration must see: the engine accepts the second when the first fails).
  *
- * The period comes first from the median gap (cheap, and right unless strays split the gaps); when that
- * schedule is refused, or accepted with starts off it, and there are STRAY_SEARCH_MIN_STARTS starts, from
- * the densest cluster of short spans (`clusteredPeriod`), fitted the same way. The second fit replaces a
- * refused first one if accepted, or if neither is and its phases are more concentrated (`shortBy` is then
- * the smaller of the two, so that refits are skipped only while both estimates are far from a schedule);
- * it replaces an accepted one only as a whole multiple of its period that holds most of its starts.
+ * The period comes first from the gaps' lower median (cheap, and right unless strays split the gaps);
+ * when that schedule is refused, or accepted with starts off it, and there are STRAY_SEARCH_MIN_STARTS
+ * starts, from the densest cluster of short spans (`clusteredPeriod`), fitted the same way. The second fit
+ * replaces a refused first one if accepted, or if neither is and its phases are more concentrated
+ * (`shortBy` is then the smaller of the two, so that refits are skipped only while both estimates are far
+ * from a schedule); it replaces an accepted one only as a whole multiple of its period that holds most of
+ * its starts. Each estimate that is refused is tried once more at the periodogram's peak near it
+ * (`fitNear`).
  */
 export function fitSchedule(
   t: Float64Array,
