@@ -212,8 +212,7 @@ export class CorrelationDetector {
       if (!(lag >= 0 && lag <= this.cfg.maxLagMs) || leader === slot) continue;
       if (this.keys.generation[leader] !== this.ringGen[i]) continue;
       const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
-      if (weakest >= 0 && chance(this.rateOf(slot, ts), this.window(leader)) < MAX_NEW_FOLLOWER_CHANCE)
-        this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
+      if (weakest >= 0) this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
     }
     this.remember(slot, gen, ts, this.row.u32[this.word(slot, this.at.episodes)]);
   }
@@ -315,7 +314,10 @@ export class CorrelationDetector {
     return -1;
   }
 
-  /** A new follower of `leader` takes entry `n` (from `credit`). */
+  /**
+   * A new follower of `leader` takes entry `n` (from `credit`), unless its chance of landing in the
+   * leader's episode window by itself is MAX_NEW_FOLLOWER_CHANCE or more.
+   */
   private addFollower(
     leader: number,
     n: number,
@@ -325,6 +327,8 @@ export class CorrelationDetector {
     lag: number,
     ts: number,
   ) {
+    const expected = chance(this.rateOf(follower, ts), this.window(leader));
+    if (expected >= MAX_NEW_FOLLOWER_CHANCE) return;
     if (this.row.u8[this.ruleFlag(leader, n)]) this.setRule(leader, n, false);
     const { u32, f32 } = this.row;
     const p = this.entry(leader, n);
@@ -334,7 +338,7 @@ export class CorrelationDetector {
     u32[p + EPISODE] = episode;
     f32[p + LAG_SUM] = lag;
     f32[p + LAG_SQUARES] = lag * lag;
-    f32[p + EXPECTED] = chance(this.rateOf(follower, ts), this.window(leader));
+    f32[p + EXPECTED] = expected;
     u32[p + SINCE] = episode - 1;
   }
 
