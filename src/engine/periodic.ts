@@ -41,7 +41,9 @@ import type { PeriodicDetail } from './types.ts';
  *          (sum of squared gap errors G) the log likelihood ratio is (m/2)·ln((G/m) / (S/(n−1))) − ln(n)/2.
  *          The ratio is ≈ 2 for a schedule and ≈ 15/n for a random walk, so the test separates them more
  *          surely with every start; with few starts neither model is clearly better, and the schedule is
- *          refused only once the random walk explains the starts `driftBayesFactor` times better.
+ *          refused only once the random walk explains the starts `driftBayesFactor` times better. A
+ *          schedule that moved once (daylight saving time) is weighed the same way as two phases of one
+ *          period (`findStep`), and followed to its new phase.
  * The confidence is the mean resultant length of the beat phases (1 = perfectly on time).
  */
 export const HISTORY = 48;
@@ -672,6 +674,136 @@ function clearFit(out: PeriodicFit): void {
 }
 
 /**
+ * Log likelihood ratio of a fixed schedule over a random walk (see (c) in the header): `gaps` errors of
+ * gaps between consecutive beats summing to `gapSq` squared, starts around the schedule summing to
+ * `lineSq` over `lineDof` degrees of freedom, less `penalty` for the schedule's parameters. Both variances
+ * get the error of rounding a start to a tick as a floor (a gap holds two of them): an exact schedule then
+ * shows the schedule's ratio of 2 rather than 0 / 0, and a drift too small to be seen at that resolution is
+ * no evidence either way. A drift that is merely small next to the period — a `sleep 60` loop whose work
+ * takes 0.2 ± 0.1 s — is still a random walk, and refused.
+ */
+function scheduleOverWalk(
+  gaps: number,
+  gapSq: number,
+  lineSq: number,
+  lineDof: number,
+  penalty: number,
+): number {
+  if (gaps <= 0 || lineDof <= 0) return Number.NEGATIVE_INFINITY;
+  return (
+    (gaps / 2) * Math.log((gapSq / gaps + 2 * TICK_VARIANCE) / (lineSq / lineDof + TICK_VARIANCE)) - penalty
+  );
+}
+
+/**
+ * The starts on the line, in order (`fitFrom`): their index, and the error of the gap from the one
+ * before when that is one beat earlier (NaN otherwise). Read by the step search.
+ */
+const lineIndex = new Int32Array(HISTORY);
+const lineGapError = new Float64Array(HISTORY);
+
+/**
+ * A schedule that moved once: the best split of the starts on the line into an earlier and a later part
+ * with a common period, each at its own phase (`findStep`). `from`: index of the first start after the
+ * step; `size`: how far the later part lies after the earlier (ms); `later`: its offset from the line, and
+ * `slope` the change of period; `lineSq`, `gaps`, `gapSq` are the sums of the drift test with the step
+ * taken out (the gap across it left out).
+ */
+const step = { from: 0, size: 0, later: 0, earlier: 0, slope: 0, lineSq: 0, gaps: 0, gapSq: 0 };
+
+/**
+ * Daylight saving time moves a daily job an hour, twice a year, and a user may move a job: a step in
+ * phase, which the drift test reads as a random walk — the starts after it lie far off a line fitted
+ * through all of them, while the gaps keep time — until the starts before it leave the history (~50 days
+ * of a daily job not periodic). A walk and a step differ in where the wander is: a walk spreads it over
+ * every gap, a step puts it in one, far beyond the timing errors on either side of it. So when the drift
+ * test refuses, the starts on the line are split where a common period with two phases leaves the least
+ * squared error (one pass over prefix sums), and that model is weighed against the walk the same way, with
+ * the step's place and size as parameters to pay for (ln n and ln n / 2, as BIC would). The step must also
+ * exceed `STEP_SPREADS` of the starts' timing errors around the two phases: the best split of a walk
+ * leaves each part wandering as much as the whole, a step of two clean schedules does not. Returns false
+ * when no split qualifies.
+ */
+const STEP_SPREADS = 6;
+
+function findStep(m: number): boolean {
+  if (m < 4) return false;
+  let tx = 0;
+  let ty = 0;
+  let txx = 0;
+  let txy = 0;
+  let tyy = 0;
+  for (let j = 0; j < m; j++) {
+    const x = beats[lineIndex[j]];
+    const y = resid[lineIndex[j]];
+    tx += x;
+    ty += y;
+    txx += x * x;
+    txy += x * y;
+    tyy += y * y;
+  }
+  let lx = 0;
+  let ly = 0;
+  let lxx = 0;
+  let lxy = 0;
+  let lyy = 0;
+  let best = Number.POSITIVE_INFINITY;
+  for (let c = 1; c < m; c++) {
+    const x = beats[lineIndex[c - 1]];
+    const y = resid[lineIndex[c - 1]];
+    lx += x;
+    ly += y;
+    lxx += x * x;
+    lxy += x * y;
+    lyy += y * y;
+    const rm = m - c;
+    const rx = tx - lx;
+    const ry = ty - ly;
+    const sxx = lxx - (lx * lx) / c + (txx - lxx) - (rx * rx) / rm;
+    const sxy = lxy - (lx * ly) / c + (txy - lxy) - (rx * ry) / rm;
+    const syy = lyy - (ly * ly) / c + (tyy - lyy) - (ry * ry) / rm;
+    if (!(sxx > 0)) continue;
+    const sq = Math.max(syy - (sxy * sxy) / sxx, 0);
+    if (sq >= best) continue;
+    best = sq;
+    const slope = sxy / sxx;
+    step.from = c;
+    step.slope = slope;
+    step.earlier = (ly - slope * lx) / c;
+    step.later = (ry - slope * rx) / rm;
+    step.lineSq = sq;
+  }
+  if (!Number.isFinite(best)) return false;
+  step.size = step.later - step.earlier;
+  if (Math.abs(step.size) < STEP_SPREADS * Math.sqrt(step.lineSq / (m - 3) + TICK_VARIANCE)) return false;
+  // Gap errors with the period's change taken out; the gap across the step is the step, not an error.
+  let gaps = 0;
+  let gapSq = 0;
+  for (let j = 1; j < m; j++) {
+    const d = lineGapError[j];
+    if (j === step.from || Number.isNaN(d)) continue;
+    gaps++;
+    gapSq += (d - step.slope) ** 2;
+  }
+  step.gaps = gaps;
+  step.gapSq = gapSq;
+  return true;
+}
+
+/**
+ * An accepted step: the schedule is the later part's (its phase, the common period) and its jitter the
+ * spread of the starts around their own part's phase.
+ */
+function takeStep(n: number, out: PeriodicFit): void {
+  const from = lineIndex[step.from];
+  for (let i = 0; i < n; i++)
+    work[i] = Math.abs(resid[i] - (i < from ? step.earlier : step.later) - step.slope * beats[i]);
+  out.jitter = ROBUST * medianOf(work, n);
+  out.period += step.slope;
+  out.beat += step.later;
+}
+
+/**
  * Fits and tests the schedule of the starts from a first period and the index of a start on it. Returns
  * how many starts an accepted schedule leaves off its line (strays); n when refused before counting.
  */
@@ -741,26 +873,22 @@ function fitFrom(
     const theta = (2 * Math.PI * resid[i]) / out.period;
     cs += Math.cos(theta);
     sn += Math.sin(theta);
+    lineIndex[onLine] = i;
+    lineGapError[onLine] = Number.NaN;
     onLine++;
     lineSq += resid[i] * resid[i];
     if (prev >= 0 && beats[i] - beats[prev] === 1) {
       gaps++;
       gapSq += (resid[i] - resid[prev]) ** 2;
+      lineGapError[onLine - 1] = resid[i] - resid[prev];
     }
     prev = i;
   }
   const expected = beats[n - 1] - beats[0] + 1;
   out.fill = distinct / expected;
   out.score = Math.hypot(cs, sn) / n;
-  // Both variances get the error of rounding a start to a tick as a floor (a gap holds two of them):
-  // an exact schedule then shows the schedule's ratio of 2 rather than 0 / 0, and a drift too small to
-  // be seen at that resolution is no evidence either way. A drift that is merely small next to the
-  // period — a `sleep 60` loop whose work takes 0.2 ± 0.1 s — is still a random walk, and refused.
-  const phaseHolds =
-    gaps > 0 &&
-    (gaps / 2) * Math.log((gapSq / gaps + 2 * TICK_VARIANCE) / (lineSq / (onLine - 1) + TICK_VARIANCE)) -
-      Math.log(onLine) / 2 >
-      -Math.log(cfg.driftBayesFactor);
+  const minLogRatio = -Math.log(cfg.driftBayesFactor);
+  const phaseHolds = scheduleOverWalk(gaps, gapSq, lineSq, onLine - 1, Math.log(onLine) / 2) > minLogRatio;
   out.ok =
     distinct >= cfg.minOccurrences &&
     1 - out.score <= critical &&
@@ -770,8 +898,13 @@ function fitFrom(
       MIN_CLASS_SHARE * distinct &&
     (out.jitter <= SEVERAL_PER_BEAT_SPREAD * out.period ||
       near <= MAX_STARTS_PER_BEAT * distinct ||
-      secondStartsKeepTime(n, nearBound, SECOND_START_SPREAD * out.period)) &&
-    phaseHolds;
+      secondStartsKeepTime(n, nearBound, SECOND_START_SPREAD * out.period));
+  if (out.ok && !phaseHolds) {
+    out.ok =
+      findStep(onLine) &&
+      scheduleOverWalk(step.gaps, step.gapSq, step.lineSq, onLine - 3, 1.5 * Math.log(onLine)) > minLogRatio;
+    if (out.ok) takeStep(n, out);
+  }
   // The line's beat 0 is the anchor's, which can lie many runs back (the latest start a span of one
   // period ends at, when runs are missed and late): the key's schedule is the latest run's, from which
   // it expires when runs stop — a run within the timing errors the schedule allows, even if the line
