@@ -379,6 +379,34 @@ function changing(
   };
 }
 
+/**
+ * A weekly job at a fixed local time, up to a minute late, 5 % of runs missed, over two years of daylight
+ * saving time: an hour earlier in UTC for 31 weeks of each 52, so its 48-week history holds both moves.
+ */
+function weeklyThroughDst(): Scenario {
+  const summer = 31 * WEEK;
+  const year = 52 * WEEK;
+  return {
+    name: 'DST: weekly job, both moves a year',
+    spanMs: 2 * year,
+    build(b, truth) {
+      for (let i = 0; i < REPLICAS; i++) {
+        const phaseMs = b.rng.uniform(0, WEEK);
+        const segments = [];
+        for (let from = 0; from < 2 * year; from += year)
+          segments.push(
+            { periodMs: WEEK, phaseMs, until: b.start + from + 12 * WEEK },
+            { periodMs: WEEK, phaseMs: phaseMs - HOUR, until: b.start + from + 12 * WEEK + summer },
+          );
+        segments.push({ periodMs: WEEK, phaseMs });
+        truth.periodic.push(
+          job(b, `job/${i}`, { segments, timing: (rng) => rng.uniform(0, MINUTE), missed: 0.05 }),
+        );
+      }
+    },
+  };
+}
+
 /** A cron job with a start delay of up to 2 % of its period and 10 % of its runs missed. */
 const cron = { timing: delayUpTo(0.02), missed: 0.1 };
 
@@ -423,6 +451,7 @@ function periodicScenarios(): Scenario[] {
     changing('period 2h -> 1h', 2 * HOUR, () => ({ periodMs: HOUR, phaseMs: 0 })),
     changing('phase jump half period', HOUR, (P) => ({ periodMs: P, phaseMs: P / 2 })),
     changing('DST: daily job 1 h earlier', DAY, (P) => ({ periodMs: P, phaseMs: -HOUR })),
+    weeklyThroughDst(),
     twoJobs(
       'two jobs: hourly + daily on one key',
       20 * DAY,
