@@ -103,6 +103,8 @@ export interface KeyRates {
   usualRate(slot: number, now: number): number;
   /** Spread (ms) of the key's occurrences around its periodic schedule; NaN when it is not periodic. */
   scheduleJitter(slot: number): number;
+  /** Has the key too few occurrences for the periodic detector to judge, keeping time like a schedule? */
+  isUndecidedSchedule(slot: number): boolean;
 }
 
 export class CorrelationDetector {
@@ -375,19 +377,25 @@ export class CorrelationDetector {
   }
 
   /**
-   * Two schedules that coincide explain each other's timing without one causing the other: then B's lag
-   * after A wanders as much as the two schedules' independent jitters (√2 × theirs). A follower triggered
-   * by its leader keeps a lag far steadier than either schedule; only that is evidence between two
-   * periodic keys.
+   * Two schedules that coincide explain each other's timing without one causing the other. B's lag after
+   * A is then the difference of their timing errors, its positive part (a negative one is A following B),
+   * cut at `maxLagMs`: it spreads ~0.6-0.85 of the schedules' jitter, and as a lag uniform over the window
+   * (`maxLagMs` / √12) once the jitters are wider than that. A follower triggered by its leader keeps a
+   * lag far steadier: a quarter of the smaller of the two is asked for. Held to half the jitter instead,
+   * pairs of hourly jobs at the same minute passed every few hours, and their lags were never wider than
+   * the window allows whatever their jitter. One schedule is enough to ask it (the other job may be
+   * between two fits that refused it), and two keys whose few occurrences keep time like schedules' wait
+   * until the periodic detector can judge them.
    */
   private beyondSchedules(leader: number, n: number, follower: number): boolean {
-    const jitter = Math.min(this.rates.scheduleJitter(leader), this.rates.scheduleJitter(follower));
-    if (Number.isNaN(jitter)) return true;
+    const jitter = smallerKnown(this.rates.scheduleJitter(leader), this.rates.scheduleJitter(follower));
+    if (Number.isNaN(jitter))
+      return !(this.rates.isUndecidedSchedule(leader) && this.rates.isUndecidedSchedule(follower));
     const f32 = this.row.f32;
     const p = this.entry(leader, n);
     const mean = f32[p + LAG_SUM] / f32[p + COUNT];
     const spread = Math.sqrt(Math.max(f32[p + LAG_SQUARES] / f32[p + COUNT] - mean * mean, 0));
-    return spread < jitter / 2;
+    return spread < Math.min(jitter, this.cfg.maxLagMs / Math.sqrt(12)) / 4;
   }
 
   private setRule(leader: number, n: number, active: boolean): void {
@@ -554,4 +562,11 @@ const MAX_NEW_FOLLOWER_CHANCE = 0.5;
  */
 function chance(rate: number, window: number): number {
   return Math.min(1, rate * window);
+}
+
+/** The smaller of two values of which either may be NaN (unknown); NaN if both are. */
+function smallerKnown(a: number, b: number): number {
+  if (Number.isNaN(a)) return b;
+  if (Number.isNaN(b)) return a;
+  return Math.min(a, b);
 }

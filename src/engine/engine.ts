@@ -143,6 +143,7 @@ export class Engine {
       rate: (slot, now) => this.burst.rate(slot, now),
       usualRate: (slot, now) => this.burst.usualRate(slot, now),
       scheduleJitter: (slot) => this.periodic.jitterOf(slot),
+      isUndecidedSchedule: (slot) => this.periodic.isUndecidedSchedule(slot),
     });
     this.schedule = new ScheduleProfile(cfg.schedule, this.row);
     this.trend = new TrendTracker(cfg.trend, this.row, trendSection);

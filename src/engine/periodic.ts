@@ -1067,6 +1067,14 @@ function continuesOccurrence(quiet: number, lasted: number, interval: number): b
  */
 const EXPIRY_CHANCE = 0.001;
 
+/**
+ * An undecided schedule (`isUndecidedSchedule`): each gap within this share of a whole number of the
+ * shortest, over at least three gaps — a memoryless key's three gaps all land so about one time in a
+ * hundred, one or two a fifth of the time or always (and a leader with a rule has had four episodes).
+ */
+const UNDECIDED_GAP_TOLERANCE = 0.1;
+const UNDECIDED_MIN_OCCURRENCES = 4;
+
 /** Half periods a schedule filled to `fill` waits beyond `floor` periods (0-254, stored in `active`). */
 function extraHalfPeriods(fill: number, floor: number): number {
   if (!(fill < 1)) return 0;
@@ -1255,6 +1263,27 @@ export class PeriodicDetector {
   }
 
   /** Spread (ms) of the occurrences around the schedule while periodic; NaN otherwise. */
+  /**
+   * Has the key too few occurrences to be judged yet (`UNDECIDED_MIN_OCCURRENCES` to `minOccurrences` − 1),
+   * each gap between them within a tenth of a whole number of the shortest, so that a schedule may be found
+   * at the next few? Two cron jobs at the same minute follow each other from their fourth run, before
+   * either can be periodic, and their rule then lasted until both were (correlation waits for that when
+   * both keys are like this).
+   */
+  isUndecidedSchedule(slot: number): boolean {
+    const count = this.row.u32[2 * this.r8(slot) + this.at.count];
+    if (count < UNDECIDED_MIN_OCCURRENCES || count >= this.cfg.minOccurrences) return false;
+    let shortest = Number.POSITIVE_INFINITY;
+    for (let back = 0; back + 1 < count; back++)
+      shortest = Math.min(shortest, this.startBack(slot, back) - this.startBack(slot, back + 1));
+    if (!(shortest > 0)) return false;
+    for (let back = 0; back + 1 < count; back++) {
+      const whole = (this.startBack(slot, back) - this.startBack(slot, back + 1)) / shortest;
+      if (Math.abs(whole - Math.round(whole)) > UNDECIDED_GAP_TOLERANCE) return false;
+    }
+    return true;
+  }
+
   jitterOf(slot: number): number {
     return this.isActive(slot) ? this.row.f32[2 * this.r8(slot) + this.at.jitter] : Number.NaN;
   }

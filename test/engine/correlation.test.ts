@@ -139,16 +139,29 @@ describe('correlation detector', () => {
     }
   });
 
-  it('does not correlate two periodic keys whose schedules merely coincide', () => {
+  it('does not correlate two periodic keys whose schedules merely coincide, at any time', () => {
+    // Pairs of hourly jobs at the same minute, each up to 0.5 s or 5 s late. They followed each other from
+    // their fourth run, before either could be periodic, and their rule held until both were; and a lag
+    // spread held to half the schedules' jitter let every few hours through (its positive half spreads
+    // ~0.6-0.85 of it).
     const b = builder(43, 3 * DAY);
-    for (const key of ['cron/a', 'cron/b'])
-      periodic(b, key, { periodMs: HOUR, phaseMs: 10 * 60_000, jitter: 0.0003, missed: 0.05 });
+    const pairs = 8;
+    for (let i = 0; i < pairs; i++)
+      for (const key of [`cron/${i}/a`, `cron/${i}/b`])
+        periodic(b, key, {
+          periodMs: HOUR,
+          phaseMs: 10 * 60_000,
+          jitter: i % 2 ? 0.0014 : 0.00014,
+          missed: 0.05,
+        });
     const trace = b.build();
     const r = run(trace);
-    for (const key of ['cron/a', 'cron/b']) {
-      expect(view(r, key).patterns).toContain('periodic');
-      expect(view(r, key).correlated).toEqual([]);
-    }
+    for (let i = 0; i < pairs; i++)
+      for (const key of [`cron/${i}/a`, `cron/${i}/b`]) {
+        expect(view(r, key).patterns).toContain('periodic');
+        const correlated = (r.timelines.get(key) ?? []).filter((t) => t.mask & CORRELATED);
+        expect(correlated.length, `${key}: times it was correlated`).toBe(0);
+      }
   });
 });
 
