@@ -597,6 +597,74 @@ export function fitSchedule(
 }
 
 /**
+ * A job whose period changed (a cron edited from every 15 to every 20 minutes) is refused over a history
+ * that holds both periods, and its new schedule was found only once the old starts were a minority (~30
+ * runs). When a periodic key's refit is refused, its latest starts are fitted on their own — the longest
+ * of a few suffixes from `minOccurrences` starts up that fits — and taken if the starts before them fit a
+ * schedule too, at a period at least `CHANGED_PERIOD` away: two schedules, one after the other. A steady
+ * reader's latest starts often fit (its walk is small over a few runs), but at the period of the starts
+ * before them.
+ */
+const CHANGED_PERIOD = 0.1;
+const SUFFIX_GROWTH = Math.SQRT2;
+const suffixFit = emptyFit();
+const prefixFit = emptyFit();
+const regime = new Float64Array(HISTORY);
+
+function fitChangedPeriod(n: number, cfg: EngineConfig['periodic'], out: PeriodicFit): void {
+  const min = cfg.minOccurrences;
+  let longest = 0;
+  for (let length = min; length <= n - min; length = Math.ceil(length * SUFFIX_GROWTH)) {
+    if (!fitRange(n - length, n, cfg, suffixFit)) break;
+    longest = length;
+  }
+  if (longest === 0 || !fitRange(n - longest, n, cfg, suffixFit) || latestOffSchedule(n, suffixFit)) return;
+  // The new schedule reaches back as far as the starts keep to it; the starts before are the old one's
+  // (a suffix grown in steps would leave some new starts with them, and the old schedule unfit). Unless
+  // the old starts keep to it too (a period halved), and then the suffix itself is where it begins.
+  let from = n - longest;
+  while (from > 0 && !offSchedule(history[from - 1], suffixFit)) from--;
+  if (!beginsChange(from, cfg)) {
+    from = n - longest;
+    if (!beginsChange(from, cfg)) return;
+  }
+  if (!fitRange(from, n, cfg, out)) Object.assign(out, suffixFit);
+}
+
+/** Do the starts before index `from` fit a schedule of their own, at a period other than `suffixFit`'s? */
+function beginsChange(from: number, cfg: EngineConfig['periodic']): boolean {
+  return (
+    from >= cfg.minOccurrences &&
+    fitRange(0, from, cfg, prefixFit) &&
+    Math.abs(prefixFit.period - suffixFit.period) >= CHANGED_PERIOD * suffixFit.period
+  );
+}
+
+/** `fitSchedule` over the starts in `history` from index `from` to `to` (exclusive). */
+function fitRange(from: number, to: number, cfg: EngineConfig['periodic'], fit: PeriodicFit): boolean {
+  for (let i = from; i < to; i++) regime[i - from] = history[i];
+  fitSchedule(regime, to - from, cfg, fit);
+  return fit.ok;
+}
+
+/** Is `ts` farther from the nearest beat of the schedule in `fit` than three of its jitters, and 5 % of its period? */
+function offSchedule(ts: number, fit: PeriodicFit): boolean {
+  const k = Math.round((ts - fit.beat) / fit.period);
+  return (
+    Math.abs(ts - fit.beat - k * fit.period) > Math.max(3 * fit.jitter, SEVERAL_PER_BEAT_SPREAD * fit.period)
+  );
+}
+
+/** Starts at the end of the history that a schedule must hold to be the key's latest one. */
+const LATEST_STARTS = 2;
+
+/** Does the schedule in `fit` leave any of the latest starts in `history` (of n) off its line? */
+function latestOffSchedule(n: number, fit: PeriodicFit): boolean {
+  for (let i = Math.max(0, n - LATEST_STARTS); i < n; i++) if (offSchedule(history[i], fit)) return true;
+  return false;
+}
+
+/**
  * A second estimate's fit against the refused one in `out`: it takes its place if accepted, or if its
  * phases are more concentrated (what calibration must see). The shortfall is the smaller of the two
  * either way, so that refits are skipped only while both estimates are far from a schedule. Returns
@@ -1068,12 +1136,29 @@ function continuesOccurrence(quiet: number, lasted: number, interval: number): b
 const EXPIRY_CHANCE = 0.001;
 
 /**
- * An undecided schedule (`isUndecidedSchedule`): each gap within this share of a whole number of the
- * shortest, over at least three gaps — a memoryless key's three gaps all land so about one time in a
- * hundred, one or two a fifth of the time or always (and a leader with a rule has had four episodes).
+ * An undecided schedule (`isUndecidedSchedule`) has at least three gaps (a leader with a rule has had four
+ * episodes), which keep time (`gapsKeepTime`).
  */
-const UNDECIDED_GAP_TOLERANCE = 0.1;
 const UNDECIDED_MIN_OCCURRENCES = 4;
+
+/**
+ * Starts that keep time: each gap within `KEEPS_TIME_TOLERANCE` of a whole number of the shortest. A
+ * memoryless key's three gaps all land so about one time in a hundred, five about one in 3,000; one or two
+ * a fifth of the time or always.
+ */
+const KEEPS_TIME_TOLERANCE = 0.1;
+
+/** Do the starts in `history` from `from` to `to` (exclusive; the whole history by default) keep time? */
+function gapsKeepTime(to: number, from = 0): boolean {
+  let shortest = Number.POSITIVE_INFINITY;
+  for (let i = from + 1; i < to; i++) shortest = Math.min(shortest, history[i] - history[i - 1]);
+  if (!(shortest > 0)) return false;
+  for (let i = from + 1; i < to; i++) {
+    const whole = (history[i] - history[i - 1]) / shortest;
+    if (Math.abs(whole - Math.round(whole)) > KEEPS_TIME_TOLERANCE) return false;
+  }
+  return true;
+}
 
 /** Half periods a schedule filled to `fill` waits beyond `floor` periods (0-254, stored in `active`). */
 function extraHalfPeriods(fill: number, floor: number): number {
@@ -1201,6 +1286,9 @@ export class PeriodicDetector {
     const n = this.loadHistory(slot);
     if (n < this.cfg.minOccurrences) return;
     fitSchedule(history, n, this.cfg, this.fit);
+    // A schedule that was, or whose latest starts keep time, may have changed its period.
+    if (!this.fit.ok && (u8[active] !== 0 || gapsKeepTime(n, n - this.cfg.minOccurrences)))
+      fitChangedPeriod(n, this.cfg, this.fit);
     const shortBy = this.fit.shortBy;
     const far = n >= 2 * this.cfg.minOccurrences ? shortBy >= n / 4 : shortBy >= 2;
     u8[skip] = far ? (u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR) : 0;
@@ -1273,15 +1361,7 @@ export class PeriodicDetector {
   isUndecidedSchedule(slot: number): boolean {
     const count = this.row.u32[2 * this.r8(slot) + this.at.count];
     if (count < UNDECIDED_MIN_OCCURRENCES || count >= this.cfg.minOccurrences) return false;
-    let shortest = Number.POSITIVE_INFINITY;
-    for (let back = 0; back + 1 < count; back++)
-      shortest = Math.min(shortest, this.startBack(slot, back) - this.startBack(slot, back + 1));
-    if (!(shortest > 0)) return false;
-    for (let back = 0; back + 1 < count; back++) {
-      const whole = (this.startBack(slot, back) - this.startBack(slot, back + 1)) / shortest;
-      if (Math.abs(whole - Math.round(whole)) > UNDECIDED_GAP_TOLERANCE) return false;
-    }
-    return true;
+    return gapsKeepTime(this.loadHistory(slot));
   }
 
   jitterOf(slot: number): number {

@@ -501,6 +501,35 @@ describe('periodic detector', () => {
     expect(periodicRuns / runs, 'share of runs on which the job was periodic').toBeGreaterThanOrEqual(0.8);
   });
 
+  it('re-locks a job whose period changed once the new period has a score of runs', () => {
+    // Every 15 minutes for 60 runs, then every 20 minutes (cron delays up to 18 s, 10 % of runs missed).
+    // Over a history holding both periods the new one was found when the old starts were a minority:
+    // ~31-38 runs after the change (median of the probe's replicas).
+    const engine = new Engine(engineConfig());
+    const rng = new Rng(49);
+    const jobs = 12;
+    const changed = T0 + 60 * 15 * MINUTE;
+    const runs: [number, number, number][] = [];
+    for (let key = 0; key < jobs; key++)
+      for (let run = 0; run < 60 + 45; run++) {
+        if (rng.next() < 0.1) continue;
+        const at = run < 60 ? T0 + run * 15 * MINUTE : changed + (run - 60) * 20 * MINUTE;
+        runs.push([at + rng.uniform(0, 18 * SECOND), key, run]);
+      }
+    runs.sort((a, b) => a[0] - b[0]);
+    const lastWrong = new Array<number>(jobs).fill(-1);
+    for (const [ts, key, run] of runs) {
+      const slot = engine.observe(`job/${key}`, ts, Number.NaN, 0);
+      const detail = engine.periodic.isActive(slot) ? engine.periodic.detail(slot, ts) : undefined;
+      if (run >= 60 && !(detail && Math.abs(detail.period_s - 1200) < 60)) lastWrong[key] = run - 60;
+    }
+    const relock = lastWrong.map((run) => run + 1).sort((a, b) => a - b);
+    expect(relock[jobs / 2], 'median runs after the change until the new period holds').toBeLessThanOrEqual(
+      26,
+    );
+    expect(relock[jobs - 1]).toBeLessThan(45);
+  });
+
   it('expires when the schedule stops, with engine time moved by other keys', () => {
     const b = builder(25, 3 * DAY);
     for (let k = 0; k < 24; k++) b.add('cron', T0 + k * HOUR);
