@@ -647,12 +647,17 @@ function fitRange(from: number, to: number, cfg: EngineConfig['periodic'], fit: 
   return fit.ok;
 }
 
-/** Is `ts` farther from the nearest beat of the schedule in `fit` than three of its jitters, and 5 % of its period? */
+/**
+ * Is `ts` on the schedule of `period`, `beat` and `jitter`: within three jitters, or 5 % of the period, of
+ * its nearest beat? (Whether a run came on time, and whether a schedule holds a start.)
+ */
+function isOnSchedule(ts: number, period: number, beat: number, jitter: number): boolean {
+  const k = Math.round((ts - beat) / period);
+  return Math.abs(ts - beat - k * period) <= Math.max(3 * jitter, SEVERAL_PER_BEAT_SPREAD * period);
+}
+
 function offSchedule(ts: number, fit: PeriodicFit): boolean {
-  const k = Math.round((ts - fit.beat) / fit.period);
-  return (
-    Math.abs(ts - fit.beat - k * fit.period) > Math.max(3 * fit.jitter, SEVERAL_PER_BEAT_SPREAD * fit.period)
-  );
+  return !isOnSchedule(ts, fit.period, fit.beat, fit.jitter);
 }
 
 /** Starts at the end of the history that a schedule must hold to be the key's latest one. */
@@ -1344,13 +1349,10 @@ export class PeriodicDetector {
   onSchedule(slot: number, ts: number): boolean {
     if (!this.isActive(slot)) return false;
     const r8 = this.r8(slot);
-    const p = this.row.f64[r8 + this.at.period];
-    const off = (((ts - this.row.f64[r8 + this.at.beat]) % p) + p) % p;
-    const dist = Math.min(off, p - off);
-    return dist <= Math.max(3 * this.row.f32[2 * r8 + this.at.jitter], 0.05 * p);
+    const { f64, f32 } = this.row;
+    return isOnSchedule(ts, f64[r8 + this.at.period], f64[r8 + this.at.beat], f32[2 * r8 + this.at.jitter]);
   }
 
-  /** Spread (ms) of the occurrences around the schedule while periodic; NaN otherwise. */
   /**
    * Has the key too few occurrences to be judged yet (`UNDECIDED_MIN_OCCURRENCES` to `minOccurrences` − 1),
    * each gap between them within a tenth of a whole number of the shortest, so that a schedule may be found
@@ -1364,6 +1366,7 @@ export class PeriodicDetector {
     return gapsKeepTime(this.loadHistory(slot));
   }
 
+  /** Spread (ms) of the occurrences around the schedule while periodic; NaN otherwise. */
   jitterOf(slot: number): number {
     return this.isActive(slot) ? this.row.f32[2 * this.r8(slot) + this.at.jitter] : Number.NaN;
   }
