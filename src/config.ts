@@ -34,6 +34,7 @@ export const engineSchema = z.strictObject({
   burst: z.strictObject({
     windowMs: positiveMs,
     baselineMs: positiveMs,
+    sustainedMs: positiveMs,
     minEvents: z.number().int().min(2),
     minRatio: z.number().gt(1),
     maxPValue: z.number().gt(0).lt(1),

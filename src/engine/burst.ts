@@ -23,15 +23,21 @@ import type { BurstDetail } from './types.ts';
  * fading with `habitMs` — and while two of them reached at least half of the current intensity, the
  * session is its usual behaviour. The first and second such sessions can still be bursts;
  * a scheduled session that arrives on time never is.
+ * A burst must also stand out from the key's last `sustainedMs` (a third counter): a rate kept that long is
+ * the key's new level — a camera that starts recording, a file that becomes busy — not a burst. Judged
+ * against the hours-long usual rate alone, a key that went from a few accesses a day to one a second was
+ * bursting for 2.4 hours. So any burst lasts at most ~0.7-0.8 `sustainedMs` at a steady level.
  * It ends (hysteresis) when the recent count decays below `exitRatio` of the count that started it or
- * below a doubled usual rate (the current one once it is higher than the one the burst was judged against),
- * and at the latest one window after the last access — a time the engine
+ * below a doubled usual rate (the current one once it is higher than the one the burst was judged against,
+ * or the sustained one once that is higher), and at the latest one window after the last access — a time the engine
  * can compute in advance, so the end is published even if the key is never accessed again.
  */
 export const burstFields = {
   /** Decayed access counts and the time they were decayed to (0: no access yet). */
   recent: ['f64', 1],
   usual: ['f64', 1],
+  /** Decayed with `sustainedMs`: the key's level over the last half hour (f32: a count, 7 digits are plenty). */
+  sustained: ['f32', 1],
   decayedAt: ['f64', 1],
   /**
    * While in a burst: when it started (`burstStart`) and the recent count that started it (`trigger`).
@@ -41,7 +47,7 @@ export const burstFields = {
   burstStart: ['f64', 1],
   trigger: ['f32', 1],
   /** Usual rate (per ms) frozen at the burst's start, for the report and the exit test. */
-  baseline: ['f64', 1],
+  baseline: ['f32', 1],
   /** Lower bound of 1 − p-value of the current recent count, the burst score. */
   score: ['f32', 1],
   /** Highest recent count of the current session, and the two highest of earlier sessions (fading). */
@@ -83,6 +89,7 @@ export class BurstDetector {
     if (dt <= 0) return;
     t.f64[r8 + this.at.recent] *= Math.exp(-dt / this.tauRecent);
     t.f64[r8 + this.at.usual] *= Math.exp(-dt / this.cfg.baselineMs);
+    t.f32[2 * r8 + this.at.sustained] *= Math.exp(-dt / this.cfg.sustainedMs);
     t.f64[r8 + this.at.decayedAt] = now;
   }
 
@@ -90,12 +97,28 @@ export class BurstDetector {
   usualRate(slot: number, now: number): number {
     const t = this.row;
     const r8 = slot * t.stride8;
-    const age = Math.max(now - this.times.firstAccess(slot), 1);
-    // Effective span of the decayed counter: its time constant, or the key's age if younger.
-    const span = this.cfg.baselineMs * (1 - Math.exp(-age / this.cfg.baselineMs));
-    const old = Math.max(t.f64[r8 + this.at.usual] - t.f64[r8 + this.at.recent], 0);
     // One access per baseline span as a floor: no history is not the same as a rate of zero.
-    return Math.max(old, 1) / Math.max(span, this.cfg.windowMs);
+    const old = this.beyondRecent(slot, t.f64[r8 + this.at.usual]);
+    return Math.max(old, 1) / this.span(slot, this.cfg.baselineMs, now);
+  }
+
+  /** The key's rate over its last `sustainedMs`, likewise without what `recent` holds. */
+  private sustainedRate(slot: number, now: number): number {
+    const t = this.row;
+    const count = t.f32[2 * slot * t.stride8 + this.at.sustained];
+    return this.beyondRecent(slot, count) / this.span(slot, this.cfg.sustainedMs, now);
+  }
+
+  /** What a decayed count holds beyond the recent window. */
+  private beyondRecent(slot: number, count: number): number {
+    const t = this.row;
+    return Math.max(count - t.f64[slot * t.stride8 + this.at.recent], 0);
+  }
+
+  /** Effective span of a count decayed with time constant `tau`: `tau`, or the key's age if younger. */
+  private span(slot: number, tau: number, now: number): number {
+    const age = Math.max(now - this.times.firstAccess(slot), 1);
+    return Math.max(tau * (1 - Math.exp(-age / tau)), this.cfg.windowMs);
   }
 
   /** The key's rate around `now` (per ms): its usual rate, or its recent one while that is higher. */
@@ -127,6 +150,7 @@ export class BurstDetector {
     this.decay(slot, ts);
     t.f64[r8 + this.at.recent] += 1;
     t.f64[r8 + this.at.usual] += 1;
+    t.f32[r4 + this.at.sustained] += 1;
     if (t.f64[r8 + this.at.recent] > t.f32[r4 + this.at.sessionPeak])
       t.f32[r4 + this.at.sessionPeak] = t.f64[r8 + this.at.recent];
     return this.evaluate(slot, ts, expected);
@@ -181,7 +205,7 @@ export class BurstDetector {
       return false;
     // The usual rate needs at least two windows of history to mean anything.
     if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
-    let rate = this.usualRate(slot, now);
+    let rate = Math.max(this.usualRate(slot, now), this.sustainedRate(slot, now));
     let p = this.surprise(recent, rate, again);
     if (p >= this.cfg.maxPValue) return false;
     // Busy at this hour as on other days (a NAS every morning): its usual rate at this hour is the bar.
@@ -194,7 +218,7 @@ export class BurstDetector {
     }
     t.f64[r8 + this.at.burstStart] = now;
     t.f32[r4 + this.at.trigger] = recent;
-    t.f64[r8 + this.at.baseline] = rate;
+    t.f32[2 * r8 + this.at.baseline] = rate;
     t.f32[r4 + this.at.score] = 1 - p;
     return true;
   }
@@ -234,7 +258,11 @@ export class BurstDetector {
   private exitFloor(slot: number, now: number): number {
     const t = this.row;
     const r8 = slot * t.stride8;
-    const usual = Math.max(t.f64[r8 + this.at.baseline], this.usualRate(slot, now));
+    const usual = Math.max(
+      t.f32[2 * r8 + this.at.baseline],
+      this.usualRate(slot, now),
+      this.sustainedRate(slot, now),
+    );
     return Math.max(
       this.cfg.exitRatio * t.f32[2 * r8 + this.at.trigger],
       2 * usual * this.tauRecent,
@@ -262,7 +290,7 @@ export class BurstDetector {
     this.decay(slot, now);
     const perMinute = 60_000;
     const ratePerMin = (t.f64[r8 + this.at.recent] / this.tauRecent) * perMinute;
-    const baselinePerMin = t.f64[r8 + this.at.baseline] * perMinute;
+    const baselinePerMin = t.f32[2 * r8 + this.at.baseline] * perMinute;
     return {
       since_ts: Math.round(t.f64[r8 + this.at.burstStart]),
       rate_per_min: Math.round(ratePerMin * 10) / 10,

@@ -126,7 +126,7 @@ describe('burst detector', () => {
     expect(view(r, 'camera').patterns).toContain('periodic');
   });
 
-  it('ends the burst of a key that moves to a new level once that level has become its usual rate', () => {
+  it('ends the burst of a key that moves to a new level within half an hour, and does not call the level a burst again', () => {
     const b = builder(35, 3 * DAY);
     const from = T0 + 2 * DAY;
     // A key read four times a day that then serves a new steady client at 1/s for the rest of the trace.
@@ -135,12 +135,32 @@ describe('burst detector', () => {
     const trace = b.build();
     const r = run(trace);
     const found = episodes(r.timelines.get('new-client'), BURST, trace.end);
-    // The rise is a burst at once; after hours at the new level it is the key's usual rate, not a burst.
-    expect(found.length).toBeGreaterThanOrEqual(1);
+    // The rise is a burst at once; a level kept for half an hour is the key's level, not a burst (it was
+    // one for 2.4 hours, until the hours-long usual rate had caught up).
+    expect(found).toHaveLength(1);
     expect(found[0][0] - from).toBeLessThan(MINUTE);
-    const bursting = found.reduce((sum, [start, end]) => sum + (end - start), 0);
-    expect(bursting).toBeLessThan(4 * HOUR);
+    expect(found[0][1] - from).toBeLessThan(30 * MINUTE);
     expect(view(r, 'new-client').burst).toBeNull();
+  });
+
+  it('keeps a surge of ten minutes a burst until it ends, at 5 to 100 times the usual rate', () => {
+    const b = builder(36, 2 * DAY);
+    const multipliers = [5, 10, 30, 100];
+    multipliers.forEach((multiplier, i) => {
+      const at = T0 + DAY + i * 3 * HOUR;
+      bursty(b, `surge/${multiplier}x`, 1, [{ at, durationMs: 10 * MINUTE, multiplier }], 'burst');
+    });
+    const trace = b.build();
+    const r = run(trace);
+    for (const l of trace.labels) {
+      const [start, end] = l.bursts?.[0] ?? [0, 0];
+      const found = episodes(r.timelines.get(l.key), BURST, trace.end);
+      expect(found, l.key).toHaveLength(1);
+      // Judged against the key's last half hour too, the surge must not become its level before it ends.
+      expect(found[0][0] - start, l.key).toBeLessThan(MINUTE);
+      expect(found[0][1] - end, l.key).toBeGreaterThan(-MINUTE);
+      expect(found[0][1] - end, l.key).toBeLessThan(90 * SECOND);
+    }
   });
 
   it('calls the rise of a key busy by day a burst on its first morning at most, not on the mornings after', () => {
