@@ -9,7 +9,14 @@ import { ScheduleProfile, scheduleFields } from './schedule.ts';
 import { SequentialDetector, sequentialFields } from './sequential.ts';
 import { SlotStack } from './slots.ts';
 import { round } from './stats.ts';
-import { type FieldIndex, RowTable, type StoredFields } from './table.ts';
+import {
+  type FieldIndex,
+  layoutOf,
+  type RowMigration,
+  RowTable,
+  rowMigration,
+  type StoredFields,
+} from './table.ts';
 import { TrendTracker, trendFields } from './trend.ts';
 import {
   BURST,
@@ -547,15 +554,17 @@ export class Engine {
 
   // ---- persistence: rows of every table, byte for byte ----
 
-  /** Layout signature: stored rows are only loaded into an engine with the same layout. */
+  /** Layout signature: stored rows load as they are into an engine with the same layout. */
   get layout(): string {
-    return this.stored
-      .map((t) =>
-        Object.entries(t.schema)
-          .map(([f, [k, w]]) => `${f}:${k}${w}`)
-          .join(','),
-      )
-      .join('|');
+    return layoutOf(this.stored.map((t) => t.schema));
+  }
+
+  /** How rows stored under an earlier layout are read into this one; null if they cannot be. */
+  migrationFrom(layout: string): RowMigration | null {
+    return rowMigration(
+      layout,
+      this.stored.map((t) => t.schema),
+    );
   }
 
   /** Bytes of a key's stored state (a snapshot row). */

@@ -77,6 +77,157 @@ export class Table<S extends Schema> {
 }
 
 /**
+ * The stored layout of a snapshot row made of `sections`: each field's name, kind and element count, in
+ * stored order (`name:kindcount`, fields joined by `,`, sections by `|`). Saved with every snapshot.
+ */
+export function layoutOf(sections: readonly Schema[]): string {
+  return sections
+    .map((schema) =>
+      Object.entries(schema)
+        .map(([name, [kind, width]]) => `${name}:${kind}${width}`)
+        .join(','),
+    )
+    .join('|');
+}
+
+/** What reading rows of an earlier layout into the current one keeps and loses. */
+export interface RowMigration {
+  /** The row in the current layout, or null if `row` is not of the earlier layout's length. */
+  convert(row: Uint8Array): Uint8Array | null;
+  /** Fields (`section.field`, numbered sections) that start at zero: new, or of a section that starts over. */
+  added: string[];
+  /** Fields of the earlier layout that are no longer kept. */
+  dropped: string[];
+  /** Sections whose element counts changed: they start over whole (their fields depend on each other). */
+  reset: number[];
+}
+
+interface StoredField {
+  name: string;
+  kind: ColumnKind;
+  width: number;
+  /** Byte offset in the stored row. */
+  offset: number;
+}
+
+/** The fields of each section of a stored layout; null if it is not one `layoutOf` writes. */
+function parseLayout(layout: string): StoredField[][] | null {
+  let offset = 0;
+  const sections: StoredField[][] = [];
+  for (const section of layout.split('|')) {
+    const fields: StoredField[] = [];
+    for (const field of section === '' ? [] : section.split(',')) {
+      const m = /^([^:]+):(f64|f32|u32|i32|u16|u8)(\d+)$/.exec(field);
+      if (!m) return null;
+      const kind = m[2] as ColumnKind;
+      const width = Number(m[3]);
+      fields.push({ name: m[1], kind, width, offset });
+      offset += CTORS[kind].BYTES_PER_ELEMENT * width;
+    }
+    sections.push(fields);
+  }
+  return sections;
+}
+
+const INTEGER_RANGE: Record<ColumnKind, [number, number] | null> = {
+  f64: null,
+  f32: null,
+  u32: [0, 0xffffffff],
+  i32: [-0x80000000, 0x7fffffff],
+  u16: [0, 0xffff],
+  u8: [0, 0xff],
+};
+
+function readElement(view: DataView, kind: ColumnKind, at: number): number {
+  switch (kind) {
+    case 'f64':
+      return view.getFloat64(at, true);
+    case 'f32':
+      return view.getFloat32(at, true);
+    case 'u32':
+      return view.getUint32(at, true);
+    case 'i32':
+      return view.getInt32(at, true);
+    case 'u16':
+      return view.getUint16(at, true);
+    case 'u8':
+      return view.getUint8(at);
+  }
+}
+
+function writeElement(view: DataView, kind: ColumnKind, at: number, value: number): void {
+  const range = INTEGER_RANGE[kind];
+  // A value the new kind cannot hold is not carried over wrapped or truncated: the field starts at zero.
+  if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) return;
+  switch (kind) {
+    case 'f64':
+      return view.setFloat64(at, value, true);
+    case 'f32':
+      return view.setFloat32(at, value, true);
+    case 'u32':
+      return view.setUint32(at, value, true);
+    case 'i32':
+      return view.setInt32(at, value, true);
+    case 'u16':
+      return view.setUint16(at, value, true);
+    case 'u8':
+      return view.setUint8(at, value);
+  }
+}
+
+/**
+ * Reads rows stored under an earlier `layout` into the layout of `sections`, so that an upgrade which adds,
+ * drops or retypes a field keeps what every other field has learned (a weekly schedule takes weeks to
+ * learn again). Fields are matched by name within their section: the same kind and count are copied,
+ * another kind is converted value by value, a new field starts at zero. A section whose fields changed
+ * their element counts starts over whole, since its fields depend on each other (a ring and its count).
+ * Null when the sections themselves differ (added, removed or reordered): nothing can be matched safely.
+ * So a field whose meaning changes must get a new name.
+ */
+export function rowMigration(layout: string, sections: readonly Schema[]): RowMigration | null {
+  const from = parseLayout(layout);
+  const to = parseLayout(layoutOf(sections));
+  if (!from || !to || from.length !== to.length) return null;
+  const fromBytes = from.flat().reduce((n, f) => n + CTORS[f.kind].BYTES_PER_ELEMENT * f.width, 0);
+  const toBytes = to.flat().reduce((n, f) => n + CTORS[f.kind].BYTES_PER_ELEMENT * f.width, 0);
+  const moves: { from: StoredField; to: StoredField }[] = [];
+  const migration: RowMigration = { convert: () => null, added: [], dropped: [], reset: [] };
+  for (let s = 0; s < to.length; s++) {
+    const old = new Map(from[s].map((f) => [f.name, f]));
+    const resized = to[s].some((f) => {
+      const o = old.get(f.name);
+      return o !== undefined && o.width !== f.width;
+    });
+    if (resized) migration.reset.push(s);
+    for (const f of to[s]) {
+      const o = old.get(f.name);
+      if (o && !resized) moves.push({ from: o, to: f });
+      else migration.added.push(`${s}.${f.name}`);
+    }
+    const kept = new Set(to[s].map((f) => f.name));
+    for (const o of from[s]) if (!kept.has(o.name)) migration.dropped.push(`${s}.${o.name}`);
+  }
+  migration.convert = (row) => {
+    if (row.length !== fromBytes) return null;
+    const out = new Uint8Array(toBytes);
+    const input = new DataView(row.buffer, row.byteOffset, row.length);
+    const output = new DataView(out.buffer);
+    for (const { from: o, to: f } of moves) {
+      if (o.kind === f.kind) {
+        out.set(row.subarray(o.offset, o.offset + CTORS[o.kind].BYTES_PER_ELEMENT * o.width), f.offset);
+        continue;
+      }
+      const ob = CTORS[o.kind].BYTES_PER_ELEMENT;
+      const fb = CTORS[f.kind].BYTES_PER_ELEMENT;
+      for (let i = 0; i < f.width; i++)
+        writeElement(output, f.kind, f.offset + i * fb, readElement(input, o.kind, o.offset + i * ob));
+    }
+    return out;
+  };
+  return migration;
+}
+
+/**
  * Copies `length` bytes. Snapshot rows are copied field by field, most fields a few bytes long, and a
  * `subarray` view per field would be an allocation each; a loop is faster for those.
  */

@@ -52,14 +52,27 @@ export class Persistence {
 
   async restore(): Promise<number> {
     const { meta, keys } = await this.store.load();
+    let convert = (row: Uint8Array): Uint8Array | null => row;
     if (meta && meta.layout !== this.engine.layout) {
-      this.log.warn('stored state was written by an incompatible engine version; starting fresh');
+      const migration = this.engine.migrationFrom(meta.layout);
+      if (!migration) {
+        this.log.warn('stored state was written by an incompatible engine version; starting fresh');
+        this.rewrite = true;
+        return 0;
+      }
+      this.log.info(
+        { added: migration.added, dropped: migration.dropped, reset_sections: migration.reset },
+        'stored state was written by another engine version; read field by field into this one',
+      );
+      convert = migration.convert;
       this.rewrite = true;
-      return 0;
     }
     // A slot's newest occupant has the highest generation; a stale row left by a lost delete yields to it.
     keys.sort((a, b) => b.generation - a.generation);
-    for (const k of keys) this.engine.importRow(k.key, k.slot, k.generation, k.row);
+    for (const k of keys) {
+      const row = convert(k.row);
+      if (row) this.engine.importRow(k.key, k.slot, k.generation, row);
+    }
     this.engine.finishRestore(meta);
     const rejected = keys.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
     if (rejected.length > 0) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../bench/rng.ts';
-import { RowTable, type Schema } from '../../src/engine/table.ts';
+import { layoutOf, RowTable, rowMigration, type Schema } from '../../src/engine/table.ts';
 
 /**
  * The engine's state row: every field aligned, sections apart, and a section's snapshot bytes independent
@@ -85,5 +85,53 @@ describe('row table', () => {
 
   it('refuses a schema that is not one of its sections', () => {
     expect(() => new RowTable([a], 1).fieldsOf(b)).toThrow(/not a section/);
+  });
+
+  it('reads rows of an earlier layout field by field: kept, converted, new at zero, a resized section anew', () => {
+    const before = { when: ['f64', 1], rate: ['f64', 1], gone: ['u16', 1], count: ['u32', 1] } as const;
+    const ring = { head: ['u8', 1], ring: ['u32', 4] } as const;
+    const after = { count: ['u32', 1], when: ['f64', 1], rate: ['f32', 1], fresh: ['f32', 1] } as const;
+    const longer = { head: ['u8', 1], ring: ['u32', 8] } as const;
+    const old = new RowTable([before, ring], 1);
+    const at = old.fieldsOf(before);
+    old.f64[at.when] = 1_796_593_117_441.5;
+    old.f64[at.rate] = 0.125;
+    old.u16[4 * 0 + at.gone] = 7;
+    old.u32[2 * 0 + at.count] = 4_000_000_000;
+    old.u8[old.fieldsOf(ring).head] = 3;
+    const stored = new Uint8Array(old.section(before).rowBytes + old.section(ring).rowBytes);
+    old.section(ring).writeRow(0, stored, old.section(before).writeRow(0, stored, 0));
+
+    const migration = rowMigration(layoutOf([before, ring]), [after, longer]);
+    expect(migration).not.toBeNull();
+    if (!migration) return;
+    expect(migration.dropped).toEqual(['0.gone']);
+    expect(migration.added).toEqual(['0.fresh', '1.head', '1.ring']);
+    expect(migration.reset).toEqual([1]);
+    const row = migration.convert(stored);
+    expect(row).not.toBeNull();
+    const now = new RowTable([after, longer], 1);
+    if (row) now.section(longer).readRow(0, row, now.section(after).readRow(0, row, 0));
+    const na = now.fieldsOf(after);
+    expect(now.f64[na.when]).toBe(1_796_593_117_441.5);
+    expect(now.f32[na.rate]).toBe(0.125);
+    expect(now.u32[na.count]).toBe(4_000_000_000);
+    expect(now.f32[na.fresh]).toBe(0);
+    expect(now.u8[now.fieldsOf(longer).head]).toBe(0);
+    // A row of another length is not of that layout.
+    expect(migration.convert(stored.subarray(1))).toBeNull();
+    // Sections added, removed or unreadable: nothing is matched.
+    expect(rowMigration(layoutOf([before]), [after, longer])).toBeNull();
+    expect(rowMigration('when:f64', [after])).toBeNull();
+  });
+
+  it('does not wrap a value the new kind cannot hold: the field starts at zero', () => {
+    const from = { n: ['f64', 3] } as const;
+    const to = { n: ['u8', 3] } as const;
+    const stored = new Uint8Array(24);
+    const view = new DataView(stored.buffer);
+    [200, 300, 2.5].forEach((v, i) => view.setFloat64(8 * i, v, true));
+    const row = rowMigration(layoutOf([from]), [to])?.convert(stored);
+    expect(row && [...row]).toEqual([200, 0, 0]);
   });
 });
