@@ -130,7 +130,7 @@ describe('row table', () => {
     const to = { n: ['u8', 3] } as const;
     const stored = new Uint8Array(24);
     const view = new DataView(stored.buffer);
-    [200, 300, 2.5].forEach((v, i) => view.setFloat64(8 * i, v, true));
+    for (const [i, v] of [200, 300, 2.5].entries()) view.setFloat64(8 * i, v, true);
     const row = rowMigration(layoutOf([from]), [to])?.convert(stored);
     expect(row && [...row]).toEqual([200, 0, 0]);
   });
