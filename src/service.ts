@@ -147,6 +147,7 @@ export class Service {
       maxBatchItems: cfg.mqtt.maxBatchItems,
       maxFutureSkewMs: cfg.engine.maxFutureSkewMs,
       now: this.clock,
+      log: this.log,
     });
     this.ingest.onIngested = () => this.forwardChanges();
     this.ingest.onAccess = (slot, key, ts, position, size) => {

@@ -177,6 +177,7 @@ describe('validation fast path', () => {
       maxBatchItems: 1000,
       maxFutureSkewMs: Number.POSITIVE_INFINITY,
       now: () => NOW,
+      log: pino({ level: 'silent' }),
     });
     ingest.onAccess = (_slot, key, ts, position, size) => outcomes.push({ key, ts, position, size });
 
@@ -192,6 +193,32 @@ describe('validation fast path', () => {
     }
     expect(ingest.counters.events).toBeGreaterThan(10_000);
     expect(ingest.counters.rejectedEvents).toBeGreaterThan(10_000);
+  });
+});
+
+describe('timestamps in epoch seconds', () => {
+  it('are taken as the contract says, and said once per source in the log', () => {
+    const warnings: { topic: string; as_seconds: string }[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+    const engine = new Engine(loadConfig({ env: {} }).engine);
+    const errors = new ErrorReporter(10, () => {}, log);
+    const ingest = new Ingest(engine, topics('t'), errors, {
+      maxPayloadBytes: 1 << 20,
+      maxBatchItems: 1000,
+      maxFutureSkewMs: 60_000,
+      now: () => NOW,
+      log,
+    });
+    const seconds = NOW / 1000;
+    for (let i = 0; i < 5; i++) {
+      ingest.handle('t/access/cam', Buffer.from(JSON.stringify({ key: 'a', ts: seconds + i })));
+      ingest.handle('t/access/nas', Buffer.from(JSON.stringify([{ key: 'b', ts: seconds + i + 0.25 }])));
+      ingest.handle('t/access/ok', Buffer.from(JSON.stringify({ key: 'c', ts: NOW + i })));
+    }
+    expect(ingest.counters.events).toBe(15);
+    expect(errors.total).toBe(0);
+    expect(warnings.map((w) => w.topic)).toEqual(['t/access/cam', 't/access/nas']);
+    expect(warnings[0].as_seconds).toBe(new Date(NOW).toISOString());
   });
 });
 

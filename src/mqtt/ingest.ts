@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
 import type { ErrorReporter } from './errors.ts';
 import { DECLINED, EventScanner } from './scan.ts';
@@ -18,7 +19,19 @@ export interface IngestOptions {
   maxBatchItems: number;
   maxFutureSkewMs: number;
   now: () => number;
+  log: Logger;
 }
+
+/**
+ * Epoch seconds of 2001-2286 read as milliseconds: dates in the first months of 1970. A device that sends
+ * `time.time()` or `Date.now() / 1000` has its events taken as milliseconds, as the contract says, but
+ * every interval 1000 times shorter than it is; no clock of a real device reads 1970, so it is said once
+ * per source, in the log, instead of leaving the user to wonder why a minutely job reads as a burst.
+ */
+const SECONDS_LIKE_MIN = 1e9;
+const SECONDS_LIKE_MAX = 1e10;
+/** Sources warned about: a bound, so a flood of topics cannot grow it. */
+const MAX_SECONDS_WARNINGS = 64;
 
 export interface IngestCounters {
   messages: number;
@@ -48,6 +61,8 @@ export class Ingest {
   private readonly scanner: EventScanner;
   /** Interned source of the message being fed (`begin`). */
   private source = 0;
+  /** Sources already warned about timestamps that look like epoch seconds. */
+  private readonly secondsWarned = new Set<number>();
 
   constructor(
     private readonly engine: Engine,
@@ -148,9 +163,19 @@ export class Ingest {
         index,
       );
     }
+    if (ts >= SECONDS_LIKE_MIN && ts < SECONDS_LIKE_MAX) this.warnSeconds(topic, ts);
     this.counters.events++;
     const slot = this.engine.observe(key, ts, position, size, this.source);
     this.onAccess?.(slot, key, ts, position, size);
+  }
+
+  private warnSeconds(topic: string, ts: number): void {
+    if (this.secondsWarned.has(this.source) || this.secondsWarned.size >= MAX_SECONDS_WARNINGS) return;
+    this.secondsWarned.add(this.source);
+    this.opts.log.warn(
+      { topic, ts, as_ms: new Date(ts).toISOString(), as_seconds: new Date(ts * 1000).toISOString() },
+      'event ts looks like epoch seconds; the contract reads ts as epoch milliseconds (send ts * 1000)',
+    );
   }
 
   private rejectMessage(topic: string, reason: string): void {
