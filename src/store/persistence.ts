@@ -54,7 +54,8 @@ export class Persistence {
     const { meta, keys } = await this.store.load();
     let convert = (row: Uint8Array): Uint8Array | null => row;
     if (meta && meta.layout !== this.engine.layout) {
-      const migration = this.engine.migrationFrom(meta.layout);
+      // The meta record comes from disk or Redis: a store from before layouts were saved has none.
+      const migration = typeof meta.layout === 'string' ? this.engine.migrationFrom(meta.layout) : null;
       if (!migration) {
         this.log.warn('stored state was written by an incompatible engine version; starting fresh');
         this.rewrite = true;
