@@ -12,6 +12,7 @@ import { round } from './stats.ts';
 import {
   type FieldIndex,
   layoutOf,
+  type NamedSection,
   type RowMigration,
   RowTable,
   rowMigration,
@@ -99,8 +100,9 @@ export class Engine {
   readonly correlation: CorrelationDetector;
   readonly schedule: ScheduleProfile;
   readonly trend: TrendTracker;
-  /** The parts of a snapshot row, in their stored order. */
+  /** The parts of a snapshot row, in their stored order, and their names in the stored layout. */
   private readonly stored: StoredFields[];
+  private readonly persisted: NamedSection[];
   private readonly clock: () => number;
   private readonly review = new TimeHeap();
 
@@ -127,18 +129,20 @@ export class Engine {
     this.keys = new KeyRegistry(cfg.maxKeys, cap);
     const trendSection = trendFields(cfg.trend.days);
     const correlationSection = correlationFields(cfg.correlation.partnersPerKey);
-    // The stored parts of a key's row, in the order snapshot rows have always had them.
-    const persisted = [
-      core,
-      sequentialFields,
-      periodicFields,
-      burstFields,
-      correlationSection,
-      scheduleFields,
-      trendSection,
+    // The stored parts of a key's row, by the names the stored layout gives them, in the order snapshot
+    // rows have always had them.
+    this.persisted = [
+      ['core', core],
+      ['sequential', sequentialFields],
+      ['periodic', periodicFields],
+      ['burst', burstFields],
+      ['correlation', correlationSection],
+      ['schedule', scheduleFields],
+      ['trend', trendSection],
     ];
-    this.row = new RowTable([...persisted, flagFields, correlationScratchFields, periodicScratchFields], cap);
-    this.stored = persisted.map((schema) => this.row.section(schema));
+    const schemas = this.persisted.map(([, schema]) => schema);
+    this.row = new RowTable([...schemas, flagFields, correlationScratchFields, periodicScratchFields], cap);
+    this.stored = schemas.map((schema) => this.row.section(schema));
     this.coreAt = this.row.fieldsOf(core);
     this.flagAt = this.row.fieldsOf(flagFields);
     this.sequential = new SequentialDetector(cfg.sequential, this.row);
@@ -556,15 +560,12 @@ export class Engine {
 
   /** Layout signature: stored rows load as they are into an engine with the same layout. */
   get layout(): string {
-    return layoutOf(this.stored.map((t) => t.schema));
+    return layoutOf(this.persisted);
   }
 
   /** How rows stored under an earlier layout are read into this one; null if they cannot be. */
   migrationFrom(layout: string): RowMigration | null {
-    return rowMigration(
-      layout,
-      this.stored.map((t) => t.schema),
-    );
+    return rowMigration(layout, this.persisted);
   }
 
   /** Bytes of a key's stored state (a snapshot row). */

@@ -76,16 +76,21 @@ export class Table<S extends Schema> {
   }
 }
 
+/** A stored part of a key's row, by the name it has in the layout. */
+export type NamedSection = readonly [name: string, schema: Schema];
+
 /**
- * The stored layout of a snapshot row made of `sections`: each field's name, kind and element count, in
- * stored order (`name:kindcount`, fields joined by `,`, sections by `|`). Saved with every snapshot.
+ * The stored layout of a snapshot row made of `sections`: each section's name and its fields' names, kinds
+ * and element counts, in stored order (`periodic{count:u321,starts:u3248,…}|burst{…}`). Saved with every
+ * snapshot, so a later version can find each field again (`rowMigration`).
  */
-export function layoutOf(sections: readonly Schema[]): string {
+export function layoutOf(sections: readonly NamedSection[]): string {
   return sections
-    .map((schema) =>
-      Object.entries(schema)
-        .map(([name, [kind, width]]) => `${name}:${kind}${width}`)
-        .join(','),
+    .map(
+      ([name, schema]) =>
+        `${name}{${Object.entries(schema)
+          .map(([field, [kind, width]]) => `${field}:${kind}${width}`)
+          .join(',')}}`,
     )
     .join('|');
 }
@@ -94,12 +99,12 @@ export function layoutOf(sections: readonly Schema[]): string {
 export interface RowMigration {
   /** The row in the current layout, or null if `row` is not of the earlier layout's length. */
   convert(row: Uint8Array): Uint8Array | null;
-  /** Fields (`section.field`, numbered sections) that start at zero: new, or of a section that starts over. */
+  /** Fields (`section.field`) that start at zero: new, or of a section that starts over. */
   added: string[];
   /** Fields of the earlier layout that are no longer kept. */
   dropped: string[];
   /** Sections whose element counts changed: they start over whole (their fields depend on each other). */
-  reset: number[];
+  reset: string[];
 }
 
 interface StoredField {
@@ -110,21 +115,29 @@ interface StoredField {
   offset: number;
 }
 
-/** The fields of each section of a stored layout; null if it is not one `layoutOf` writes. */
-function parseLayout(layout: string): StoredField[][] | null {
+interface StoredSection {
+  /** '' in layouts written before sections had names (stop 19): those are matched by position. */
+  name: string;
+  fields: StoredField[];
+}
+
+/** The sections of a stored layout; null if it is not one `layoutOf` writes or wrote. */
+function parseLayout(layout: string): StoredSection[] | null {
   let offset = 0;
-  const sections: StoredField[][] = [];
-  for (const section of layout.split('|')) {
+  const sections: StoredSection[] = [];
+  for (const section of layout === '' ? [] : layout.split('|')) {
+    const named = /^(\w+)\{(.*)\}$/.exec(section);
+    const list = named ? named[2] : section;
     const fields: StoredField[] = [];
-    for (const field of section === '' ? [] : section.split(',')) {
-      const m = /^([^:]+):(f64|f32|u32|i32|u16|u8)(\d+)$/.exec(field);
+    for (const field of list === '' ? [] : list.split(',')) {
+      const m = /^([^:{}]+):(f64|f32|u32|i32|u16|u8)(\d+)$/.exec(field);
       if (!m) return null;
       const kind = m[2] as ColumnKind;
       const width = Number(m[3]);
       fields.push({ name: m[1], kind, width, offset });
       offset += CTORS[kind].BYTES_PER_ELEMENT * width;
     }
-    sections.push(fields);
+    sections.push({ name: named ? named[1] : '', fields });
   }
   return sections;
 }
@@ -177,36 +190,46 @@ function writeElement(view: DataView, kind: ColumnKind, at: number, value: numbe
 
 /**
  * Reads rows stored under an earlier `layout` into the layout of `sections`, so that an upgrade which adds,
- * drops or retypes a field keeps what every other field has learned (a weekly schedule takes weeks to
- * learn again). Fields are matched by name within their section: the same kind and count are copied,
- * another kind is converted value by value, a new field starts at zero. A section whose fields changed
- * their element counts starts over whole, since its fields depend on each other (a ring and its count).
- * Null when the sections themselves differ (added, removed or reordered): nothing can be matched safely.
- * So a field whose meaning changes must get a new name.
+ * drops or retypes a field, or adds or drops a detector's section, keeps what every other field has learned
+ * (a weekly schedule takes weeks to learn again). Sections are matched by name (by position in layouts
+ * written before they had names, which then must have as many), fields by name within their section: the
+ * same kind and count are copied, another kind is converted value by value, a new field or section starts
+ * at zero. A section whose fields changed their element counts starts over whole, since its fields depend on
+ * each other (a ring and its count). Null when nothing can be matched safely. So a field or section whose
+ * meaning changes must get a new name.
  */
-export function rowMigration(layout: string, sections: readonly Schema[]): RowMigration | null {
+export function rowMigration(layout: string, sections: readonly NamedSection[]): RowMigration | null {
   const from = parseLayout(layout);
   const to = parseLayout(layoutOf(sections));
-  if (!from || !to || from.length !== to.length) return null;
-  const fromBytes = from.flat().reduce((n, f) => n + CTORS[f.kind].BYTES_PER_ELEMENT * f.width, 0);
-  const toBytes = to.flat().reduce((n, f) => n + CTORS[f.kind].BYTES_PER_ELEMENT * f.width, 0);
+  if (!from || !to) return null;
+  const positional = from.some((s) => s.name === '');
+  if (positional && from.length !== to.length) return null;
+  const bytesOf = (all: StoredSection[]) =>
+    all.reduce((n, s) => n + s.fields.reduce((m, f) => m + CTORS[f.kind].BYTES_PER_ELEMENT * f.width, 0), 0);
+  const fromBytes = bytesOf(from);
+  const toBytes = bytesOf(to);
   const moves: { from: StoredField; to: StoredField }[] = [];
   const migration: RowMigration = { convert: () => null, added: [], dropped: [], reset: [] };
-  for (let s = 0; s < to.length; s++) {
-    const old = new Map(from[s].map((f) => [f.name, f]));
-    const resized = to[s].some((f) => {
+  const matched = new Set<StoredSection>();
+  for (const [i, section] of to.entries()) {
+    const earlier = positional ? from[i] : from.find((s) => s.name === section.name);
+    if (earlier) matched.add(earlier);
+    const old = new Map((earlier?.fields ?? []).map((f) => [f.name, f]));
+    const resized = section.fields.some((f) => {
       const o = old.get(f.name);
       return o !== undefined && o.width !== f.width;
     });
-    if (resized) migration.reset.push(s);
-    for (const f of to[s]) {
+    if (resized) migration.reset.push(section.name);
+    for (const f of section.fields) {
       const o = old.get(f.name);
       if (o && !resized) moves.push({ from: o, to: f });
-      else migration.added.push(`${s}.${f.name}`);
+      else migration.added.push(`${section.name}.${f.name}`);
     }
-    const kept = new Set(to[s].map((f) => f.name));
-    for (const o of from[s]) if (!kept.has(o.name)) migration.dropped.push(`${s}.${o.name}`);
+    const kept = new Set(section.fields.map((f) => f.name));
+    for (const o of old.values()) if (!kept.has(o.name)) migration.dropped.push(`${section.name}.${o.name}`);
   }
+  for (const s of from)
+    if (!matched.has(s)) for (const f of s.fields) migration.dropped.push(`${s.name}.${f.name}`);
   migration.convert = (row) => {
     if (row.length !== fromBytes) return null;
     const out = new Uint8Array(toBytes);

@@ -92,37 +92,72 @@ describe('row table', () => {
     const ring = { head: ['u8', 1], ring: ['u32', 4] } as const;
     const after = { count: ['u32', 1], when: ['f64', 1], rate: ['f32', 1], fresh: ['f32', 1] } as const;
     const longer = { head: ['u8', 1], ring: ['u32', 8] } as const;
+    const extra = { level: ['f32', 1] } as const;
     const old = new RowTable([before, ring], 1);
     const at = old.fieldsOf(before);
     old.f64[at.when] = 1_796_593_117_441.5;
     old.f64[at.rate] = 0.125;
-    old.u16[4 * 0 + at.gone] = 7;
-    old.u32[2 * 0 + at.count] = 4_000_000_000;
+    old.u16[at.gone] = 7;
+    old.u32[at.count] = 4_000_000_000;
     old.u8[old.fieldsOf(ring).head] = 3;
     const stored = new Uint8Array(old.section(before).rowBytes + old.section(ring).rowBytes);
     old.section(ring).writeRow(0, stored, old.section(before).writeRow(0, stored, 0));
 
-    const migration = rowMigration(layoutOf([before, ring]), [after, longer]);
+    // A section added in front, the others matched by name.
+    const migration = rowMigration(
+      layoutOf([
+        ['main', before],
+        ['ring', ring],
+      ]),
+      [
+        ['extra', extra],
+        ['main', after],
+        ['ring', longer],
+      ],
+    );
     expect(migration).not.toBeNull();
     if (!migration) return;
-    expect(migration.dropped).toEqual(['0.gone']);
-    expect(migration.added).toEqual(['0.fresh', '1.head', '1.ring']);
-    expect(migration.reset).toEqual([1]);
+    expect(migration.dropped).toEqual(['main.gone']);
+    expect(migration.added).toEqual(['extra.level', 'main.fresh', 'ring.head', 'ring.ring']);
+    expect(migration.reset).toEqual(['ring']);
     const row = migration.convert(stored);
     expect(row).not.toBeNull();
-    const now = new RowTable([after, longer], 1);
-    if (row) now.section(longer).readRow(0, row, now.section(after).readRow(0, row, 0));
+    const now = new RowTable([extra, after, longer], 1);
+    let offset = 0;
+    for (const schema of [extra, after, longer])
+      offset = now.section(schema).readRow(0, row ?? stored, offset);
     const na = now.fieldsOf(after);
     expect(now.f64[na.when]).toBe(1_796_593_117_441.5);
     expect(now.f32[na.rate]).toBe(0.125);
     expect(now.u32[na.count]).toBe(4_000_000_000);
     expect(now.f32[na.fresh]).toBe(0);
+    expect(now.f32[now.fieldsOf(extra).level]).toBe(0);
     expect(now.u8[now.fieldsOf(longer).head]).toBe(0);
     // A row of another length is not of that layout.
     expect(migration.convert(stored.subarray(1))).toBeNull();
-    // Sections added, removed or unreadable: nothing is matched.
-    expect(rowMigration(layoutOf([before]), [after, longer])).toBeNull();
-    expect(rowMigration('when:f64', [after])).toBeNull();
+    // A section dropped: its fields are.
+    expect(rowMigration(layoutOf([['main', before]]), [])?.dropped).toHaveLength(4);
+    expect(rowMigration('when:f64', [['main', after]])).toBeNull();
+  });
+
+  it('reads layouts written before sections had names by position, as many sections as there are', () => {
+    const before = { when: ['f64', 1], count: ['u32', 1] } as const;
+    const after = { count: ['u32', 1], when: ['f64', 1] } as const;
+    const stored = new Uint8Array(12);
+    const view = new DataView(stored.buffer);
+    view.setFloat64(0, 12.5, true);
+    view.setUint32(8, 9, true);
+    const unnamed = 'when:f641,count:u321';
+    const row = rowMigration(unnamed, [['main', after]])?.convert(stored);
+    expect(row && new DataView(row.buffer).getUint32(0, true)).toBe(9);
+    expect(row && new DataView(row.buffer).getFloat64(4, true)).toBe(12.5);
+    expect(rowMigration(unnamed, [])).toBeNull();
+    expect(
+      rowMigration(unnamed, [
+        ['main', after],
+        ['other', before],
+      ]),
+    ).toBeNull();
   });
 
   it('does not wrap a value the new kind cannot hold: the field starts at zero', () => {
@@ -131,7 +166,7 @@ describe('row table', () => {
     const stored = new Uint8Array(24);
     const view = new DataView(stored.buffer);
     for (const [i, v] of [200, 300, 2.5].entries()) view.setFloat64(8 * i, v, true);
-    const row = rowMigration(layoutOf([from]), [to])?.convert(stored);
+    const row = rowMigration(layoutOf([['n', from]]), [['n', to]])?.convert(stored);
     expect(row && [...row]).toEqual([200, 0, 0]);
   });
 });

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import { type ColumnKind, layoutOf, rowMigration, type Schema } from '../../src/engine/table.ts';
+import { type ColumnKind, layoutOf, type NamedSection, rowMigration } from '../../src/engine/table.ts';
 import { FileStore } from '../../src/store/file.ts';
 import { Persistence } from '../../src/store/persistence.ts';
 import { RedisStore } from '../../src/store/redis.ts';
@@ -77,16 +77,18 @@ function rowsOf(engine: Engine): StoredKey[] {
   }));
 }
 
-/** The sections of a stored layout as schemas (the inverse of `layoutOf`). */
-function schemasOf(layout: string): Schema[] {
-  return layout.split('|').map((section) =>
-    Object.fromEntries(
-      section.split(',').map((field) => {
-        const [, name, kind, width] = /^([^:]+):(f64|f32|u32|i32|u16|u8)(\d+)$/.exec(field) ?? [];
-        return [name, [kind as ColumnKind, Number(width)] as const];
+/** The sections of a stored layout (the inverse of `layoutOf`). */
+function sectionsOf(layout: string): NamedSection[] {
+  return layout.split('|').map((section) => {
+    const [, name, fields] = /^(\w+)\{(.*)\}$/.exec(section) ?? [];
+    const schema = Object.fromEntries(
+      fields.split(',').map((field) => {
+        const [, fieldName, kind, width] = /^([^:]+):(f64|f32|u32|i32|u16|u8)(\d+)$/.exec(field) ?? [];
+        return [fieldName, [kind as ColumnKind, Number(width)] as const];
       }),
-    ),
-  );
+    );
+    return [name, schema];
+  });
 }
 
 function expectSameState(a: Engine, b: Engine): void {
@@ -134,16 +136,18 @@ describe.each<Kind>(['file', 'redis'])('%s store round trip', (kind) => {
       const { open, engine, store, p } = await fresh(kind);
       feed(engine, makeWorkload(1, 30_000, 400));
       await p.flush();
-      // The engine as it was before the burst detector's `sustained` counter, with `baseline` an f64.
-      const earlier = schemasOf(engine.layout).map((schema) => {
-        if (!('sustained' in schema)) return schema;
+      // The store as stop 18 wrote it: before the burst detector's `sustained` counter, with `baseline` an
+      // f64, and sections without names in the layout.
+      const earlier = sectionsOf(engine.layout).map(([name, schema]): NamedSection => {
+        if (name !== 'burst') return [name, schema];
         const { sustained: _, ...rest } = schema;
-        return { ...rest, baseline: ['f64', 1] as const };
+        return [name, { ...rest, baseline: ['f64', 1] as const }];
       });
       const toEarlier = rowMigration(engine.layout, earlier);
-      expect(toEarlier?.dropped).toEqual(['3.sustained']);
+      expect(toEarlier?.dropped).toEqual(['burst.sustained']);
       const rows = rowsOf(engine).map((r) => ({ ...r, row: toEarlier?.convert(r.row) ?? new Uint8Array() }));
-      await store.compact({ ...engine.exportMeta(), layout: layoutOf(earlier) }, rows);
+      const unnamed = layoutOf(earlier).replace(/\w+\{([^}]*)\}/g, '$1');
+      await store.compact({ ...engine.exportMeta(), layout: unnamed }, rows);
       await store.close();
 
       const upgraded = new Engine(cfg.engine);
