@@ -29,8 +29,8 @@ import type { BurstDetail } from './types.ts';
  * bursting for 2.4 hours. So any burst lasts at most ~0.7-0.8 `sustainedMs` at a steady level.
  * It ends (hysteresis) when the recent count decays below `exitRatio` of the count that started it or
  * below a doubled usual rate (the current one once it is higher than the one the burst was judged against,
- * or the sustained one once that is higher), and at the latest one window after the last access — a time the engine
- * can compute in advance, so the end is published even if the key is never accessed again.
+ * or the sustained one once that is higher), and at the latest one window after the last access — a time
+ * the engine can compute in advance, so the end is published even if the key is never accessed again.
  */
 export const burstFields = {
   /** Decayed access counts and the time they were decayed to (0: no access yet). */
@@ -253,7 +253,8 @@ export class BurstDetector {
    * the usual rate, or half the `minEvents` floor. The usual rate is the one the burst was judged against or
    * the current one, whichever is higher: a burst does not raise its own bar, but a key that stays at its
    * new level for hours (idle, then in daily use; busy every morning) has made that level its usual rate,
-   * and its burst ends once the level is no longer twice that, instead of lasting as long as the level.
+   * and its burst ends once the level is no longer twice that, instead of lasting as long as the level. The
+   * key's rate over its last half hour (`sustainedRate`) counts too, so that happens within ~20 minutes.
    */
   private exitFloor(slot: number, now: number): number {
     const t = this.row;
