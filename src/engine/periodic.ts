@@ -840,6 +840,11 @@ function splitError(m: number, c1: number, c2: number): number {
   return Math.max(partYY - (partXY * partXY) / partXX, 0);
 }
 
+/** Offset from the line of the starts on it from index a to b (exclusive), at the common `slope`. */
+function partPhase(a: number, b: number, slope: number): number {
+  return (sumY[b] - sumY[a] - slope * (sumX[b] - sumX[a])) / (b - a);
+}
+
 /** The best split `trySplit` has seen: its squared error and where its second and third parts begin. */
 let splitLeast = Number.POSITIVE_INFINITY;
 let splitFirst = 0;
@@ -916,9 +921,9 @@ function findSteps(m: number, minLogRatio: number): boolean {
     const dof = m - steps - 2;
     if (dof <= 0) continue;
     const spread = Math.sqrt(least / dof + TICK_VARIANCE);
-    const phase0 = (sumY[c1] - slope * sumX[c1]) / c1;
-    const phase1 = (sumY[c2] - sumY[c1] - slope * (sumX[c2] - sumX[c1])) / (c2 - c1);
-    const phase2 = steps === 1 ? phase1 : (sumY[m] - sumY[c2] - slope * (sumX[m] - sumX[c2])) / (m - c2);
+    const phase0 = partPhase(0, c1, slope);
+    const phase1 = partPhase(c1, c2, slope);
+    const phase2 = steps === 1 ? phase1 : partPhase(c2, m, slope);
     if (Math.abs(phase1 - phase0) < STEP_SPREADS * spread) continue;
     if (steps === 2 && Math.abs(phase2 - phase1) < STEP_SPREADS * spread) continue;
     // Gap errors with the period's change taken out; a gap across a step is the step, not an error.
