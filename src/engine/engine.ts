@@ -1,7 +1,12 @@
 import type { EngineConfig } from '../config.ts';
 import { BurstDetector, burstFields } from './burst.ts';
 import { dominant, patternsOf, roundScores } from './combine.ts';
-import { CorrelationDetector, correlationFields, correlationScratchFields } from './correlation.ts';
+import {
+  CorrelationDetector,
+  correlationFields,
+  correlationScratchFields,
+  type RuleView,
+} from './correlation.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
 import { PeriodicDetector, periodicFields, periodicScratchFields } from './periodic.ts';
@@ -529,26 +534,17 @@ export class Engine {
   }
 
   private partners(slot: number): CorrelatedPartner[] {
-    const out: CorrelatedPartner[] = [];
-    for (const r of this.correlation.followers(slot)) {
-      out.push({
-        key: this.keys.keys[r.slot],
-        confidence: round(r.confidence, 2),
-        lag_s: round(r.lagMs / 1000, 2),
-        direction: 'after',
-        support: r.support,
-      });
-    }
-    for (const r of this.correlation.leaders(slot)) {
-      out.push({
-        key: this.keys.keys[r.slot],
-        confidence: round(r.confidence, 2),
-        lag_s: round(r.lagMs / 1000, 2),
-        direction: 'before',
-        support: r.support,
-      });
-    }
-    return out.sort((a, b) => b.confidence - a.confidence);
+    const partner = (r: RuleView, direction: CorrelatedPartner['direction']): CorrelatedPartner => ({
+      key: this.keys.keys[r.slot],
+      confidence: round(r.confidence, 2),
+      lag_s: round(r.lagMs / 1000, 2),
+      direction,
+      support: r.support,
+    });
+    return [
+      ...this.correlation.followers(slot).map((r) => partner(r, 'after')),
+      ...this.correlation.leaders(slot).map((r) => partner(r, 'before')),
+    ].sort((a, b) => b.confidence - a.confidence);
   }
 
   viewOf(key: string): PatternState | null {
