@@ -120,6 +120,7 @@ function drawConfig(rng: Rng, base: EngineConfig, population: number): EngineCon
   if (maybe(0.2)) cfg.schedule.halfLifeDays = rng.pick([1e-6, 1000]);
   if (maybe(0.2)) cfg.trend.days = rng.pick([3, 31]);
   if (maybe(0.2)) cfg.trend.flatBelow = rng.pick([0, 100]);
+  if (maybe(0.2)) cfg.trend.significance = rng.pick([1e-9, 0.999]);
   return engineSchema.parse(cfg);
 }
 

@@ -56,6 +56,7 @@ export const engineSchema = z.strictObject({
   trend: z.strictObject({
     days: z.number().int().min(3).max(31),
     flatBelow: z.number().min(0),
+    significance: z.number().gt(0).lt(1),
   }),
 });
 
