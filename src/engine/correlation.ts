@@ -370,10 +370,29 @@ export class CorrelationDetector {
     if (count < this.cfg.minSupport) return false;
     const trials = this.trials(leader, n);
     if (count / trials < this.cfg.minConfidence) return false;
+    if (this.stopped(leader, n, count, trials)) return false;
     if (!this.beyondSchedules(leader, n, follower)) return false;
     // The follow that created the entry is why it is being tested: it is not evidence (selection bias).
     const chance = Math.min(1, f32[p + EXPECTED] / trials);
     return binomialUpperTail(count - 1, trials - 1, chance) < this.cfg.maxPValue;
+  }
+
+  /**
+   * Has the rule stopped: have the leader's latest episodes, since the follower last followed, missed it
+   * more times in a row than its confidence makes a 1-in-1/`maxPValue` event? The confidence is read by
+   * the rule of succession, (follows + 1) / (trials + 2), so that 4 follows of 4 do not make one miss
+   * impossible. Why: counted since the follower was first seen, a rule that stopped holding (a player that
+   * no longer fetches subtitles) stayed listed for three times as many episodes as it had held — 900 after
+   * 300 — until its share fell under `minConfidence`. A run of misses is what a stop looks like, and the
+   * same evidence as before is there when the follower comes back: the rule holds again at its next follow.
+   * The leader's episode under way is not a miss yet.
+   */
+  private stopped(leader: number, n: number, count: number, trials: number): boolean {
+    const misses =
+      this.row.u32[this.word(leader, this.at.episodes)] - this.row.u32[this.entry(leader, n) + EPISODE] - 1;
+    if (misses <= 0) return false;
+    const confidence = (count + 1) / (trials + 2);
+    return misses * Math.log1p(-confidence) < Math.log(this.cfg.maxPValue);
   }
 
   /**

@@ -113,6 +113,40 @@ describe('correlation detector', () => {
     expect(falsePartners).toBe(0);
   });
 
+  it('drops a rule that stopped within a few episodes however long it held, and lists it again when it resumes', () => {
+    for (const held of [20, 100, 300]) {
+      const rng = new Rng(held);
+      const engine = new Engine(engineConfig());
+      const listed = () => engine.viewOf('player')?.correlated.some((p) => p.key === 'subtitles') ?? false;
+      let t = T0;
+      // The player opens a film about every hour; its subtitles are read a second later, or, once the
+      // subtitles are embedded, on their own at random times far from any film.
+      const episode = (follows: boolean) => {
+        engine.observe('player', t, Number.NaN, 0);
+        engine.observe(
+          'subtitles',
+          t + (follows ? SECOND : rng.uniform(10, 50) * 60 * SECOND),
+          Number.NaN,
+          0,
+        );
+        t += rng.uniform(55, 65) * 60 * SECOND;
+      };
+      for (let i = 0; i < held; i++) episode(true);
+      expect(listed(), `after ${held} episodes together`).toBe(true);
+      let apart = 0;
+      while (listed() && apart < 1000) {
+        episode(false);
+        apart++;
+      }
+      // Counted since the pair was first seen, it stayed listed for three times as many episodes as it held.
+      expect(apart, `held ${held}`).toBeLessThanOrEqual(6);
+      expect(engine.viewOf('subtitles')?.correlated).toEqual([]);
+      episode(true);
+      episode(true);
+      expect(listed(), `held ${held}, resumed`).toBe(true);
+    }
+  });
+
   it('finds almost no rules among independent keys of many rates', () => {
     const b = builder(42, DAY);
     for (let i = 0; i < 40; i++) poisson(b, `indep/${i}`, 10 ** b.rng.uniform(-3.5, -0.5));
