@@ -104,7 +104,13 @@ export class ScheduleProfile {
     const samples = effectiveSamples(u32[r4 + this.at.n], this.growthPerMs * (last - first));
     const hours = peaks(f32, r4 + this.at.hours, 24, samples, CHI2_HOURS);
     const days = peaks(f32, r4 + this.at.days, 7, samples, CHI2_DAYS);
-    return { peak_hours: hours.bins, peak_days: days.bins, concentration: hours.concentration };
+    // How concentrated use is in its peaks, hours or days: a key used only at weekends, at any hour, is
+    // as concentrated as one used only in the evening, every day (it read 0, "spread evenly").
+    return {
+      peak_hours: hours.bins,
+      peak_days: days.bins,
+      concentration: Math.max(hours.concentration, days.concentration),
+    };
   }
 }
 

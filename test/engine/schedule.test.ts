@@ -25,6 +25,22 @@ describe('schedule', () => {
     }
   });
 
+  it('gives a key used at random hours of Saturdays and Sundays those days as its peaks, concentrated', () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      const rng = new Rng(seed);
+      // T0 is a Sunday: three uses a weekend day, at random hours.
+      const next = (t: number): number => {
+        const u = t + rng.exp(8 * HOUR);
+        const weekday = new Date(u).getUTCDay();
+        return weekday === 0 || weekday === 6 ? u : next(u);
+      };
+      const schedule = scheduleAfter(60, next);
+      expect(schedule?.peak_days, `seed ${seed}`).toEqual([0, 6]);
+      expect(schedule?.peak_hours, `seed ${seed}`).toEqual([]);
+      expect(schedule?.concentration, `seed ${seed}`).toBeGreaterThan(0.9);
+    }
+  });
+
   it('keeps the evening hours of a key used once every evening at a random time, however long its history', () => {
     for (let seed = 1; seed <= 5; seed++) {
       const rng = new Rng(seed);
