@@ -138,11 +138,14 @@ function mannKendallZ(points: [number, number][]): number {
   // Each group of t days with the same count takes t(t − 1)(2t + 5) off the variance.
   const counts = points.map((p) => p[1]).sort((a, b) => a - b);
   let ties = 0;
-  for (let i = 0, t = 1; i < n; i++, t++)
-    if (i === n - 1 || counts[i + 1] !== counts[i]) {
-      ties += t * (t - 1) * (2 * t + 5);
-      t = 0;
+  let run = 1;
+  for (let i = 1; i <= n; i++) {
+    if (i < n && counts[i] === counts[i - 1]) run++;
+    else {
+      ties += run * (run - 1) * (2 * run + 5);
+      run = 1;
     }
+  }
   const variance = (n * (n - 1) * (2 * n + 5) - ties) / 18;
   if (!(variance > 0) || s === 0) return 0;
   return (s - Math.sign(s)) / Math.sqrt(variance);
