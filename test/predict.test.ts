@@ -35,6 +35,21 @@ describe('predictions', () => {
     expect(s.coverage).toBeGreaterThan(0.9);
   });
 
+  it('predicts each of several interleaved readers of one key', () => {
+    const { predictor, observe } = setup();
+    // Two or three clients of one file in strict turns: the key's previous access is always another
+    // reader's, and steps taken from it predicted nothing at all (coverage 0).
+    for (let clients = 2; clients <= 3; clients++) {
+      for (let i = 0; i < 600; i++) {
+        const c = i % clients;
+        observe(`shared${clients}.mkv`, T0 + i * 50, (Math.floor(i / clients) + c * 10_000) * 65536, 65536);
+      }
+    }
+    const s = predictor.stats.byReason.sequential;
+    expect(predictor.stats.coverage).toBeGreaterThan(0.9);
+    expect(s.precision).toBeGreaterThan(0.8);
+  });
+
   it('learns where streams end and stops predicting past it', () => {
     const { predictor, issued, observe } = setup();
     // 300 files, each read once from start to end in 16 requests of 4 KiB. Readahead without a length

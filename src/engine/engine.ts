@@ -235,8 +235,9 @@ export class Engine {
     }
     // A late event (batches from several devices, a retry) belongs before accesses already seen: taken in
     // arrival order it would read as a step back and then forward again, and a stream delivered slightly
-    // out of order would lose its direction. Its place in the stream is unknown, so it is left out.
-    if (!late) this.sequential.observe(slot, pos, size);
+    // out of order would lose its direction. Its place in the stream is unknown, so it is left out, as an
+    // access without a position is.
+    this.sequential.observe(slot, late ? Number.NaN : pos, size);
     this.burst.observe(slot, ts, last, row.u8[r1 + coreAt.onSchedule] === 1);
     this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);

@@ -177,8 +177,14 @@ export class Predictor {
    */
   private countRun(slot: number, pos: number, size: number, newSession: boolean): void {
     const k = this.keys.c;
-    const step = pos - k.lastPos[slot];
-    const contiguous = k.positioned[slot] === 1 && step !== 0 && step === k.lastSize[slot];
+    // The step within the stream this access continued: with several readers on the key, the key's
+    // previous access is another reader's, and a step from it says nothing about where this one goes.
+    const sequential = this.engine.sequential;
+    const inStream = sequential.lastStep !== 0;
+    const step = inStream ? sequential.lastStep : pos - k.lastPos[slot];
+    const contiguous = inStream
+      ? sequential.lastContiguous
+      : k.positioned[slot] === 1 && step !== 0 && step === k.lastSize[slot];
     k.contiguous[slot] = contiguous ? 1 : 0;
     k.steady[slot] = k.positioned[slot] === 1 && size === k.lastSize[slot] ? 1 : 0;
     const onStride =

@@ -52,6 +52,20 @@ export const sequentialFields = {
 } as const;
 
 const ACTIVE = 1;
+/** Accesses apart that consecutive live streams' heads may have been used (`detail`'s stream count). */
+const LIVE_SPACING = 5;
+const headAges = new Uint8Array(STREAM_HEADS);
+const headOrder = new Uint8Array(STREAM_HEADS);
+/**
+ * How closely a step continues a head, worst to best: not at all, a few units past its end (GAP), right
+ * at its end (ADJACENT), and right at its end in the direction the head has been going (ON_COURSE).
+ */
+const NONE = 0;
+const GAP = 1;
+const ADJACENT = 2;
+const ON_COURSE = 3;
+/** Sizes are kept log-coded (±2.2 % around the code): a step within this of the coded size is contiguous. */
+const CODED_SIZE_TOLERANCE = 0.03;
 const continuedBit = (head: number) => 2 << head;
 /** A head that continued is following a live stream while used within this many of the key's accesses. */
 const LIVE_ACCESSES = 2 * STREAM_HEADS;
@@ -96,6 +110,14 @@ export class SequentialDetector {
   private readonly row: RowTable;
   private readonly at: FieldIndex<typeof sequentialFields>;
   private readonly alpha: number;
+  /**
+   * The step of the latest observed access within the stream it continued (0: it continued none, or had
+   * no position), and whether that step began where the stream's previous access ended. Read by the
+   * predictor right after the access: with several readers on a key, the key's previous access belongs to
+   * another stream, and only the stream's own step says where it goes next.
+   */
+  lastStep = 0;
+  lastContiguous = false;
 
   constructor(
     private readonly cfg: EngineConfig['sequential'],
@@ -108,6 +130,7 @@ export class SequentialDetector {
 
   /** Records an access at `pos` (NaN: none) of `size` (0: unknown). Returns true if `active` changed. */
   observe(slot: number, pos: number, size: number): boolean {
+    this.lastStep = 0;
     if (Number.isNaN(pos)) return false;
     const { f64, f32, u32, u16, u8 } = this.row;
     const r8 = slot * this.row.stride8;
@@ -121,6 +144,8 @@ export class SequentialDetector {
     const stride4 = r4 + this.at.headStride;
     const used1 = 8 * r8 + this.at.headUsed;
     let matched = -1;
+    let matchedFit = NONE;
+    let reread = -1;
     let step = 0;
     const flags = 8 * r8 + this.at.active;
     let empty = -1;
@@ -135,8 +160,8 @@ export class SequentialDetector {
         continue;
       }
       const age = ageOf(now, used);
-      const following = (u8[flags] & continuedBit(h)) !== 0 && age <= LIVE_ACCESSES;
-      if (!following && age > evictableAge) {
+      const continued = (u8[flags] & continuedBit(h)) !== 0;
+      if (!(continued && age <= LIVE_ACCESSES) && age > evictableAge) {
         evictable = h;
         evictableAge = age;
       }
@@ -146,26 +171,60 @@ export class SequentialDetector {
       }
       const d = pos - f64[pos8 + h];
       if (d === 0) {
-        // A re-read of the same place says nothing about direction: refresh the head, count nothing.
-        u8[used1 + h] = now;
-        if (size > 0) u8[size1 + h] = sizeCode(size);
-        return false;
+        if (reread < 0) reread = h;
+        continue;
       }
-      if (Math.abs(d) <= MAX_STEP && this.continues(d, SIZE_OF_CODE[u8[size1 + h]], size, f32[stride4 + h])) {
+      if (matchedFit === ON_COURSE || Math.abs(d) > MAX_STEP) continue;
+      const stride = f32[stride4 + h];
+      let fit = this.continues(d, SIZE_OF_CODE[u8[size1 + h]], size, stride);
+      if (fit === ADJACENT && continued && d > 0 === stride > 0) fit = ON_COURSE;
+      // The closest fit wins: of two readers a few chunks apart, the one behind must not take the steps of
+      // the one ahead, and a reader passing where another stream was left must not turn back onto it.
+      if (fit > matchedFit) {
         matched = h;
+        matchedFit = fit;
         step = d;
-        break;
       }
     }
+    const matchedAdjacent = matchedFit >= ADJACENT;
 
+    if (reread >= 0) {
+      if (!matchedAdjacent) {
+        // A re-read of the same place says nothing about direction: refresh the head, count nothing.
+        u8[used1 + reread] = now;
+        if (size > 0) u8[size1 + reread] = sizeCode(size);
+        return false;
+      }
+      // A stream reaches a place another head was left at (a reader starting over from the beginning
+      // passes where its previous pass seeked away): that head is this stream now, and kept it would
+      // count as one more stream.
+      u8[used1 + reread] = 0;
+      u8[flags] &= ~continuedBit(reread);
+    }
     let hit = 0;
     if (matched >= 0) {
       hit = 1;
-      u8[flags] |= continuedBit(matched);
-      f32[stride4 + matched] = step;
-      f64[pos8 + matched] = pos;
-      u8[size1 + matched] = sizeCode(size);
-      u8[used1 + matched] = now;
+      this.lastStep = step;
+      this.lastContiguous =
+        Math.abs(step - SIZE_OF_CODE[u8[size1 + matched]]) <= CODED_SIZE_TOLERANCE * Math.abs(step);
+      // A stream that skips a few units ahead may be another reader just ahead of it (two clients of one
+      // movie, a few chunks apart): the step forks the stream into a head of its own, where one is free,
+      // and the head stays where its reader will go on. Moved along, it bounced between the two readers —
+      // a step forward and one back, in turn — and the key's direction averaged out to none. A reader that
+      // did skip leaves a head behind that no longer continues: it is replaced in time, and a read of what
+      // was skipped (a late chunk) still continues it.
+      const fork =
+        matchedAdjacent || !this.skipsAhead(r8, matched, step) ? -1 : empty >= 0 ? empty : evictable;
+      const h = fork >= 0 && fork !== matched ? fork : matched;
+      // A fork is a stream to be: it has not continued from where it was placed. The head it left is one
+      // again too, until its reader shows that it goes on from there — if it was the one that skipped, it
+      // is not a stream any more, and counted as one it made a reader that skips now and then two.
+      if (h === matched) u8[flags] |= continuedBit(h);
+      else u8[flags] &= ~(continuedBit(h) | continuedBit(matched));
+      f32[stride4 + h] = step;
+      f64[pos8 + h] = pos;
+      u8[size1 + h] = sizeCode(size);
+      u8[used1 + h] = now;
       if (u16[r2 + this.at.steps] < MAX_U16) u16[r2 + this.at.steps]++;
       f32[r4 + this.at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + this.at.direction]);
       this.voteStride(slot, step);
@@ -196,17 +255,20 @@ export class SequentialDetector {
   }
 
   /**
-   * Does a step of `d` from a head continue its stream? Forward: the access starts where the previous
-   * one ended or up to `maxGap` units later (a unit is the access size, or 1 for chunk indexes).
-   * Backward: it ends where the previous one started, or up to `maxGap` units earlier. Either way, a step
-   * equal to the head's previous step continues it too (a constant stride of any size).
+   * Does a step of `d` from a head continue its stream, and how closely? Forward: the access starts where
+   * the previous one ended (ADJACENT) or up to `maxGap` units later (GAP; a unit is the access size, or 1
+   * for chunk indexes). Backward: it ends where the previous one started, or up to `maxGap` units earlier.
+   * Either way, a step equal to the head's previous step continues it exactly (a constant stride of any
+   * size).
    */
-  private continues(d: number, prevSize: number, size: number, stride: number): boolean {
-    if (stride !== 0 && Math.abs(d - stride) <= Math.abs(stride) * 0.01) return true;
+  private continues(d: number, prevSize: number, size: number, stride: number): number {
+    if (stride !== 0 && Math.abs(d - stride) <= Math.abs(stride) * 0.01) return ADJACENT;
     const unit = Math.max(prevSize, size, 1);
     const limit = (1 + this.cfg.maxGap) * unit;
-    if (d > 0) return d >= Math.max(prevSize, 1) * 0.5 && d <= limit;
-    return -d >= Math.max(size, 1) * 0.5 && -d <= limit;
+    const from = d > 0 ? Math.max(prevSize, 1) : Math.max(size, 1);
+    const length = Math.abs(d);
+    if (length < from * 0.5 || length > limit) return NONE;
+    return length <= from * 1.5 ? ADJACENT : GAP;
   }
 
   /**
@@ -294,17 +356,59 @@ export class SequentialDetector {
     return f32[2 * r8 + this.at.direction] >= 0 ? stride : -stride;
   }
 
+  /**
+   * Does a step of `d` from head `h` skip ahead the way the key goes? Only then may it be another reader:
+   * the head has continued in that direction, and so has the key. Steps to and fro (a random walk through
+   * a database's pages) fork nothing, or the heads they left behind made them look like streams.
+   */
+  private skipsAhead(r8: number, h: number, d: number): boolean {
+    const { f32, u8 } = this.row;
+    const sign = d > 0 ? 1 : -1;
+    return (
+      (u8[8 * r8 + this.at.active] & continuedBit(h)) !== 0 &&
+      (sign * f32[2 * r8 + this.at.headStride + h] < 0 || sign * f32[2 * r8 + this.at.direction] >= 0.5)
+    );
+  }
+
+  /** Is head `h` within a gap of one of the first `counted` heads of `headOrder`? */
+  private nearCounted(r8: number, h: number, counted: number): boolean {
+    const { f64, u8 } = this.row;
+    const reach = (1 + this.cfg.maxGap) * Math.max(SIZE_OF_CODE[u8[8 * r8 + this.at.headSize + h]], 1);
+    const pos = f64[r8 + this.at.headPos + h];
+    for (let j = 0; j < counted; j++) {
+      if (Math.abs(f64[r8 + this.at.headPos + headOrder[j]] - pos) <= reach) return true;
+    }
+    return false;
+  }
+
   detail(slot: number): SequentialDetail {
     const { f32, u32, u8 } = this.row;
     const r8 = slot * this.row.stride8;
     const r4 = 2 * r8;
     const flags = u8[8 * r8 + this.at.active];
-    let streams = 0;
     const now = stamp(u32[r4 + this.at.positioned]);
+    // Heads that continued, most recently used first (insertion sort of at most STREAM_HEADS).
+    let continuedHeads = 0;
     for (let h = 0; h < STREAM_HEADS; h++) {
-      // A head counts as a live stream if it has continued and advanced recently.
       const used = u8[8 * r8 + this.at.headUsed + h];
-      if (used !== 0 && flags & continuedBit(h) && ageOf(now, used) < 4 * STREAM_HEADS) streams++;
+      if (used === 0 || !(flags & continuedBit(h))) continue;
+      const age = ageOf(now, used);
+      let i = continuedHeads++;
+      for (; i > 0 && headAges[i - 1] > age; i--) {
+        headAges[i] = headAges[i - 1];
+        headOrder[i] = headOrder[i - 1];
+      }
+      headAges[i] = age;
+      headOrder[i] = h;
+    }
+    // Streams read in turn leave their heads used a few accesses apart: the i-th most recent of n live
+    // streams was used about i accesses ago (more when the order is irregular). A head left further
+    // behind is where a reader was before it seeked or started over — a stream that ended, not one more;
+    // and one within a gap of a stream counted already is where that stream was before a chunk came
+    // late or was skipped (readers that close together are counted as one).
+    let streams = 0;
+    for (let i = 0; i < continuedHeads && headAges[i] <= LIVE_SPACING * (streams + 1); i++) {
+      if (!this.nearCounted(r8, headOrder[i], streams)) headOrder[streams++] = headOrder[i];
     }
     return {
       direction: f32[r4 + this.at.direction] >= 0 ? 'forward' : 'backward',

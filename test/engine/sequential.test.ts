@@ -50,6 +50,59 @@ describe('sequential detector', () => {
     }
   });
 
+  it('follows two or three clients of one movie a few chunks apart (a watch party) as sequential', () => {
+    // Strict turns at 2 to 6 chunks apart, then clients started within 2 s at ~4 chunks/s with jittered
+    // turns. Taking the one ahead's steps as the other's, the head bounced between the two readers and the
+    // key read random on every access (strict turns) or on 43-98 % of them (jittered; 0-17 % now).
+    const rng = new Rng(15);
+    const size = 256 * 1024;
+    for (const clients of [2, 3]) {
+      for (const apart of [2, 3, 4, 6]) {
+        const e = new Engine(engineConfig());
+        let sequentialViews = 0;
+        for (let i = 0; i < 600; i++) {
+          const c = i % clients;
+          e.observe('movie.mkv', 1e12 + i * 100, (Math.floor(i / clients) + c * apart) * size, size);
+          if (i >= 60 && e.viewOf('movie.mkv')?.patterns.includes('sequential')) sequentialViews++;
+        }
+        if (clients === 2 || apart > 2)
+          expect(sequentialViews / 540, `${clients} clients ${apart} apart`).toBeGreaterThan(0.95);
+      }
+    }
+    for (let party = 0; party < 6; party++) {
+      const e = new Engine(engineConfig());
+      const reads: { ts: number; pos: number }[] = [];
+      for (let c = 0; c < 2 + (party % 2); c++) {
+        const start = 1e12 + rng.uniform(0, 2000);
+        for (let i = 0, t = start; i < 400; i++, t += rng.uniform(150, 350))
+          reads.push({ ts: t, pos: i * size });
+      }
+      reads.sort((a, b) => a.ts - b.ts);
+      let sequentialViews = 0;
+      reads.forEach((r, i) => {
+        e.observe('movie.mkv', r.ts, r.pos, size);
+        if (i >= 60 && e.viewOf('movie.mkv')?.patterns.includes('sequential')) sequentialViews++;
+      });
+      expect(sequentialViews / (reads.length - 60), `party ${party}`).toBeGreaterThan(0.75);
+    }
+  });
+
+  it('counts one stream for a reader that seeks once or reads a file again from the start', () => {
+    const size = 65536;
+    const e = new Engine(engineConfig());
+    let t = 1e12;
+    // A seek ahead after 100 reads; then the file read again from 0 every minute, 20 chunks a pass. The
+    // heads left where the reader was counted as streams: 2 for 20-50 reads after a seek, 3 forever on
+    // the re-read file.
+    for (let i = 0; i < 140; i++) e.observe('seek.bin', t + i * 100, (i < 100 ? i : 4900 + i) * size, size);
+    expect(e.viewOf('seek.bin')?.sequential?.streams).toBe(1);
+    for (let pass = 0; pass < 20; pass++) {
+      for (let i = 0; i < 20; i++) e.observe('again.bin', t + i * 20, i * size, size);
+      t += 60_000;
+      if (pass > 0) expect(e.viewOf('again.bin')?.sequential?.streams, `pass ${pass}`).toBe(1);
+    }
+  });
+
   it('reports random positions as random, never sequential', () => {
     const b = builder(13, HOUR);
     for (let i = 0; i < 10; i++) {
