@@ -400,9 +400,10 @@ export class CorrelationDetector {
    * A is then the difference of their timing errors, its positive part (a negative one is A following B),
    * cut at `maxLagMs`: it spreads ~0.6-0.85 of the schedules' jitter, and as a lag uniform over the window
    * (`maxLagMs` / √12) once the jitters are wider than that. A follower triggered by its leader keeps a
-   * lag far steadier: a quarter of the smaller of the two is asked for. Held to half the jitter instead,
-   * pairs of hourly jobs at the same minute passed every few hours, and their lags were never wider than
-   * the window allows whatever their jitter. One schedule is enough to ask it (the other job may be
+   * lag far steadier: a quarter of the jitter is asked for (held to half of it, pairs of hourly jobs at the
+   * same minute passed every few hours), or half the window's spread, which a lag spread over the whole
+   * window is far from whatever the samples (a quarter of it, 0.36 s, refused an hourly job's log read
+   * 0.5-2 s after each run, 0.43 s). One schedule is enough to ask it (the other job may be
    * between two fits that refused it), and two keys whose few occurrences keep time like schedules' wait
    * until the periodic detector can judge them.
    */
@@ -414,7 +415,7 @@ export class CorrelationDetector {
     const p = this.entry(leader, n);
     const mean = f32[p + LAG_SUM] / f32[p + COUNT];
     const spread = Math.sqrt(Math.max(f32[p + LAG_SQUARES] / f32[p + COUNT] - mean * mean, 0));
-    return spread < Math.min(jitter, this.cfg.maxLagMs / Math.sqrt(12)) / 4;
+    return spread < Math.min(jitter / 4, this.cfg.maxLagMs / Math.sqrt(12) / 2);
   }
 
   private setRule(leader: number, n: number, active: boolean): void {

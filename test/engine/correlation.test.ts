@@ -173,19 +173,41 @@ describe('correlation detector', () => {
     }
   });
 
+  it('correlates an hourly job with the log it reads 0.5-2 s after each run', () => {
+    // The job starts up to a minute late; its log follows within a lag that spreads 0.43 s: far steadier
+    // than the schedules, but not steadier than a quarter of the spread of a lag uniform over the whole
+    // window (0.36 s), which coinciding schedules with a wider jitter than the window have. The rule was
+    // listed for a few hours now and then and never kept (an independent evaluation's workload).
+    const b = builder(45, 4 * DAY);
+    for (let pair = 0; pair < 4; pair++) {
+      for (let at = T0 + (41 + pair) * 60_000; at < b.end; at += HOUR) {
+        const run = at + b.rng.uniform(0, 60_000);
+        b.add(`backup/${pair}/job`, run);
+        b.add(`backup/${pair}/log`, run + b.rng.uniform(500, 2000));
+      }
+    }
+    const trace = b.build();
+    const r = run(trace);
+    for (let pair = 0; pair < 4; pair++) {
+      expect(view(r, `backup/${pair}/job`).correlated.map((p) => p.key)).toEqual([`backup/${pair}/log`]);
+      expect(view(r, `backup/${pair}/log`).correlated.map((p) => p.key)).toEqual([`backup/${pair}/job`]);
+    }
+  });
+
   it('does not correlate two periodic keys whose schedules merely coincide, at any time', () => {
     // Pairs of hourly jobs at the same minute, each up to 0.5 s or 5 s late. They followed each other from
     // their fourth run, before either could be periodic, and their rule held until both were; and a lag
     // spread held to half the schedules' jitter let every few hours through (its positive half spreads
     // ~0.6-0.85 of it).
+    // Pairs whose jitter (30 s) is wider than the lag window see a lag spread over all of it.
     const b = builder(43, 3 * DAY);
-    const pairs = 8;
+    const pairs = 9;
     for (let i = 0; i < pairs; i++)
       for (const key of [`cron/${i}/a`, `cron/${i}/b`])
         periodic(b, key, {
           periodMs: HOUR,
           phaseMs: 10 * 60_000,
-          jitter: i % 2 ? 0.0014 : 0.00014,
+          jitter: [0.00014, 0.0014, 0.0083][i % 3],
           missed: 0.05,
         });
     const trace = b.build();
