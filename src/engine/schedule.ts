@@ -27,6 +27,9 @@ export const scheduleFields = {
 } as const;
 
 const scratch = new Float64Array(24);
+const dayScratch = new Float64Array(7);
+const NO_PEAKS = { bins: [], concentration: 0 };
+const order = new Float64Array(24);
 
 /** UTC hour of the day (0–23) of an epoch-ms time, before 1970 too. */
 function hourOf(ts: number): number {
@@ -96,6 +99,34 @@ export class ScheduleProfile {
     for (let i = 0; i < 7; i++) f32[r4 + this.at.days + i] *= f;
   }
 
+  /**
+   * The weekday bins, each divided by the weight that steady use would have put there from `first` to
+   * `last` (into `dayScratch`). Why: recent accesses weigh more, and over a week the weight grows by a
+   * third (two weeks' half-life), so a key used every weekday had Friday above Monday whenever the
+   * profile was read at the end of a week — with the bar a peak must reach, often Friday alone or no day
+   * at all. Hours need no such care: a day is a 14th of the half-life.
+   */
+  private weekdaysPerExposure(slot: number, first: number, last: number): Float64Array {
+    const { f64, f32 } = this.row;
+    const r8 = slot * this.row.stride8;
+    const g = this.growthPerMs;
+    const ref = f64[r8 + this.at.ref];
+    dayScratch.fill(0);
+    // Weight before the last ten half-lives is under a thousandth of the latest: not worth a loop.
+    const from = Math.max(first, last - 10 * this.cfg.halfLifeDays * DAY_MS);
+    for (let dayStart = Math.floor(from / DAY_MS) * DAY_MS; dayStart < last; dayStart += DAY_MS) {
+      const a = Math.max(dayStart, from);
+      const b = Math.min(dayStart + DAY_MS, last);
+      const weekday = (((dayStart / DAY_MS + 4) % 7) + 7) % 7;
+      dayScratch[weekday] += (Math.exp((b - ref) * g) - Math.exp((a - ref) * g)) / g;
+    }
+    for (let d = 0; d < 7; d++) {
+      const bin = f32[2 * r8 + this.at.days + d];
+      dayScratch[d] = dayScratch[d] > 0 ? bin / dayScratch[d] : 0;
+    }
+    return dayScratch;
+  }
+
   /** The profile, once the key's accesses (`first` to `last`, kept by the engine) span enough days. */
   detail(slot: number, first: number, last: number): ScheduleDetail | null {
     const { f32, u32 } = this.row;
@@ -103,7 +134,11 @@ export class ScheduleProfile {
     if (last - first < this.cfg.minHistoryDays * DAY_MS) return null;
     const samples = effectiveSamples(u32[r4 + this.at.n], this.growthPerMs * (last - first));
     const hours = peaks(f32, r4 + this.at.hours, 24, samples, CHI2_HOURS);
-    const days = peaks(f32, r4 + this.at.days, 7, samples, CHI2_DAYS);
+    // Weekdays are compared once each has been lived through: before, the days to come held nothing.
+    const days =
+      last - first >= 7 * DAY_MS
+        ? peaks(this.weekdaysPerExposure(slot, first, last), 0, 7, samples, CHI2_DAYS, true)
+        : NO_PEAKS;
     // How concentrated use is in its peaks, hours or days: a key used only at weekends, at any hour, is
     // as concentrated as one used only in the evening, every day (it read 0, "spread evenly").
     return {
@@ -129,8 +164,10 @@ function effectiveSamples(n: number, decay: number): number {
 
 /**
  * Bins holding clearly more than their share (≥ 1.5× the mean), when the profile is not uniform by χ².
- * Concentration: how much of the weight those bins hold beyond what uniform use would put there,
- * scaled to 0 (uniform) … 1 (everything in the peaks).
+ * For the days of the week, also the bins above the widest gap between two shares (a natural break) when
+ * those average 1.2× the mean or more: a peak as broad as five weekdays of seven cannot reach 1.5× the
+ * mean (all use in them is 1.4×), and a key used 90 % on weekdays listed no day, or the one or two that
+ * sampling noise lifted highest.
  */
 function peaks(
   bins: ArrayLike<number>,
@@ -138,6 +175,7 @@ function peaks(
   width: number,
   samples: number,
   critical: number,
+  naturalBreak = false,
 ): { bins: number[]; concentration: number } {
   let total = 0;
   for (let i = 0; i < width; i++) total += bins[offset + i];
@@ -149,10 +187,14 @@ function peaks(
     chi2 += (scratch[i] - expected) ** 2 / expected;
   }
   if (chi2 < critical) return { bins: [], concentration: 0 };
+  const bar = Math.min(
+    1.5 * expected,
+    naturalBreak ? breakAbove(width, 1.2 * expected) : Number.POSITIVE_INFINITY,
+  );
   const out: number[] = [];
   let share = 0;
   for (let i = 0; i < width; i++) {
-    if (scratch[i] >= 1.5 * expected) {
+    if (scratch[i] >= bar) {
       out.push(i);
       share += scratch[i] / samples;
     }
@@ -160,4 +202,19 @@ function peaks(
   const uniform = out.length / width;
   const concentration = uniform < 1 ? Math.max(0, (share - uniform) / (1 - uniform)) : 0;
   return { bins: out, concentration: Math.round(concentration * 100) / 100 };
+}
+
+/**
+ * The lowest value above the widest gap between the sorted values of `scratch[0, width)`, when the values
+ * above it average at least `least`; else Infinity.
+ */
+function breakAbove(width: number, least: number): number {
+  const sorted = order.subarray(0, width);
+  for (let i = 0; i < width; i++) sorted[i] = scratch[i];
+  sorted.sort().reverse();
+  let cut = 1;
+  for (let k = 2; k < width; k++) if (sorted[k - 1] - sorted[k] > sorted[cut - 1] - sorted[cut]) cut = k;
+  let sum = 0;
+  for (let k = 0; k < cut; k++) sum += sorted[k];
+  return sum / cut >= least ? sorted[cut - 1] : Number.POSITIVE_INFINITY;
 }

@@ -41,6 +41,27 @@ describe('schedule', () => {
     }
   });
 
+  it('gives a key used on weekdays, office hours, all five weekdays as its peaks, read on any day', () => {
+    // 90 % of its uses Monday to Friday. Five days of seven cannot hold 1.5x the mean each, and recent
+    // days weigh more: read at the end of a week, it listed no day, Friday alone, or Thursday and Friday.
+    for (let seed = 1; seed <= 3; seed++) {
+      const rng = new Rng(seed);
+      const next = (t: number): number => {
+        const u = t + rng.exp(HOUR);
+        const weekday = new Date(u).getUTCDay();
+        const hour = new Date(u).getUTCHours();
+        const office = weekday >= 1 && weekday <= 5 && hour >= 9 && hour < 17;
+        return office || rng.next() < 0.02 ? u : next(u);
+      };
+      for (const days of [16, 19, 26]) {
+        const schedule = scheduleAfter(days, next);
+        expect(schedule?.peak_days, `seed ${seed}, ${days} days`).toEqual([1, 2, 3, 4, 5]);
+        for (const hour of schedule?.peak_hours ?? []) expect(hour).toBeGreaterThanOrEqual(9);
+        for (const hour of schedule?.peak_hours ?? []) expect(hour).toBeLessThan(17);
+      }
+    }
+  });
+
   it('keeps the evening hours of a key used once every evening at a random time, however long its history', () => {
     for (let seed = 1; seed <= 5; seed++) {
       const rng = new Rng(seed);
