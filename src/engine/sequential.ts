@@ -207,14 +207,14 @@ export class SequentialDetector {
       this.lastStep = step;
       this.lastContiguous =
         Math.abs(step - SIZE_OF_CODE[u8[size1 + matched]]) <= CODED_SIZE_TOLERANCE * Math.abs(step);
-      // A stream that skips a few units ahead may be another reader just ahead of it (two clients of one
-      // movie, a few chunks apart): the step forks the stream into a head of its own, where one is free,
-      // and the head stays where its reader will go on. Moved along, it bounced between the two readers —
-      // a step forward and one back, in turn — and the key's direction averaged out to none. A reader that
+      // A step a few units past a head may be another reader's, just ahead of or behind this one (two
+      // clients of one movie, a few chunks apart): it forks into a head of its own, where one is free, and
+      // the head stays where its reader will go on. Moved along, it bounced between the two readers — a
+      // step forward and one back, in turn — and the key's direction averaged out to none. A reader that
       // did skip leaves a head behind that no longer continues: it is replaced in time, and a read of what
       // was skipped (a late chunk) still continues it.
       const fork =
-        matchedAdjacent || !this.skipsAhead(r8, matched, step) ? -1 : empty >= 0 ? empty : evictable;
+        matchedAdjacent || !this.mayBeAnotherReader(r8, matched, step) ? -1 : empty >= 0 ? empty : evictable;
       const h = fork >= 0 && fork !== matched ? fork : matched;
       // A fork is a stream to be: it has not continued from where it was placed. The head it left is one
       // again too, until its reader shows that it goes on from there — if it was the one that skipped, it
@@ -357,11 +357,12 @@ export class SequentialDetector {
   }
 
   /**
-   * Does a step of `d` from head `h` skip ahead the way the key goes? Only then may it be another reader:
-   * the head has continued in that direction, and so has the key. Steps to and fro (a random walk through
-   * a database's pages) fork nothing, or the heads they left behind made them look like streams.
+   * May a step of `d`, a few units from head `h`, be another reader's? When the head has continued and the
+   * step turns it back (a reader behind it), or goes the way the key has been going (a reader ahead).
+   * Other skips — a head that never continued, a key with no direction yet, as in a random walk through a
+   * database's pages — fork nothing: forked, the heads they left behind made the walk look like streams.
    */
-  private skipsAhead(r8: number, h: number, d: number): boolean {
+  private mayBeAnotherReader(r8: number, h: number, d: number): boolean {
     const { f32, u8 } = this.row;
     const sign = d > 0 ? 1 : -1;
     return (
