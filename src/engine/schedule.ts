@@ -28,8 +28,13 @@ export const scheduleFields = {
 
 const scratch = new Float64Array(24);
 const dayScratch = new Float64Array(7);
-const NO_PEAKS = { bins: [], concentration: 0 };
 const order = new Float64Array(24);
+
+/** UTC day of the week (0 = Sunday) of an epoch-ms time, before 1970 too. */
+function weekdayOf(ts: number): number {
+  const day = (Math.floor(ts / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday
+  return day < 0 ? day + 7 : day;
+}
 
 /** UTC hour of the day (0–23) of an epoch-ms time, before 1970 too. */
 function hourOf(ts: number): number {
@@ -65,9 +70,8 @@ export class ScheduleProfile {
       f64[r8 + this.at.ref] = ts;
       w = 1;
     }
-    const day = (Math.floor(ts / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday
     f32[r4 + this.at.hours + hourOf(ts)] += w;
-    f32[r4 + this.at.days + (day < 0 ? day + 7 : day)] += w;
+    f32[r4 + this.at.days + weekdayOf(ts)] += w;
   }
 
   /**
@@ -117,8 +121,7 @@ export class ScheduleProfile {
     for (let dayStart = Math.floor(from / DAY_MS) * DAY_MS; dayStart < last; dayStart += DAY_MS) {
       const a = Math.max(dayStart, from);
       const b = Math.min(dayStart + DAY_MS, last);
-      const weekday = (((dayStart / DAY_MS + 4) % 7) + 7) % 7;
-      dayScratch[weekday] += (Math.exp((b - ref) * g) - Math.exp((a - ref) * g)) / g;
+      dayScratch[weekdayOf(dayStart)] += (Math.exp((b - ref) * g) - Math.exp((a - ref) * g)) / g;
     }
     for (let d = 0; d < 7; d++) {
       const bin = f32[2 * r8 + this.at.days + d];
@@ -138,7 +141,7 @@ export class ScheduleProfile {
     const days =
       last - first >= 7 * DAY_MS
         ? peaks(this.weekdaysPerExposure(slot, first, last), 0, 7, samples, CHI2_DAYS, true)
-        : NO_PEAKS;
+        : { bins: [], concentration: 0 };
     // How concentrated use is in its peaks, hours or days: a key used only at weekends, at any hour, is
     // as concentrated as one used only in the evening, every day (it read 0, "spread evenly").
     return {

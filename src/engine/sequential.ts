@@ -221,10 +221,7 @@ export class SequentialDetector {
       // is not a stream any more, and counted as one it made a reader that skips now and then two.
       if (h === matched) u8[flags] |= continuedBit(h);
       else u8[flags] &= ~(continuedBit(h) | continuedBit(matched));
-      f32[stride4 + h] = step;
-      f64[pos8 + h] = pos;
-      u8[size1 + h] = sizeCode(size);
-      u8[used1 + h] = now;
+      this.placeHead(r8, h, pos, size, step, now);
       if (u16[r2 + this.at.steps] < MAX_U16) u16[r2 + this.at.steps]++;
       f32[r4 + this.at.direction] += this.alpha * ((step > 0 ? 1 : -1) - f32[r4 + this.at.direction]);
       this.voteStride(slot, step);
@@ -240,10 +237,7 @@ export class SequentialDetector {
       // Otherwise only a stride learned by first continuing within the gap could, and such a step never
       // continues within it.
       const lead = newest >= 0 ? pos - f64[pos8 + newest] : 0;
-      f32[stride4 + h] = Math.abs(lead) <= MAX_STEP ? lead : 0;
-      f64[pos8 + h] = pos;
-      u8[size1 + h] = sizeCode(size);
-      u8[used1 + h] = now;
+      this.placeHead(r8, h, pos, size, Math.abs(lead) <= MAX_STEP ? lead : 0, now);
       u8[flags] &= ~continuedBit(h);
     }
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
@@ -252,6 +246,15 @@ export class SequentialDetector {
       f32[r4 + this.at.shareDen] = f32[r4 + this.at.shareDen] * (1 - this.alpha) + this.alpha;
     }
     return this.updateActive(slot);
+  }
+
+  /** Head `h` of the row at `r8` now ends at `pos` (`size`), reached with `stride`, used at stamp `now`. */
+  private placeHead(r8: number, h: number, pos: number, size: number, stride: number, now: number): void {
+    const { f64, f32, u8 } = this.row;
+    f32[2 * r8 + this.at.headStride + h] = stride;
+    f64[r8 + this.at.headPos + h] = pos;
+    u8[8 * r8 + this.at.headSize + h] = sizeCode(size);
+    u8[8 * r8 + this.at.headUsed + h] = now;
   }
 
   /**
