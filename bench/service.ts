@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { Service } from '../src/service.ts';
@@ -18,6 +19,7 @@ export interface BenchService {
 /** patternd as `npm start` runs it, silent, on the embedded aedes (free port) or the machine's Mosquitto. */
 export async function startBenchService(kind: 'aedes' | 'mosquitto'): Promise<BenchService> {
   const base = `bench${Math.random().toString(36).slice(2, 8)}`;
+  const dataDir = tmpDir('patternd-bench-');
   const config = loadConfig({
     env: {},
     overrides: {
@@ -27,7 +29,7 @@ export async function startBenchService(kind: 'aedes' | 'mosquitto'): Promise<Be
         ...(kind === 'mosquitto' ? { url: MOSQUITTO } : {}),
       },
       broker: { port: 0 },
-      store: { dataDir: tmpDir('patternd-bench-') },
+      store: { dataDir },
       http: { enabled: false },
       log: { level: 'silent' },
     },
@@ -41,6 +43,7 @@ export async function startBenchService(kind: 'aedes' | 'mosquitto'): Promise<Be
     url,
     stop: async () => {
       await service.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
       if (kind === 'mosquitto') await clearRetained(MOSQUITTO, base);
     },
   };
