@@ -109,6 +109,11 @@ export class ScheduleProfile {
    * third (two weeks' half-life), so a key used every weekday had Friday above Monday whenever the
    * profile was read at the end of a week — with the bar a peak must reach, often Friday alone or no day
    * at all. Hours need no such care: a day is a 14th of the half-life.
+   *
+   * Steady use means use at the key's own hours: a day lived through only in part (the first and the
+   * latest) counts the share of the hour profile that its part covers, not the share of its 24 hours. A
+   * key used only between 02:00 and 03:00 has had all of its latest day's use by 03:00, and counted as an
+   * eighth of a day lived through, that day's weekday held eight days' share and was its only peak day.
    */
   private weekdaysPerExposure(slot: number, first: number, last: number): Float64Array {
     const { f64, f32 } = this.row;
@@ -121,13 +126,29 @@ export class ScheduleProfile {
     for (let dayStart = Math.floor(from / DAY_MS) * DAY_MS; dayStart < last; dayStart += DAY_MS) {
       const a = Math.max(dayStart, from);
       const b = Math.min(dayStart + DAY_MS, last);
-      dayScratch[weekdayOf(dayStart)] += (Math.exp((b - ref) * g) - Math.exp((a - ref) * g)) / g;
+      const wholeDay = (Math.exp((dayStart + DAY_MS - ref) * g) - Math.exp((dayStart - ref) * g)) / g;
+      const lived = b - a === DAY_MS ? 1 : this.useBetween(2 * r8, a, b);
+      dayScratch[weekdayOf(dayStart)] += wholeDay * lived;
     }
     for (let d = 0; d < 7; d++) {
       const bin = f32[2 * r8 + this.at.days + d];
       dayScratch[d] = dayScratch[d] > 0 ? bin / dayScratch[d] : 0;
     }
     return dayScratch;
+  }
+
+  /** Share of the key's hour profile (row at `r4`) between `a` and `b`, two times within one day. */
+  private useBetween(r4: number, a: number, b: number): number {
+    const { f32 } = this.row;
+    let total = 0;
+    for (let h = 0; h < 24; h++) total += f32[r4 + this.at.hours + h];
+    if (!(total > 0)) return (b - a) / DAY_MS;
+    let within = 0;
+    for (let hourStart = Math.floor(a / HOUR_MS) * HOUR_MS; hourStart < b; hourStart += HOUR_MS) {
+      const covered = Math.min(b, hourStart + HOUR_MS) - Math.max(a, hourStart);
+      within += (covered / HOUR_MS) * f32[r4 + this.at.hours + hourOf(hourStart)];
+    }
+    return within / total;
   }
 
   /** The profile, once the key's accesses (`first` to `last`, kept by the engine) span enough days. */

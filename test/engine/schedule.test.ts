@@ -71,4 +71,21 @@ describe('schedule', () => {
       expect(schedule?.concentration).toBeGreaterThan(0.9);
     }
   });
+  it('gives a key used every day within one hour no peak days, whichever day its history ends on', () => {
+    // 50 uses at random times between 02:00 and 03:00 every day. The day the history ends on had all of its
+    // use by 03:00: counted as a day lived through only to its last access, it held eight days' share.
+    for (let seed = 1; seed <= 3; seed++) {
+      const rng = new Rng(seed);
+      const next = (t: number): number => {
+        const u = t + rng.exp(HOUR / 50);
+        const hour = new Date(u).getUTCHours();
+        return hour === 2 ? u : T0 + (Math.floor((u - T0) / DAY) + (hour < 2 ? 0 : 1)) * DAY + 2 * HOUR;
+      };
+      for (const days of [15, 18, 21, 24]) {
+        const schedule = scheduleAfter(days, next);
+        expect(schedule?.peak_days, `seed ${seed}, ${days} days`).toEqual([]);
+        expect(schedule?.peak_hours, `seed ${seed}, ${days} days`).toEqual([2]);
+      }
+    }
+  });
 });
