@@ -125,6 +125,14 @@ export class Predictor {
   private readonly issuedBy = new Float64Array(REASONS.length);
   private readonly usedBy = new Float64Array(REASONS.length);
   private readonly leadMsBy = new Float64Array(REASONS.length);
+  /**
+   * How long past its expected time a prediction may still come true, per reason. A stream may pause and
+   * a job run late, so theirs wait the whole lookahead; a correlated key's follower comes within the rule's
+   * lag window or not at all, and a later access of it is its own (counted within the lookahead, a follower
+   * read on its own now and then made a rule kept on half of its leader's accesses look right nearly
+   * every time, and the throttle never held it back).
+   */
+  private readonly graceMs: Float64Array;
   /** Called for each prediction issued (the cache simulation prefetches here). */
   onIssue: (slot: number, position: number, size: number) => void = () => {};
 
@@ -133,6 +141,9 @@ export class Predictor {
     private readonly cfg: PredictionConfig,
   ) {
     this.keys = new Table(perKey, 1024);
+    this.graceMs = Float64Array.from(REASONS, (reason) =>
+      reason === 'correlated' ? engine.cfg.correlation.maxLagMs : cfg.lookaheadMs,
+    );
     const size = 2 ** Math.ceil(Math.log2(cfg.tableSize));
     this.mask = size - 1;
     this.slotOf = new Int32Array(size).fill(-1);
@@ -351,7 +362,7 @@ export class Predictor {
 
   /** Entry `j` (−1: none) is a prediction still waiting to come true at `now`: not used, not stale. */
   private waiting(j: number, now: number): boolean {
-    return j >= 0 && this.state[j] === 1 && this.expectedAt[j] + this.cfg.lookaheadMs >= now;
+    return j >= 0 && this.state[j] === 1 && this.expectedAt[j] + this.graceMs[this.reasonOf[j]] >= now;
   }
 
   private find(slot: number, gen: number, pos: number): number {
