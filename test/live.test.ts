@@ -42,4 +42,48 @@ describe('live traffic', () => {
     expect(after.burst).toBeNull();
     expect(after.updated_ts).toBeGreaterThanOrEqual(now - 1000);
   });
+  it('publishes a replayed burst and its end when the messages after it arrive at once', async () => {
+    // A replay publishes without waiting for each acknowledgement: the spike, then a background key's
+    // events every 20 s of event time for 15 minutes, in separate messages that the broker hands over in
+    // one go. The key's view was rendered only when the publisher's turn came, after all of them, when
+    // engine time was long past the burst: subscribers never saw it.
+    const replay = await startService();
+    const observer = await Observer.connect(replay.url, []);
+    try {
+      const base = replay.config.mqtt.baseTopic;
+      const key = 'replay/burst.zip';
+      const t0 = Date.parse('2026-10-01T00:00:00Z');
+      // Two days of a background key every 20 s, and the key read at random about four times an hour.
+      let seed = 5;
+      const rnd = () => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed / 2147483648;
+      };
+      const history = [];
+      for (let t = t0; t < t0 + 2 * 86_400_000; t += 20_000) {
+        history.push({ key: 'replay/steady', ts: t });
+        if (rnd() < 20 / 900) history.push({ key, ts: t + Math.floor(rnd() * 20_000) });
+      }
+      for (let i = 0; i < history.length; i += 1000)
+        await observer.publish(`${base}/access/nas`, JSON.stringify(history.slice(i, i + 1000)));
+      await observer.client.subscribeAsync(`${base}/pattern/#`, { qos: 1 });
+      const spikeAt = t0 + 2 * 86_400_000;
+      const spike = Array.from({ length: 400 }, (_, i) => ({ key, ts: spikeAt + i * 150 }));
+      const sent = [observer.publish(`${base}/access/nas`, JSON.stringify(spike))];
+      for (let t = spikeAt + 60_000; t < spikeAt + 15 * 60_000; t += 20_000)
+        sent.push(observer.publish(`${base}/access/nas`, JSON.stringify({ key: 'replay/steady', ts: t })));
+      await Promise.all(sent);
+      const during = await observer.state(base, key, (s) => (s.patterns as string[]).includes('burst'));
+      const after = await observer.state(
+        base,
+        key,
+        (s) => !(s.patterns as string[]).includes('burst') && (s.updated_ts as number) > spikeAt + 60_000,
+      );
+      expect(during.updated_ts as number).toBeLessThan(spikeAt + 60_000);
+      expect(after.burst).toBeNull();
+    } finally {
+      await observer.close();
+      await replay.stop();
+    }
+  });
 });

@@ -7,7 +7,8 @@ import type { Transport } from './transport.ts';
  * Publishes key states as retained messages, throttled per key, with a bounded in-flight window.
  *
  * Rules (contract, "Publishing rules"):
- *   - a change of a key's pattern set goes out at once (`offer(…, urgent = true)`);
+ *   - a change of a key's pattern set goes out at once (`offer(…, urgent = true)`), rendered as it is
+ *     then unless the in-flight window is full;
  *   - other changes at most once per `intervalMs` per key, and the latest view always within that interval;
  *   - a view identical to the last one published (ignoring `updated_ts`) is not sent again.
  * Coalescing is natural: a pending key is rendered only when its turn comes, so ten changes in a second
@@ -138,6 +139,14 @@ export class Publisher {
     }
     if (urgent) {
       this.slots.c.pendingGen[slot] = gen;
+      // Sent now, while the view shows the change, when the window has room and no earlier change waits.
+      // Queued, it was rendered when the pump ran, after every message already read from the socket: a
+      // replay whose messages arrive in one go had moved engine time past a burst by then, and the burst
+      // was never published.
+      if (this.urgent.length === 0 && this.inflight < this.opts.window && !this.stopped) {
+        this.publishSlot(slot, this.opts.now());
+        return;
+      }
       this.queueUrgent(slot);
     } else if (this.slots.c.pendingGen[slot] !== gen) {
       this.slots.c.pendingGen[slot] = gen;
