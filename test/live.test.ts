@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../bench/rng.ts';
 import { Observer, startService, type TestService } from './support/harness.ts';
 
 /**
@@ -54,11 +55,7 @@ describe('live traffic', () => {
       const key = 'replay/burst.zip';
       const t0 = Date.parse('2026-10-01T00:00:00Z');
       // Two days of a background key every 20 s, and the key read at random about four times an hour.
-      let seed = 5;
-      const rnd = () => {
-        seed = (seed * 1103515245 + 12345) % 2147483648;
-        return seed / 2147483648;
-      };
+      const rnd = mulberry32(5);
       const history = [];
       for (let t = t0; t < t0 + 2 * 86_400_000; t += 20_000) {
         history.push({ key: 'replay/steady', ts: t });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../bench/rng.ts';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { Predictor } from '../src/engine/predict.ts';
@@ -109,11 +110,7 @@ describe('predictions', () => {
     // own now and then. Counted as used by any access within the 5-minute lookahead, those own reads
     // made the rule's predictions look right nearly every time (precision 0.93-1.0 on such keys).
     const { predictor, observe } = setup();
-    let seed = 11;
-    const rnd = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
+    const rnd = mulberry32(11);
     let t = T0;
     let followed = 0;
     for (let i = 0; i < 400; i++) {
@@ -145,11 +142,7 @@ describe('predictions', () => {
 
   it('predicts nothing for random access', () => {
     const { predictor, observe } = setup();
-    let seed = 7;
-    const rnd = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
+    const rnd = mulberry32(7);
     for (let i = 0; i < 500; i++) observe('db.sqlite', T0 + i * 100, Math.floor(rnd() * 1e9), 4096);
     expect(predictor.stats.issued).toBe(0);
   });
