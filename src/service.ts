@@ -427,7 +427,10 @@ export class Service {
       () => this.log.warn('offline status not acknowledged'),
     );
     // Ingest stops with the connection, and only then the store gets its final flush: every event the
-    // broker saw acknowledged is in it. Events that arrive later stay with the broker (persistent session).
+    // broker saw acknowledged is in it. Events that arrive later stay with the broker (persistent session)
+    // or, on the embedded broker, with the devices, whose connections are closed before patternd's own
+    // subscription ends.
+    await this.broker?.disconnectClients();
     await this.transport.close();
     this.forwardChanges();
     await this.persistence.stop();

@@ -20,6 +20,12 @@ export interface EmbeddedBroker {
   aedes: Aedes;
   host: string;
   port: number;
+  /**
+   * Stops taking MQTT traffic: no new connections, and every connection is closed. A device's QoS 1
+   * publish that patternd has not taken stays unacknowledged, and the device resends it to the next run,
+   * instead of aedes acknowledging it with no subscriber left to take it.
+   */
+  disconnectClients(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,7 +63,12 @@ export async function startBroker(
       done(null);
     },
   });
-  const onSocket = (socket: net.Socket) => aedes.handle(socket);
+  const sockets = new Set<net.Socket>();
+  const onSocket = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    aedes.handle(socket);
+  };
   const server = cfg.tls
     ? tls.createServer(
         { cert: fs.readFileSync(cfg.tls.cert), key: fs.readFileSync(cfg.tls.key), noDelay: true },
@@ -88,8 +99,14 @@ export async function startBroker(
     aedes,
     host: cfg.host,
     port: address.port,
+    disconnectClients: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
     close: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      // Already closed by `disconnectClients` on a graceful stop; the callback then gets an error.
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

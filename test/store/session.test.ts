@@ -4,6 +4,7 @@ import { PatterndProcess } from '../support/child.ts';
 import {
   accessesByKey,
   clearRetained,
+  freePort,
   MOSQUITTO_URL,
   Observer,
   reachable,
@@ -81,5 +82,45 @@ describe.skipIf(!mosquittoUp)('persistent MQTT session', () => {
     expect(sum()).toBe(6000);
     expect(await child.stop('SIGTERM')).toBe(0);
     await obs.close();
+  });
+});
+
+describe('graceful stop on the embedded broker', () => {
+  it('takes every event it acknowledged; the rest are resent to the next run', async () => {
+    const dataDir = tmpDir();
+    const port = await freePort();
+    const url = `mqtt://127.0.0.1:${port}`;
+    const start = () =>
+      PatterndProcess.start({
+        config: { mqtt: { baseTopic: base, publishIntervalMs: 50 }, store: { flushIntervalMs: 300 } },
+        env: { DATA_DIR: dataDir, BROKER_PORT: String(port) },
+      });
+    const w = makeWorkload(12, 6000, 30);
+    const messages = toMessages(w, 0, w.length, 50);
+    let child = await start();
+    // A device that keeps publishing, awaiting each PUBACK, and reconnects to the next run: what was
+    // acknowledged must be in patternd's store, what was not is resent.
+    const device = await mqtt.connectAsync(url, { clientId: `dev-${base}`, reconnectPeriod: 100 });
+    let stopped: Promise<number | string> | undefined;
+    const stream = (async () => {
+      for (const [i, m] of messages.entries()) {
+        if (i === 40) stopped = child.stop('SIGTERM');
+        await device.publishAsync(`${base}/access/nas`, m, { qos: 1 });
+      }
+    })();
+    await waitUntil(() => stopped !== undefined, 10_000, 'the stop');
+    expect(await stopped).toBe(0);
+    child = await start();
+    await stream;
+    const obs = await Observer.connect(url, [`${base}/pattern/#`]);
+    const sum = () => [...accessesByKey(obs, base).values()].reduce((a, b) => a + b, 0);
+    await waitUntil(
+      () => sum() === 6000,
+      10_000,
+      () => `6000 accesses; have ${sum()}`,
+    );
+    await device.endAsync();
+    await obs.close();
+    expect(await child.stop('SIGTERM')).toBe(0);
   });
 });
