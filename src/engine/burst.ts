@@ -249,7 +249,8 @@ export class BurstDetector {
   }
 
   /**
-   * The recent count below which an active burst ends (hysteresis): half the count that started it, twice
+   * The recent count below which an active burst ends (hysteresis): `exitRatio` of the count that started
+   * it (low enough that a light key's ordinary silences between accesses do not end its burst), twice
    * the usual rate, or half the `minEvents` floor. The usual rate is the one the burst was judged against or
    * the current one, whichever is higher: a burst does not raise its own bar, but a key that stays at its
    * new level for hours (idle, then in daily use; busy every morning) has made that level its usual rate,
