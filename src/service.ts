@@ -409,6 +409,7 @@ export class Service {
       return;
     }
     this.log.info('stopping');
+    this.transport.stopTaking();
     for (const t of this.timers) clearInterval(t);
     for (const ext of this.extensions) {
       await withTimeout(ext.stop(), 3000, () =>

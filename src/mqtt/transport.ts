@@ -28,6 +28,11 @@ export interface Transport extends EventEmitter {
   /** Ends every subscription made with exactly this filter. */
   unsubscribe(filter: string): Promise<void>;
   publish(topic: string, payload: string | Buffer, opts: PublishOptions, cb: PublishCallback): void;
+  /**
+   * The first step of a graceful stop: messages that arrive from now on are neither handed to the handlers
+   * nor acknowledged, so that they stay with the broker for the next run, while publishing goes on.
+   */
+  stopTaking(): void;
   /** Stops delivering messages to handlers and disconnects. */
   close(): Promise<void>;
 }
@@ -73,6 +78,13 @@ export class AedesTransport extends EventEmitter implements Transport {
     await this.end(this.subs.filter((s) => s.filter === filter));
   }
 
+  /**
+   * Nothing to do here: an in-process subscriber that does not call back holds up aedes' other deliveries
+   * (the `offline` status among them). The devices' connections are closed instead, once the last states
+   * are out (`EmbeddedBroker.disconnectClients`), and they resend what was not acknowledged.
+   */
+  stopTaking(): void {}
+
   async close(): Promise<void> {
     await this.end(this.subs);
   }
@@ -111,6 +123,7 @@ export class ClientTransport extends EventEmitter implements Transport {
   private readonly client: MqttClient;
   private readonly handlers: { filter: string; handler: MessageHandler; matcher: RegExp }[] = [];
   private held: { packet: IPublishPacket; done: () => void } | undefined;
+  private taking = true;
 
   constructor(opts: ClientTransportOptions) {
     super();
@@ -152,7 +165,10 @@ export class ClientTransport extends EventEmitter implements Transport {
       opts.log.info({ nextRetryMs: this.client.options.reconnectPeriod }, 'reconnecting to MQTT broker');
     });
     this.client.handleMessage = (packet, done) => {
-      if (this.handlers.length === 0) this.held = { packet, done: () => done() };
+      // Called back with an error, MQTT.js sends no PUBACK and goes on with the next packet: the broker
+      // keeps the event in patternd's persistent session and delivers it again to the next run.
+      if (!this.taking) done(new Error('patternd is stopping'));
+      else if (this.handlers.length === 0) this.held = { packet, done: () => done() };
       else this.deliver(packet, () => done());
     };
   }
@@ -202,6 +218,15 @@ export class ClientTransport extends EventEmitter implements Transport {
     this.client.publish(topic, payload, { qos: opts.qos, retain: opts.retain }, (err) =>
       cb(err ?? undefined),
     );
+  }
+
+  /**
+   * Without it, the final flush of a graceful stop chased the changes of events that kept coming, and
+   * under live traffic timed out (5 s) every time; events taken meanwhile but not yet acknowledged when the
+   * connection closed were delivered again and counted twice.
+   */
+  stopTaking(): void {
+    this.taking = false;
   }
 
   /** The broker keeps the subscription (persistent session) and queues what is published meanwhile. */
