@@ -52,6 +52,15 @@ export const sequentialFields = {
 } as const;
 
 const ACTIVE = 1;
+/**
+ * How one-sided the continuing steps must be (|direction|, 1: all one way) to enter and to stay sequential.
+ * Hysteresis, as for the share: a job that reads a small file from its start every minute makes three
+ * steps forward and one back (the jump to the start, a few units behind where it ended) per run, so its
+ * direction sits at ~0.5, and with one bar `sequential` went off and on twice a run (465 changes in four
+ * hours). Random walks over a few blocks, whose direction hovers around 0, flip less often with it.
+ */
+const DIRECTION_ENTER = 0.5;
+const DIRECTION_EXIT = 0.35;
 /** Accesses apart that consecutive live streams' heads may have been used (`detail`'s stream count). */
 const LIVE_SPACING = 5;
 const headAges = new Uint8Array(STREAM_HEADS);
@@ -324,7 +333,7 @@ export class SequentialDetector {
     const now =
       u16[4 * r8 + this.at.steps] >= this.cfg.minLength &&
       share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
-      Math.abs(f32[2 * r8 + this.at.direction]) >= 0.5
+      Math.abs(f32[2 * r8 + this.at.direction]) >= (was ? DIRECTION_EXIT : DIRECTION_ENTER)
         ? 1
         : 0;
     u8[flags] = (u8[flags] & ~ACTIVE) | now;

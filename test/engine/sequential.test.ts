@@ -103,6 +103,25 @@ describe('sequential detector', () => {
     }
   });
 
+  it('keeps a job that reads a small file from its start every minute sequential, without flapping', () => {
+    for (const reads of [4, 5, 6]) {
+      const engine = new Engine(engineConfig());
+      let changes = 0;
+      let was = false;
+      for (let run = 0; run < 240; run++) {
+        for (let i = 0; i < reads; i++) {
+          engine.observe('job/state.db', T0 + run * 60_000 + i * 200, i * 4096, 4096);
+          const now = engine.viewOf('job/state.db')?.patterns.includes('sequential') ?? false;
+          if (now !== was) changes++;
+          was = now;
+        }
+      }
+      expect(was, `${reads} reads a run`).toBe(true);
+      // On once, after the first run or two; before, off and on at every run.
+      expect(changes, `${reads} reads a run`).toBeLessThanOrEqual(3);
+    }
+  });
+
   it('reports random positions as random, never sequential', () => {
     const b = builder(13, HOUR);
     for (let i = 0; i < 10; i++) {
