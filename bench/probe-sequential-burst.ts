@@ -12,7 +12,9 @@
  *   final view is right (for sequential keys also direction, and stride where the workload has one); `on`
  *   the share of the key's accesses after its 20th during which `sequential` was reported (what a
  *   subscriber saw); `flips` the times per key that `sequential` went off again after it was first
- *   reported (flapping), `wrong` the final views with a wrong direction or stride.
+ *   reported (flapping), `wrong` the final views with a wrong direction or stride, `first` the median
+ *   access at which `sequential` was first reported (how soon a new reader is recognised), `early` the
+ *   share of keys that reported it within their first 20 accesses (for random rows: false starts).
  * - Burst rows: a planted spike *should* be found when, over the minute at its peak, it holds at least 5×
  *   the key's usual count and at least 8 accesses more than it (the contract's "far above its own usual
  *   rate"); *should not* when it holds less than 2× or fewer than 3 more; between the two it is not scored.
@@ -504,6 +506,10 @@ interface SequentialRow {
   onShare: number;
   /** Mean times `sequential` went off after first being reported. */
   flips: number;
+  /** Per key that reported `sequential`: the access at which it first did. */
+  firstOn: number[];
+  /** Keys that reported `sequential` within their first 20 accesses. */
+  early: number;
   /** Final views whose direction or stride is wrong (among those reporting sequential). */
   detailWrong: number;
 }
@@ -566,6 +572,8 @@ function rowsOf(r: Replayed, labels: { key: string; c: SequentialCase; noise: nu
         endRight: 0,
         onShare: 0,
         flips: 0,
+        firstOn: [],
+        early: 0,
         detailWrong: 0,
       };
       rows.set(id, row);
@@ -587,6 +595,9 @@ function rowsOf(r: Replayed, labels: { key: string; c: SequentialCase; noise: nu
     const { share, flips } = onShare(timeline, SEQUENTIAL, view.accesses, 20);
     row.onShare += share;
     row.flips += flips;
+    const first = timeline.find((t) => t.mask & SEQUENTIAL);
+    if (first) row.firstOn.push(first.accesses);
+    if (first && first.accesses <= 20) row.early++;
   }
   for (const row of rows.values()) {
     row.onShare /= row.keys;
@@ -1076,7 +1087,15 @@ console.log('');
 // One line per case, one "end/on" cell per noise level; flips and wrong details summed over the levels.
 const noiseColumns = SEQUENTIAL_NOISE.map((n): [string, number] => [`${pct(n).trim()} noise`, 11]);
 console.log(
-  columns(['sequential / random', 40], ['expect', 10], ...noiseColumns, ['flips', 6], ['wrong', 6]),
+  columns(
+    ['sequential / random', 40],
+    ['expect', 10],
+    ...noiseColumns,
+    ['flips', 6],
+    ['wrong', 6],
+    ['first', 6],
+    ['early', 6],
+  ),
 );
 for (const c of sequentialCases) {
   const cells = sequentialRows.filter((row) => row.name === c.name);
@@ -1086,8 +1105,20 @@ for (const c of sequentialCases) {
   };
   const flips = cells.reduce((sum, row) => sum + row.flips, 0) / cells.length;
   const wrong = cells.reduce((sum, row) => sum + row.detailWrong, 0);
+  const firstOn = cells.flatMap((row) => row.firstOn).sort((a, b) => a - b);
+  const first = firstOn.length ? firstOn[firstOn.length >> 1] : '-';
+  const early =
+    cells.reduce((sum, row) => sum + row.early, 0) / cells.reduce((sum, row) => sum + row.keys, 0);
   console.log(
-    columns([c.name, 40], [c.expect, 10], ...SEQUENTIAL_NOISE.map(cell), [flips.toFixed(1), 6], [wrong, 6]),
+    columns(
+      [c.name, 40],
+      [c.expect, 10],
+      ...SEQUENTIAL_NOISE.map(cell),
+      [flips.toFixed(1), 6],
+      [wrong, 6],
+      [first, 6],
+      [pct(early).trim(), 6],
+    ),
   );
 }
 for (const row of sequentialRows) {

@@ -548,12 +548,12 @@ export class Engine {
   }
 
   /**
-   * `random` means "no structure found": with positions, one minus the sequential share; without, the
+   * `random` means "no structure found": with positions, one minus the sequential score; without, the
    * room the other scores leave.
    */
   private randomScore(slot: number, mask: number): number {
     if (!(mask & RANDOM)) return 0;
-    if (this.sequential.hasPositions(slot)) return 1 - this.sequential.share(slot);
+    if (this.sequential.hasPositions(slot)) return 1 - this.sequential.score(slot);
     return 1 - Math.max(this.periodic.score(slot), this.burst.score(slot), this.correlation.score(slot));
   }
 

@@ -119,6 +119,9 @@ export class SequentialDetector {
   private readonly row: RowTable;
   private readonly at: FieldIndex<typeof sequentialFields>;
   private readonly alpha: number;
+  /** log(1 − alpha), and the steps after which the direction needs no bias correction. */
+  private readonly logDecay: number;
+  private readonly settledSteps: number;
   /**
    * The step of the latest observed access within the stream it continued (0: it continued none, or had
    * no position), and whether that step began where the stream's previous access ended. Read by the
@@ -135,6 +138,9 @@ export class SequentialDetector {
     this.row = row;
     this.at = row.fieldsOf(sequentialFields);
     this.alpha = 1 / cfg.smoothing;
+    this.logDecay = Math.log1p(-this.alpha);
+    // Past this many steps the bias, (1 − alpha)^steps, is below 0.1 %.
+    this.settledSteps = Math.ceil(Math.log(0.001) / this.logDecay);
   }
 
   /** Records an access at `pos` (NaN: none) of `size` (0: unknown). Returns true if `active` changed. */
@@ -333,11 +339,29 @@ export class SequentialDetector {
     const now =
       u16[4 * r8 + this.at.steps] >= this.cfg.minLength &&
       share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
-      Math.abs(f32[2 * r8 + this.at.direction]) >= (was ? DIRECTION_EXIT : DIRECTION_ENTER)
+      Math.abs(this.direction(slot)) >= (was ? DIRECTION_EXIT : DIRECTION_ENTER)
         ? 1
         : 0;
     u8[flags] = (u8[flags] & ~ACTIVE) | now;
     return now !== was;
+  }
+
+  /**
+   * The direction of the continuing steps, −1 … +1: their EWMA, as if it had begun with `minLength` steps
+   * that went neither way. Their weight fades like any step's, so a long stream's direction is the plain
+   * average; a new one's is n / (n + minLength) after n steps one way. The uncorrected average starts at
+   * 0 with the weight of all `smoothing` steps, and a stream was not called sequential before its 12th
+   * read; fully bias-corrected (no such steps), three steps of a random walk that happened to go one way
+   * were a stream in a quarter of the walks.
+   */
+  direction(slot: number): number {
+    const r2 = 4 * slot * this.row.stride8;
+    const steps = this.row.u16[r2 + this.at.steps];
+    const ewma = this.row.f32[r2 / 2 + this.at.direction];
+    if (steps >= this.settledSteps) return ewma;
+    // EWMA weight of the steps seen (1 − q) plus that of the imagined ones (minLength · alpha · q).
+    const q = Math.exp(steps * this.logDecay);
+    return ewma / (1 - q * (1 - this.cfg.minLength * this.alpha));
   }
 
   share(slot: number): number {
@@ -354,10 +378,15 @@ export class SequentialDetector {
     return this.row.u32[2 * slot * this.row.stride8 + this.at.positioned] > 1;
   }
 
-  /** Score of `sequential` (0 until enough steps were seen). */
+  /**
+   * Score of `sequential`: the share of steps that continue a stream times how one-sided they are. A
+   * share alone scored 1 for a random walk over a few blocks (every step continues, half of them back),
+   * and for a job that reads a small file from its start every run, while neither is sequential.
+   * 0 until `minLength` steps were seen.
+   */
   score(slot: number): number {
     const steps = this.row.u16[4 * slot * this.row.stride8 + this.at.steps];
-    return steps >= this.cfg.minLength ? this.share(slot) : 0;
+    return steps >= this.cfg.minLength ? this.share(slot) * Math.abs(this.direction(slot)) : 0;
   }
 
   /** The dominant stride with its direction's sign (negative: backward). */

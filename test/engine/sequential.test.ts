@@ -135,7 +135,9 @@ describe('sequential detector', () => {
     for (const l of trace.labels) expect(view(r, l.key).pattern).toBe('random');
   });
 
-  it('detects a clean stream within a dozen accesses', () => {
+  it('recognises a new stream by its tenth read, and seldom a random walk over a few blocks at its start', () => {
+    // The direction used to start from 0 with the weight of 16 steps (a stream needed 12 reads); fully
+    // bias-corrected, 3 steps one way made 90 % of these walks a stream for a while (6 % now; 0 before).
     const e = new Engine(engineConfig());
     let detectedAt = -1;
     for (let i = 0; i < 40 && detectedAt < 0; i++) {
@@ -143,7 +145,41 @@ describe('sequential detector', () => {
       if (e.viewOf('movie.mkv')?.patterns.includes('sequential')) detectedAt = i + 1;
     }
     expect(detectedAt).toBeGreaterThan(0);
-    expect(detectedAt).toBeLessThanOrEqual(12);
+    expect(detectedAt).toBeLessThanOrEqual(10);
+
+    const rng = new Rng(16);
+    let falseStarts = 0;
+    for (let k = 0; k < 100; k++) {
+      let block = 1000;
+      for (let i = 0; i < 20; i++) {
+        block += (rng.next() < 0.5 ? -1 : 1) * rng.int(1, 8);
+        e.observe(`db/${k}`, 1e12 + i * 500, block, 1);
+      }
+      if (e.viewOf(`db/${k}`)?.patterns.includes('sequential')) falseStarts++;
+    }
+    expect(falseStarts).toBeLessThanOrEqual(10);
+  });
+
+  it('scores agree with the patterns: what is not sequential scores as random', () => {
+    // A share of steps that continue alone scored 1 for both keys below, which are random.
+    const e = new Engine(engineConfig());
+    const rng = new Rng(17);
+    let block = 1000;
+    for (let i = 0; i < 400; i++) {
+      block += (rng.next() < 0.5 ? -1 : 1) * rng.int(1, 8);
+      e.observe('db/pages', T0 + i * 500, block, 1);
+      // A job that reads the first three chunks of a file every minute: two steps forward, one back.
+      if (i % 3 === 0)
+        for (let c = 0; c < 3; c++) e.observe('job/head', T0 + i * 20_000 + c * 200, c * 4096, 4096);
+    }
+    for (const key of ['db/pages', 'job/head']) {
+      const v = e.viewOf(key);
+      expect(v?.patterns, key).toContain('random');
+      expect(v?.patterns, key).not.toContain('sequential');
+      expect(v?.scores.random, key).toBeGreaterThan(0.5);
+      expect(v?.scores.sequential, key).toBeLessThan(0.5);
+    }
+    expect(e.viewOf('db/pages')?.confidence).toBeGreaterThan(0.5);
   });
 
   it('keeps a stream delivered slightly out of order (up to 0.5 s late) sequential throughout', () => {
