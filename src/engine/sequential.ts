@@ -331,7 +331,7 @@ export class SequentialDetector {
   }
 
   private updateActive(slot: number): boolean {
-    const { f32, u16, u8 } = this.row;
+    const { u16, u8 } = this.row;
     const r8 = slot * this.row.stride8;
     const flags = 8 * r8 + this.at.active;
     const was = u8[flags] & ACTIVE;
