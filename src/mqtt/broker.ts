@@ -5,6 +5,7 @@ import { Aedes, type AuthenticateError } from 'aedes';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { isLoopback, verifyPassword } from './auth.ts';
+import { keepRetainedCurrent, type RetainedFreshness, type RetainedPersistence } from './retained.ts';
 
 /**
  * The embedded MQTT broker (aedes), used when no external broker is configured.
@@ -15,9 +16,12 @@ import { isLoopback, verifyPassword } from './auth.ts';
  *   listens beyond loopback without a login.
  * - Only patternd itself (in-process, no client) may publish its outputs — pattern states, status, stats,
  *   errors — so no device on the network can forge what Home Assistant sees.
+ * - A subscriber gets each retained state as it is when sent, not as aedes read it earlier (retained.ts).
  */
 export interface EmbeddedBroker {
   aedes: Aedes;
+  /** Retained states being sent to new subscribers (retained.ts). */
+  retained: RetainedFreshness;
   host: string;
   port: number;
   /**
@@ -63,6 +67,10 @@ export async function startBroker(
       done(null);
     },
   });
+  // aedes' typings leave out `persistence`, its (default, in-memory) store, which every broker has.
+  const retained = keepRetainedCurrent(
+    (aedes as unknown as { persistence: RetainedPersistence }).persistence,
+  );
   const sockets = new Set<net.Socket>();
   const onSocket = (socket: net.Socket) => {
     sockets.add(socket);
@@ -97,6 +105,7 @@ export async function startBroker(
   );
   return {
     aedes,
+    retained,
     host: cfg.host,
     port: address.port,
     disconnectClients: async () => {

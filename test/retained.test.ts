@@ -1,0 +1,73 @@
+import mqtt from 'mqtt';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { startBroker } from '../src/mqtt/broker.ts';
+
+describe('embedded broker retained states', () => {
+  it('gives a subscriber that arrives while states are published the latest state of every topic', async () => {
+    // aedes sends the retained map through buffered streams while the subscription is already live: a copy
+    // read before a newer live publish used to arrive after it, and stayed the topic's state.
+    const cfg = { ...loadConfig({ env: {} }).broker, host: '127.0.0.1', port: 0 };
+    const broker = await startBroker(cfg, [], pino({ level: 'silent' }));
+    const topics = 300;
+    const version = new Array<number>(topics).fill(0);
+    const publish = (t: number) =>
+      new Promise<void>((resolve) =>
+        broker.aedes.publish(
+          {
+            cmd: 'publish',
+            topic: `p/state/${t}`,
+            payload: Buffer.from(String(++version[t])),
+            qos: 0,
+            retain: true,
+            dup: false,
+          },
+          () => resolve(),
+        ),
+      );
+    for (let t = 0; t < topics; t++) await publish(t);
+
+    const subscribers: { client: mqtt.MqttClient; last: Map<string, string> }[] = [];
+    let publishing = true;
+    // As patternd's publisher flushes: a run of states at once, then a pause.
+    const publisher = (async () => {
+      for (let i = 0; publishing; ) {
+        const flush: Promise<void>[] = [];
+        for (let n = 0; n < 40; n++) flush.push(publish(i++ % topics));
+        await Promise.all(flush);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    for (let s = 0; s < 6; s++) {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 });
+      const last = new Map<string, string>();
+      client.on('message', (topic, payload) => last.set(topic, payload.toString()));
+      await client.subscribeAsync('p/state/#', { qos: 1 });
+      subscribers.push({ client, last });
+    }
+    publishing = false;
+    await publisher;
+    // Every subscriber has every topic's final state once the broker has delivered what it had.
+    const deadline = Date.now() + 5000;
+    const stale = () =>
+      subscribers.flatMap(({ last }, s) =>
+        version.flatMap((v, t) => (last.get(`p/state/${t}`) === String(v) ? [] : [`${s}:${t}`])),
+      );
+    while (stale().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stale()).toEqual([]);
+    // Subscribers that leave while their retained states are being sent leave nothing behind.
+    for (let s = 0; s < 5; s++) {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 });
+      client.subscribe('p/state/#', { qos: 1 });
+      await new Promise((r) => setTimeout(r, s));
+      client.end(true);
+    }
+    while (broker.retained.pending > 0 && Date.now() < deadline + 5000)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(broker.retained.pending).toBe(0);
+    for (const { client } of subscribers) await client.endAsync();
+    await broker.disconnectClients();
+    await broker.close();
+  });
+});
