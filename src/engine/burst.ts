@@ -21,8 +21,9 @@ import type { BurstDetail } from './types.ts';
  * upload) is not bursting when one more such session starts: the peaks of its earlier burst-like sessions
  * (separated by at least a quiet window, so a burst with a pause is still one) are kept — the two highest,
  * fading with `habitMs` — and while two of them reached at least half of the current intensity, the
- * session is its usual behaviour. The first and second such sessions can still be bursts;
- * a scheduled session that arrives on time never is.
+ * session is its usual behaviour. The first and second such sessions can still be bursts — unless the key
+ * began with one (a new job's first run), which counts twice; a scheduled session that arrives on time
+ * never is.
  * A burst must also stand out from the key's last `sustainedMs` (a third counter): a rate kept that long is
  * the key's new level — a camera that starts recording, a file that becomes busy — not a burst. Judged
  * against the hours-long usual rate alone, a key that went from a few accesses a day to one a second was
@@ -53,6 +54,8 @@ export const burstFields = {
   /** Highest recent count of the current session, and the two highest of earlier sessions (fading). */
   sessionPeak: ['f32', 1],
   habitPeaks: ['f32', 2],
+  /** 1 once the key's first session has ended (`sessionEnded`). */
+  pastFirstSession: ['u8', 1],
 } as const;
 
 /**
@@ -175,7 +178,12 @@ export class BurstDetector {
     const first = t.f32[r4 + this.at.habitPeaks] * fade;
     const second = t.f32[r4 + this.at.habitPeaks + 1] * fade;
     t.f32[r4 + this.at.habitPeaks] = Math.max(first, peak);
-    t.f32[r4 + this.at.habitPeaks + 1] = Math.max(second, Math.min(first, peak));
+    // A key that appeared with an intense session — the first run of a new job or backup — has shown that
+    // habit for all of its history, which no burst could be judged against: it counts as two sessions.
+    // Filed once, as any other, the job's second run was a burst on every new schedule (hourly, nightly).
+    const firstSession = t.u8[8 * r8 + this.at.pastFirstSession] === 0;
+    t.u8[8 * r8 + this.at.pastFirstSession] = 1;
+    t.f32[r4 + this.at.habitPeaks + 1] = Math.max(second, firstSession ? peak : Math.min(first, peak));
     t.f32[r4 + this.at.sessionPeak] = 0;
     if (t.f64[r8 + this.at.burstStart] < 0) t.f64[r8 + this.at.burstStart] = 0;
   }

@@ -102,11 +102,40 @@ describe('burst detector', () => {
     bursty(b, 'busy', 1 / 20, bursts, 'burst');
     const trace = b.build();
     const r = run(trace);
-    expect(episodes(r.timelines.get('movie.mkv'), BURST, trace.end).length).toBeLessThanOrEqual(2);
+    // It began with such a session, which counts twice: the next is its habit already.
+    expect(episodes(r.timelines.get('movie.mkv'), BURST, trace.end)).toEqual([]);
     const found = episodes(r.timelines.get('busy'), BURST, trace.end);
     // Each planted burst was found: background chance clusters did not become a habit.
     for (const [start, end] of trace.labels.find((l) => l.key === 'busy')?.bursts ?? [])
       expect(found.some(([from]) => from >= start && from <= end)).toBe(true);
+  });
+
+  it('does not call the second run of a new job a burst, yet finds a surge far beyond its runs', () => {
+    // The first run made the key; the second was judged against a usual rate made of that run alone, and
+    // was a burst on every new schedule, until two runs made a habit.
+    const jobs = [
+      { period: 10 * MINUTE, reads: 10, spanMs: 20 * SECOND },
+      { period: HOUR, reads: 30, spanMs: MINUTE },
+      { period: DAY, reads: 500, spanMs: 2 * MINUTE },
+    ];
+    for (const { period, reads, spanMs } of jobs) {
+      const e = new Engine(engineConfig());
+      const runs: boolean[] = [];
+      for (let run = 0; run < 8; run++) {
+        let burst = false;
+        for (let i = 0; i < reads; i++) {
+          e.observe('job', T0 + run * period + (i * spanMs) / reads, Number.NaN, 0);
+          burst ||= e.viewOf('job')?.patterns.includes('burst') ?? false;
+        }
+        runs.push(burst);
+        e.observe('other', T0 + run * period + period / 2, Number.NaN, 0);
+      }
+      expect(runs, `every ${period / MINUTE} min`).not.toContain(true);
+      // Ten times the runs' pace is still a burst.
+      const surge = T0 + 8 * period + period / 3;
+      for (let i = 0; i < 10 * reads; i++) e.observe('job', surge + (i * spanMs) / reads / 10, Number.NaN, 0);
+      expect(e.viewOf('job')?.patterns, `surge on a job every ${period / MINUTE} min`).toContain('burst');
+    }
   });
 
   it('does not call a periodic session arriving on schedule a burst', () => {
