@@ -149,7 +149,7 @@ export class Service {
       now: this.clock,
       log: this.log,
     });
-    this.ingest.onIngested = () => this.forwardChanges();
+    this.ingest.flushChanges = () => this.forwardChanges();
     this.ingest.onAccess = (slot, key, ts, position, size) => {
       this.predictor?.observe(slot, ts, position, size);
       this.recent?.push(key, ts, position);

@@ -83,4 +83,40 @@ describe('live traffic', () => {
       await replay.stop();
     }
   });
+
+  it('publishes a burst that starts and ends within one batch, each change as it was then', async () => {
+    // Found by an outside replay: a burst inside one message of 1000 events was never published, and one
+    // inside messages of 200 was published as the message's end showed it, minutes late.
+    const replay = await startService();
+    const observer = await Observer.connect(replay.url, []);
+    try {
+      const base = replay.config.mqtt.baseTopic;
+      const key = 'replay/inside.zip';
+      const t0 = Date.parse('2026-10-01T00:00:00Z');
+      const rnd = mulberry32(6);
+      const events: { key: string; ts: number }[] = [];
+      for (let t = t0; t < t0 + 2 * 86_400_000; t += 20_000) {
+        events.push({ key: 'replay/steady', ts: t });
+        if (rnd() < 20 / 900) events.push({ key, ts: t + Math.floor(rnd() * 20_000) });
+      }
+      for (let i = 0; i < events.length; i += 1000)
+        await observer.publish(`${base}/access/nas`, JSON.stringify(events.slice(i, i + 1000)));
+      await observer.client.subscribeAsync(`${base}/pattern/${encodeURIComponent(key)}`, { qos: 1 });
+      // One message: a spike of 300 reads over 45 s, then the steady key every 20 s for 20 minutes.
+      const spikeAt = t0 + 2 * 86_400_000;
+      const batch = Array.from({ length: 300 }, (_, i) => ({ key, ts: spikeAt + i * 150 }));
+      for (let t = spikeAt + 60_000; t < spikeAt + 20 * 60_000; t += 20_000)
+        batch.push({ key: 'replay/steady', ts: t });
+      await observer.publish(`${base}/access/nas`, JSON.stringify(batch));
+      const during = await observer.state(base, key, (s) => (s.patterns as string[]).includes('burst'));
+      const after = await observer.state(base, key, (s) => !(s.patterns as string[]).includes('burst'));
+      expect(during.updated_ts as number).toBeLessThan(spikeAt + 45_000);
+      // The end is published when engine time reached it, about a minute after the spike, not at the
+      // batch's end 20 minutes later.
+      expect(after.updated_ts as number).toBeLessThan(spikeAt + 45_000 + 120_000);
+    } finally {
+      await observer.close();
+      await replay.stop();
+    }
+  });
 });

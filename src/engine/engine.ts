@@ -125,6 +125,15 @@ export class Engine {
   private readonly evictedKeys: string[] = [];
   private readonly deletedKeys: string[] = [];
   private readonly patternCounts = new Int32Array(PATTERNS.length);
+  /**
+   * Changes of any key's pattern set so far: compared before and after an event, it tells the caller that
+   * the event changed one (its own key's, or another's through time or a rule), and that the changed
+   * views should be handed on now, as they are.
+   */
+  get patternSetChanges(): number {
+    return this.setChanges;
+  }
+  private setChanges = 0;
   private evictions = 0;
   private lateEvents = 0;
 
@@ -337,6 +346,7 @@ export class Engine {
       this.countPatterns(old, -1);
       this.countPatterns(mask, 1);
       row.u8[r1 + coreAt.mask] = mask;
+      this.setChanges++;
     }
     this.markChanged(slot, mask !== old ? URGENT : CHANGED);
     this.scheduleReview(slot, this.nextChange(slot));

@@ -49,8 +49,13 @@ export class Ingest {
     rejectedEvents: 0,
     bytes: 0,
   };
-  /** Called after each message that fed the engine (publishing and saving hook in here). */
-  onIngested: () => void = () => {};
+  /**
+   * Hands what the engine changed to publishing and saving: after each message that fed the engine, and
+   * at once after an event that changed a key's pattern set, so that the change goes out as the view is
+   * then. Called only per message, a burst that started and ended within one batch of a replay was never
+   * published, and one that started early in a batch was published as it was at the batch's end.
+   */
+  flushChanges: () => void = () => {};
   /**
    * Called for every accepted event after the engine saw it (predictions, the dashboard's recent-access
    * ring), so it must be O(1). `slot` is the key's engine slot; `position` is NaN when the event has none,
@@ -88,7 +93,7 @@ export class Ingest {
     const { keys, ts, position, size, batch } = this.scanner;
     for (let i = 0; i < count; i++)
       this.accept(topic, keys[i], ts[i], position[i], size[i], batch ? i : undefined, now);
-    this.onIngested();
+    this.flushChanges();
   }
 
   /** The full path, for every message the scanner declines: JSON.parse, then each item checked on its own. */
@@ -113,7 +118,7 @@ export class Ingest {
     } else {
       return this.rejectMessage(topic, 'payload must be an event object or an array of events');
     }
-    this.onIngested();
+    this.flushChanges();
   }
 
   /** Starts feeding a message's events: its source, and the wall clock once. Returns the time now. */
@@ -165,8 +170,10 @@ export class Ingest {
     }
     if (ts >= SECONDS_LIKE_MIN && ts < SECONDS_LIKE_MAX) this.warnSeconds(topic, ts);
     this.counters.events++;
+    const changes = this.engine.patternSetChanges;
     const slot = this.engine.observe(key, ts, position, size, this.source);
     this.onAccess?.(slot, key, ts, position, size);
+    if (this.engine.patternSetChanges !== changes) this.flushChanges();
   }
 
   private warnSeconds(topic: string, ts: number): void {
