@@ -1,7 +1,8 @@
 import { type Readable, Transform } from 'node:stream';
 
 /**
- * Makes the embedded broker send a subscriber the *current* retained state of a topic.
+ * Makes the embedded broker deliver retained states in the order they were published, and send a new
+ * subscriber the *current* retained state of a topic.
  *
  * Why: aedes answers a SUBSCRIBE by streaming its retained map to the client through two buffered object
  * streams (aedes lib/handlers/subscribe.js, `sendRetained`): up to ~32 packets are read from the map
@@ -20,8 +21,17 @@ interface RetainedPacket {
   payload: Buffer;
 }
 
+/** A settled result whose callbacks run at once (aedes only calls `then` on what `storeRetained` returns). */
+const STORED: PromiseLike<void> = {
+  // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose, settled synchronously
+  then(onStored) {
+    onStored?.();
+    return STORED as never;
+  },
+};
+
 export interface RetainedPersistence {
-  storeRetained(packet: RetainedPacket): Promise<void>;
+  storeRetained(packet: RetainedPacket): PromiseLike<void>;
   createRetainedStreamCombi(patterns: string[]): Readable;
 }
 
@@ -42,7 +52,12 @@ export function keepRetainedCurrent(persistence: RetainedPersistence): RetainedF
   const storeRetained = persistence.storeRetained.bind(persistence);
   persistence.storeRetained = (packet) => {
     if (openStreams > 0 || unsent > 0) storedSince.set(packet.topic, packet.payload);
-    return storeRetained(packet);
+    // The in-memory store has stored it when the call returns (its promise only reports that). Reported
+    // at once, the publish goes on to its subscribers at once, as a plain one does: a client is sent only
+    // packets numbered above the last it was sent (aedes' `dedupe`), and a retained state published just
+    // before an error report reached the subscribers after it, a microtask later, and was dropped.
+    void storeRetained(packet);
+    return STORED;
   };
 
   const createStream = persistence.createRetainedStreamCombi.bind(persistence);
