@@ -36,6 +36,33 @@ describe('predictions', () => {
     expect(s.coverage).toBeGreaterThan(0.9);
   });
 
+  it("lists a key's predictions from its latest access, and none once they are overdue", () => {
+    // Reckoned from the time of the query, a leader read an hour ago announced its follower half a second
+    // ahead, and a stream that had stopped its next chunk, moving on with the clock at every query.
+    const { engine, predictor, observe } = setup();
+    const rnd = mulberry32(9);
+    let t = T0;
+    for (let i = 0; i < 40; i++) {
+      t += 60_000 + rnd() * 240_000;
+      observe('lead', t);
+      observe('follow', t + 500);
+    }
+    for (let i = 0; i < 100; i++) observe('movie.mkv', t + 2000 + i * 50, i * 65536, 65536);
+    const slotOf = (key: string) => engine.keys.slotOf(key);
+    const lastLead = engine.lastAccess(slotOf('lead'));
+    const lastChunk = engine.lastAccess(slotOf('movie.mkv'));
+    const soon = predictor.forKey(slotOf('lead'), lastLead + 100);
+    expect(soon).toMatchObject([{ key: 'follow', reason: 'correlated' }]);
+    expect(soon[0].expected_ts).toBeCloseTo(lastLead + 500, -2);
+    const next = predictor.forKey(slotOf('movie.mkv'), lastChunk + 10);
+    expect(next.length).toBeGreaterThan(0);
+    expect(next[0]).toMatchObject({ reason: 'sequential', position: 100 * 65536 });
+    expect(next[0].expected_ts).toBeLessThan(lastChunk + 1000);
+    // An hour later nothing was read: both are overdue by far.
+    expect(predictor.forKey(slotOf('lead'), lastLead + 3_600_000)).toEqual([]);
+    expect(predictor.forKey(slotOf('movie.mkv'), lastChunk + 3_600_000)).toEqual([]);
+  });
+
   it('predicts each of several interleaved readers of one key', () => {
     const { predictor, observe } = setup();
     // Two or three clients of one file in strict turns: the key's previous access is always another

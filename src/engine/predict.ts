@@ -316,11 +316,20 @@ export class Predictor {
     }
   }
 
-  /** The key's `predicted` list: what patternd expects to be accessed next because of this key. */
+  /**
+   * The key's `predicted` list at `now`: what patternd expects to be accessed next because of this key's
+   * latest access — as issued then, less what is overdue beyond its reason's grace. Reckoned from `now`,
+   * a leader read an hour ago still announced its follower half a second ahead, and a stream that had
+   * stopped its next chunk, moving on with the clock at every query.
+   */
   forKey(slot: number, now: number): Prediction[] {
     const out: Prediction[] = [];
-    this.candidates(slot, now, (target, pos, _size, p, expected, reason) => {
-      if (out.length < this.cfg.maxPredictions && expected - now <= this.cfg.lookaheadMs) {
+    this.candidates(slot, this.engine.lastAccess(slot), (target, pos, _size, p, expected, reason) => {
+      if (
+        out.length < this.cfg.maxPredictions &&
+        expected + this.graceMs[reason] >= now &&
+        expected - now <= this.cfg.lookaheadMs
+      ) {
         out.push(this.describeOne(target, pos, p, expected, reason));
       }
     });
