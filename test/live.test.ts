@@ -3,6 +3,24 @@ import { mulberry32 } from '../bench/rng.ts';
 import { Observer, startService, type TestService } from './support/harness.ts';
 
 /**
+ * Replays two days in batches of 1000: a background key every 20 s, and `key` read at random about four
+ * times an hour. Returns the event time just after them.
+ */
+async function replayQuietDays(observer: Observer, base: string, key: string, seed: number): Promise<number> {
+  const t0 = Date.parse('2026-10-01T00:00:00Z');
+  const end = t0 + 2 * 86_400_000;
+  const rnd = mulberry32(seed);
+  const events: { key: string; ts: number }[] = [];
+  for (let t = t0; t < end; t += 20_000) {
+    events.push({ key: 'replay/steady', ts: t });
+    if (rnd() < 20 / 900) events.push({ key, ts: t + Math.floor(rnd() * 20_000) });
+  }
+  for (let i = 0; i < events.length; i += 1000)
+    await observer.publish(`${base}/access/nas`, JSON.stringify(events.slice(i, i + 1000)));
+  return end;
+}
+
+/**
  * Live traffic: engine time follows the wall clock, so a burst ends — and the end is published — even
  * when the key is never accessed again and no other key sends anything. The clock is injected, so the
  * test moves time instead of sleeping for a minute.
@@ -53,18 +71,8 @@ describe('live traffic', () => {
     try {
       const base = replay.config.mqtt.baseTopic;
       const key = 'replay/burst.zip';
-      const t0 = Date.parse('2026-10-01T00:00:00Z');
-      // Two days of a background key every 20 s, and the key read at random about four times an hour.
-      const rnd = mulberry32(5);
-      const history = [];
-      for (let t = t0; t < t0 + 2 * 86_400_000; t += 20_000) {
-        history.push({ key: 'replay/steady', ts: t });
-        if (rnd() < 20 / 900) history.push({ key, ts: t + Math.floor(rnd() * 20_000) });
-      }
-      for (let i = 0; i < history.length; i += 1000)
-        await observer.publish(`${base}/access/nas`, JSON.stringify(history.slice(i, i + 1000)));
+      const spikeAt = await replayQuietDays(observer, base, key, 5);
       await observer.client.subscribeAsync(`${base}/pattern/#`, { qos: 1 });
-      const spikeAt = t0 + 2 * 86_400_000;
       const spike = Array.from({ length: 400 }, (_, i) => ({ key, ts: spikeAt + i * 150 }));
       const sent = [observer.publish(`${base}/access/nas`, JSON.stringify(spike))];
       for (let t = spikeAt + 60_000; t < spikeAt + 15 * 60_000; t += 20_000)
@@ -92,18 +100,9 @@ describe('live traffic', () => {
     try {
       const base = replay.config.mqtt.baseTopic;
       const key = 'replay/inside.zip';
-      const t0 = Date.parse('2026-10-01T00:00:00Z');
-      const rnd = mulberry32(6);
-      const events: { key: string; ts: number }[] = [];
-      for (let t = t0; t < t0 + 2 * 86_400_000; t += 20_000) {
-        events.push({ key: 'replay/steady', ts: t });
-        if (rnd() < 20 / 900) events.push({ key, ts: t + Math.floor(rnd() * 20_000) });
-      }
-      for (let i = 0; i < events.length; i += 1000)
-        await observer.publish(`${base}/access/nas`, JSON.stringify(events.slice(i, i + 1000)));
+      const spikeAt = await replayQuietDays(observer, base, key, 6);
       await observer.client.subscribeAsync(`${base}/pattern/${encodeURIComponent(key)}`, { qos: 1 });
       // One message: a spike of 300 reads over 45 s, then the steady key every 20 s for 20 minutes.
-      const spikeAt = t0 + 2 * 86_400_000;
       const batch = Array.from({ length: 300 }, (_, i) => ({ key, ts: spikeAt + i * 150 }));
       for (let t = spikeAt + 60_000; t < spikeAt + 20 * 60_000; t += 20_000)
         batch.push({ key: 'replay/steady', ts: t });

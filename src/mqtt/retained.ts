@@ -45,13 +45,14 @@ export function keepRetainedCurrent(persistence: RetainedPersistence): RetainedF
   const storedSince = new Map<string, Buffer>();
   let openStreams = 0;
   let unsent = 0;
+  const serving = () => openStreams + unsent > 0;
   const settle = () => {
-    if (openStreams === 0 && unsent === 0) storedSince.clear();
+    if (!serving()) storedSince.clear();
   };
 
   const storeRetained = persistence.storeRetained.bind(persistence);
   persistence.storeRetained = (packet) => {
-    if (openStreams > 0 || unsent > 0) storedSince.set(packet.topic, packet.payload);
+    if (serving()) storedSince.set(packet.topic, packet.payload);
     // The in-memory store has stored it when the call returns (its promise only reports that). Reported
     // at once, the publish goes on to its subscribers at once, as a plain one does: a client is sent only
     // packets numbered above the last it was sent (aedes' `dedupe`), and a retained state published just
