@@ -5,7 +5,8 @@
  *     correlation credits run;
  *   - sessions of ~8 accesses (a file opened and read), 64 keys in session at a time, interleaved.
  *
- *   npm run bench:engine            (add --quick for a short run)
+ *   npm run bench:engine            (add --quick for a short run; --keys N and --session M run one row,
+ *                                    e.g. under --cpu-prof)
  *
  * Baseline, run side by side on the same events: a loop that only looks each key up in a Map and
  * counts it — the least any per-key engine must do. The ratio says what the detectors cost on top.
@@ -16,6 +17,12 @@ import { mulberry32 } from './rng.ts';
 
 const quick = process.argv.includes('--quick');
 const EVENTS = quick ? 500_000 : 2_000_000;
+const argValue = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : undefined;
+};
+const onlyKeys = argValue('--keys');
+const onlySession = argValue('--session');
 
 interface Events {
   keys: string[];
@@ -110,14 +117,14 @@ function noop() {}
 console.log(
   `engine throughput, ${EVENTS.toLocaleString()} events timed per run after as many untimed, node ${process.version}`,
 );
-for (const meanSession of [1, 8]) {
+for (const meanSession of onlySession ? [onlySession] : [1, 8]) {
   console.log(
     meanSession === 1
       ? '\nsingle reads (most accesses start a session)'
       : `\nsessions of ~${meanSession} accesses, ${CONCURRENT_SESSIONS} at a time`,
   );
   console.log('keys       engine ev/s   µs/event   baseline ev/s   engine/baseline');
-  for (const nKeys of [10_000, 100_000, 1_000_000]) {
+  for (const nKeys of onlyKeys ? [onlyKeys] : [10_000, 100_000, 1_000_000]) {
     const ev = makeEvents(nKeys, 2 * EVENTS, 42 + nKeys, meanSession);
     const base = runBaseline(ev);
     const eng = runEngine(ev, nKeys);

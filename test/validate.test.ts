@@ -237,3 +237,31 @@ describe('pattern topics', () => {
       expect(keyOfPattern(t, topic), topic).toBeNull();
   });
 });
+
+describe('keys the scanner remembers', () => {
+  it('stay apart when the engine evicts one and gives its slot to another', () => {
+    const log = pino({ level: 'silent' });
+    const engine = new Engine(loadConfig({ env: {}, overrides: { engine: { maxKeys: 16 } } }).engine);
+    const ingest = new Ingest(engine, topics('t'), new ErrorReporter(10, () => {}, log), {
+      maxPayloadBytes: 1 << 20,
+      maxBatchItems: 1000,
+      maxFutureSkewMs: 60_000,
+      now: () => NOW,
+      log,
+    });
+    const names = (prefix: string) => Array.from({ length: 16 }, (_, i) => `${prefix}/${i}`);
+    const send = (keys: string[], ts: number) =>
+      ingest.handle('t/access/nas', Buffer.from(JSON.stringify(keys.map((key) => ({ key, ts })))));
+    // Sixteen keys, twice; then sixteen others take their slots; then the first come back.
+    send(names('a'), NOW - 3000);
+    send(names('a'), NOW - 2000);
+    send(names('b'), NOW - 1000);
+    send(names('a'), NOW);
+    expect(engine.counters.evicted).toBe(32);
+    const accesses = Object.fromEntries(
+      [...engine.keys.slots()].map((slot) => [engine.keys.keys[slot], engine.accessesOf(slot)]),
+    );
+    // Each key that came back is new, with the one access since.
+    expect(accesses).toEqual(Object.fromEntries(names('a').map((key) => [key, 1])));
+  });
+});

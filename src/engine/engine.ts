@@ -203,10 +203,11 @@ export class Engine {
   /**
    * Records one access. `pos` is NaN when the event has no position; `size` 0 when unknown.
    * `ts` must be finite (validated by the caller). Returns the key's slot, so that what else follows the
-   * same access (predictions) does not look the key up again.
+   * same access (predictions) does not look the key up again. `slotHint`: the slot the caller saw the key
+   * at before (−1: none), taken when it still holds the key, which spares looking it up.
    */
-  observe(key: string, ts: number, pos: number, size: number, source = 0): number {
-    let slot = this.keys.slotOf(key);
+  observe(key: string, ts: number, pos: number, size: number, source = 0, slotHint = -1): number {
+    let slot = slotHint >= 0 && this.keys.keys[slotHint] === key ? slotHint : this.keys.slotOf(key);
     if (slot < 0) slot = this.add(key);
     else {
       this.prefetch(slot);

@@ -90,9 +90,21 @@ export class Ingest {
     const count = this.scanner.scan(payload);
     if (count === DECLINED) return this.handleParsed(topic, payload);
     const now = this.begin(topic);
-    const { keys, ts, position, size, batch } = this.scanner;
-    for (let i = 0; i < count; i++)
-      this.accept(topic, keys[i], ts[i], position[i], size[i], batch ? i : undefined, now);
+    const scanner = this.scanner;
+    const { keys, ts, position, size, batch, hints, entries } = scanner;
+    for (let i = 0; i < count; i++) {
+      const slot = this.accept(
+        topic,
+        keys[i],
+        ts[i],
+        position[i],
+        size[i],
+        batch ? i : undefined,
+        now,
+        hints[i],
+      );
+      if (slot !== hints[i] && entries[i] >= 0) scanner.attach(entries[i], slot);
+    }
     this.flushChanges();
   }
 
@@ -149,7 +161,8 @@ export class Ingest {
 
   /**
    * A valid event, from either path: `ts` NaN when it has none (then it happened now), `position` NaN when
-   * it has none, `size` 0 when unknown.
+   * it has none, `size` 0 when unknown; `slotHint` the engine slot the key had before, or −1. Returns the
+   * key's slot, or −1 when the event was rejected.
    */
   private accept(
     topic: string,
@@ -159,21 +172,24 @@ export class Ingest {
     size: number,
     index: number | undefined,
     now: number,
-  ): void {
+    slotHint = -1,
+  ): number {
     const ts = Number.isNaN(eventTs) ? now : eventTs;
     if (ts - now > this.opts.maxFutureSkewMs) {
-      return this.rejectEvent(
+      this.rejectEvent(
         topic,
         `ts: ${Math.round((ts - now) / 1000)} s in the future (limit ${this.opts.maxFutureSkewMs / 1000} s); check the device clock`,
         index,
       );
+      return -1;
     }
     if (ts >= SECONDS_LIKE_MIN && ts < SECONDS_LIKE_MAX) this.warnSeconds(topic, ts);
     this.counters.events++;
     const changes = this.engine.patternSetChanges;
-    const slot = this.engine.observe(key, ts, position, size, this.source);
+    const slot = this.engine.observe(key, ts, position, size, this.source, slotHint);
     this.onAccess?.(slot, key, ts, position, size);
     if (this.engine.patternSetChanges !== changes) this.flushChanges();
+    return slot;
   }
 
   private warnSeconds(topic: string, ts: number): void {
