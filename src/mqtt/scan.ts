@@ -109,8 +109,13 @@ export class EventScanner {
   private number = 0;
   private text = '';
   private entry = -1;
-  /** The payload being scanned, for reading four bytes at once. */
+  /**
+   * The memory of the payload being scanned, for reading four bytes at once, and where the payload begins
+   * in it. Payloads are slices of a few large buffers (the socket's reads, Node's pool), so the view is
+   * made once per buffer, not per message: one per message cost single-event messages 5 %.
+   */
   private view: DataView = new DataView(new ArrayBuffer(0));
+  private viewOffset = 0;
 
   constructor(private readonly maxItems: number) {
     this.keys = new Array(maxItems).fill('');
@@ -128,7 +133,8 @@ export class EventScanner {
    */
   scan(b: Uint8Array): number {
     const end = b.length;
-    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    if (this.view.buffer !== b.buffer) this.view = new DataView(b.buffer);
+    this.viewOffset = b.byteOffset;
     let i = 0;
     let c = b[0];
     while (isSpace(c)) c = b[++i];
@@ -229,7 +235,7 @@ export class EventScanner {
    */
   private scanKey(b: Uint8Array, i: number): number {
     if (b[i] !== Byte.Quote) return DECLINED;
-    const view = this.view;
+    const { view, viewOffset } = this;
     const start = i + 1;
     const words = this.keyWords;
     let end = start;
@@ -237,7 +243,7 @@ export class EventScanner {
     let n = 0;
     let unusual = 0;
     for (; end + 4 <= b.length; end += 4) {
-      const w = view.getInt32(end, true);
+      const w = view.getInt32(viewOffset + end, true);
       if (hasByte(w, Byte.Quote)) break;
       unusual |= hasByte(w, Byte.Backslash) | hasByteBelow(w, 0x20) | (w & HIGH_BITS) | hasByte(w, 0x7f);
       hash = Math.imul(hash ^ w, FNV_PRIME);
@@ -321,7 +327,7 @@ export class EventScanner {
       // Four digits at a time while there are (a timestamp has 13), then one at a time: a double's
       // multiply-add per digit is a chain of several cycles each.
       for (; i + 4 <= b.length; i += 4) {
-        const w = this.view.getInt32(i, true);
+        const w = this.view.getInt32(this.viewOffset + i, true);
         if (!areDigits(w)) break;
         value = value * 10000 + digitsValue(w);
       }
