@@ -1,7 +1,12 @@
 import type { Config } from './config.ts';
 import { PREDICTION_ENTRY_BYTES, PREDICTOR_SLOT_BYTES } from './engine/predict.ts';
 import { PUBLISHER_SLOT_BYTES } from './mqtt/publisher.ts';
-import { KEY_CACHE_BYTES, KEY_CACHE_ENTRIES } from './mqtt/scan.ts';
+import {
+  BATCH_COLUMN_BYTES,
+  KEY_CACHE_BYTES,
+  KEY_CACHE_ENTRIES,
+  KEY_CACHE_ENTRY_BYTES,
+} from './mqtt/scan.ts';
 import { ROWS_PER_WRITE } from './store/persistence.ts';
 
 /**
@@ -157,8 +162,8 @@ export function memoryBudget(
   }
   offHeap.push({
     name: 'ingest scanner',
-    bytes: KEY_CACHE_ENTRIES * (KEY_CACHE_BYTES + 8) + config.mqtt.maxBatchItems * 3 * 8,
-    why: `its key cache (${KEY_CACHE_ENTRIES} keys of up to ${KEY_CACHE_BYTES} bytes, with hash and length) and the columns of one batch`,
+    bytes: KEY_CACHE_ENTRIES * KEY_CACHE_ENTRY_BYTES + config.mqtt.maxBatchItems * BATCH_COLUMN_BYTES,
+    why: `its key cache (${KEY_CACHE_ENTRIES} keys of up to ${KEY_CACHE_BYTES} bytes, with hash, length and engine slot) and the columns of one batch`,
   });
   onHeap.push(
     {

@@ -38,6 +38,18 @@ export const KEY_CACHE_ENTRIES = 8192;
  */
 export const KEY_CACHE_BYTES = 128;
 const KEY_CACHE_WORDS = KEY_CACHE_BYTES / 4;
+/**
+ * An entry of the cache: its key's hash, length, hint (see `hints`) and bytes, side by side, so that a
+ * lookup reads one or two cache lines of the CPU, not one in each of four arrays.
+ */
+const HASH = 0;
+const LENGTH = 1;
+const HINT = 2;
+const WORDS = 4;
+const ENTRY_WORDS = WORDS + KEY_CACHE_WORDS;
+/** Bytes of the cache's entries, and of the columns of a batch (3 of 8 bytes, 2 of 4) per item. */
+export const KEY_CACHE_ENTRY_BYTES = 4 * ENTRY_WORDS;
+export const BATCH_COLUMN_BYTES = 3 * 8 + 2 * 4;
 
 /** The bytes the scanner looks for. */
 enum Byte {
@@ -98,11 +110,8 @@ export class EventScanner {
   batch = false;
 
   private readonly cachedKey: string[] = new Array(KEY_CACHE_ENTRIES).fill('');
-  private readonly cachedHint = new Int32Array(KEY_CACHE_ENTRIES).fill(-1);
-  private readonly cachedHash = new Int32Array(KEY_CACHE_ENTRIES);
-  private readonly cachedLength = new Int32Array(KEY_CACHE_ENTRIES);
-  /** Entry e's bytes at e · KEY_CACHE_WORDS, as little-endian 32-bit words (the last one padded with 0). */
-  private readonly cachedWords = new Int32Array(KEY_CACHE_ENTRIES * KEY_CACHE_WORDS);
+  /** Entry e at e · ENTRY_WORDS; its bytes as little-endian 32-bit words, the last one padded with 0. */
+  private readonly cache = new Int32Array(KEY_CACHE_ENTRIES * ENTRY_WORDS);
   /** The words of the key being scanned. */
   private readonly keyWords = new Int32Array(KEY_CACHE_WORDS);
   /** Where `scanNumber` and `scanKey` leave what they read besides the next index. */
@@ -177,7 +186,7 @@ export class EventScanner {
               if (i < 0) return DECLINED;
               this.keys[n] = this.text;
               this.entries[n] = this.entry;
-              this.hints[n] = this.entry < 0 ? -1 : this.cachedHint[this.entry];
+              this.hints[n] = this.entry < 0 ? -1 : this.cache[this.entry * ENTRY_WORDS + HINT];
             } else if (field === Field.Op) {
               // Printable ASCII only: its length in bytes is then its length in characters.
               const start = i + 1;
@@ -241,17 +250,15 @@ export class EventScanner {
     let end = start;
     let hash = FNV_OFFSET;
     let n = 0;
-    let unusual = 0;
     for (; end + 4 <= b.length; end += 4) {
       const w = view.getInt32(viewOffset + end, true);
-      if (hasByte(w, Byte.Quote)) break;
-      unusual |= hasByte(w, Byte.Backslash) | hasByteBelow(w, 0x20) | (w & HIGH_BITS) | hasByte(w, 0x7f);
+      if (!isPlainText(w)) break;
       hash = Math.imul(hash ^ w, FNV_PRIME);
       if (n < KEY_CACHE_WORDS) words[n] = w;
       n++;
     }
-    if (unusual !== 0) return this.scanUnusualKey(b, start);
-    // The last one to three bytes before the quote, as the low bytes of a word.
+    // The rest byte by byte: up to three bytes before the closing quote, as the low bytes of a word, or
+    // whatever made a word not plain text.
     let tail = 0;
     let shift = 0;
     for (let c = b[end]; c !== Byte.Quote; c = b[++end]) {
@@ -269,11 +276,11 @@ export class EventScanner {
     }
     hash = mix(hash ^ length);
     const at = hash & (KEY_CACHE_ENTRIES - 1);
-    const cached = this.cachedWords;
-    const from = at * KEY_CACHE_WORDS;
-    if (this.cachedHash[at] === hash && this.cachedLength[at] === length) {
+    const cache = this.cache;
+    const entry = at * ENTRY_WORDS;
+    if (cache[entry + HASH] === hash && cache[entry + LENGTH] === length) {
       let j = 0;
-      while (j < n && cached[from + j] === words[j]) j++;
+      while (j < n && cache[entry + WORDS + j] === words[j]) j++;
       if (j === n) {
         this.text = this.cachedKey[at];
         this.entry = at;
@@ -284,11 +291,11 @@ export class EventScanner {
     this.entry = -1;
     if (n <= KEY_CACHE_WORDS) {
       this.entry = at;
-      this.cachedHint[at] = -1;
       this.cachedKey[at] = this.text;
-      this.cachedHash[at] = hash;
-      this.cachedLength[at] = length;
-      cached.set(words.subarray(0, n), from);
+      cache[entry + HASH] = hash;
+      cache[entry + LENGTH] = length;
+      cache[entry + HINT] = -1;
+      cache.set(words.subarray(0, n), entry + WORDS);
     }
     return end + 1;
   }
@@ -312,7 +319,7 @@ export class EventScanner {
 
   /** Attaches `hint` to a cache entry (from `entries`); it is −1 again when the entry takes another key. */
   attach(entry: number, hint: number): void {
-    this.cachedHint[entry] = hint;
+    this.cache[entry * ENTRY_WORDS + HINT] = hint;
   }
 
   /** Reads the JSON number at `i` into `number`; returns the index after it, or DECLINED. */
@@ -400,6 +407,23 @@ function hasByteBelow(w: number, limit: number): number {
   return (w - Math.imul(LOW_BITS, limit)) & ~w & HIGH_BITS;
 }
 
+function hasByte(w: number, byte: number): number {
+  return hasByteBelow(w ^ Math.imul(LOW_BITS, byte), 1);
+}
+
+/**
+ * Are the four bytes of `w` printable ASCII other than a quote or a backslash (a key's bytes, but for
+ * its closing quote)? A byte of 0x7f or more has its high bit set, itself or once 1 is added.
+ */
+function isPlainText(w: number): boolean {
+  const special =
+    hasByteBelow(w, 0x20) |
+    hasByte(w, Byte.Quote) |
+    hasByte(w, Byte.Backslash) |
+    ((w | (w + LOW_BITS)) & HIGH_BITS);
+  return special === 0;
+}
+
 /** Are the four bytes of `w` ASCII digits? */
 function areDigits(w: number): boolean {
   return (w & 0xf0f0f0f0) === 0x30303030 && ((w + 0x06060606) & 0xf0f0f0f0) === 0x30303030;
@@ -410,10 +434,6 @@ function digitsValue(w: number): number {
   let d = w - 0x30303030;
   d = (Math.imul(d, 10) + (d >>> 8)) & 0x00ff00ff;
   return (Math.imul(d, 100) + (d >>> 16)) & 0xffff;
-}
-
-function hasByte(w: number, byte: number): number {
-  return hasByteBelow(w ^ Math.imul(LOW_BITS, byte), 1);
 }
 
 /**
