@@ -149,14 +149,19 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
         { key: 'x', size: -1 },
         { key: 'nul\u0000key' },
         { key: 'k'.repeat(513) },
+        // Valid JSON (`"lone\ud800"`) but no character, so no topic can name it: it stopped the service.
+        { key: 'lone\ud800' },
         { key: 'good/2', ts: '2026-11-20T12:00:00.000Z' },
       ]),
     );
+    await obs.publish(`${base}/access/nas`, '{"key": "\\udc00"}');
+    await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'good/3' }));
+    await obs.state(base, 'good/3');
     await obs.state(base, 'good/1');
     const good2 = await obs.state(base, 'good/2');
     expect(good2.last_ts).toBe(Date.parse('2026-11-20T12:00:00.000Z'));
     const deadline = Date.now() + 5000;
-    while (errors().length - before < 10 && Date.now() < deadline)
+    while (errors().length - before < 12 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
     const got = errors().slice(before);
     const reasons = got.map((e) => e.reason as string);
@@ -164,17 +169,18 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
     expect(reasons.some((r) => r.startsWith('payload too large'))).toBe(true);
     expect(reasons.some((r) => r.startsWith('payload must be'))).toBe(true);
     expect(reasons.some((r) => r.startsWith('key:'))).toBe(true);
+    expect(reasons.filter((r) => r.startsWith('key: must be valid Unicode'))).toHaveLength(2);
     expect(
       got
         .filter((e) => e.index !== undefined)
         .map((e) => e.index)
         .sort(),
-    ).toEqual([1, 2, 3, 4, 5, 6]);
+    ).toEqual([1, 2, 3, 4, 5, 6, 7]);
     for (const e of got) expect(e.topic).toBe(`${base}/access/nas`);
     const stats = JSON.parse(
       await obs.waitFor(`${base}/stats`, (p) => {
         const s = JSON.parse(p);
-        return s.rejected_events >= 7 && s.rejected_messages >= 3;
+        return s.rejected_events >= 9 && s.rejected_messages >= 3;
       }),
     );
     expect(stats.rejected_by_reason).toBeTypeOf('object');

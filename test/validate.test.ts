@@ -33,7 +33,7 @@ const pools: Record<string, Pool> = {
         str('media/movies/big.mkv'),
         str('x'.repeat(512)),
         str('😀'.repeat(256)),
-        '"\\ud800"',
+        '"\\ud83d\\ude00"',
       ),
       (rnd) => str(`nas/share/file-${Math.floor(rnd() * 2000)}.bin`),
     ],
@@ -43,6 +43,8 @@ const pools: Record<string, Pool> = {
         str('x'.repeat(513)),
         str('😀'.repeat(257)),
         str('a\u0000b'),
+        '"\\ud800"',
+        '"a\\udc00b"',
         '5',
         'null',
         '{}',
@@ -235,6 +237,10 @@ describe('pattern topics', () => {
       'home/cloud/pattern/%E0%A4%A',
     ])
       expect(keyOfPattern(t, topic), topic).toBeNull();
+  });
+
+  it('name a key that is not well-formed Unicode (saved by an older version) instead of throwing', () => {
+    expect(topics('b').pattern('lone\ud800')).toBe('b/pattern/lone%EF%BF%BD');
   });
 });
 

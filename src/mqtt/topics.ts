@@ -1,6 +1,8 @@
 /**
  * Topic names, in one place. Keys go into topic levels only through `encodeURIComponent`, so a key with
- * `/`, `+`, `#`, `$`, spaces or unicode is always exactly one safe level.
+ * `/`, `+`, `#`, `$`, spaces or unicode is always exactly one safe level. Ingest refuses keys that are not
+ * well-formed Unicode; one that reaches a topic anyway (state saved by an older version) has its lone
+ * surrogates read as U+FFFD rather than throw in the middle of publishing.
  */
 export interface Topics {
   base: string;
@@ -28,7 +30,7 @@ export function topics(base: string): Topics {
     stats: `${base}/stats`,
     errors: `${base}/errors`,
     predictions: `${base}/predictions`,
-    pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key)}`,
+    pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key.toWellFormed())}`,
     patternPrefix: `${base}/pattern`,
     patternFilter: `${base}/pattern/#`,
     requestFilter: `${base}/request/+`,

@@ -22,13 +22,19 @@ export const MAX_KEY_CHARS = 512;
 export const MAX_OP_CHARS = 32;
 
 export const KEY_REQUIRED = `key: required, a string of 1–${MAX_KEY_CHARS} characters`;
+/**
+ * JSON can spell half of a UTF-16 surrogate pair on its own (`"\ud800"`), which is no character: it has no
+ * UTF-8 form, so no MQTT topic can name the key (encodeURIComponent throws on it).
+ */
+const NOT_WELL_FORMED = 'must be valid Unicode (a lone surrogate such as \\ud800 is not a character)';
 
 export const accessEventSchema = z.object({
   key: z
     .string({ error: KEY_REQUIRED.slice('key: '.length) })
     .min(1, 'must not be empty')
     .max(MAX_KEY_CHARS, `must be at most ${MAX_KEY_CHARS} characters`)
-    .refine((k) => !k.includes('\u0000'), 'must not contain NUL'),
+    .refine((k) => !k.includes('\u0000'), 'must not contain NUL')
+    .refine((k) => k.isWellFormed(), NOT_WELL_FORMED),
   ts: z
     .union([z.number().finite().min(0).max(MAX_TS), isoTimestamp], {
       error: 'must be epoch milliseconds or an ISO-8601 date string',
@@ -56,6 +62,7 @@ export function isPlainEvent(raw: Record<string, unknown>): raw is AccessEvent {
     key.length >= 1 &&
     key.length <= MAX_KEY_CHARS &&
     !key.includes('\u0000') &&
+    key.isWellFormed() &&
     (ts === undefined || (typeof ts === 'number' && ts >= 0 && ts <= MAX_TS)) &&
     (position === undefined || (typeof position === 'number' && Number.isFinite(position))) &&
     (size === undefined || (typeof size === 'number' && Number.isFinite(size) && size >= 0)) &&
