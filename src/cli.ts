@@ -68,14 +68,16 @@ async function main(): Promise<number> {
   const service = new Service({ config, log });
 
   let signals = 0;
-  const shutdown = (signal: string) => {
+  // A stop after a crash still saves the state and says offline, and then exits 1: a supervisor that
+  // restarts on failure (systemd's Restart=on-failure, Docker's on-failure) must see one.
+  const shutdown = (signal: string, exitCode = 0) => {
     if (++signals > 1) {
       log.warn({ signal }, 'second signal: exiting without waiting');
       process.exit(1);
     }
     log.info({ signal }, 'shutting down');
     service.stop().then(
-      () => process.exit(0),
+      () => process.exit(exitCode),
       (err) => {
         log.error({ err }, 'error during shutdown');
         process.exit(1);
@@ -86,7 +88,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
-    shutdown('uncaughtException');
+    shutdown('uncaughtException', 1);
   });
 
   await service.start();

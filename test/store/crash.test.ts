@@ -123,3 +123,28 @@ describe.each(['file', 'redis'])('kill -9 with the %s store', (kind) => {
     },
   );
 });
+
+describe('an uncaught exception', () => {
+  it('stops as a signal stops it, saving the state, and exits 1 so that a supervisor restarts the service', async () => {
+    const base = uniqueBase();
+    const port = await freePort();
+    const dataDir = tmpDir();
+    const config = { mqtt: { baseTopic: base, publishIntervalMs: 50 } };
+    const env = { DATA_DIR: dataDir, BROKER_PORT: String(port) };
+    // A fault injected from outside the code: on SIGUSR2, an exception nothing catches.
+    const fault = `data:text/javascript,process.on('SIGUSR2', () => setImmediate(() => { throw new Error('injected fault'); }));`;
+    const child = await PatterndProcess.start({ config, env, execArgv: ['--import', fault] });
+    const obs = await Observer.connect(`mqtt://127.0.0.1:${port}`, [`${base}/status`, `${base}/pattern/#`]);
+    await obs.publish(`${base}/access/nas`, JSON.stringify([{ key: 'kept' }, { key: 'kept' }]));
+    await obs.state(base, 'kept', (s) => s.accesses === 2);
+    expect(await child.stop('SIGUSR2')).toBe(1);
+    expect(child.output.join('')).toContain('injected fault');
+    await obs.close();
+
+    const again = await PatterndProcess.start({ config, env });
+    const late = await Observer.connect(`mqtt://127.0.0.1:${port}`, [`${base}/pattern/#`]);
+    expect((await late.state(base, 'kept')).accesses).toBe(2);
+    expect(await again.stop('SIGTERM')).toBe(0);
+    await late.close();
+  });
+});

@@ -16,6 +16,8 @@ export interface ChildOptions {
   /** Deep-merged into the config file given with --config. */
   config: Record<string, unknown>;
   env: Record<string, string>;
+  /** Node options before the script (e.g. `--import` of a module that injects a fault). */
+  execArgv?: string[];
 }
 
 export class PatterndProcess {
@@ -37,7 +39,7 @@ export class PatterndProcess {
     fs.writeFileSync(configFile, JSON.stringify(opts.config));
     bundled ??= bundle();
     const script = await bundled;
-    const proc = spawn(process.execPath, [script, '--config', configFile], {
+    const proc = spawn(process.execPath, [...(opts.execArgv ?? []), script, '--config', configFile], {
       cwd: PACKAGE_ROOT,
       // Only what the test sets: an inherited REDIS_URL or MQTT_URL would change the store or broker.
       env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '', ...opts.env },
