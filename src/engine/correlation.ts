@@ -12,7 +12,9 @@ import type { FieldIndex, RowTable } from './table.ts';
  *   - A global ring remembers `recentKeys` distinct keys, those that entered it last (key slot, latest
  *     access time, episode). When B's session starts, every A in the ring within the lag gets one credit
  *     for B per A-episode (Probability-Graph style, with bounded memory): O(ring) per session start, O(1)
- *     per other access, no scan over keys.
+ *     per other access, no scan over keys. Event time decides, not arrival: when A's session starts
+ *     and the ring holds a B whose session began after it within the lag (A's device sent its log late),
+ *     A is credited with B the same way.
  *   - Each key keeps its `partnersPerKey` strongest followers (slot + generation, so an evicted and reused
  *     slot is never mistaken for the old key); a new follower replaces the weakest — fewest follows, and
  *     of those the one first seen longest ago (Space-Saving spirit).
@@ -116,6 +118,8 @@ export class CorrelationDetector {
   private readonly ringGen: Uint32Array;
   private readonly ringTs: Float64Array;
   private readonly ringEpisode: Uint32Array;
+  /** When the entry's key began the session of its latest access (NaN: before it entered the ring). */
+  private readonly ringSessionTs: Float64Array;
   private ringHead = 0;
   /** See `rateOf`; −1 until read for the access being credited. */
   private followerRate = -1;
@@ -152,6 +156,7 @@ export class CorrelationDetector {
     this.ringGen = new Uint32Array(w);
     this.ringTs = new Float64Array(w);
     this.ringEpisode = new Uint32Array(w);
+    this.ringSessionTs = new Float64Array(w);
   }
 
   /** Index in the 32-bit views of `field` of `slot` (a scalar, or the first of an array). */
@@ -206,17 +211,31 @@ export class CorrelationDetector {
     // Only a session's first access can follow a leader: later ones belong to a session already under way
     // (a key busy all the time follows everything and is evidence of nothing), and skipping them keeps a
     // streaming key's thousands of reads from rescanning the ring.
+    const episode = this.row.u32[this.word(slot, this.at.episodes)];
     for (let n = 0, i = this.ringHead; newSession && n < this.ringSize; n++) {
       i = (i === 0 ? w : i) - 1;
       // The ring is in order of entry, not of latest access: every entry is looked at.
+      const other = this.ringSlot[i];
       const lag = ts - this.ringTs[i];
-      const leader = this.ringSlot[i];
-      if (!(lag >= 0 && lag <= this.cfg.maxLagMs) || leader === slot) continue;
-      if (this.keys.generation[leader] !== this.ringGen[i]) continue;
-      const weakest = this.credit(leader, this.ringEpisode[i], slot, gen, lag, ts);
-      if (weakest >= 0) this.addFollower(leader, weakest, this.ringEpisode[i], slot, gen, lag, ts);
+      const ahead = this.ringSessionTs[i] - ts;
+      const follows = lag >= 0 && lag <= this.cfg.maxLagMs;
+      const leads = ahead > 0 && ahead <= this.cfg.maxLagMs;
+      if (!(follows || leads) || other === slot || this.keys.generation[other] !== this.ringGen[i]) continue;
+      if (follows) {
+        const weakest = this.credit(other, this.ringEpisode[i], slot, gen, lag, ts);
+        if (weakest >= 0)
+          this.addFollower(other, weakest, this.ringEpisode[i], slot, gen, lag, this.rateOf(slot, ts));
+        continue;
+      }
+      // Arrived first but began later (event time decides, not arrival: a device that sends its log in
+      // batches delivers a leader after a follower that another device published at once): the entry's
+      // session follows this one.
+      const at = this.ringSessionTs[i];
+      const weakest = this.credit(slot, episode, other, this.ringGen[i], ahead, at);
+      if (weakest >= 0)
+        this.addFollower(slot, weakest, episode, other, this.ringGen[i], ahead, this.rates.rate(other, at));
     }
-    this.remember(slot, gen, ts, this.row.u32[this.word(slot, this.at.episodes)]);
+    this.remember(slot, gen, ts, episode, newSession);
   }
 
   /**
@@ -228,7 +247,7 @@ export class CorrelationDetector {
    * next read. Entries moved to the front at each access instead kept the ring in order of last access, but
    * scanning for the key and moving entries cost 5-10 % of the engine's time on interleaved sessions.
    */
-  private remember(slot: number, gen: number, ts: number, episode: number): void {
+  private remember(slot: number, gen: number, ts: number, episode: number, newSession: boolean): void {
     const { ringSlot, ringGen } = this;
     const atIndex = 8 * slot * this.row.stride8 + this.scratch.ringAt;
     let at = this.row.u8[atIndex];
@@ -239,7 +258,9 @@ export class CorrelationDetector {
       this.row.u8[atIndex] = at;
       ringSlot[at] = slot;
       ringGen[at] = gen;
+      this.ringSessionTs[at] = Number.NaN;
     }
+    if (newSession) this.ringSessionTs[at] = ts;
     this.ringTs[at] = ts;
     this.ringEpisode[at] = episode;
   }
@@ -318,7 +339,7 @@ export class CorrelationDetector {
 
   /**
    * A new follower of `leader` takes entry `n` (from `credit`), unless its chance of landing in the
-   * leader's episode window by itself is MAX_NEW_FOLLOWER_CHANCE or more.
+   * leader's episode window by itself, at `followerRate` (per ms), is MAX_NEW_FOLLOWER_CHANCE or more.
    */
   private addFollower(
     leader: number,
@@ -327,9 +348,9 @@ export class CorrelationDetector {
     follower: number,
     gen: number,
     lag: number,
-    ts: number,
+    followerRate: number,
   ) {
-    const expected = chance(this.rateOf(follower, ts), this.window(leader));
+    const expected = chance(followerRate, this.window(leader));
     if (expected >= MAX_NEW_FOLLOWER_CHANCE) return;
     if (this.row.u8[this.ruleFlag(leader, n)]) this.setRule(leader, n, false);
     const { u32, f32 } = this.row;

@@ -237,6 +237,33 @@ describe('correlation detector', () => {
   });
 });
 
+describe('arrival order', () => {
+  it('does not matter: leaders delivered seconds after their followers are correlated as when in order', () => {
+    const b = builder(77, DAY);
+    plantPairs(b, 6, (i) => 300 + 350 * i, 0.85, 1 / 600);
+    for (let i = 0; i < 20; i++) poisson(b, `noise/${i}`, 1 / 120);
+    const trace = b.build();
+    // The leaders' device sends its log in batches, 1-10 s after the fact; everything else arrives at once.
+    const order = Array.from({ length: trace.n }, (_, i) => i);
+    const arrival = (i: number) =>
+      trace.ts[i] + (trace.keyNames[trace.key[i]].startsWith('lead/') ? 1000 + (i % 10) * 1000 : 0);
+    order.sort((x, y) => arrival(x) - arrival(y));
+    const engine = new Engine(engineConfig());
+    for (const i of order)
+      engine.observe(trace.keyNames[trace.key[i]], trace.ts[i], trace.pos[i], trace.size[i]);
+    const inOrder = run(trace);
+    for (let i = 0; i < 6; i++) {
+      const late = engine.viewOf(`lead/${i}`)?.correlated.find((p) => p.key === `follow/${i}`);
+      const timely = view(inOrder, `lead/${i}`).correlated.find((p) => p.key === `follow/${i}`);
+      expect(timely, `lead/${i} in order`).toBeDefined();
+      expect(late, `lead/${i} delivered late`).toBeDefined();
+      expect(late?.confidence).toBeCloseTo(timely?.confidence ?? 0, 1);
+      expect(engine.viewOf(`follow/${i}`)?.correlated.some((p) => p.key === `lead/${i}`)).toBe(true);
+    }
+    for (let i = 0; i < 20; i++) expect(engine.viewOf(`noise/${i}`)?.correlated).toEqual([]);
+  });
+});
+
 describe('the recent keys a follower is credited to', () => {
   /**
    * Ten sessions of `a`, about ten minutes apart (at random: no schedule). Around each, `others` keys never seen before are read 20 times
