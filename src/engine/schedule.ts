@@ -114,6 +114,9 @@ export class ScheduleProfile {
    * latest) counts the share of the hour profile that its part covers, not the share of its 24 hours. A
    * key used only between 02:00 and 03:00 has had all of its latest day's use by 03:00, and counted as an
    * eighth of a day lived through, that day's weekday held eight days' share and was its only peak day.
+   * The hours of the first and latest accesses count as lived through whole: the profile knows no finer
+   * time, and a nightly job that reads for half a minute from 02:00 had lived through a 120th of its hour
+   * by its latest access, which made that day its only peak day, a different one each day.
    */
   private weekdaysPerExposure(slot: number, first: number, last: number): Float64Array {
     const { f64, f32 } = this.row;
@@ -122,10 +125,11 @@ export class ScheduleProfile {
     const ref = f64[r8 + this.at.ref];
     dayScratch.fill(0);
     // Weight before the last ten half-lives is under a thousandth of the latest: not worth a loop.
-    const from = Math.max(first, last - 10 * this.cfg.halfLifeDays * DAY_MS);
-    for (let dayStart = Math.floor(from / DAY_MS) * DAY_MS; dayStart < last; dayStart += DAY_MS) {
+    const from = Math.floor(Math.max(first, last - 10 * this.cfg.halfLifeDays * DAY_MS) / HOUR_MS) * HOUR_MS;
+    const until = (Math.floor(last / HOUR_MS) + 1) * HOUR_MS;
+    for (let dayStart = Math.floor(from / DAY_MS) * DAY_MS; dayStart < until; dayStart += DAY_MS) {
       const a = Math.max(dayStart, from);
-      const b = Math.min(dayStart + DAY_MS, last);
+      const b = Math.min(dayStart + DAY_MS, until);
       const wholeDay = (Math.exp((dayStart + DAY_MS - ref) * g) - Math.exp((dayStart - ref) * g)) / g;
       const lived = b - a === DAY_MS ? 1 : this.useBetween(2 * r8, a, b);
       dayScratch[weekdayOf(dayStart)] += wholeDay * lived;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import type { ScheduleDetail } from '../../src/engine/types.ts';
-import { DAY, engineConfig, HOUR, T0 } from './helpers.ts';
+import { DAY, engineConfig, HOUR, MINUTE, T0 } from './helpers.ts';
 
 /** The `schedule` detail of a key after `days` of accesses at the times `next` gives, one after another. */
 function scheduleAfter(days: number, next: (t: number) => number): ScheduleDetail | null {
@@ -83,6 +83,25 @@ describe('schedule', () => {
       };
       for (const days of [15, 18, 21, 24]) {
         const schedule = scheduleAfter(days, next);
+        expect(schedule?.peak_days, `seed ${seed}, ${days} days`).toEqual([]);
+        expect(schedule?.peak_hours, `seed ${seed}, ${days} days`).toEqual([2]);
+      }
+    }
+  });
+
+  it('gives a nightly job that reads for half a minute no peak days, read right after a run', () => {
+    // 500 reads 50 ms apart from a random minute past 02:00 every night: by its latest read, the day had
+    // lived through a 120th of the job's hour, and that day was the only peak day, a new one each day.
+    for (let seed = 1; seed <= 3; seed++) {
+      const rng = new Rng(seed);
+      const reads: number[] = [];
+      for (let night = 0; night < 19; night++) {
+        const start = T0 + night * DAY + 2 * HOUR + Math.floor(rng.next() * 50) * MINUTE;
+        for (let i = 0; i < 500; i++) reads.push(start + 50 * i);
+      }
+      for (const days of [8, 11, 15, 19]) {
+        let at = 0;
+        const schedule = scheduleAfter(days, () => reads[at++] ?? Number.POSITIVE_INFINITY);
         expect(schedule?.peak_days, `seed ${seed}, ${days} days`).toEqual([]);
         expect(schedule?.peak_hours, `seed ${seed}, ${days} days`).toEqual([2]);
       }
