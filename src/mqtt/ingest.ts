@@ -91,19 +91,12 @@ export class Ingest {
     if (count === DECLINED) return this.handleParsed(topic, payload);
     const now = this.begin(topic);
     const scanner = this.scanner;
-    const { keys, ts, position, size, batch, hints, entries } = scanner;
+    const { keys, ts, position, size, batch, entries } = scanner;
     for (let i = 0; i < count; i++) {
-      const slot = this.accept(
-        topic,
-        keys[i],
-        ts[i],
-        position[i],
-        size[i],
-        batch ? i : undefined,
-        now,
-        hints[i],
-      );
-      if (slot !== hints[i] && entries[i] >= 0) scanner.attach(entries[i], slot);
+      const entry = entries[i];
+      const hint = entry < 0 ? -1 : scanner.hintOf(entry);
+      const slot = this.accept(topic, keys[i], ts[i], position[i], size[i], batch ? i : undefined, now, hint);
+      if (entry >= 0 && slot !== hint) scanner.attach(entry, slot);
     }
     this.flushChanges();
   }

@@ -39,7 +39,7 @@ export const KEY_CACHE_ENTRIES = 8192;
 export const KEY_CACHE_BYTES = 128;
 const KEY_CACHE_WORDS = KEY_CACHE_BYTES / 4;
 /**
- * An entry of the cache: its key's hash, length, hint (see `hints`) and bytes, side by side, so that a
+ * An entry of the cache: its key's hash, length, hint (see `entries`) and bytes, side by side, so that a
  * lookup reads one or two cache lines of the CPU, not one in each of four arrays.
  */
 const HASH = 0;
@@ -47,9 +47,9 @@ const LENGTH = 1;
 const HINT = 2;
 const WORDS = 4;
 const ENTRY_WORDS = WORDS + KEY_CACHE_WORDS;
-/** Bytes of the cache's entries, and of the columns of a batch (3 of 8 bytes, 2 of 4) per item. */
+/** Bytes of the cache's entries, and of the columns of a batch (3 of 8 bytes, 1 of 4) per item. */
 export const KEY_CACHE_ENTRY_BYTES = 4 * ENTRY_WORDS;
-export const BATCH_COLUMN_BYTES = 3 * 8 + 2 * 4;
+export const BATCH_COLUMN_BYTES = 3 * 8 + 4;
 
 /** The bytes the scanner looks for. */
 enum Byte {
@@ -97,11 +97,10 @@ export class EventScanner {
   /** The events of the last accepted message, `count` of them: key, and NaN / NaN / 0 where absent. */
   readonly keys: string[];
   /**
-   * Per event, what the caller last attached to its key's cache entry (`attach`), or −1: the engine keeps
-   * its slot there, and finds the key without looking it up when the slot still holds it.
+   * Per event, its key's cache entry, or −1 when the key was not cached. The caller may attach a number to
+   * an entry (`attach`, read back with `hintOf`): the engine keeps the key's slot there, and finds the key
+   * without looking it up while the slot still holds it.
    */
-  readonly hints: Int32Array;
-  /** Per event, its key's cache entry, or −1 when the key was not cached. */
   readonly entries: Int32Array;
   readonly ts: Float64Array;
   readonly position: Float64Array;
@@ -128,7 +127,6 @@ export class EventScanner {
 
   constructor(private readonly maxItems: number) {
     this.keys = new Array(maxItems).fill('');
-    this.hints = new Int32Array(maxItems);
     this.entries = new Int32Array(maxItems);
     this.ts = new Float64Array(maxItems);
     this.position = new Float64Array(maxItems);
@@ -186,7 +184,6 @@ export class EventScanner {
               if (i < 0) return DECLINED;
               this.keys[n] = this.text;
               this.entries[n] = this.entry;
-              this.hints[n] = this.entry < 0 ? -1 : this.cache[this.entry * ENTRY_WORDS + HINT];
             } else if (field === Field.Op) {
               // Printable ASCII only: its length in bytes is then its length in characters.
               const start = i + 1;
@@ -320,6 +317,11 @@ export class EventScanner {
   /** Attaches `hint` to a cache entry (from `entries`); it is −1 again when the entry takes another key. */
   attach(entry: number, hint: number): void {
     this.cache[entry * ENTRY_WORDS + HINT] = hint;
+  }
+
+  /** What was last attached to cache entry `entry` (−1: nothing, or −1 itself). */
+  hintOf(entry: number): number {
+    return this.cache[entry * ENTRY_WORDS + HINT];
   }
 
   /** Reads the JSON number at `i` into `number`; returns the index after it, or DECLINED. */
