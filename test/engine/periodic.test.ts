@@ -216,9 +216,30 @@ describe('periodic detector', () => {
     expect(periodicTime.reduce((a, t) => a + t, 0) / (keys.length * 40 * DAY)).toBeLessThan(0.05);
   });
 
+  it('does not call a key used three to six times every evening within three hours periodic', () => {
+    // Uses within 19:00-22:00 spread just under 5 % of the day around one daily phase, where several
+    // starts per beat used to pass as a job with a tight schedule: 17 of 20 such keys were periodic.
+    const b = builder(28, 40 * DAY);
+    const keys = Array.from({ length: 8 }, (_, i) => `evening3h/${i}`);
+    for (const key of keys)
+      for (let day = T0; day < T0 + 40 * DAY; day += DAY) {
+        const uses = b.rng.int(3, 6);
+        const times = Array.from({ length: uses }, () => day + b.rng.uniform(19, 22) * HOUR);
+        for (const t of times.sort((x, y) => x - y)) b.add(key, t);
+      }
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of keys) expect(view(r, key).patterns, key).not.toContain('periodic');
+    const periodicTime = keys.map((k) =>
+      episodes(r.timelines.get(k), PERIODIC, trace.end).reduce((sum, [from, to]) => sum + to - from, 0),
+    );
+    expect(periodicTime.reduce((a, t) => a + t, 0) / (keys.length * 40 * DAY)).toBeLessThan(0.05);
+  });
+
   it('keeps jobs that touch their key more than once per run periodic: a second job, a run resuming', () => {
-    // Several starts per beat are a habit only when they wander: two jobs at fixed times of day and a
-    // backup that resumes after a long pause have them too, at the same offsets every day.
+    // Several starts per beat are a habit only when they wander: two or three jobs at fixed times of day
+    // and a backup that resumes after a long pause, once or twice, have them too, at the same offsets
+    // every day.
     const b = builder(27, 30 * DAY);
     const session = (key: string, at: number, reads: number) => {
       for (let i = 0; i < reads; i++) b.add(key, at + i * 300, i * 65536, 65536);
@@ -233,6 +254,12 @@ describe('periodic detector', () => {
         const backup = day + 3 * HOUR + jitter();
         session(`backup/${i}`, backup, 300);
         session(`backup/${i}`, backup + 300 * 300 + 40 * MINUTE + b.rng.uniform(0, 10 * MINUTE), 300);
+        session(`jobs/three/${i}`, day + 2 * HOUR + jitter(), 20);
+        session(`jobs/three/${i}`, day + 2.75 * HOUR + jitter(), 20);
+        session(`jobs/three/${i}`, day + 4 * HOUR + jitter(), 20);
+        let resumed = day + 3 * HOUR + jitter();
+        for (let part = 0; part < 3; part++, resumed += 300 * 300 + b.rng.uniform(40, 50) * MINUTE)
+          session(`backup/twice/${i}`, resumed, 300);
       }
     const trace = b.build();
     const r = run(trace);
