@@ -1,4 +1,5 @@
 import type { EngineConfig } from '../config.ts';
+import { binomialUpperTail } from './stats.ts';
 import type { FieldIndex, RowTable } from './table.ts';
 import type { PeriodicDetail } from './types.ts';
 
@@ -32,8 +33,9 @@ import type { PeriodicDetail } from './types.ts';
  *      (b) enough expected beats are present (`minFillRatio` while the starts are in phase, more with
  *          strays: `STRAYS_FILL_RATIO`), every residue class of the beats mod 2 and mod 3 holds some of
  *          them (`MIN_CLASS_SHARE`: not a fraction of the true period), and unless each start beyond a
- *          beat's first keeps its time, at most `MAX_STARTS_PER_BEAT` lie on each on average (uses at
- *          random times within the same hours of every day are a habit, not a job);
+ *          beat's first keeps its time, at most `MAX_STARTS_PER_BEAT` lie on each on average, and no
+ *          more beats hold a second start than strays explain (`extrasCrowdBeats`): uses at random times
+ *          within the same hours of every day are a habit, not a job;
  *      (c) the phase holds: a Gaussian likelihood-ratio test between "fixed schedule + independent timing
  *          errors" (gap errors are then anti-correlated: each late run is followed by a short gap) and
  *          "renewal process" (each gap independent: a steady reader whose errors accumulate, a random
@@ -1027,8 +1029,14 @@ function fitFrom(
   let thirds1 = 0;
   const nearBound = cfg.maxJitter * out.period;
   let latestNear = -1;
+  let nearAll = 0;
+  let nearBeats = 0;
   for (let i = 0; i < n; i++) {
-    if (Math.abs(resid[i]) <= nearBound) latestNear = i;
+    if (Math.abs(resid[i]) <= nearBound) {
+      nearAll++;
+      nearBeats += +(latestNear < 0 || beats[i] !== beats[latestNear]);
+      latestNear = i;
+    }
     if (Math.abs(resid[i]) > limit) continue;
     near += +(Math.abs(resid[i]) <= nearBound);
     if (prev < 0 || beats[i] !== beats[prev]) {
@@ -1064,7 +1072,8 @@ function fitFrom(
       (out.score >= LOW_FILL_MIN_SCORE ? cfg.minFillRatio : Math.max(cfg.minFillRatio, STRAYS_FILL_RATIO)) &&
     Math.min(oddBeats, distinct - oddBeats, thirds0, thirds1, distinct - thirds0 - thirds1) >=
       MIN_CLASS_SHARE * distinct &&
-    (near <= MAX_STARTS_PER_BEAT * distinct ||
+    ((near <= MAX_STARTS_PER_BEAT * distinct &&
+      !extrasCrowdBeats(nearAll - nearBeats, n - nearAll, 2 * cfg.maxJitter)) ||
       laterStartsKeepTime(n, nearBound, LATER_START_SPREAD * out.period));
   if (out.ok && !phaseHolds) {
     out.ok = findSteps(onLine, minLogRatio);
@@ -1077,6 +1086,21 @@ function fitFrom(
   if (latestNear >= 0) out.beat += beats[latestNear] * out.period;
   return n - onLine;
 }
+
+/**
+ * Are the `extras` (starts near a beat that already has one) more than strays explain, given the `far`
+ * starts (near no beat) and the share `nearShare` of the period that is near a beat? A stray lands anywhere
+ * in the period, so of the strays that are not a beat's only start about `nearShare` are near one; a key
+ * used once or twice every evening at random times has its second uses near the beat and none far from
+ * it. That is a habit, not a job with strays: at 1.5 starts per beat it passed `MAX_STARTS_PER_BEAT`, and
+ * 17-20 of 20 such keys were periodic after a month (now 0-2; `laterStartsKeepTime` still lets
+ * jobs that touch their key twice per run through). Tested at `HABIT_ALPHA` with the binomial tail's
+ * Chernoff bound, which errs towards strays: six second uses in six evenings, none far, are a habit.
+ */
+function extrasCrowdBeats(extras: number, far: number, nearShare: number): boolean {
+  return extras >= 3 && binomialUpperTail(extras, extras + far, nearShare) < HABIT_ALPHA;
+}
+const HABIT_ALPHA = 0.001;
 
 /**
  * Do the beats with several starts near the schedule (within `near` of it) have each start beyond their
