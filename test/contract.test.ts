@@ -155,19 +155,27 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
       ]),
     );
     await obs.publish(`${base}/access/nas`, '{"key": "\\udc00"}');
+    // Not UTF-8, so not JSON: decoded, each broken sequence became U+FFFD and such keys merged into one.
+    const broken = Buffer.concat([
+      Buffer.from('{"key": "bad-'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}'),
+    ]);
+    await obs.publish(`${base}/access/nas`, broken);
     await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'good/3' }));
     await obs.state(base, 'good/3');
     await obs.state(base, 'good/1');
     const good2 = await obs.state(base, 'good/2');
     expect(good2.last_ts).toBe(Date.parse('2026-11-20T12:00:00.000Z'));
     const deadline = Date.now() + 5000;
-    while (errors().length - before < 12 && Date.now() < deadline)
+    while (errors().length - before < 13 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
     const got = errors().slice(before);
     const reasons = got.map((e) => e.reason as string);
     expect(reasons.some((r) => r.startsWith('invalid JSON'))).toBe(true);
     expect(reasons.some((r) => r.startsWith('payload too large'))).toBe(true);
     expect(reasons.some((r) => r.startsWith('payload must be'))).toBe(true);
+    expect(reasons.filter((r) => r.startsWith('invalid UTF-8'))).toHaveLength(1);
     expect(reasons.some((r) => r.startsWith('key:'))).toBe(true);
     expect(reasons.filter((r) => r.startsWith('key: must be valid Unicode'))).toHaveLength(2);
     expect(
@@ -180,7 +188,7 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
     const stats = JSON.parse(
       await obs.waitFor(`${base}/stats`, (p) => {
         const s = JSON.parse(p);
-        return s.rejected_events >= 9 && s.rejected_messages >= 3;
+        return s.rejected_events >= 9 && s.rejected_messages >= 4;
       }),
     );
     expect(stats.rejected_by_reason).toBeTypeOf('object');

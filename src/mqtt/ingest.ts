@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
 import type { ErrorReporter } from './errors.ts';
@@ -103,6 +104,9 @@ export class Ingest {
 
   /** The full path, for every message the scanner declines: JSON.parse, then each item checked on its own. */
   private handleParsed(topic: string, payload: Buffer): void {
+    // Decoding would turn each broken sequence into U+FFFD, and keys broken alike into one key: JSON text
+    // is UTF-8 (RFC 8259), so a message that is not is not JSON.
+    if (!isUtf8(payload)) return this.rejectMessage(topic, 'invalid UTF-8: the payload must be UTF-8 text');
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));

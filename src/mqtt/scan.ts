@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 /**
  * The fast path of ingest: reads plain access payloads straight from the message bytes into columns, in
  * place of JSON.parse, the per-item checks and a fresh string per key.
@@ -299,14 +300,14 @@ export class EventScanner {
 
   /**
    * A key with a byte that is not printable ASCII, from its first byte at `start`: UTF-8 is decoded as the
-   * full path's `toString('utf8')` decodes it (a broken sequence is U+FFFD in both: it ends at the quote,
-   * an ASCII byte), and not cached; a control character is not JSON, and an escape (NUL among them) is the
-   * full path's to decode.
+   * full path's `toString('utf8')` decodes it, and not cached. Broken UTF-8 and an escape (NUL among them)
+   * are the full path's to reject or decode; a control character is not JSON.
    */
   private scanUnusualKey(b: Uint8Array, start: number): number {
     let end = start;
     for (let c = b[end]; c !== Byte.Quote; c = b[++end])
       if (end >= b.length || c < 0x20 || c === Byte.Backslash) return DECLINED;
+    if (!isUtf8(b.subarray(start, end))) return DECLINED;
     const key = utf8.call(b, start, end);
     if (key.length === 0 || key.length > MAX_KEY_CHARS) return DECLINED;
     this.text = key;
