@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../bench/rng.ts';
 import { AWKWARD_NAMES } from '../bench/workloads.ts';
@@ -152,7 +153,9 @@ describe('ingest scanner', () => {
         continue;
       }
       accepted++;
-      // The full path would parse it, and judge every item valid, with the values the scanner read.
+      // The full path would parse it (UTF-8 text only), and judge every item valid, with the values the
+      // scanner read.
+      expect(isUtf8(bytes)).toBe(true);
       const body = JSON.parse(bytes.toString('utf8'));
       const items = Array.isArray(body) ? body : [body];
       expect(items.length).toBe(count);
@@ -189,6 +192,13 @@ describe('ingest scanner', () => {
       '',
     ])
       expect(scanner.scan(Buffer.from(text)), text).toBe(DECLINED);
+    // Not UTF-8, in the key or in a field nobody reads: the full path rejects the message.
+    const broken = Buffer.from([0xff, 0xfe]);
+    for (const [before, after] of [
+      ['{"key":"a', '"}'],
+      ['{"key":"a","device":"', '"}'],
+    ])
+      expect(scanner.scan(Buffer.concat([Buffer.from(before), broken, Buffer.from(after)]))).toBe(DECLINED);
   });
 
   it('gives back the same string for a key it has seen, so the key index compares pointers', () => {

@@ -1097,10 +1097,10 @@ function fitFrom(
  * jobs that touch their key twice per run through). Tested at `HABIT_ALPHA` with the binomial tail's
  * Chernoff bound, which errs towards strays: six second uses in six evenings, none far, are a habit.
  */
+const HABIT_ALPHA = 0.001;
 function extrasCrowdBeats(extras: number, far: number, nearShare: number): boolean {
   return extras >= 3 && binomialUpperTail(extras, extras + far, nearShare) < HABIT_ALPHA;
 }
-const HABIT_ALPHA = 0.001;
 
 /**
  * Do the beats with several starts near the schedule (within `near` of it) have each start beyond their

@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 /**
  * The fast path of ingest: reads plain access payloads straight from the message bytes into columns, in
  * place of JSON.parse, the per-item checks and a fresh string per key.
@@ -23,6 +22,7 @@ import { isUtf8 } from 'node:buffer';
  * what the full path accepts, with the same values (test/scan.test.ts holds it to JSON.parse on seeded
  * payloads and junk).
  */
+import { isUtf8 } from 'node:buffer';
 import { MAX_KEY_CHARS, MAX_OP_CHARS, MAX_TS } from './validate.ts';
 
 export const DECLINED = -1;
@@ -166,11 +166,15 @@ export class EventScanner {
         if (c !== Byte.CloseBrace)
           for (;;) {
             // The field's name. One with an escape is declined: JSON.parse would decode it (`k\u0065y` is
-            // `key`).
+            // `key`); so is one that is not UTF-8, which the full path rejects.
             if (c !== Byte.Quote) return DECLINED;
             const nameStart = i + 1;
-            for (c = b[++i]; c !== Byte.Quote; c = b[++i])
+            let asciiName = true;
+            for (c = b[++i]; c !== Byte.Quote; c = b[++i]) {
               if (i >= end || c < 0x20 || c === Byte.Backslash) return DECLINED;
+              if (c > 0x7e) asciiName = false;
+            }
+            if (!asciiName && !isUtf8(b.subarray(nameStart, i))) return DECLINED;
             const field = fieldNamed(b, nameStart, i - nameStart);
             if (field === Field.Refused || (field !== Field.Unknown && seen & (1 << field))) return DECLINED;
             seen |= 1 << field;
@@ -459,15 +463,21 @@ function fieldNamed(b: Uint8Array, start: number, length: number): number {
  */
 function skipString(b: Uint8Array, i: number, plain: boolean): number {
   if (b[i] !== Byte.Quote) return DECLINED;
+  const start = i + 1;
+  let ascii = true;
   for (let c = b[++i]; c !== Byte.Quote; c = b[++i]) {
     if (i >= b.length || c < 0x20) return DECLINED;
     if (c === Byte.Backslash) {
       if (plain) return DECLINED;
       i = skipEscape(b, i);
       if (i < 0) return DECLINED;
-    } else if (plain && c > 0x7e) return DECLINED;
+    } else if (c > 0x7e) {
+      if (plain) return DECLINED;
+      ascii = false;
+    }
   }
-  return i + 1;
+  // Broken UTF-8 anywhere in a message is the full path's to reject, ignored field or not.
+  return ascii || isUtf8(b.subarray(start, i)) ? i + 1 : DECLINED;
 }
 
 /** The bytes that may follow a backslash besides `u`. */

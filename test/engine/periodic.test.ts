@@ -8,6 +8,14 @@ import { builder, DAY, engineConfig, HOUR, MINUTE, reporting, run, SECOND, T0, v
 
 const cfg = engineConfig().periodic;
 
+/** Share of the time over `span` (ms) before `end` that `keys` were reported periodic, together. */
+function periodicShare(r: ReturnType<typeof run>, keys: string[], end: number, span: number): number {
+  let time = 0;
+  for (const key of keys)
+    for (const [from, to] of episodes(r.timelines.get(key), PERIODIC, end)) time += to - from;
+  return time / (keys.length * span);
+}
+
 function fitStarts(times: number[]): PeriodicFit {
   const out = emptyFit();
   fitSchedule(Float64Array.from(times), times.length, cfg, out);
@@ -210,10 +218,7 @@ describe('periodic detector', () => {
       expect(v.schedule?.peak_hours, key).toEqual(expect.arrayContaining([19, 20, 21]));
     }
     // Nor for long on the way (such keys were periodic 80 % of the time).
-    const periodicTime = keys.map((k) =>
-      episodes(r.timelines.get(k), PERIODIC, trace.end).reduce((sum, [from, to]) => sum + to - from, 0),
-    );
-    expect(periodicTime.reduce((a, t) => a + t, 0) / (keys.length * 40 * DAY)).toBeLessThan(0.05);
+    expect(periodicShare(r, keys, trace.end, 40 * DAY)).toBeLessThan(0.05);
   });
 
   it('does not call a key used three to six times every evening within three hours periodic', () => {
@@ -230,10 +235,7 @@ describe('periodic detector', () => {
     const trace = b.build();
     const r = run(trace);
     for (const key of keys) expect(view(r, key).patterns, key).not.toContain('periodic');
-    const periodicTime = keys.map((k) =>
-      episodes(r.timelines.get(k), PERIODIC, trace.end).reduce((sum, [from, to]) => sum + to - from, 0),
-    );
-    expect(periodicTime.reduce((a, t) => a + t, 0) / (keys.length * 40 * DAY)).toBeLessThan(0.05);
+    expect(periodicShare(r, keys, trace.end, 40 * DAY)).toBeLessThan(0.05);
   });
 
   it('does not call a key used once or twice every evening at random times periodic', () => {
