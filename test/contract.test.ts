@@ -152,6 +152,8 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
         // Valid JSON (`"lone\ud800"`) but no character, so no topic can name it: it stopped the service.
         { key: 'lone\ud800' },
         { key: 'good/2', ts: '2026-11-20T12:00:00.000Z' },
+        // Optional fields written as null (Python's None) are absent, not wrong.
+        { key: 'good/null', ts: null, position: null, size: null, op: null, context: null },
       ]),
     );
     await obs.publish(`${base}/access/nas`, '{"key": "\\udc00"}');
@@ -165,6 +167,7 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
     await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'good/3' }));
     await obs.state(base, 'good/3');
     await obs.state(base, 'good/1');
+    await obs.state(base, 'good/null');
     const good2 = await obs.state(base, 'good/2');
     expect(good2.last_ts).toBe(Date.parse('2026-11-20T12:00:00.000Z'));
     const deadline = Date.now() + 5000;

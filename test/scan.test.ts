@@ -47,6 +47,9 @@ const UNKNOWN_VALUES = [
   'null',
 ];
 
+/** An optional field's value, or now and then null (how many serializers write an unset field). */
+const orNull = (rnd: Rnd, value: string) => (rnd() < 0.1 ? 'null' : value);
+
 /** A plain event as JSON text: key, some of the numbers, maybe op and unknown fields, in any order. */
 function plainEvent(rnd: Rnd): string {
   const fields = [`"key":${JSON.stringify(pick(rnd, KEYS))}`];
@@ -54,14 +57,17 @@ function plainEvent(rnd: Rnd): string {
   // A time must also be at most 8.64e15, the largest a Date holds.
   if (rnd() < 0.7)
     fields.push(
-      `"ts":${pick(
+      `"ts":${orNull(
         rnd,
-        nonNegative.filter((n) => Number(n) <= 8.64e15),
+        pick(
+          rnd,
+          nonNegative.filter((n) => Number(n) <= 8.64e15),
+        ),
       )}`,
     );
-  if (rnd() < 0.7) fields.push(`"position":${pick(rnd, NUMBERS)}`);
-  if (rnd() < 0.6) fields.push(`"size":${pick(rnd, nonNegative)}`);
-  if (rnd() < 0.5) fields.push(`"op":${pick(rnd, ['"read"', '""', `"${'w'.repeat(32)}"`])}`);
+  if (rnd() < 0.7) fields.push(`"position":${orNull(rnd, pick(rnd, NUMBERS))}`);
+  if (rnd() < 0.6) fields.push(`"size":${orNull(rnd, pick(rnd, nonNegative))}`);
+  if (rnd() < 0.5) fields.push(`"op":${orNull(rnd, pick(rnd, ['"read"', '""', `"${'w'.repeat(32)}"`]))}`);
   if (rnd() < 0.2)
     fields.push(
       `${pick(rnd, ['"device"', '"__proto__"', '"constructor"', '"ké"'])}:${pick(rnd, UNKNOWN_VALUES)}`,

@@ -70,6 +70,7 @@ enum Byte {
   /** OR-ed into an ASCII letter, this makes it lower case. */
   LowerCase = 0x20,
   LowerE = 0x65,
+  LowerN = 0x6e,
 }
 
 /** Field numbers; bit `1 << field` marks a field as seen in the current event. */
@@ -189,6 +190,9 @@ export class EventScanner {
               if (i < 0) return DECLINED;
               this.keys[n] = this.text;
               this.entries[n] = this.entry;
+            } else if (c === Byte.LowerN && sameBytes(NULL, b, i)) {
+              // An optional field set to null is absent, as on the full path.
+              i += NULL.length;
             } else if (field === Field.Op) {
               // Printable ASCII only: its length in bytes is then its length in characters.
               const start = i + 1;
@@ -498,3 +502,4 @@ function isHex(c: number): boolean {
 }
 
 const LITERALS = ['true', 'false', 'null'].map((word) => Buffer.from(word));
+const NULL = LITERALS[2];

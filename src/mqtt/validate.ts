@@ -28,6 +28,12 @@ export const KEY_REQUIRED = `key: required, a string of 1–${MAX_KEY_CHARS} cha
  */
 const NOT_WELL_FORMED = 'must be valid Unicode (a lone surrogate such as \\ud800 is not a character)';
 
+/**
+ * An optional field that may also be `null`, read as absent: many serializers (Python's `json.dumps` of
+ * `None`, a C struct with unset members) write unset fields as null rather than leaving them out.
+ */
+const absentIfNull = <T extends z.ZodType>(field: T) => field.nullish().transform((v) => v ?? undefined);
+
 export const accessEventSchema = z.object({
   key: z
     .string({ error: KEY_REQUIRED.slice('key: '.length) })
@@ -35,15 +41,15 @@ export const accessEventSchema = z.object({
     .max(MAX_KEY_CHARS, `must be at most ${MAX_KEY_CHARS} characters`)
     .refine((k) => !k.includes('\u0000'), 'must not contain NUL')
     .refine((k) => k.isWellFormed(), NOT_WELL_FORMED),
-  ts: z
-    .union([z.number().finite().min(0).max(MAX_TS), isoTimestamp], {
+  ts: absentIfNull(
+    z.union([z.number().finite().min(0).max(MAX_TS), isoTimestamp], {
       error: 'must be epoch milliseconds or an ISO-8601 date string',
-    })
-    .optional(),
-  position: z.number({ error: 'must be a finite number' }).finite().optional(),
-  size: z.number({ error: 'must be a non-negative number' }).finite().min(0).optional(),
-  op: z.string({ error: 'must be a short string' }).max(MAX_OP_CHARS).optional(),
-  context: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
+    }),
+  ),
+  position: absentIfNull(z.number({ error: 'must be a finite number' }).finite()),
+  size: absentIfNull(z.number({ error: 'must be a non-negative number' }).finite().min(0)),
+  op: absentIfNull(z.string({ error: 'must be a short string' }).max(MAX_OP_CHARS)),
+  context: absentIfNull(z.record(z.string(), z.unknown(), { error: 'must be an object' })),
 });
 
 export type AccessEvent = z.output<typeof accessEventSchema>;
