@@ -33,7 +33,7 @@ export function topics(base: string): Topics {
     pattern: (key: string) => `${base}/pattern/${encodeURIComponent(key.toWellFormed())}`,
     patternPrefix: `${base}/pattern`,
     patternFilter: `${base}/pattern/#`,
-    requestFilter: `${base}/request/+`,
+    requestFilter: `${base}/request/#`,
     requestPrefix: `${base}/request/`,
     response: (command: string) => `${base}/response/${command}`,
   };

@@ -161,6 +161,8 @@ describe('bridge requests', () => {
     expect(unknown.transaction).toBe('x1');
     const odd = await raw('a b$ü', '{}');
     expectError(odd, /unknown command/);
+    // A Zigbee2MQTT habit (bridge/request/device/rename): a nested command gets an answer, not silence.
+    expectError(await raw('device/rename', '{}'), /unknown command "device\/rename"/);
     const invalid = await request('health', { verbose: true });
     expectError(invalid, /verbose/);
     expect(invalid.transaction).toMatch(/^tx-/);
