@@ -82,7 +82,10 @@ export class Service {
     this.log = opts.log ?? createLogger(opts.config.log);
     this.clock = opts.clock ?? Date.now;
     this.topics = topics(opts.config.mqtt.baseTopic);
-    this.engine = new Engine(opts.config.engine, { clock: this.clock });
+    this.engine = new Engine(opts.config.engine, {
+      clock: this.clock,
+      announceAheadMs: opts.config.prediction.enabled ? opts.config.prediction.lookaheadMs : 0,
+    });
     this.predictor = opts.config.prediction.enabled
       ? new Predictor(this.engine, opts.config.prediction)
       : undefined;

@@ -175,6 +175,68 @@ describe('predictions', () => {
   });
 });
 
+describe('the state published for a key that goes quiet', () => {
+  it('moves on with time: the run after a missed one, each run announced ahead, the trend of each day', () => {
+    // The service publishes a key's state when the engine marks it changed; here the latest state marked
+    // is kept per key as the retained topic would be, and compared, minute by minute, with the state
+    // computed afresh (the bridge's answers). Before, a key that went quiet kept the `next_ts` of a run
+    // missed an hour before, a prediction of it, and the trend of the day of its last access.
+    const engine = new Engine(config.engine, { announceAheadMs: config.prediction.lookaheadMs });
+    const predictor = new Predictor(engine, config.prediction);
+    const rnd = mulberry32(27);
+    const timeDependent = (slot: number) => {
+      const v = engine.view(slot);
+      const periodic = predictor.forKey(slot, engine.now).filter((p) => p.reason === 'periodic');
+      return { next_ts: v.periodic?.next_ts ?? null, periodic, trend: v.trend };
+    };
+    const published = new Map<string, ReturnType<typeof timeDependent>>();
+    const observe = (key: string, ts: number) => {
+      predictor.observe(engine.observe(key, ts, Number.NaN, 0), ts, Number.NaN, 0);
+      engine.drainChanges((slot) => published.set(engine.keys.keys[slot], timeDependent(slot)));
+    };
+    const HOUR = 3_600_000;
+    const DAY = 24 * HOUR;
+    // An hourly job at :15 that misses one run and stops after four days; a database read ~300 times a
+    // day that stops after six; a key read every minute keeps engine time moving, as live traffic does.
+    const events: [string, number][] = [];
+    for (let h = 0; h < 4 * 24; h++)
+      if (h !== 60) events.push(['jobs/hourly', T0 + h * HOUR + 15 * 60_000 + (rnd() - 0.5) * 40_000]);
+    for (let t = T0 + rnd() * 300_000; t < T0 + 6 * DAY; t += -Math.log(1 - rnd()) * 288_000)
+      events.push(['office.db', t]);
+    for (let t = T0; t < T0 + 9 * DAY; t += 60_000) events.push(['clock', t]);
+    events.sort((a, b) => a[1] - b[1]);
+    let checked = 0;
+    let stale = 0;
+    let announced = 0;
+    for (const [key, ts] of events) {
+      observe(key, ts);
+      if (key !== 'clock') continue;
+      for (const quiet of ['jobs/hourly', 'office.db']) {
+        const slot = engine.keys.slotOf(quiet);
+        if (slot < 0) continue;
+        const now = timeDependent(slot);
+        const last = published.get(quiet);
+        // A key read today has a trend that moves with the hour (today's count is extrapolated); once
+        // quiet for a day, only a new day moves it.
+        const quietForADay = ts - engine.lastAccess(slot) > DAY;
+        checked++;
+        if (
+          last?.next_ts !== now.next_ts ||
+          JSON.stringify(last?.periodic) !== JSON.stringify(now.periodic) ||
+          (quietForADay && JSON.stringify(last?.trend) !== JSON.stringify(now.trend))
+        )
+          stale++;
+        announced += +(now.periodic.length > 0);
+      }
+    }
+    expect(checked).toBeGreaterThan(20_000);
+    expect(stale).toBe(0);
+    // The job was periodic and announced ahead of its runs, and the database's trend fell after it stopped.
+    expect(announced).toBeGreaterThan(50 * 5);
+    expect(published.get('office.db')?.trend?.direction).toBe('falling');
+  });
+});
+
 describe('predictions over MQTT', () => {
   it('publishes B/predictions, a per-key `predicted` list, and answers B/request/predict', async () => {
     const { startService, Observer, bridgeRequest } = await import('./support/harness.ts');

@@ -23,7 +23,7 @@ import {
   rowMigration,
   type StoredFields,
 } from './table.ts';
-import { TrendTracker, trendFields } from './trend.ts';
+import { DAY_MS, TrendTracker, trendFields } from './trend.ts';
 import {
   BURST,
   CORRELATED,
@@ -84,6 +84,11 @@ let _prefetched = 0;
 export interface EngineOptions {
   /** Wall clock (epoch ms). Injected so tests and replays control time; defaults to "no wall clock". */
   clock?: () => number;
+  /**
+   * How long before a periodic key's next run its view announces it (the predictions' lookahead; 0: not
+   * announced). The view changes then with time alone, so the key is reviewed then.
+   */
+  announceAheadMs?: number;
 }
 
 export interface EngineCounters {
@@ -112,6 +117,9 @@ export class Engine {
   private readonly stored: StoredFields[];
   private readonly persisted: NamedSection[];
   private readonly clock: () => number;
+  private readonly announceAheadMs: number;
+  /** When the next day begins in engine time (0: not yet known), for `newDay`. */
+  private nextDayAt = 0;
   private readonly review = new TimeHeap();
 
   /** Engine time (epoch ms). */
@@ -142,6 +150,7 @@ export class Engine {
     opts: EngineOptions = {},
   ) {
     this.clock = opts.clock ?? (() => 0);
+    this.announceAheadMs = opts.announceAheadMs ?? 0;
     const cap = Math.min(1024, cfg.maxKeys);
     this.keys = new KeyRegistry(cfg.maxKeys, cap);
     const trendSection = trendFields(cfg.trend.days);
@@ -259,7 +268,23 @@ export class Engine {
     this.refresh(slot);
     this.refreshTouched();
     if (this.review.peekTime() <= this.now) this.sweep();
+    if (this.now >= this.nextDayAt) this.newDay();
     return slot;
+  }
+
+  /**
+   * At each new day (engine time, UTC) the trend of every key accessed within its window of days changes,
+   * and their views are marked changed: one pass over the keys a day. In the review heap instead, each key
+   * would hold an entry until midnight, left behind whenever an earlier review came first or the key was
+   * evicted — a heap growing with the day's evictions and bursts, not with the keys. The first day seen
+   * only sets the boundary: a restored or new engine has published nothing stale yet.
+   */
+  private newDay(): void {
+    const today = TrendTracker.dayOf(this.now);
+    if (this.nextDayAt > 0)
+      for (const slot of this.keys.slots())
+        if (this.trend.changesOn(slot, today, this.lastAccess(slot))) this.markChanged(slot, CHANGED);
+    this.nextDayAt = (today + 1) * DAY_MS;
   }
 
   /**
@@ -291,6 +316,7 @@ export class Engine {
       if (wall > this.now) this.now = wall;
     }
     this.sweep();
+    if (this.now >= this.nextDayAt) this.newDay();
   }
 
   /** Entries in the review heap, stale ones included (the soak checks that it stays bounded). */
@@ -313,7 +339,7 @@ export class Engine {
       if (this.keys.generation[slot] !== gen || this.reviewAt(slot) !== at) continue;
       this.setReviewAt(slot, 0);
       // Its view changes later than when it was scheduled (a bursting key accessed since): look again then.
-      const due = this.nextChange(slot);
+      const due = this.nextChange(slot, at - 1);
       if (due > this.now) {
         this.scheduleReview(slot, due);
         continue;
@@ -350,12 +376,23 @@ export class Engine {
       this.setChanges++;
     }
     this.markChanged(slot, mask !== old ? URGENT : CHANGED);
-    this.scheduleReview(slot, this.nextChange(slot));
+    this.scheduleReview(slot, this.nextChange(slot, this.now));
   }
 
-  /** When the key's view next changes with time alone (Infinity: never). */
-  private nextChange(slot: number): number {
-    return Math.min(this.burst.endsAt(slot), this.periodic.expiresAt(slot));
+  /**
+   * When, after `after`, the key's view next changes with time alone (Infinity: never): a burst ends, a
+   * schedule expires, a periodic key's next run comes within the announcement or its `next_ts` passes
+   * (a missed run: the view moves on to the run after it). A new day, which changes the trends, is
+   * `newDay`'s. Without these reviews a key that went quiet kept a retained state from its last access —
+   * `next_ts` of a run missed an hour before, the trend of days ago — while the bridge's answers, computed
+   * when asked, had moved on.
+   */
+  private nextChange(slot: number, after: number): number {
+    return Math.min(
+      this.burst.endsAt(slot),
+      this.periodic.expiresAt(slot),
+      this.periodic.viewChangesAt(slot, after, this.announceAheadMs),
+    );
   }
 
   /**

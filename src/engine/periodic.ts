@@ -1455,15 +1455,30 @@ export class PeriodicDetector {
     return true;
   }
 
+  /** The first beat of the key's schedule after `now` (after its latest run, at the least). */
+  private nextBeat(r8: number, now: number): number {
+    const p = this.row.f64[r8 + this.at.period];
+    const beat = this.row.f64[r8 + this.at.beat];
+    return beat + Math.max(1, Math.ceil((now - beat) / p)) * p;
+  }
+
+  /**
+   * When, after `after`, the view of a periodic key changes with time alone: its next run comes within
+   * `announceMs` (predictions list it from then), or that run's time passes and `next_ts` moves on.
+   */
+  viewChangesAt(slot: number, after: number, announceMs: number): number {
+    if (!this.isActive(slot)) return Number.POSITIVE_INFINITY;
+    const next = this.nextBeat(this.r8(slot), after);
+    return announceMs > 0 && next - announceMs > after ? next - announceMs : Math.floor(next) + 1;
+  }
+
   detail(slot: number, now: number): PeriodicDetail {
     const { f64, f32, u32 } = this.row;
     const r8 = this.r8(slot);
     const p = f64[r8 + this.at.period];
-    const beat = f64[r8 + this.at.beat];
-    const ahead = Math.max(1, Math.ceil((now - beat) / p));
     return {
       period_s: Math.round(p) / 1000,
-      next_ts: Math.round(beat + ahead * p),
+      next_ts: Math.round(this.nextBeat(r8, now)),
       jitter_s: Math.round(f32[2 * r8 + this.at.jitter]) / 1000,
       occurrences: u32[2 * r8 + this.at.count],
     };

@@ -10,7 +10,7 @@ import type { TrendDetail } from './types.ts';
  * the Mann–Kendall test (the usual companion of Sen's slope). The current day is extrapolated from the
  * part of it that has passed, so a trend does not "fall" every morning.
  */
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 /** The ring holds exactly the configured number of days: no per-key bytes for days never fitted. */
 export function trendFields(days: number) {
@@ -75,6 +75,22 @@ export class TrendTracker {
     const steps = Math.min(day - from, this.width);
     for (let d = day - steps + 1; d <= day; d++) u32[this.bucket(slot, d)] = 0;
     i32[newest] = day;
+  }
+
+  /** The day (UTC) of `ts`: the trend's buckets, and when its view changes with time alone. */
+  static dayOf(ts: number): number {
+    return Math.floor(ts / DAY_MS);
+  }
+
+  /**
+   * Does the new day `today` change the trend of a key last accessed at `last`? It does until that access
+   * has left the window of days; then the trend is flat at no accesses, and stays so.
+   */
+  changesOn(slot: number, today: number, last: number): boolean {
+    return (
+      this.row.u8[8 * slot * this.row.stride8 + this.at.seen] === 1 &&
+      today - TrendTracker.dayOf(last) <= this.cfg.days
+    );
   }
 
   detail(slot: number, now: number): TrendDetail | null {
