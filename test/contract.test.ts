@@ -197,6 +197,34 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('contract over %s broker', 
     expect(stats.rejected_by_reason).toBeTypeOf('object');
   });
 
+  it.skipIf(skip)('reads a batch in time order, whatever order its events come in', async () => {
+    // A device that writes its queue newest first, or shuffled: fed as they came, every read stepped back
+    // and the stream was random.
+    const t = Date.now() - 10_000;
+    const chunks = (key: string, extra = {}) =>
+      Array.from({ length: 40 }, (_, i) => ({
+        key,
+        ts: t + i * 50,
+        position: i * 65536,
+        size: 65536,
+        ...extra,
+      }));
+    const shuffled = chunks('order/shuffled');
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = (i * 7919) % (i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+    }
+    await obs.publish(`${base}/access/nas`, JSON.stringify(chunks('order/reversed').reverse()));
+    await obs.publish(`${base}/access/nas`, JSON.stringify(shuffled));
+    // With a `context`, the full path reads the batch.
+    await obs.publish(`${base}/access/nas`, JSON.stringify(chunks('order/full', { context: {} }).reverse()));
+    for (const key of ['order/reversed', 'order/shuffled', 'order/full']) {
+      const state = await obs.state(base, key, (s) => s.accesses === 40);
+      expect(state.patterns, key).toContain('sequential');
+      expect(state.sequential, key).toMatchObject({ direction: 'forward', stride: 65536 });
+    }
+  });
+
   it.skipIf(skip)('publishes B/stats as retained JSON counters', async () => {
     const stats = JSON.parse(await obs.waitFor(`${base}/stats`, (p) => JSON.parse(p).events > 0));
     expect(stats).toMatchObject({

@@ -65,6 +65,16 @@ export class Ingest {
   onAccess: ((slot: number, key: string, ts: number, position: number, size: number) => void) | undefined;
 
   private readonly scanner: EventScanner;
+  /** The valid events of a batch on the full path, in the scanner's form, and each one's index in it. */
+  private readonly parsed: {
+    keys: string[];
+    ts: Float64Array;
+    position: Float64Array;
+    size: Float64Array;
+    index: Int32Array;
+  };
+  /** The order in which a batch's events are fed when they are not in time order (`timeOrder`). */
+  private readonly order: Int32Array;
   /** Interned source of the message being fed (`begin`). */
   private source = 0;
   /** Sources already warned about timestamps that look like epoch seconds. */
@@ -77,6 +87,15 @@ export class Ingest {
     private readonly opts: IngestOptions,
   ) {
     this.scanner = new EventScanner(opts.maxBatchItems);
+    const n = opts.maxBatchItems;
+    this.parsed = {
+      keys: [],
+      ts: new Float64Array(n),
+      position: new Float64Array(n),
+      size: new Float64Array(n),
+      index: new Int32Array(n),
+    };
+    this.order = new Int32Array(n);
   }
 
   handle(topic: string, payload: Buffer): void {
@@ -93,7 +112,9 @@ export class Ingest {
     const now = this.begin(topic);
     const scanner = this.scanner;
     const { keys, ts, position, size, batch, entries } = scanner;
-    for (let i = 0; i < count; i++) {
+    const order = this.timeOrder(ts, count, now);
+    for (let n = 0; n < count; n++) {
+      const i = order === null ? n : order[n];
       const entry = entries[i];
       const hint = entry < 0 ? -1 : scanner.hintOf(entry);
       const slot = this.accept(topic, keys[i], ts[i], position[i], size[i], batch ? i : undefined, now, hint);
@@ -121,9 +142,18 @@ export class Ingest {
           `batch too large: ${body.length} items exceeds the limit of ${this.opts.maxBatchItems}`,
         );
       }
-      for (let i = 0; i < body.length; i++) this.item(topic, body[i], i, now);
+      let valid = 0;
+      for (let i = 0; i < body.length; i++) if (this.item(topic, body[i], i, valid)) valid++;
+      const { keys, ts, position, size, index } = this.parsed;
+      const order = this.timeOrder(ts, valid, now);
+      for (let n = 0; n < valid; n++) {
+        const i = order === null ? n : order[n];
+        this.accept(topic, keys[i], ts[i], position[i], size[i], index[i], now);
+      }
     } else if (typeof body === 'object' && body !== null) {
-      this.item(topic, body, undefined, now);
+      const { keys, ts, position, size } = this.parsed;
+      if (this.item(topic, body, undefined, 0))
+        this.accept(topic, keys[0], ts[0], position[0], size[0], undefined, now);
     } else {
       return this.rejectMessage(topic, 'payload must be an event object or an array of events');
     }
@@ -137,23 +167,62 @@ export class Ingest {
     return this.opts.now();
   }
 
-  private item(topic: string, raw: unknown, index: number | undefined, now: number): void {
+  /**
+   * Checks one item; a valid one is written at `at` in `parsed` (returns true), an invalid one reported
+   * with its `index` in the batch.
+   */
+  private item(topic: string, raw: unknown, index: number | undefined, at: number): boolean {
     // zod builds an error object with a stack for every failure (~10–30 µs); the two commonest kinds of
     // junk are named here for free so a flood of junk batches cannot buy much CPU.
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      return this.rejectEvent(topic, 'event must be a JSON object', index);
+      this.rejectEvent(topic, 'event must be a JSON object', index);
+      return false;
     }
     const fields = raw as Record<string, unknown>;
-    if (typeof fields.key !== 'string') return this.rejectEvent(topic, KEY_REQUIRED, index);
+    if (typeof fields.key !== 'string') {
+      this.rejectEvent(topic, KEY_REQUIRED, index);
+      return false;
+    }
     let ev: AccessEvent;
     if (isPlainEvent(fields)) {
       ev = fields;
     } else {
       const parsed = accessEventSchema.safeParse(raw);
-      if (!parsed.success) return this.rejectEvent(topic, describe(parsed.error), index);
+      if (!parsed.success) {
+        this.rejectEvent(topic, describe(parsed.error), index);
+        return false;
+      }
       ev = parsed.data;
     }
-    this.accept(topic, ev.key, ev.ts ?? Number.NaN, ev.position ?? Number.NaN, ev.size ?? 0, index, now);
+    const out = this.parsed;
+    out.keys[at] = ev.key;
+    out.ts[at] = ev.ts ?? Number.NaN;
+    out.position[at] = ev.position ?? Number.NaN;
+    out.size[at] = ev.size ?? 0;
+    out.index[at] = index ?? -1;
+    return true;
+  }
+
+  /**
+   * The order in which to feed `count` events with times `ts` (NaN: received `now`): null when they are
+   * in time order already, as nearly every batch is; else their indexes sorted by time, ties in batch
+   * order. Fed as they came, a batch written newest first — or shuffled by a device's queue — read as
+   * every access stepping back, and a stream it held was random; an access that came after a later one
+   * is late to the engine, which leaves it out of the stream.
+   */
+  private timeOrder(ts: Float64Array, count: number, now: number): Int32Array | null {
+    let previous = Number.NEGATIVE_INFINITY;
+    let i = 0;
+    for (; i < count; i++) {
+      const t = Number.isNaN(ts[i]) ? now : ts[i];
+      if (t < previous) break;
+      previous = t;
+    }
+    if (i === count) return null;
+    const order = this.order.subarray(0, count);
+    for (let j = 0; j < count; j++) order[j] = j;
+    const at = (j: number) => (Number.isNaN(ts[j]) ? now : ts[j]);
+    return order.sort((a, b) => at(a) - at(b) || a - b);
   }
 
   /**
