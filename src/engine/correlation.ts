@@ -272,7 +272,8 @@ export class CorrelationDetector {
 
   /**
    * Credits `follower` to `leader`'s episode if it is already one of its followers and returns −1;
-   * otherwise returns the entry a new follower takes: an empty or dead one first, else the weakest. While
+   * otherwise returns the entry a new follower takes: its own when its rule had stopped (`stopped`), an
+   * empty or dead one first, else the weakest. While
    * no key was removed since the entries were last all seen alive, the same pass finds that entry; else
    * `firstFree` looks at each follower's generation.
    */
@@ -298,6 +299,7 @@ export class CorrelationDetector {
       }
       if (u32[p + SLOT] === follower && u32[p + GEN] === gen) {
         if (u32[p + EPISODE] === episode) return -1;
+        if (this.coincidenceAfterStop(leader, n, follower, count, ts)) return n;
         u32[p + EPISODE] = episode;
         // Its second follow: the episodes since its first get their chance of a coincidence at its usual
         // rate (its recent rate now counts the very access being credited).
@@ -404,9 +406,10 @@ export class CorrelationDetector {
    * the rule of succession, (follows + 1) / (trials + 2), so that 4 follows of 4 do not make one miss
    * impossible. Why: counted since the follower was first seen, a rule that stopped holding (a player that
    * no longer fetches subtitles) stayed listed for three times as many episodes as it had held — 900 after
-   * 300 — until its share fell under `minConfidence`. A run of misses is what a stop looks like, and the
-   * same evidence as before is there when the follower comes back: the rule holds again at its next follow.
-   * The leader's episode under way is not a miss yet.
+   * 300 — until its share fell under `minConfidence`. A run of misses is what a stop looks like; the same
+   * evidence as before is there when the follower comes back, and the rule holds again at its next follow —
+   * unless chance explains that follow (`coincidenceAfterStop`). The leader's episode under way is not a
+   * miss yet.
    */
   private stopped(leader: number, n: number, count: number, trials: number): boolean {
     const misses =
@@ -414,6 +417,28 @@ export class CorrelationDetector {
     if (misses <= 0) return false;
     const confidence = (count + 1) / (trials + 2);
     return misses * Math.log1p(-confidence) < Math.log(this.cfg.maxPValue);
+  }
+
+  /**
+   * Is this follow of a rule that had stopped more likely the follower's own access than the rule
+   * resuming: would the follower, at its usual rate, have landed in one of the leader's episodes since its
+   * last follow by itself with a chance of `COINCIDENCE_AFTER_STOP` or more? Then the entry starts its
+   * evidence over (`credit`): kept, one chance follow after 164 misses in a row listed a dead rule again at
+   * its old confidence and support (0.54, 176 follows), for hours each time. A follower that resumes after
+   * a short break, which chance rarely explains, finds its rule with its evidence.
+   */
+  private coincidenceAfterStop(
+    leader: number,
+    n: number,
+    follower: number,
+    count: number,
+    ts: number,
+  ): boolean {
+    if (count < this.cfg.minSupport || !this.stopped(leader, n, count, this.trials(leader, n))) return false;
+    const misses =
+      this.row.u32[this.word(leader, this.at.episodes)] - this.row.u32[this.entry(leader, n) + EPISODE];
+    const byItself = chance(this.rates.usualRate(follower, ts), this.window(leader));
+    return 1 - (1 - byItself) ** misses >= COINCIDENCE_AFTER_STOP;
   }
 
   /**
@@ -595,6 +620,9 @@ export function emptyRule(): RuleView {
  * seen once per episode, lost its entry to them before it was seen again (half the pairs were found).
  */
 const MAX_NEW_FOLLOWER_CHANCE = 0.5;
+
+/** See `coincidenceAfterStop`. */
+const COINCIDENCE_AFTER_STOP = 0.1;
 
 /**
  * Chance that a key at `rate` (per ms) shows up within one episode window (ms) of a leader by itself: at

@@ -163,6 +163,45 @@ describe('correlation detector', () => {
     }
   });
 
+  it('does not list a rule again that chance brings back after it stopped', () => {
+    // A leader read every ten minutes or so, its follower a few seconds after each, for a day; then the
+    // follower is read on its own, as often. Now and then it lands within the lag of a leader's read by
+    // chance: with the old evidence kept, each such coincidence listed the rule again for hours, at the
+    // confidence and support of the day it held.
+    let listedAfterStop = 0;
+    let episodesAfterStop = 0;
+    for (const seed of [1, 2, 3, 4]) {
+      const rng = new Rng(seed);
+      const engine = new Engine(engineConfig());
+      const listed = () =>
+        engine.viewOf('app/leader')?.correlated.some((p) => p.key === 'app/follower') ?? false;
+      const events: [string, number][] = [];
+      const stop = T0 + DAY;
+      for (let t = T0; t < T0 + 3 * DAY; t += rng.exp(10 * 60 * SECOND)) {
+        events.push(['app/leader', t]);
+        events.push([
+          'app/follower',
+          t < stop ? t + rng.uniform(1, 5) * SECOND : t + rng.exp(10 * 60 * SECOND),
+        ]);
+      }
+      events.sort((a, b) => a[1] - b[1]);
+      let dropped = false;
+      for (const [key, t] of events) {
+        engine.observe(key, t, Number.NaN, 0);
+        if (key !== 'app/leader') continue;
+        if (t < stop) continue;
+        dropped ||= !listed();
+        if (!dropped) continue;
+        episodesAfterStop++;
+        listedAfterStop += +listed();
+      }
+      expect(dropped, `seed ${seed}`).toBe(true);
+    }
+    expect(episodesAfterStop).toBeGreaterThan(1000);
+    console.log('LISTED', listedAfterStop, episodesAfterStop);
+    expect(listedAfterStop / episodesAfterStop).toBeLessThan(0.02);
+  });
+
   it('finds almost no rules among independent keys of many rates', () => {
     const b = builder(42, DAY);
     for (let i = 0; i < 40; i++) poisson(b, `indep/${i}`, 10 ** b.rng.uniform(-3.5, -0.5));
