@@ -64,13 +64,20 @@ describe('predictions', () => {
   });
 
   it('predicts each of several interleaved readers of one key', () => {
-    const { predictor, observe } = setup();
+    const { engine, predictor, observe } = setup();
     // Two or three clients of one file in strict turns: the key's previous access is always another
     // reader's, and steps taken from it predicted nothing at all (coverage 0).
     for (let clients = 2; clients <= 3; clients++) {
-      for (let i = 0; i < 600; i++) {
-        const c = i % clients;
-        observe(`shared${clients}.mkv`, T0 + i * 50, (Math.floor(i / clients) + c * 10_000) * 65536, 65536);
+      const key = `shared${clients}.mkv`;
+      const chunk = (c: number, n: number) => (n + c * 10_000) * 65536;
+      for (let i = 0; i < 600; i++)
+        observe(key, T0 + i * 50, chunk(i % clients, Math.floor(i / clients)), 65536);
+      // The key's `predicted` list names every reader's next chunk, not only the latest reader's.
+      const slot = engine.keys.slotOf(key);
+      const listed = predictor.forKey(slot, engine.lastAccess(slot)).map((p) => p.position);
+      for (let c = 0; c < clients; c++) {
+        const read = Math.floor(600 / clients) + (c < 600 % clients ? 1 : 0);
+        expect(listed, `${key}, reader ${c}`).toContain(chunk(c, read));
       }
     }
     const s = predictor.stats.byReason.sequential;

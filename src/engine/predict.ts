@@ -286,22 +286,20 @@ export class Predictor {
   private candidates(slot: number, now: number, emit: Emit): void {
     const engine = this.engine;
     const k = this.row(slot);
-    if (engine.sequential.isActive(slot)) {
-      const score = engine.sequential.score(slot);
+    const score = this.streamScore(slot);
+    if (score > 0) {
       const floor = this.minProbability[SEQUENTIAL];
-      if (score >= this.cfg.confidenceThreshold && score >= floor) {
-        // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
-        // current access size (streams differ in request size; the key's majority stride mixes them).
-        const step = k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
-        const gap = Math.max(k.gap[slot], 1);
-        // While request sizes vary, only the next start is known; further ones would be guesses.
-        const ahead = k.contiguous[slot] && !k.steady[slot] ? 1 : k.degree[slot];
-        for (let i = 1; i <= ahead && step !== 0; i++) {
-          // The key is sequential, but is this stream likely to get i steps further?
-          const p = score * this.survival(k.run[slot], i);
-          if (p < floor) break;
-          emit(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
-        }
+      // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
+      // current access size (streams differ in request size; the key's majority stride mixes them).
+      const step = k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
+      const gap = Math.max(k.gap[slot], 1);
+      // While request sizes vary, only the next start is known; further ones would be guesses.
+      const ahead = k.contiguous[slot] && !k.steady[slot] ? 1 : k.degree[slot];
+      for (let i = 1; i <= ahead && step !== 0; i++) {
+        // The key is sequential, but is this stream likely to get i steps further?
+        const p = score * this.survival(k.run[slot], i);
+        if (p < floor) break;
+        emit(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
       }
     }
     // A key that leads a rule is correlated; most keys are not, and skip looking at each follower entry.
@@ -316,6 +314,29 @@ export class Predictor {
     }
   }
 
+  /** The key's sequential score when it is high enough to predict from, else 0. */
+  private streamScore(slot: number): number {
+    if (!this.engine.sequential.isActive(slot)) return 0;
+    const score = this.engine.sequential.score(slot);
+    return score >= this.cfg.confidenceThreshold && score >= this.minProbability[SEQUENTIAL] ? score : 0;
+  }
+
+  /**
+   * The next chunk of each other reader of a key read by several at once, as of its latest access at `at`:
+   * `candidates` follows the latest access's stream only, and the key's `predicted` list named one reader's
+   * chunks while the others' came every other access. (Each reader's were issued at its own accesses.)
+   */
+  private otherStreams(slot: number, at: number, emit: Emit): void {
+    const score = this.streamScore(slot);
+    const k = this.keys.c;
+    const p = score * this.survival(k.run[slot], 1);
+    if (score === 0 || p < this.minProbability[SEQUENTIAL]) return;
+    const next = at + Math.max(k.gap[slot], 1);
+    this.engine.sequential.forOtherStreams(slot, k.lastPos[slot], (pos, step) =>
+      emit(slot, pos + step, k.lastSize[slot], p, next, SEQUENTIAL),
+    );
+  }
+
   /**
    * The key's `predicted` list at `now`: what patternd expects to be accessed next because of this key's
    * latest access — as issued then, less what is overdue beyond its reason's grace. Reckoned from `now`,
@@ -324,7 +345,7 @@ export class Predictor {
    */
   forKey(slot: number, now: number): Prediction[] {
     const out: Prediction[] = [];
-    this.candidates(slot, this.engine.lastAccess(slot), (target, pos, _size, p, expected, reason) => {
+    const keep: Emit = (target, pos, _size, p, expected, reason) => {
       if (
         out.length < this.cfg.maxPredictions &&
         expected + this.graceMs[reason] >= now &&
@@ -332,7 +353,11 @@ export class Predictor {
       ) {
         out.push(this.describeOne(target, pos, p, expected, reason));
       }
-    });
+    };
+    const last = this.engine.lastAccess(slot);
+    // The other readers' next chunks first: the latest reader's stream can fill the list on its own.
+    this.otherStreams(slot, last, keep);
+    this.candidates(slot, last, keep);
     if (this.engine.periodic.isActive(slot) && out.length < this.cfg.maxPredictions) {
       const next = this.engine.periodic.detail(slot, now).next_ts;
       if (next - now <= this.cfg.lookaheadMs) {

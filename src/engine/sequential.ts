@@ -423,12 +423,14 @@ export class SequentialDetector {
     return false;
   }
 
-  detail(slot: number): SequentialDetail {
-    const { f32, u32, u8 } = this.row;
-    const r8 = slot * this.row.stride8;
-    const r4 = 2 * r8;
+  /**
+   * Puts the heads of the key's live streams in `headOrder`, the most recently used first, and returns how
+   * many there are (0 when no head has continued a stream).
+   */
+  private liveStreams(r8: number): number {
+    const { u32, u8 } = this.row;
     const flags = u8[8 * r8 + this.at.active];
-    const now = stamp(u32[r4 + this.at.positioned]);
+    const now = stamp(u32[2 * r8 + this.at.positioned]);
     // Heads that continued, most recently used first (insertion sort of at most STREAM_HEADS).
     let continuedHeads = 0;
     for (let h = 0; h < STREAM_HEADS; h++) {
@@ -452,10 +454,32 @@ export class SequentialDetector {
     for (let i = 0; i < continuedHeads && headAges[i] <= LIVE_SPACING * (streams + 1); i++) {
       if (!this.nearCounted(r8, headOrder[i], streams)) headOrder[streams++] = headOrder[i];
     }
+    return streams;
+  }
+
+  /**
+   * Calls `fn` with the latest position and step of each live stream of the key but the one that ends at
+   * `latest` (the latest access's, the caller's to follow from the access itself): where the other readers
+   * of a file shared by several are, so that their next chunks are predicted too.
+   */
+  forOtherStreams(slot: number, latest: number, fn: (pos: number, step: number) => void): void {
+    const r8 = slot * this.row.stride8;
+    const streams = this.liveStreams(r8);
+    const { f64, f32 } = this.row;
+    for (let i = 0; i < streams; i++) {
+      const h = headOrder[i];
+      const pos = f64[r8 + this.at.headPos + h];
+      const step = f32[2 * r8 + this.at.headStride + h];
+      if (pos !== latest && step !== 0) fn(pos, step);
+    }
+  }
+
+  detail(slot: number): SequentialDetail {
+    const r4 = 2 * slot * this.row.stride8;
     return {
-      direction: f32[r4 + this.at.direction] >= 0 ? 'forward' : 'backward',
+      direction: this.row.f32[r4 + this.at.direction] >= 0 ? 'forward' : 'backward',
       stride: Math.abs(this.signedStride(slot)),
-      streams: Math.max(1, streams),
+      streams: Math.max(1, this.liveStreams(slot * this.row.stride8)),
     };
   }
 }
