@@ -85,6 +85,25 @@ describe('predictions', () => {
     expect(s.precision).toBeGreaterThan(0.8);
   });
 
+  it("keeps a stream's readahead through events delivered twice, at once or late", () => {
+    const { engine, predictor, observe } = setup();
+    const rnd = mulberry32(30);
+    const chunk = (i: number) => [T0 + i * 50, i * 65536, 65536] as const;
+    for (let i = 0; i < 400; i++) {
+      observe('film.mkv', ...chunk(i));
+      // A third of the events come again: at once (a retry), or with a batch delivered again later.
+      if (rnd() < 0.15) observe('film.mkv', ...chunk(i));
+      else if (rnd() < 0.18 && i >= 10) observe('film.mkv', ...chunk(i - 10));
+    }
+    const slot = engine.keys.slotOf('film.mkv');
+    const listed = predictor.forKey(slot, engine.lastAccess(slot));
+    // The readahead grew as with a clean stream, from where the stream is, not where an old event was.
+    expect(listed.length).toBe(config.prediction.maxPredictions);
+    expect(listed.map((p) => p.position)).toEqual(
+      Array.from({ length: listed.length }, (_, j) => (400 + j) * 65536),
+    );
+  });
+
   it('learns where streams end and stops predicting past it', () => {
     const { predictor, issued, observe } = setup();
     // 300 files, each read once from start to end in 16 requests of 4 KiB. Readahead without a length
