@@ -202,6 +202,21 @@ describe('validation fast path', () => {
   });
 });
 
+describe('ISO-8601 timestamps', () => {
+  it('are read in the basic format too, with its fractions and offsets', () => {
+    const tsOf = (ts: string) => accessEventSchema.parse({ key: 'k', ts }).ts;
+    const cases: [string, string][] = [
+      ['20261207T080000Z', '2026-12-07T08:00:00Z'],
+      ['20261207T080000.5Z', '2026-12-07T08:00:00.5Z'],
+      ['20261207T080000,25+0100', '2026-12-07T08:00:00.25+01:00'],
+      ['20261207T080000-05', '2026-12-07T08:00:00-05:00'],
+      ['20261207T080000+01:30', '2026-12-07T08:00:00+01:30'],
+    ];
+    for (const [basic, extended] of cases) expect(tsOf(basic), basic).toBe(Date.parse(extended));
+    expect(accessEventSchema.safeParse({ key: 'k', ts: '20261207T0800' }).success).toBe(false);
+  });
+});
+
 describe('timestamps in epoch seconds', () => {
   it('are taken as the contract says, and said once per source in the log', () => {
     const warnings: { topic: string; as_seconds: string }[] = [];

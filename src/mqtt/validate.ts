@@ -8,13 +8,27 @@ const isoTimestamp = z
   .string()
   .max(64)
   .transform((s, ctx) => {
-    const ms = Date.parse(s);
+    const ms = Date.parse(extendedIso(s));
     if (Number.isNaN(ms)) {
       ctx.addIssue({ code: 'custom', message: 'must be epoch milliseconds or an ISO-8601 date string' });
       return z.NEVER;
     }
     return ms;
   });
+
+/**
+ * ISO 8601's basic format (`20261207T080000Z`, `20261207T080000,5+0100`) in the extended form that
+ * `Date.parse` reads; any other string as it is. Devices with little room for text send the basic one.
+ */
+const BASIC_ISO = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+function extendedIso(s: string): string {
+  const m = BASIC_ISO.exec(s);
+  if (!m) return s;
+  const [, year, month, day, hour, minute, second, fraction, zone = ''] = m;
+  // ±hh, ±hhmm or ±hh:mm: the hours, then the minutes when given.
+  const offset = zone.length > 1 ? `${zone.slice(0, 3)}:${zone.length > 3 ? zone.slice(-2) : '00'}` : zone;
+  return `${year}-${month}-${day}T${hour}:${minute}:${second}${fraction ? `.${fraction}` : ''}${offset}`;
+}
 
 /** The largest time a Date can hold (epoch ms). */
 export const MAX_TS = 8.64e15;
