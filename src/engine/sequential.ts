@@ -53,6 +53,15 @@ export const sequentialFields = {
 
 const ACTIVE = 1;
 /**
+ * Bit 7 of `active`: every access of the key so far began exactly where the one before it ended, or at
+ * position 0 (read again from the start) — the key has only ever been read whole, front to back. A photo
+ * or a thumbnail read in 3-8 chunks never reaches `minLength` steps, and read `random`, the opposite of
+ * what it is; reads at random that happen to start at 0 and go on exactly contiguous for three steps come
+ * by chance once in B⁴ for a file of B chunks, so `WHOLE_READ_STEPS` such steps make it sequential.
+ */
+const WHOLE = 0x80;
+const WHOLE_READ_STEPS = 3;
+/**
  * How one-sided the continuing steps must be (|direction|, 1: all one way) to enter and to stay sequential.
  * Hysteresis, as for the share: a job that reads a small file from its start every minute makes three
  * steps forward and one back (the jump to the start, a few units behind where it ended) per run, so its
@@ -255,6 +264,9 @@ export class SequentialDetector {
       this.placeHead(r8, h, pos, size, Math.abs(lead) <= MAX_STEP ? lead : 0, now);
       u8[flags] &= ~continuedBit(h);
     }
+    const exact = hit === 1 && step > 0 && (this.lastContiguous || (size === 0 && step === 1));
+    const whole = n === 1 ? pos === 0 : (u8[flags] & WHOLE) !== 0 && (exact || pos === 0);
+    u8[flags] = whole ? u8[flags] | WHOLE : u8[flags] & ~WHOLE;
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
     if (n > 1) {
       f32[r4 + this.at.shareNum] = f32[r4 + this.at.shareNum] * (1 - this.alpha) + this.alpha * hit;
@@ -336,10 +348,15 @@ export class SequentialDetector {
     const flags = 8 * r8 + this.at.active;
     const was = u8[flags] & ACTIVE;
     const share = this.share(slot);
+    const steps = u16[4 * r8 + this.at.steps];
+    // A key that entered read whole (`WHOLE`) and then skipped or stepped back before `minLength` steps
+    // keeps to the share's hysteresis until the steps can judge its direction: dropped at once, a stream
+    // from the start with a chunk out of order went random and came back at its eighth step.
     const now =
-      u16[4 * r8 + this.at.steps] >= this.cfg.minLength &&
-      share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
-      Math.abs(this.direction(slot)) >= (was ? DIRECTION_EXIT : DIRECTION_ENTER)
+      (steps >= this.cfg.minLength
+        ? share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
+          Math.abs(this.direction(slot)) >= (was ? DIRECTION_EXIT : DIRECTION_ENTER)
+        : was && share >= this.cfg.exitThreshold) || this.readWhole(r8)
         ? 1
         : 0;
     u8[flags] = (u8[flags] & ~ACTIVE) | now;
@@ -385,8 +402,19 @@ export class SequentialDetector {
    * 0 until `minLength` steps were seen.
    */
   score(slot: number): number {
-    const steps = this.row.u16[4 * slot * this.row.stride8 + this.at.steps];
-    return steps >= this.cfg.minLength ? this.share(slot) * Math.abs(this.direction(slot)) : 0;
+    const r8 = slot * this.row.stride8;
+    const steps = this.row.u16[4 * r8 + this.at.steps];
+    const streamed = steps >= this.cfg.minLength ? this.share(slot) * Math.abs(this.direction(slot)) : 0;
+    // Read whole: as the rule of succession would have it, every step of `steps` went on.
+    return this.readWhole(r8) ? Math.max(streamed, steps / (steps + 1)) : streamed;
+  }
+
+  /** Has the key (row at `r8`) only ever been read whole, front to back, with enough steps to tell (`WHOLE`)? */
+  private readWhole(r8: number): boolean {
+    return (
+      (this.row.u8[8 * r8 + this.at.active] & WHOLE) !== 0 &&
+      this.row.u16[4 * r8 + this.at.steps] >= WHOLE_READ_STEPS
+    );
   }
 
   /** The dominant stride with its direction's sign (negative: backward). */

@@ -160,6 +160,34 @@ describe('sequential detector', () => {
     expect(falseStarts).toBeLessThanOrEqual(10);
   });
 
+  it('calls a small file read whole, front to back in 4-8 chunks, sequential; read at random, not', () => {
+    // Too short for `minLength` steps, a photo or a thumbnail read front to back read random.
+    const e = new Engine(engineConfig());
+    const rng = new Rng(48);
+    const sequentialKeys = (prefix: string) =>
+      [...e.keys.slots()].filter((slot) => {
+        const v = e.view(slot);
+        return v.key.startsWith(prefix) && v.patterns.includes('sequential');
+      }).length;
+    let t = T0;
+    for (let k = 0; k < 120; k++) {
+      const reads = 4 + (k % 5);
+      const chunks = 4 + (k % 13);
+      for (let i = 0; i < reads; i++, t += 120) {
+        e.observe(`photo/${k}.jpg`, t, i * 65536, 65536);
+        e.observe(`thumb/${k}`, t + 40, i, 0);
+        e.observe(`db/${k}`, t + 80, rng.int(0, chunks - 1) * 4096, 4096);
+      }
+      t += HOUR;
+    }
+    expect(sequentialKeys('photo/')).toBe(120);
+    expect(sequentialKeys('thumb/')).toBe(120);
+    expect(sequentialKeys('db/')).toBe(0);
+    const photo = e.viewOf('photo/0.jpg');
+    expect(photo?.pattern).toBe('sequential');
+    expect(photo?.confidence).toBeGreaterThanOrEqual(0.75);
+  });
+
   it('scores agree with the patterns: what is not sequential scores as random', () => {
     // A share of steps that continue alone scored 1 for both keys below, which are random.
     const e = new Engine(engineConfig());
