@@ -212,19 +212,23 @@ describe('the state published for a key that goes quiet', () => {
     const rnd = mulberry32(27);
     const timeDependent = (slot: number) => {
       const v = engine.view(slot);
-      const periodic = predictor.forKey(slot, engine.now).filter((p) => p.reason === 'periodic');
-      return { next_ts: v.periodic?.next_ts ?? null, periodic, trend: v.trend };
+      const predicted = predictor.forKey(slot, engine.now);
+      return { next_ts: v.periodic?.next_ts ?? null, predicted, trend: v.trend };
     };
     const published = new Map<string, ReturnType<typeof timeDependent>>();
-    const observe = (key: string, ts: number) => {
-      predictor.observe(engine.observe(key, ts, Number.NaN, 0), ts, Number.NaN, 0);
+    const observe = (key: string, ts: number, position = Number.NaN) => {
+      predictor.observe(engine.observe(key, ts, position, 65536), ts, position, 65536);
       engine.drainChanges((slot) => published.set(engine.keys.keys[slot], timeDependent(slot)));
     };
     const HOUR = 3_600_000;
     const DAY = 24 * HOUR;
     // An hourly job at :15 that misses one run and stops after four days; a database read ~300 times a
-    // day that stops after six; a key read every minute keeps engine time moving, as live traffic does.
-    const events: [string, number][] = [];
+    // day that stops after six; a film streamed for a while on two evenings; a key read every minute keeps
+    // engine time moving, as live traffic does.
+    const events: [string, number, number?][] = [];
+    for (const evening of [1, 2])
+      for (let i = 0; i < 300; i++)
+        events.push(['film.mkv', T0 + evening * DAY + 20 * HOUR + i * 200, i * 65536]);
     for (let h = 0; h < 4 * 24; h++)
       if (h !== 60) events.push(['jobs/hourly', T0 + h * HOUR + 15 * 60_000 + (rnd() - 0.5) * 40_000]);
     for (let t = T0 + rnd() * 300_000; t < T0 + 6 * DAY; t += -Math.log(1 - rnd()) * 288_000)
@@ -234,10 +238,11 @@ describe('the state published for a key that goes quiet', () => {
     let checked = 0;
     let stale = 0;
     let announced = 0;
-    for (const [key, ts] of events) {
-      observe(key, ts);
+    let streamed = 0;
+    for (const [key, ts, position] of events) {
+      observe(key, ts, position);
       if (key !== 'clock') continue;
-      for (const quiet of ['jobs/hourly', 'office.db']) {
+      for (const quiet of ['jobs/hourly', 'office.db', 'film.mkv']) {
         const slot = engine.keys.slotOf(quiet);
         if (slot < 0) continue;
         const now = timeDependent(slot);
@@ -248,17 +253,20 @@ describe('the state published for a key that goes quiet', () => {
         checked++;
         if (
           last?.next_ts !== now.next_ts ||
-          JSON.stringify(last?.periodic) !== JSON.stringify(now.periodic) ||
+          JSON.stringify(last?.predicted) !== JSON.stringify(now.predicted) ||
           (quietForADay && JSON.stringify(last?.trend) !== JSON.stringify(now.trend))
         )
           stale++;
-        announced += +(now.periodic.length > 0);
+        announced += +now.predicted.some((p) => p.reason === 'periodic');
+        streamed += +now.predicted.some((p) => p.reason === 'sequential');
       }
     }
     expect(checked).toBeGreaterThan(20_000);
     expect(stale).toBe(0);
     // The job was periodic and announced ahead of its runs, and the database's trend fell after it stopped.
     expect(announced).toBeGreaterThan(50 * 5);
+    // The film's next chunks were listed while it played, and not after it stopped.
+    expect(streamed).toBeGreaterThan(0);
     expect(published.get('office.db')?.trend?.direction).toBe('falling');
   });
 });

@@ -120,6 +120,11 @@ export class Engine {
   private readonly announceAheadMs: number;
   /** When the next day begins in engine time (0: not yet known), for `newDay`. */
   private nextDayAt = 0;
+  /**
+   * When, after `after`, what is listed as predicted for the key becomes overdue (Infinity: nothing),
+   * which changes its published state with time alone: the predictor's to say (`Predictor`).
+   */
+  predictionsExpireAt: (slot: number, after: number) => number = () => Number.POSITIVE_INFINITY;
   private readonly review = new TimeHeap();
 
   /** Engine time (epoch ms). */
@@ -382,7 +387,8 @@ export class Engine {
   /**
    * When, after `after`, the key's view next changes with time alone (Infinity: never): a burst ends, a
    * schedule expires, a periodic key's next run comes within the announcement or its `next_ts` passes
-   * (a missed run: the view moves on to the run after it). A new day, which changes the trends, is
+   * (a missed run: the view moves on to the run after it), the predictions of its latest access are all
+   * overdue (a stream that stopped, a leader whose followers came or not). A new day, which changes the trends, is
    * `newDay`'s. Without these reviews a key that went quiet kept a retained state from its last access —
    * `next_ts` of a run missed an hour before, the trend of days ago — while the bridge's answers, computed
    * when asked, had moved on.
@@ -392,6 +398,7 @@ export class Engine {
       this.burst.endsAt(slot),
       this.periodic.expiresAt(slot),
       this.periodic.viewChangesAt(slot, after, this.announceAheadMs),
+      this.predictionsExpireAt(slot, after),
     );
   }
 

@@ -144,6 +144,7 @@ export class Predictor {
     this.graceMs = Float64Array.from(REASONS, (reason) =>
       reason === 'correlated' ? engine.cfg.correlation.maxLagMs : cfg.lookaheadMs,
     );
+    engine.predictionsExpireAt = (slot, after) => this.expiresAt(slot, after);
     const size = 2 ** Math.ceil(Math.log2(cfg.tableSize));
     this.mask = size - 1;
     this.slotOf = new Int32Array(size).fill(-1);
@@ -376,6 +377,25 @@ export class Predictor {
       }
     }
     return out;
+  }
+
+  /**
+   * When, after `after`, every sequential and correlated prediction that `forKey` lists from the key's
+   * latest access is overdue (Infinity: none, or already): the key's published state changes then. Without
+   * it, a film that stopped kept listing its next chunks in its retained state. Bounded from above (every
+   * step the degree allows, the longest grace), so it is cheap enough for each of the key's accesses.
+   */
+  expiresAt(slot: number, after: number): number {
+    const engine = this.engine;
+    const last = engine.lastAccess(slot);
+    let end = Number.NEGATIVE_INFINITY;
+    if (engine.sequential.isActive(slot) && slot < this.keys.capacity) {
+      const k = this.keys.c;
+      end = last + k.degree[slot] * Math.max(k.gap[slot], 1) + this.graceMs[SEQUENTIAL];
+    }
+    if (engine.maskOf(slot) & CORRELATED_KEY)
+      end = Math.max(end, last + engine.cfg.correlation.maxLagMs + this.graceMs[CORRELATED]);
+    return end > after ? end : Number.POSITIVE_INFINITY;
   }
 
   /** Announces periodic keys whose next beat comes within the lookahead. */
