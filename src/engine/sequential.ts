@@ -53,11 +53,13 @@ export const sequentialFields = {
 
 const ACTIVE = 1;
 /**
- * Bit 7 of `active`: every access of the key so far began exactly where the one before it ended, or at
- * position 0 (read again from the start) — the key has only ever been read whole, front to back. A photo
- * or a thumbnail read in 3-8 chunks never reaches `minLength` steps, and read `random`, the opposite of
+ * Bit 7 of `active`: the key's first access was at position 0 and every one since began exactly where the
+ * one before it ended — so far it has only been read front to back, from the start. A photo or a
+ * thumbnail read whole in 3-8 chunks never reaches `minLength` steps, and read `random`, the opposite of
  * what it is; reads at random that happen to start at 0 and go on exactly contiguous for three steps come
- * by chance once in B⁴ for a file of B chunks, so `WHOLE_READ_STEPS` such steps make it sequential.
+ * by chance once in B⁴ for a file of B chunks, so `WHOLE_READ_STEPS` such steps make it sequential. A
+ * file whose header is read and then seeks (a database, an indexed image) looks the same until its first
+ * seek, and is random from its second (`updateActive`).
  */
 const WHOLE = 0x80;
 const WHOLE_READ_STEPS = 3;
@@ -265,14 +267,14 @@ export class SequentialDetector {
       u8[flags] &= ~continuedBit(h);
     }
     const exact = hit === 1 && step > 0 && (this.lastContiguous || (size === 0 && step === 1));
-    const whole = n === 1 ? pos === 0 : (u8[flags] & WHOLE) !== 0 && (exact || pos === 0);
+    const whole = n === 1 ? pos === 0 : (u8[flags] & WHOLE) !== 0 && exact;
     u8[flags] = whole ? u8[flags] | WHOLE : u8[flags] & ~WHOLE;
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
     if (n > 1) {
       f32[r4 + this.at.shareNum] = f32[r4 + this.at.shareNum] * (1 - this.alpha) + this.alpha * hit;
       f32[r4 + this.at.shareDen] = f32[r4 + this.at.shareDen] * (1 - this.alpha) + this.alpha;
     }
-    return this.updateActive(slot);
+    return this.updateActive(slot, hit === 1);
   }
 
   /** Head `h` of the row at `r8` now ends at `pos` (`size`), reached with `stride`, used at stamp `now`. */
@@ -342,7 +344,8 @@ export class SequentialDetector {
     return m >= 2 && m <= this.cfg.maxGap + 1 && Math.abs(a - m * b) <= 0.01 * Math.abs(b);
   }
 
-  private updateActive(slot: number): boolean {
+  /** Re-judges the key after an access that `continued` a stream or not. Returns true if `active` changed. */
+  private updateActive(slot: number, continued: boolean): boolean {
     const { u16, u8 } = this.row;
     const r8 = slot * this.row.stride8;
     const flags = 8 * r8 + this.at.active;
@@ -350,13 +353,17 @@ export class SequentialDetector {
     const share = this.share(slot);
     const steps = u16[4 * r8 + this.at.steps];
     // A key that entered read whole (`WHOLE`) and then skipped or stepped back before `minLength` steps
-    // keeps to the share's hysteresis until the steps can judge its direction: dropped at once, a stream
-    // from the start with a chunk out of order went random and came back at its eighth step.
+    // stays while each access still continues a stream and nearly all steps so far did (the share's bar
+    // to enter, not to stay): dropped at once, a stream from the start with a chunk out of order went
+    // random and came back at its eighth step; held to the share's bar to stay, a file whose header was
+    // read and then seeked at random read sequential through seven seeks (an outside evaluation), as long
+    // as seeks within a few chunks of the last counted as steps.
     const now =
       (steps >= this.cfg.minLength
         ? share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
-          Math.abs(this.direction(slot)) >= (was ? DIRECTION_EXIT : DIRECTION_ENTER)
-        : was && share >= this.cfg.exitThreshold) || this.readWhole(r8)
+          Math.abs(this.direction(slot, was ? 0 : this.cfg.minLength)) >=
+            (was ? DIRECTION_EXIT : DIRECTION_ENTER)
+        : was && continued && share >= this.cfg.threshold) || this.readWhole(r8)
         ? 1
         : 0;
     u8[flags] = (u8[flags] & ~ACTIVE) | now;
@@ -371,14 +378,14 @@ export class SequentialDetector {
    * read; fully bias-corrected (no such steps), three steps of a random walk that happened to go one way
    * were a stream in a quarter of the walks.
    */
-  direction(slot: number): number {
+  direction(slot: number, neutralSteps = this.cfg.minLength): number {
     const r2 = 4 * slot * this.row.stride8;
     const steps = this.row.u16[r2 + this.at.steps];
     const ewma = this.row.f32[r2 / 2 + this.at.direction];
     if (steps >= this.settledSteps) return ewma;
-    // EWMA weight of the steps seen (1 − q) plus that of the imagined ones (minLength · alpha · q).
+    // EWMA weight of the steps seen (1 − q) plus that of the imagined ones (neutralSteps · alpha · q).
     const q = Math.exp(steps * this.logDecay);
-    return ewma / (1 - q * (1 - this.cfg.minLength * this.alpha));
+    return ewma / (1 - q * (1 - neutralSteps * this.alpha));
   }
 
   share(slot: number): number {
