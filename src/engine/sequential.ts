@@ -413,7 +413,11 @@ export class SequentialDetector {
     const steps = this.row.u16[4 * r8 + this.at.steps];
     const streamed = steps >= this.cfg.minLength ? this.share(slot) * Math.abs(this.direction(slot)) : 0;
     // Read whole: as the rule of succession would have it, every step of `steps` went on.
-    return this.readWhole(r8) ? Math.max(streamed, steps / (steps + 1)) : streamed;
+    if (this.readWhole(r8)) return Math.max(streamed, steps / (steps + 1));
+    // Staying after a whole read, before `minLength` steps: by its own steps.
+    if (steps < this.cfg.minLength && this.isActive(slot))
+      return this.share(slot) * Math.abs(this.direction(slot, 0));
+    return streamed;
   }
 
   /** Has the key (row at `r8`) only ever been read whole, front to back, with enough steps to tell (`WHOLE`)? */

@@ -193,6 +193,15 @@ describe('sequential detector', () => {
     const photo = e.viewOf('photo/0.jpg');
     expect(photo?.pattern).toBe('sequential');
     expect(photo?.confidence).toBeGreaterThanOrEqual(0.75);
+    // A stream from the start with two chunks swapped stays sequential from its fourth read on, with a
+    // score (between its whole read and `minLength` steps it had none).
+    for (const [i, chunk] of [0, 1, 2, 3, 5, 4, 6, 7, 8, 9, 10, 11, 12].entries()) {
+      e.observe('swapped.mkv', t + i * 40, chunk * 65536, 65536);
+      const v = e.viewOf('swapped.mkv');
+      if (i < 3) continue;
+      expect(v?.patterns, `read ${i + 1}`).toEqual(['sequential']);
+      expect(v?.scores.sequential, `read ${i + 1}`).toBeGreaterThan(0.4);
+    }
   });
 
   it('scores agree with the patterns: what is not sequential scores as random', () => {
