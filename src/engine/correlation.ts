@@ -412,11 +412,15 @@ export class CorrelationDetector {
    * miss yet.
    */
   private stopped(leader: number, n: number, count: number, trials: number): boolean {
-    const misses =
-      this.row.u32[this.word(leader, this.at.episodes)] - this.row.u32[this.entry(leader, n) + EPISODE] - 1;
+    const misses = this.sinceFollowed(leader, n) - 1;
     if (misses <= 0) return false;
     const confidence = (count + 1) / (trials + 2);
     return misses * Math.log1p(-confidence) < Math.log(this.cfg.maxPValue);
+  }
+
+  /** Episodes of `leader` since the one follower entry `n` last followed, the one under way included. */
+  private sinceFollowed(leader: number, n: number): number {
+    return this.row.u32[this.word(leader, this.at.episodes)] - this.row.u32[this.entry(leader, n) + EPISODE];
   }
 
   /**
@@ -435,8 +439,7 @@ export class CorrelationDetector {
     ts: number,
   ): boolean {
     if (count < this.cfg.minSupport || !this.stopped(leader, n, count, this.trials(leader, n))) return false;
-    const misses =
-      this.row.u32[this.word(leader, this.at.episodes)] - this.row.u32[this.entry(leader, n) + EPISODE];
+    const misses = this.sinceFollowed(leader, n);
     const byItself = chance(this.rates.usualRate(follower, ts), this.window(leader));
     return 1 - (1 - byItself) ** misses >= COINCIDENCE_AFTER_STOP;
   }

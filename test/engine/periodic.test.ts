@@ -9,6 +9,22 @@ import { builder, DAY, engineConfig, HOUR, MINUTE, reporting, run, SECOND, T0, v
 const cfg = engineConfig().periodic;
 
 /** Share of the time over `span` (ms) before `end` that `keys` were reported periodic, together. */
+/**
+ * Eight keys used `uses` times (a range) every evening for 40 days, each use at a random time between the
+ * `hours` given: habits with a schedule, not jobs with a period.
+ */
+function eveningUses(seed: number, prefix: string, uses: [number, number], hours: [number, number]) {
+  const b = builder(seed, 40 * DAY);
+  const keys = Array.from({ length: 8 }, (_, i) => `${prefix}/${i}`);
+  for (const key of keys)
+    for (let day = T0; day < T0 + 40 * DAY; day += DAY) {
+      const times = Array.from({ length: b.rng.int(...uses) }, () => day + b.rng.uniform(...hours) * HOUR);
+      for (const t of times.sort((x, y) => x - y)) b.add(key, t);
+    }
+  const trace = b.build();
+  return { r: run(trace), keys, end: trace.end };
+}
+
 function periodicShare(r: ReturnType<typeof run>, keys: string[], end: number, span: number): number {
   let time = 0;
   for (const key of keys)
@@ -224,31 +240,15 @@ describe('periodic detector', () => {
   it('does not call a key used three to six times every evening within three hours periodic', () => {
     // Uses within 19:00-22:00 spread just under 5 % of the day around one daily phase, where several
     // starts per beat used to pass as a job with a tight schedule: 17 of 20 such keys were periodic.
-    const b = builder(28, 40 * DAY);
-    const keys = Array.from({ length: 8 }, (_, i) => `evening3h/${i}`);
-    for (const key of keys)
-      for (let day = T0; day < T0 + 40 * DAY; day += DAY) {
-        const uses = b.rng.int(3, 6);
-        const times = Array.from({ length: uses }, () => day + b.rng.uniform(19, 22) * HOUR);
-        for (const t of times.sort((x, y) => x - y)) b.add(key, t);
-      }
-    const trace = b.build();
-    const r = run(trace);
+    const { r, keys, end } = eveningUses(28, 'evening3h', [3, 6], [19, 22]);
     for (const key of keys) expect(view(r, key).patterns, key).not.toContain('periodic');
-    expect(periodicShare(r, keys, trace.end, 40 * DAY)).toBeLessThan(0.05);
+    expect(periodicShare(r, keys, end, 40 * DAY)).toBeLessThan(0.05);
   });
 
   it('does not call a key used once or twice every evening at random times periodic', () => {
     // 1.5 starts per beat pass the several-starts-per-beat bound, but the second uses all fall near the
     // daily phase and none far from it, as no stray would: 17-20 of 20 such keys were periodic.
-    const b = builder(29, 40 * DAY);
-    const keys = Array.from({ length: 8 }, (_, i) => `diary/${i}`);
-    for (const key of keys)
-      for (let day = T0; day < T0 + 40 * DAY; day += DAY) {
-        const times = Array.from({ length: b.rng.int(1, 2) }, () => day + b.rng.uniform(18, 23) * HOUR);
-        for (const t of times.sort((x, y) => x - y)) b.add(key, t);
-      }
-    const r = run(b.build());
+    const { r, keys } = eveningUses(29, 'diary', [1, 2], [18, 23]);
     for (const key of keys) expect(view(r, key).patterns, key).not.toContain('periodic');
   });
 
