@@ -36,6 +36,30 @@ describe('predictions', () => {
     expect(s.coverage).toBeGreaterThan(0.9);
   });
 
+  it('predicts a new stream from the read that makes it sequential', () => {
+    // A cache gains most from a stream's early chunks when it is short. Held to the sequential score,
+    // whose imagined neutral steps guard against random walks, a stream read from the middle of a file was
+    // first predicted at its 13th-16th read, several reads after it was called sequential.
+    const { engine, issued, observe } = setup();
+    const firstPredictedAt: number[] = [];
+    for (let f = 0; f < 20; f++) {
+      const key = `photos/raw-${f}.dng`;
+      const t = T0 + f * 60_000;
+      const resumeAt = 100 + 37 * f;
+      let first = -1;
+      for (let i = 0; i < 30 && first < 0; i++) {
+        observe(key, t + i * 50, (resumeAt + i) * 65536, 65536);
+        if (issued.some((p) => p.key === key)) first = i + 1;
+      }
+      expect(engine.viewOf(key)?.patterns).toContain('sequential');
+      firstPredictedAt.push(first);
+    }
+    // minLength (8) steps one way: the 9th read.
+    firstPredictedAt.sort((a, b) => a - b);
+    expect(firstPredictedAt[10]).toBe(9);
+    expect(firstPredictedAt[19]).toBeLessThanOrEqual(11);
+  });
+
   it("lists a key's predictions from its latest access, and none once they are overdue", () => {
     // Reckoned from the time of the query, a leader read an hour ago announced its follower half a second
     // ahead, and a stream that had stopped its next chunk, moving on with the clock at every query.

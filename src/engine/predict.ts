@@ -326,8 +326,7 @@ export class Predictor {
 
   /** The key's sequential score when it is high enough to predict from, else 0. */
   private streamScore(slot: number): number {
-    if (!this.engine.sequential.isActive(slot)) return 0;
-    const score = this.engine.sequential.score(slot);
+    const score = this.engine.sequential.continuation(slot);
     return score >= this.cfg.confidenceThreshold && score >= this.minProbability[SEQUENTIAL] ? score : 0;
   }
 
