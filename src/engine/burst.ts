@@ -20,8 +20,8 @@ import type { BurstDetail } from './types.ts';
  * A key that habitually comes in intense sessions (a movie streamed now and then, a backup, a camera
  * upload) is not bursting when one more such session starts: the peaks of its earlier burst-like sessions
  * (separated by at least a quiet window, so a burst with a pause is still one) are kept — the two highest,
- * fading with `habitMs` — and while two of them reached at least half of the current intensity, the
- * session is its usual behaviour. The first and second such sessions can still be bursts — unless the key
+ * fading with `habitMs` — and while two of them reached at least half of the current intensity and such
+ * sessions are a good share of the key's sessions, the session is its usual behaviour. The first and second such sessions can still be bursts — unless the key
  * began with one (a new job's first run), which counts twice; a scheduled session that arrives on time
  * never is.
  * A burst must also stand out from the key's last `sustainedMs` (a third counter): a rate kept that long is
@@ -54,8 +54,11 @@ export const burstFields = {
   /** Highest recent count of the current session, and the two highest of earlier sessions (fading). */
   sessionPeak: ['f32', 1],
   habitPeaks: ['f32', 2],
-  /** 1 once the key's first session has ended (`sessionEnded`). */
-  pastFirstSession: ['u8', 1],
+  /**
+   * 0 until the key's first session ended (`sessionEnded`); then 1 + 254 × the share of its sessions that
+   * were intense (an average over sessions, `HABIT_SHARE_WEIGHT` each): whether they are its habit.
+   */
+  intenseShare: ['u8', 1],
 } as const;
 
 /**
@@ -66,6 +69,17 @@ export interface KeyTimes {
   firstAccess(slot: number): number;
   lastAccess(slot: number): number;
 }
+
+/**
+ * Intense sessions are a key's habit only while they are a good share of its sessions (`HABIT_MIN_SHARE`,
+ * each session weighing `HABIT_SHARE_WEIGHT` in the average): a sync client's state file, read every few
+ * minutes and hit by a spike of hundreds of writes now and then, was bursting at its first two spikes only,
+ * every later one being "its habit", though each stood out from a rate kept all day. A film or a backup,
+ * read in intense sessions and seldom otherwise, keeps its habit through a light session or two.
+ */
+const HABIT_SHARE_WEIGHT = 0.25;
+const HABIT_MIN_SHARE = 0.25;
+const SHARE_STEPS = 254;
 
 export class BurstDetector {
   /** The engine's state row; this detector owns one section of it. */
@@ -181,11 +195,30 @@ export class BurstDetector {
     // A key that appeared with an intense session — the first run of a new job or backup — has shown that
     // habit for all of its history, which no burst could be judged against: it counts as two sessions.
     // Filed once, as any other, the job's second run was a burst on every new schedule (hourly, nightly).
-    const firstSession = t.u8[8 * r8 + this.at.pastFirstSession] === 0;
-    t.u8[8 * r8 + this.at.pastFirstSession] = 1;
+    const code = t.u8[8 * r8 + this.at.intenseShare];
+    const firstSession = code === 0;
+    const share = firstSession
+      ? +intense
+      : this.habitShare(slot) + HABIT_SHARE_WEIGHT * (+intense - this.habitShare(slot));
+    t.u8[8 * r8 + this.at.intenseShare] = 1 + Math.round(SHARE_STEPS * share);
     t.f32[r4 + this.at.habitPeaks + 1] = Math.max(second, firstSession ? peak : Math.min(first, peak));
     t.f32[r4 + this.at.sessionPeak] = 0;
     if (t.f64[r8 + this.at.burstStart] < 0) t.f64[r8 + this.at.burstStart] = 0;
+  }
+
+  /** Share of the key's sessions that were intense (0 before its first ended). */
+  private habitShare(slot: number): number {
+    const code = this.row.u8[8 * slot * this.row.stride8 + this.at.intenseShare];
+    return code === 0 ? 0 : (code - 1) / SHARE_STEPS;
+  }
+
+  /** Is a session of `recent` accesses the key's habit: two earlier ones reached half of it, and such sessions are usual? */
+  private habitual(slot: number, recent: number): boolean {
+    const t = this.row;
+    return (
+      t.f32[2 * slot * t.stride8 + this.at.habitPeaks + 1] >= recent / 2 &&
+      this.habitShare(slot) >= HABIT_MIN_SHARE
+    );
   }
 
   /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
@@ -209,8 +242,7 @@ export class BurstDetector {
       }
       return false;
     }
-    if (expected || recent < this.cfg.minEvents || t.f32[r4 + this.at.habitPeaks + 1] >= recent / 2)
-      return false;
+    if (expected || recent < this.cfg.minEvents || this.habitual(slot, recent)) return false;
     // The usual rate needs at least two windows of history to mean anything.
     if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
     let rate = Math.max(this.usualRate(slot, now), this.sustainedRate(slot, now));

@@ -110,6 +110,28 @@ describe('burst detector', () => {
       expect(found.some(([from]) => from >= start && from <= end)).toBe(true);
   });
 
+  it('finds every spike of a key read all day, not only its first two', () => {
+    // A sync client's state file, read every ten minutes or so, and written 150-300 times within a minute
+    // or two twice a day. Its spikes were kept as its habit from the third on: 2 of 12 were bursts.
+    const b = builder(47, 6 * DAY);
+    const key = 'sync/alice/.sync-state.db';
+    for (let t = T0 + b.rng.exp(10 * MINUTE); t < T0 + 6 * DAY; t += b.rng.exp(10 * MINUTE)) b.add(key, t);
+    const spikes: number[] = [];
+    for (let day = 0; day < 6; day++)
+      for (const hour of [10 + 2 * b.rng.next(), 17 + 3 * b.rng.next()]) {
+        const at = T0 + day * DAY + hour * HOUR;
+        spikes.push(at);
+        const span = b.rng.uniform(60, 120) * SECOND;
+        for (let i = 0, n = b.rng.int(150, 300); i < n; i++) b.add(key, at + b.rng.uniform(0, span));
+      }
+    const trace = b.build();
+    const found = episodes(run(trace).timelines.get(key), BURST, trace.end);
+    const detected = spikes.filter((at) => found.some(([from]) => from >= at && from <= at + 30 * SECOND));
+    expect(detected.length).toBeGreaterThanOrEqual(11);
+    // And nothing else: its background reads are no bursts.
+    expect(found.length).toBeLessThanOrEqual(spikes.length);
+  });
+
   it('does not call the second run of a new job a burst, yet finds a surge far beyond its runs', () => {
     // The first run made the key; the second was judged against a usual rate made of that run alone, and
     // was a burst on every new schedule, until two runs made a habit.
