@@ -217,6 +217,27 @@ describe('predictions', () => {
     expect(Math.abs((p?.expected_ts as number) - (T0 + 20 * period))).toBeLessThan(0.05 * period);
   });
 
+  it('announces the next position of a periodic key that goes on from run to run, and its runs come true', () => {
+    // A camera's index written every minute, the segment number its position, and a log appended to
+    // every ten minutes in chunks of 4 KiB: each run begins a step past where the one before ended.
+    // Predicted where the latest run began, every periodic prediction named a position already written.
+    const { engine, predictor, observe } = setup();
+    for (let i = 0; i < 200; i++) {
+      observe('cam/index', T0 + i * 60_000 + ((i * 7919) % 7) * 100, i);
+      if (i % 10 === 0) observe('iot/power.csv', T0 + i * 60_000 + 5_000, (i / 10) * 4096, 4096);
+    }
+    const at = T0 + 199 * 60_000 + 10_000;
+    const index = predictor.forKey(engine.keys.slotOf('cam/index'), at).find((p) => p.reason === 'periodic');
+    expect(index?.position).toBe(200);
+    const power = predictor
+      .forKey(engine.keys.slotOf('iot/power.csv'), at)
+      .find((p) => p.reason === 'periodic');
+    expect(power?.position).toBe(20 * 4096);
+    const periodic = predictor.stats.byReason.periodic;
+    expect(periodic.issued).toBeGreaterThan(150);
+    expect(periodic.precision).toBeGreaterThan(0.9);
+  });
+
   it('predicts nothing for random access', () => {
     const { predictor, observe } = setup();
     const rnd = mulberry32(7);
