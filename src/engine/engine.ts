@@ -7,6 +7,7 @@ import {
   correlationScratchFields,
   type RuleView,
 } from './correlation.ts';
+import { DeliveryLag } from './delivery.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
 import { PeriodicDetector, periodicFields, periodicScratchFields } from './periodic.ts';
@@ -208,6 +209,15 @@ export class Engine {
 
   private readonly sources: string[] = [];
   private readonly sourceIds = new Map<string, number>();
+  private readonly delivery = new DeliveryLag();
+
+  /**
+   * How late the events of the key's latest source have lately arrived: a schedule waits that much longer
+   * for its runs, which a device that uploads in batches delivers late (`DeliveryLag`).
+   */
+  private deliveryLag(slot: number): number {
+    return this.delivery.of(this.row.u16[4 * slot * this.row.stride8 + this.coreAt.source]);
+  }
 
   /** Call once per incoming message (or batch): reads the wall clock for the liveness check. */
   beginBatch(): void {
@@ -230,6 +240,7 @@ export class Engine {
     // time it ended every other key's burst at its first review until the wall clock caught up.
     const time = this.wall > 0 ? Math.min(ts, this.wall) : ts;
     if (time > this.now) this.now = time;
+    this.delivery.observe(source, ts, this.now);
 
     const { row, coreAt } = this;
     const r8 = slot * row.stride8;
@@ -350,7 +361,7 @@ export class Engine {
         continue;
       }
       this.burst.evaluate(slot, this.now);
-      this.periodic.expire(slot, this.now);
+      this.periodic.expire(slot, this.now - this.deliveryLag(slot));
       this.refresh(slot);
     }
     this.refreshTouched();
@@ -396,7 +407,7 @@ export class Engine {
   private nextChange(slot: number, after: number): number {
     return Math.min(
       this.burst.endsAt(slot),
-      this.periodic.expiresAt(slot),
+      this.periodic.expiresAt(slot) + this.deliveryLag(slot),
       this.periodic.viewChangesAt(slot, after, this.announceAheadMs),
       this.predictionsExpireAt(slot, after),
     );

@@ -610,6 +610,41 @@ describe('periodic detector', () => {
     expect(view(r, 'cron').patterns).not.toContain('periodic');
   });
 
+  it('keeps the schedule of a device that uploads its accesses in batches, while other devices are live', () => {
+    // A camera writes its index every 30 s and uploads its log every two minutes; a cron job on another
+    // device reports each access as it happens, moving engine time on. Between two batches the camera's
+    // runs are missing for four periods: it dropped its schedule and found it again at every batch (142
+    // drops in six hours). Yet a schedule that stops on such a device still ends.
+    const e = new Engine(engineConfig());
+    const camera = e.sourceId('camera'),
+      cron = e.sourceId('cron');
+    const batch: number[] = [];
+    let drops = 0;
+    let was = false;
+    const periodic = () => e.viewOf('camera/garage/index.db')?.patterns.includes('periodic') ?? false;
+    const note = () => {
+      const is = periodic();
+      if (was && !is) drops++;
+      was = is;
+    };
+    const end = T0 + 6 * HOUR;
+    for (let t = T0; t < end; t += 10 * SECOND) {
+      e.observe('cron/heartbeat', t, Number.NaN, 0, cron);
+      note();
+      if ((t - T0) % (30 * SECOND) === 0) batch.push(t + 200);
+      if (batch.length > 0 && t - batch[0] >= 2 * MINUTE) {
+        for (const ts of batch.splice(0))
+          e.observe('camera/garage/index.db', ts, (ts - T0) / (30 * SECOND), 1, camera);
+        note();
+      }
+    }
+    expect(drops).toBeLessThanOrEqual(1);
+    expect(periodic()).toBe(true);
+    // The camera stops: its schedule ends, a batch window late at most.
+    for (let t = end; t < end + HOUR; t += 10 * SECOND) e.observe('cron/heartbeat', t, Number.NaN, 0, cron);
+    expect(periodic()).toBe(false);
+  });
+
   it('finds a schedule that replaces a long irregular history at most three starts after a refit at every start would', () => {
     // Irregular keys skip refits that cannot succeed yet; the bound on the delay that costs is what a user
     // sees. The reference is the fit itself, run over the same last HISTORY starts at every start.
