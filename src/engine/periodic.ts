@@ -25,8 +25,8 @@ import type { PeriodicDetail } from './types.ts';
  *   3. a least-squares line t = a + k·P refines period and phase over the starts near the first line (the
  *      period through the anchor): within three robust spreads of each beat's nearest start, so that stray
  *      accesses — which share a beat with a run — neither pull the line nor widen the limit. Beats are
- *      reassigned from that line and fitted once more, and while the starts it leaves out are mostly
- *      such extras, the limit is tightened and the line refitted (`tightenLine`);
+ *      reassigned from that line and fitted once more; for a periodic key's refit, while the starts the
+ *      line leaves out are mostly such extras, the limit is tightened and the line refitted (`tightenLine`);
  *   4. the schedule is accepted when
  *      (a) the starts' phases on the fitted schedule are concentrated beyond what memoryless (Poisson)
  *          starts reach with probability `NULL_ALPHA`: 1 − r (r = mean resultant length, the Rayleigh
@@ -113,7 +113,7 @@ const MAX_TICKS = DROPPED - 1;
  */
 export const NULL_ALPHA = 0.001;
 // biome-ignore format: a table
-export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0001, 0.0019, 0.0102, 0.0225, 0.0432, 0.0554, 0.086, 0.1154, 0.1303, 0.1479, 0.1671, 0.1812, 0.1999, 0.211, 0.243, 0.248, 0.2535, 0.2662, 0.2872, 0.2872, 0.2985, 0.3147, 0.3243, 0.334, 0.334, 0.348, 0.348, 0.3651, 0.3816, 0.3816, 0.3866, 0.4033, 0.4056, 0.4056, 0.4094, 0.4182, 0.4254, 0.4327, 0.4356, 0.4423, 0.4534, 0.4534, 0.4596, 0.4652, 0.4652];
+export const POISSON_CRITICAL = [0, 0, 0, 0, 0.0001, 0.0019, 0.0102, 0.0225, 0.0432, 0.0554, 0.0859, 0.1154, 0.1292, 0.1479, 0.1671, 0.1767, 0.1999, 0.211, 0.243, 0.248, 0.2541, 0.2649, 0.2893, 0.2925, 0.3037, 0.3147, 0.3292, 0.3325, 0.3325, 0.348, 0.348, 0.3651, 0.3818, 0.3818, 0.3896, 0.4019, 0.4056, 0.4056, 0.4103, 0.4207, 0.4254, 0.4327, 0.4383, 0.4425, 0.4536, 0.4536, 0.4616, 0.4653, 0.4653];
 
 // Scratch space for a fit: one key at a time, never allocated per event.
 const history = new Float64Array(HISTORY);
@@ -1035,7 +1035,7 @@ function fitFrom(
   const jitter = stayingFit ? nearestSpread(n) : ROBUST * medianOf(work, n);
   if (!(jitter <= bound)) return n;
   out.jitter = jitter;
-  const lineLimit = tightenLine(t, n, anchor, limit, out);
+  const lineLimit = stayingFit ? tightenLine(t, n, anchor, limit, out) : limit;
   // Phase concentration and sums of squares over the starts on the schedule (strays left out): errors
   // around the line, and the errors of gaps between consecutive beats.
   let cs = 0;
@@ -1115,8 +1115,9 @@ function fitFrom(
 }
 
 /**
- * The line's limit from the spread of the starts within `limit` alone, and the line refitted over those
- * within it; returns the limit. `limit` comes from every start's residual, strays included: with a stray
+ * For a periodic key's refit: the line's limit from the spread of the starts within `limit` alone, and the
+ * line refitted over those within it; returns the limit. (Not for a key without a schedule: the phase
+ * concentration that lets it enter counts every start and is calibrated on the untightened line.) `limit` comes from every start's residual, strays included: with a stray
  * every few runs, half the residuals or more are a stray's or a run's near one, and it took strays a tenth
  * of a period off the runs into the line, where the phase test (c) took them for timing errors of the
  * schedule that the gaps did not show — an hourly job with a stray every three runs was refused and found
