@@ -1007,9 +1007,15 @@ function fitFrom(
 ): number {
   const anchor = t[a];
   unwrap(t, n, a, period);
-  // No residuals yet: no value exceeds an infinite limit, so the first line takes every start whatever
-  // `resid` holds from the previous fit.
-  if (!fitLine(t, n, anchor, Number.POSITIVE_INFINITY, out)) return n;
+  if (stayingFit) {
+    // A periodic key's first line is the period estimate through the anchor: a least-squares line over
+    // every start is pulled off the runs by strays, and the limit from the distances to it took them all in
+    // (a nightly backup of a document also edited by day was refitted at 23.4 hours, and dropped).
+    out.period = period;
+    out.beat = anchor;
+  } else if (!fitLine(t, n, anchor, Number.POSITIVE_INFINITY, out)) return n;
+  // (No residuals yet: no value exceeds an infinite limit, so that line takes every start whatever `resid`
+  // holds from the previous fit.)
   residuals(t, n, out);
   const limit = onLineLimit(n, out.period);
   if (!fitLine(t, n, anchor, limit, out)) return n;
