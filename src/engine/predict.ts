@@ -69,7 +69,7 @@ const perKey = {
   gap: ['f32', 1],
   /** Readahead degree of the key's stream. */
   degree: ['u16', 1],
-  /** Position where the key's latest session started (what a periodic key will read first). */
+  /** Position where the key's latest session started (see `nextSessionPos`). */
   sessionPos: ['f64', 1],
   /**
    * Bit 0: the latest session began where the one before ended (at its position + size, or the next chunk
@@ -364,7 +364,7 @@ export class Predictor {
     }
   }
 
-  /** The key's sequential score when it is high enough to predict from, else 0. */
+  /** The chance that the key's stream goes on (`continuation`) when it is high enough to predict from, else 0. */
   private streamScore(slot: number): number {
     const score = this.engine.sequential.continuation(slot);
     return score >= this.cfg.confidenceThreshold && score >= this.minProbability[SEQUENTIAL] ? score : 0;
