@@ -779,14 +779,15 @@ function burstProbe(rng: Rng): { keys: BurstKey[]; r: Replayed; liveEnd: LiveEnd
     });
   }
 
-  // Repeated bursts: 50x for 2 minutes every 4 hours on a 1/min key.
+  // Repeated bursts: 50x for 2 minutes every 4 hours on a 1/min key. Each spike stands out from the rate
+  // the key keeps between them, so each is a burst: its spikes are few of its sessions, no habit.
   for (let k = 0; k < 3; k++) {
     const key = `burst/repeated ${k}`;
     poissonAccesses(events, key, T0, end, 1 / 60);
     const spikes: Spike[] = [];
     for (let at = T0 + 6 * HOUR + k * MINUTE * 17; at < end - HOUR; at += 4 * HOUR) {
       poissonAccesses(events, key, at, at + 2 * MINUTE, 49 / 60);
-      spikes.push({ from: at, to: at + 2 * MINUTE, should: undefined });
+      spikes.push({ from: at, to: at + 2 * MINUTE, should: true });
     }
     keys.push({
       key,
