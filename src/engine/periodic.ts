@@ -95,6 +95,8 @@ export const periodicFields = {
 export const periodicScratchFields = { skipRefits: ['u8', 1] } as const;
 const MAX_SKIPPED_REFITS = 15;
 const FAR = 1;
+/** A bit of `skipRefits` for a periodic key: its latest refit was refused, and its schedule kept. */
+const REFUSED_ONCE = 0x80;
 
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
 const TICK_MS = 16;
@@ -240,6 +242,8 @@ export interface PeriodicFit {
    * that holds still, which is what lets a detector skip refits that cannot succeed yet.
    */
   shortBy: number;
+  /** Refused by the drift test (c) alone: the schedule fit every other test. */
+  drifted: boolean;
 }
 
 /** Is `span` within a quarter period of a whole number (one or more) of periods? */
@@ -757,7 +761,7 @@ function fitNear(
 
 /** A fit that holds nothing yet (the fit's scratch objects are made once and reused). */
 export function emptyFit(): PeriodicFit {
-  return { period: 0, beat: 0, fill: 0, jitter: 0, score: 0, ok: false, shortBy: 0 };
+  return { period: 0, beat: 0, fill: 0, jitter: 0, score: 0, ok: false, shortBy: 0, drifted: false };
 }
 
 function clearFit(out: PeriodicFit): void {
@@ -767,6 +771,7 @@ function clearFit(out: PeriodicFit): void {
   out.score = 0;
   out.jitter = 0;
   out.shortBy = 0;
+  out.drifted = false;
 }
 
 /**
@@ -1117,6 +1122,7 @@ function fitFrom(
       laterStartsKeepTime(n, nearBound, LATER_START_SPREAD * out.period));
   if (out.ok && !phaseHolds) {
     out.ok = findSteps(onLine, minLogRatio);
+    out.drifted = !out.ok;
     if (out.ok) followSteps(n, out);
   }
   // The line's beat 0 is the anchor's, which can lie many runs back (the latest start a span of one
@@ -1299,6 +1305,13 @@ function continuesOccurrence(quiet: number, lasted: number, interval: number): b
  * runs while it kept running.
  */
 const EXPIRY_CHANCE = 0.001;
+/**
+ * The chance is per beat, and a fast job has many: a camera index written every 30 s with a fifth of its
+ * writes missed ended about every 8 hours while it kept running (1,000 beats), and was found again at its
+ * next write. For periods under a week's worth of 1,000 beats (10 minutes), the chance is lowered to one
+ * false end a week: 30 s jobs then wait 7.5 periods instead of 4.5 (a stop still shows within 4 minutes).
+ */
+const FALSE_END_EVERY_MS = 7 * 86_400_000;
 
 /**
  * An undecided schedule (`isUndecidedSchedule`) has at least three gaps (a leader with a rule has had four
@@ -1325,10 +1338,11 @@ function gapsKeepTime(to: number, from = 0): boolean {
   return true;
 }
 
-/** Half periods a schedule filled to `fill` waits beyond `floor` periods (0-254, stored in `active`). */
-function extraHalfPeriods(fill: number, floor: number): number {
+/** Half periods a schedule of `period` filled to `fill` waits beyond `floor` periods (0-254, stored in `active`). */
+function extraHalfPeriods(fill: number, floor: number, period: number): number {
   if (!(fill < 1)) return 0;
-  const misses = Math.ceil(Math.log(EXPIRY_CHANCE) / Math.log(1 - fill));
+  const chance = Math.min(EXPIRY_CHANCE, period / FALSE_END_EVERY_MS);
+  const misses = Math.ceil(Math.log(chance) / Math.log(1 - fill));
   // The last of k misses in a row is confirmed half a period after its beat, k + 0.5 after the last run.
   return Math.min(254, Math.max(0, Math.ceil(2 * (misses + 0.5 - floor))));
 }
@@ -1454,10 +1468,20 @@ export class PeriodicDetector {
     // A schedule that was, or whose latest starts keep time, may have changed its period.
     if (!this.fit.ok && (u8[active] !== 0 || gapsKeepTime(n, n - this.cfg.minOccurrences)))
       fitChangedPeriod(n, this.cfg, this.fit);
+    // A periodic key keeps its schedule through one refused refit; the second in a row ends it. The drift
+    // test weighs the errors of 48 starts: with delays of a tenth of the period, their gaps' squared errors
+    // came out near the starts' own one refit in a few thousand instead of twice them, and a camera index
+    // written every 30 s dropped 13 times in 10 days.
+    if (!this.fit.ok && this.fit.drifted && u8[active] !== 0 && !(u8[skip] & REFUSED_ONCE)) {
+      u8[skip] = REFUSED_ONCE;
+      return;
+    }
     const shortBy = this.fit.shortBy;
     const far = n >= 2 * this.cfg.minOccurrences ? shortBy >= n / 4 : shortBy >= 2;
     u8[skip] = far ? (u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR) : 0;
-    u8[active] = this.fit.ok ? 1 + extraHalfPeriods(this.fit.fill, this.cfg.missedPeriodsToExpire) : 0;
+    u8[active] = this.fit.ok
+      ? 1 + extraHalfPeriods(this.fit.fill, this.cfg.missedPeriodsToExpire, this.fit.period)
+      : 0;
     f64[r8 + at.period] = this.fit.ok ? this.fit.period : 0;
     f64[r8 + at.beat] = this.fit.beat;
     f32[r4 + at.jitter] = this.fit.jitter;
