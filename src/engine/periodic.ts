@@ -50,8 +50,9 @@ import type { PeriodicDetail } from './types.ts';
  *          schedule that moved once or twice (daylight saving time) is weighed the same way as two or
  *          three phases of one period (`findSteps`), and followed to its latest phase.
  * A periodic key's refit must show that its schedule still holds rather than find one among noise
- * (`stayingFit`, hysteresis as for `sequential`): the phase concentration is that of the starts on the line,
- * a third of the starts near it will do, and the spread is that of each beat's nearest start.
+ * (`stayingFit`, hysteresis as for `sequential`): it starts from its own period when the estimate is near
+ * it, the phase concentration is that of the starts on the line, a third of the starts near it will do, the
+ * spread is that of each beat's nearest start, and one refusal by the drift test alone is let pass.
  * The confidence is the mean resultant length of the beat phases (1 = perfectly on time).
  */
 export const HISTORY = 48;
@@ -517,6 +518,7 @@ function refinePeriod(t: Float64Array, n: number, period: number): number {
  * `critical` (of 1 − r) is the Poisson null's critical value for n starts; Infinity skips that test, and
  * −Infinity refuses every fit on it, so that both period estimates are always tried and the better phase
  * concentration is reported (what calibration must see: the engine accepts the second when the first fails).
+ * `known`: the period of a key that is periodic (its refit, `stayingFit`), 0 for one that is not.
  *
  * The period comes first from the gaps' lower median (cheap, and right unless strays split the gaps);
  * when that schedule is refused, or accepted with starts off it, and there are STRAY_SEARCH_MIN_STARTS
@@ -1134,13 +1136,13 @@ function fitFrom(
 }
 
 /**
- * For a periodic key's refit: the line's limit from the spread of the starts within `limit` alone, and the
- * line refitted over those within it; returns the limit. (Not for a key without a schedule: the phase
- * concentration that lets it enter counts every start and is calibrated on the untightened line.) `limit` comes from every start's residual, strays included: with a stray
- * every few runs, half the residuals or more are a stray's or a run's near one, and it took strays a tenth
- * of a period off the runs into the line, where the phase test (c) took them for timing errors of the
- * schedule that the gaps did not show — an hourly job with a stray every three runs was refused and found
- * again five times in 90 runs.
+ * For a periodic key's refit: tightens the line's limit to three robust spreads of each beat's nearest
+ * start while the starts beyond it are mostly extras of beats that hold a run (strays), refitting the line
+ * over the starts within it; returns the limit. Left in, strays a tenth of a period off joined the line,
+ * where the phase test (c) took them for timing errors of the schedule that the gaps did not show: an
+ * hourly job with a stray every three runs was refused and found again five times in 90 runs. (Not for a
+ * key without a schedule: the phase concentration that lets it enter counts every start and is calibrated
+ * on the untightened line.)
  */
 function tightenLine(t: Float64Array, n: number, anchor: number, limit: number, out: PeriodicFit): number {
   let current = limit;
@@ -1468,10 +1470,10 @@ export class PeriodicDetector {
     // A schedule that was, or whose latest starts keep time, may have changed its period.
     if (!this.fit.ok && (u8[active] !== 0 || gapsKeepTime(n, n - this.cfg.minOccurrences)))
       fitChangedPeriod(n, this.cfg, this.fit);
-    // A periodic key keeps its schedule through one refused refit; the second in a row ends it. The drift
-    // test weighs the errors of 48 starts: with delays of a tenth of the period, their gaps' squared errors
-    // came out near the starts' own one refit in a few thousand instead of twice them, and a camera index
-    // written every 30 s dropped 13 times in 10 days.
+    // A periodic key keeps its schedule through one refit refused by the drift test alone; the second in a
+    // row ends it. The test weighs the errors of 48 starts: with delays of a tenth of the period, their gaps'
+    // squared errors came out near the starts' own at one refit in a few thousand instead of twice them,
+    // and a camera index written every 30 s dropped 13 times in 10 days.
     if (!this.fit.ok && this.fit.drifted && u8[active] !== 0 && !(u8[skip] & REFUSED_ONCE)) {
       u8[skip] = REFUSED_ONCE;
       return;
