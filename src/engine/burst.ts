@@ -21,9 +21,9 @@ import type { BurstDetail } from './types.ts';
  * upload) is not bursting when one more such session starts: the peaks of its earlier burst-like sessions
  * (separated by at least a quiet window, so a burst with a pause is still one) are kept — the two highest,
  * fading with `habitMs` — and while two of them reached at least half of the current intensity and such
- * sessions are a good share of the key's sessions, the session is its usual behaviour. The first and second such sessions can still be bursts — unless the key
- * began with one (a new job's first run), which counts twice; a scheduled session that arrives on time
- * never is.
+ * sessions are not lost among light ones (`HABIT_MIN_SHARE`), the session is its usual behaviour. The first
+ * and second such sessions can still be bursts — unless the key began with one (a new job's first run),
+ * which counts twice; a scheduled session that arrives on time never is.
  * A burst must also stand out from the key's last `sustainedMs` (a third counter): a rate kept that long is
  * the key's new level — a camera that starts recording, a file that becomes busy — not a burst. Judged
  * against the hours-long usual rate alone, a key that went from a few accesses a day to one a second was

@@ -424,7 +424,7 @@ export class SequentialDetector {
    * Chance that a sequential key's stream goes on at its next step: the share of its steps that continued
    * a stream times how one-sided they were, judged by its own steps alone (0 for a key not sequential).
    * The score's imagined neutral steps are a bar against random walks, which the key has cleared once it
-   * is sequential; counted here too, they held predictions back until a stream's ~19th read.
+   * is sequential; counted here too, they held predictions back until a stream's 13th-19th read.
    */
   continuation(slot: number): number {
     return this.isActive(slot) ? this.share(slot) * Math.abs(this.direction(slot, 0)) : 0;
