@@ -1311,7 +1311,7 @@ const EXPIRY_CHANCE = 0.001;
  * The chance is per beat, and a fast job has many: a camera index written every 30 s with a fifth of its
  * writes missed ended about every 8 hours while it kept running (1,000 beats), and was found again at its
  * next write. For periods under a week's worth of 1,000 beats (10 minutes), the chance is lowered to one
- * false end a week: 30 s jobs then wait 7.5 periods instead of 4.5 (a stop still shows within 4 minutes).
+ * false end a week: such a 30 s job then waits 7-9 periods instead of 4.5 (a stop shows within 4-5 minutes).
  */
 const FALSE_END_EVERY_MS = 7 * 86_400_000;
 
@@ -1460,6 +1460,9 @@ export class PeriodicDetector {
     if (count + 1 < this.cfg.minOccurrences) return;
     const active = 8 * r8 + at.active;
     const skip = 8 * r8 + this.scratch.skipRefits;
+    // A schedule kept through a refused refit that then expired leaves its mark, which counted as 127 refits
+    // to skip: the key was not found again for ~128 runs (a third outside evaluation).
+    if (u8[active] === 0 && u8[skip] & REFUSED_ONCE) u8[skip] = 0;
     if (u8[skip] > FAR && u8[active] === 0) {
       u8[skip]--;
       return;
