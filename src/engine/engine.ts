@@ -360,7 +360,12 @@ export class Engine {
         this.scheduleReview(slot, due);
         continue;
       }
-      this.burst.evaluate(slot, this.now);
+      // A session that began on the key's schedule stays expected at its reviews: judged as unexpected
+      // there, a nightly run of 300 reads in 15 s became a burst when the next run's time passed (a
+      // fourth outside evaluation).
+      const { row, coreAt } = this;
+      const expected = row.u8[8 * slot * row.stride8 + coreAt.onSchedule] === 1;
+      this.burst.evaluate(slot, this.now, expected);
       this.periodic.expire(slot, this.now - this.deliveryLag(slot));
       this.refresh(slot);
     }

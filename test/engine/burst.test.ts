@@ -134,6 +134,25 @@ describe('burst detector', () => {
     expect(found.length).toBeLessThanOrEqual(spikes.length);
   });
 
+  it('does not call an intense run on schedule a burst, also when the runs stop after it', () => {
+    // A job every minute for six hours, then one run of 300 reads in 15 s on schedule, then none: when the
+    // next run's time passed, the key's review judged the run unexpected, and it became a burst ~45 s after
+    // its last read.
+    const e = new Engine(engineConfig());
+    let t = T0;
+    for (; t < T0 + 6 * HOUR; t += MINUTE) e.observe('job/intense', t, Number.NaN, 0);
+    let burst = false;
+    for (let i = 0; i < 300; i++) {
+      e.observe('job/intense', t + i * 50, Number.NaN, 0);
+      burst ||= e.viewOf('job/intense')?.patterns.includes('burst') ?? false;
+    }
+    for (let c = t; c < t + 10 * MINUTE; c += SECOND) {
+      e.observe('clock', c, Number.NaN, 0);
+      burst ||= e.viewOf('job/intense')?.patterns.includes('burst') ?? false;
+    }
+    expect(burst).toBe(false);
+  });
+
   it('does not call the nightly run of a backup also opened a few times a day a burst', () => {
     // 500 reads in two minutes every night, and one to three single reads by day: its runs are still its
     // habit. (With a habit needing a quarter of the key's sessions intense, two reads a day made most
