@@ -238,6 +238,24 @@ describe('predictions', () => {
     expect(periodic.precision).toBeGreaterThan(0.9);
   });
 
+  it('lists no made-up positions after a restart, and predicts again from the next access', () => {
+    // The predictor's state of a key is not stored. Restored, a stream at chunk 250 listed chunks 1-4,
+    // reckoned from position 0.
+    const { engine, observe } = setup();
+    for (let i = 0; i < 50; i++) observe('movie.mkv', T0 + i * 50, (200 + i) * 65536, 65536);
+    const copy = new Engine(config.engine);
+    const slot = engine.keys.slotOf('movie.mkv');
+    copy.importRow('movie.mkv', slot, engine.keys.generation[slot], engine.exportRow(slot));
+    copy.finishRestore(engine.exportMeta());
+    const restored = new Predictor(copy, config.prediction);
+    const at = T0 + 50 * 50;
+    expect(restored.forKey(slot, at).filter((p) => p.reason === 'sequential')).toEqual([]);
+    restored.observe(copy.observe('movie.mkv', at, 250 * 65536, 65536), at, 250 * 65536, 65536);
+    const next = restored.forKey(slot, at + 10).filter((p) => p.reason === 'sequential');
+    expect(next.length).toBeGreaterThan(0);
+    for (const p of next) expect(p.position as number).toBeGreaterThan(250 * 65536);
+  });
+
   it('predicts nothing for random access', () => {
     const { predictor, observe } = setup();
     const rnd = mulberry32(7);

@@ -325,13 +325,15 @@ export class Predictor {
   /**
    * What follows from the key's current state: the next positions of its stream (up to its degree, as far
    * as streams usually get), and its correlated followers at their typical lag. One source for issuing and
-   * for the key's `predicted` view.
+   * for the key's `predicted` view. A stream's next positions come from the predictor's own state of the key,
+   * which is not stored: after a restart, until the key is accessed again, they are not listed (they were
+   * reckoned from position 0: a log at 1 MB listed 128, 256, … — a fourth outside evaluation).
    */
   private candidates(slot: number, now: number, emit: Emit): void {
     const engine = this.engine;
     const k = this.row(slot);
     const score = this.streamScore(slot);
-    if (score > 0) {
+    if (score > 0 && k.lastTs[slot] > 0) {
       const floor = this.minProbability[SEQUENTIAL];
       // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
       // current access size (streams differ in request size; the key's majority stride mixes them).
@@ -377,9 +379,9 @@ export class Predictor {
    */
   private otherStreams(slot: number, at: number, emit: Emit): void {
     const score = this.streamScore(slot);
-    const k = this.keys.c;
+    const k = this.row(slot);
     const p = score * this.survival(k.run[slot], 1);
-    if (score === 0 || p < this.minProbability[SEQUENTIAL]) return;
+    if (score === 0 || k.lastTs[slot] === 0 || p < this.minProbability[SEQUENTIAL]) return;
     const next = at + Math.max(k.gap[slot], 1);
     this.engine.sequential.forOtherStreams(slot, k.lastPos[slot], (pos, step) =>
       emit(slot, pos + step, k.lastSize[slot], p, next, SEQUENTIAL),
