@@ -205,11 +205,9 @@ export class BurstDetector {
     // A key that appeared with an intense session — the first run of a new job or backup — has shown that
     // habit for all of its history, which no burst could be judged against: it counts as two sessions.
     // Filed once, as any other, the job's second run was a burst on every new schedule (hourly, nightly).
-    const code = t.u8[8 * r8 + this.at.intenseShare];
-    const firstSession = code === 0;
-    const share = firstSession
-      ? +intense
-      : this.habitShare(slot) + HABIT_SHARE_WEIGHT * (+intense - this.habitShare(slot));
+    const firstSession = t.u8[8 * r8 + this.at.intenseShare] === 0;
+    const before = this.habitShare(slot);
+    const share = firstSession ? +intense : before + HABIT_SHARE_WEIGHT * (+intense - before);
     // Rounded the way it moves: to the nearest step, a share of a few percent stopped falling (a step is
     // 0.004, a light session took 5 % of it) and spikes a few light sessions apart added up to a habit.
     t.u8[8 * r8 + this.at.intenseShare] = 1 + (intense ? Math.ceil : Math.floor)(SHARE_STEPS * share);

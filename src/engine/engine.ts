@@ -211,6 +211,11 @@ export class Engine {
   private readonly sourceIds = new Map<string, number>();
   private readonly delivery = new DeliveryLag();
 
+  /** Did the key's current session begin on its periodic schedule (so its intensity is expected)? */
+  private sessionOnSchedule(slot: number): boolean {
+    return this.row.u8[8 * slot * this.row.stride8 + this.coreAt.onSchedule] === 1;
+  }
+
   /**
    * How late the events of the key's latest source have lately arrived: a schedule waits that much longer
    * for its runs, which a device that uploads in batches delivers late (`DeliveryLag`).
@@ -277,7 +282,7 @@ export class Engine {
     // out of order would lose its direction. Its place in the stream is unknown, so it is left out, as an
     // access without a position is.
     this.sequential.observe(slot, late ? Number.NaN : pos, size);
-    this.burst.observe(slot, ts, last, row.u8[r1 + coreAt.onSchedule] === 1);
+    this.burst.observe(slot, ts, last, this.sessionOnSchedule(slot));
     this.correlation.observe(slot, ts, first ? Number.POSITIVE_INFINITY : ts - last, newSession);
     this.schedule.observe(slot, ts);
     this.trend.observe(slot, ts);
@@ -363,9 +368,7 @@ export class Engine {
       // A session that began on the key's schedule stays expected at its reviews: judged as unexpected
       // there, a nightly run of 300 reads in 15 s became a burst when the next run's time passed (a
       // fourth outside evaluation).
-      const { row, coreAt } = this;
-      const expected = row.u8[8 * slot * row.stride8 + coreAt.onSchedule] === 1;
-      this.burst.evaluate(slot, this.now, expected);
+      this.burst.evaluate(slot, this.now, this.sessionOnSchedule(slot));
       this.periodic.expire(slot, this.now - this.deliveryLag(slot));
       this.refresh(slot);
     }
