@@ -3,6 +3,7 @@ import { mulberry32 } from '../bench/rng.ts';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { Predictor } from '../src/engine/predict.ts';
+import { restarted } from './engine/helpers.ts';
 
 const config = loadConfig({ env: {} });
 const T0 = Date.parse('2026-11-02T00:00:00Z');
@@ -260,10 +261,8 @@ describe('predictions', () => {
     // reckoned from position 0.
     const { engine, observe } = setup();
     for (let i = 0; i < 50; i++) observe('movie.mkv', T0 + i * 50, (200 + i) * 65536, 65536);
-    const copy = new Engine(config.engine);
+    const copy = restarted(engine, config.engine);
     const slot = engine.keys.slotOf('movie.mkv');
-    copy.importRow('movie.mkv', slot, engine.keys.generation[slot], engine.exportRow(slot));
-    copy.finishRestore(engine.exportMeta());
     const restored = new Predictor(copy, config.prediction);
     const at = T0 + 50 * 50;
     expect(restored.forKey(slot, at).filter((p) => p.reason === 'sequential')).toEqual([]);

@@ -33,6 +33,23 @@ export class DeliveryLag {
     return source < this.current.length ? Math.max(this.current[source], this.previous[source]) : 0;
   }
 
+  /**
+   * The lag of sources 1…`sources`, for the store: a restarted service that waited an hour to learn it
+   * again dropped the schedules of a batched device's keys at its first batches.
+   */
+  export(sources: number): number[] {
+    return Array.from({ length: sources }, (_, i) => Math.round(this.of(i + 1)));
+  }
+
+  /** Lags from `export`, as of engine time `now`: kept for the next one to two hours, as if just seen. */
+  restore(lags: readonly number[], now: number): void {
+    this.rotate(now);
+    if (lags.length >= this.current.length) this.grow(lags.length);
+    lags.forEach((lag, i) => {
+      if (Number.isFinite(lag) && lag > 0) this.current[i + 1] = Math.min(lag, MAX_DELIVERY_LAG_MS);
+    });
+  }
+
   private rotate(now: number): void {
     const swap = this.previous;
     this.previous = this.current;

@@ -688,7 +688,12 @@ export class Engine {
 
   /** Global state that is not per key. */
   exportMeta(): EngineMeta {
-    return { now: this.now, layout: this.layout, sources: this.sources };
+    return {
+      now: this.now,
+      layout: this.layout,
+      sources: this.sources,
+      deliveryLags: this.delivery.export(this.sources.length),
+    };
   }
 
   /**
@@ -709,7 +714,11 @@ export class Engine {
   finishRestore(meta: EngineMeta | null): void {
     this.keys.finishRestore();
     if (meta && meta.now > this.now) this.now = meta.now;
-    if (meta && this.sources.length === 0) for (const name of meta.sources ?? []) this.sourceId(name);
+    if (meta && this.sources.length === 0) {
+      for (const name of meta.sources ?? []) this.sourceId(name);
+      // A store from before the lags were kept has none: they are learned again within a batch window.
+      if (Array.isArray(meta.deliveryLags)) this.delivery.restore(meta.deliveryLags, this.now);
+    }
     this.patternCounts.fill(0);
     this.review.clear();
     // Eviction order follows recency: touch keys from the least to the most recently accessed.
@@ -730,4 +739,6 @@ export interface EngineMeta {
   now: number;
   layout: string;
   sources: string[];
+  /** How late each source's events lately arrived (ms), by its index in `sources`. */
+  deliveryLags?: number[];
 }

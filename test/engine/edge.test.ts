@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { standardWorkload } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import type { PatternState } from '../../src/engine/types.ts';
-import { DAY, engineConfig, HOUR, MINUTE, T0 } from './helpers.ts';
+import { DAY, engineConfig, HOUR, MINUTE, restarted, T0 } from './helpers.ts';
 
 /** Every number in a view is finite, and the fields that must be numbers are never null. */
 function expectClean(v: PatternState): void {
@@ -58,13 +58,8 @@ describe('engine edge cases', () => {
     const e = new Engine(cfg);
     for (let i = 0; i < trace.n; i++)
       e.observe(trace.keyNames[trace.key[i]], trace.ts[i], trace.pos[i], trace.size[i]);
-    const copy = new Engine(cfg);
-    for (const slot of e.keys.slots()) {
-      const v = e.view(slot);
-      expectClean(v);
-      copy.importRow(v.key, slot, e.keys.generation[slot], e.exportRow(slot));
-    }
-    copy.finishRestore(e.exportMeta());
+    for (const slot of e.keys.slots()) expectClean(e.view(slot));
+    const copy = restarted(e, cfg);
     for (const slot of e.keys.slots()) expect(copy.view(slot)).toEqual(e.view(slot));
   });
 

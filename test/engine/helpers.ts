@@ -1,6 +1,7 @@
 import { type Replay, replay } from '../../bench/replay.ts';
 import { Rng, type Trace, TraceBuilder } from '../../bench/workloads.ts';
 import { type EngineConfig, loadConfig } from '../../src/config.ts';
+import { Engine } from '../../src/engine/engine.ts';
 import type { PatternState } from '../../src/engine/types.ts';
 
 export const SECOND = 1000;
@@ -33,4 +34,21 @@ export function reporting(r: Replay, trace: Trace, pattern: string): string[] {
   return trace.labels
     .filter((l) => r.final.get(l.key)?.patterns.includes(pattern as never))
     .map((l) => l.key);
+}
+
+/**
+ * A new engine holding what `engine` would leave in the store: every key's row at its slot, and the meta
+ * record through JSON, as the file and Redis stores keep it.
+ */
+export function restarted(engine: Engine, cfg: EngineConfig = engineConfig()): Engine {
+  const copy = new Engine(cfg);
+  for (const slot of engine.keys.slots())
+    copy.importRow(
+      engine.keys.keys[slot] as string,
+      slot,
+      engine.keys.generation[slot],
+      engine.exportRow(slot),
+    );
+  copy.finishRestore(JSON.parse(JSON.stringify(engine.exportMeta())));
+  return copy;
 }

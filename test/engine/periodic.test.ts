@@ -4,7 +4,19 @@ import { periodic, poisson, Rng, steady } from '../../bench/workloads.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { emptyFit, fitSchedule, HISTORY, type PeriodicFit } from '../../src/engine/periodic.ts';
 import { PERIODIC } from '../../src/engine/types.ts';
-import { builder, DAY, engineConfig, HOUR, MINUTE, reporting, run, SECOND, T0, view } from './helpers.ts';
+import {
+  builder,
+  DAY,
+  engineConfig,
+  HOUR,
+  MINUTE,
+  reporting,
+  restarted,
+  run,
+  SECOND,
+  T0,
+  view,
+} from './helpers.ts';
 
 const cfg = engineConfig().periodic;
 
@@ -738,6 +750,34 @@ describe('periodic detector', () => {
     // The camera stops: its schedule ends, a batch window late at most.
     for (let t = end; t < end + HOUR; t += 10 * SECOND) e.observe('cron/heartbeat', t, Number.NaN, 0, cron);
     expect(periodic()).toBe(false);
+  });
+
+  it('keeps the schedule of a batched device through a restart', () => {
+    // The lag a device's batches arrive with is stored with the engine's meta record. Restarted without it,
+    // the camera's schedule dropped at its first batch and was found again at the next.
+    let e = new Engine(engineConfig());
+    const camera = e.sourceId('camera');
+    const cron = e.sourceId('cron');
+    const periodic = () => e.viewOf('camera/garage/index.db')?.patterns.includes('periodic') ?? false;
+    const batch: number[] = [];
+    let periodicSinceRestart = 0;
+    let checks = 0;
+    for (let t = T0; t < T0 + 4 * HOUR; t += 10 * SECOND) {
+      if (t === T0 + 3 * HOUR) {
+        expect(periodic()).toBe(true);
+        e = restarted(e);
+        checks = 0;
+        periodicSinceRestart = 0;
+      }
+      e.observe('cron/heartbeat', t, Number.NaN, 0, cron);
+      checks++;
+      if (periodic()) periodicSinceRestart++;
+      if ((t - T0) % (30 * SECOND) === 0) batch.push(t + 200);
+      if (batch.length > 0 && t - batch[0] >= 2 * MINUTE)
+        for (const ts of batch.splice(0))
+          e.observe('camera/garage/index.db', ts, (ts - T0) / (30 * SECOND), 1, camera);
+    }
+    expect(periodicSinceRestart).toBe(checks);
   });
 
   it('finds a schedule that replaces a long irregular history at most three starts after a refit at every start would', () => {
