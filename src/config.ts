@@ -112,6 +112,7 @@ const configObject = z.strictObject({
     maxBatchItems: z.number().int().min(1).max(100_000),
     publishIntervalMs: z.number().int().min(0),
     inflightWindow: z.number().int().min(1).max(65_535),
+    queuedChanges: z.number().int().min(0).max(1_000_000),
     statsIntervalMs: positiveMs,
     errorReportsPerSecond: z.number().int().min(1),
   }),

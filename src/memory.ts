@@ -130,6 +130,11 @@ export function memoryBudget(
       why: 'keys that may be retained (a set entry each), the urgent queue (one entry per key at most, twice while it compacts) and the pending clears (at most the tracked keys plus the in-flight window)',
     },
     {
+      name: 'queued changes',
+      bytes: config.mqtt.queuedChanges * (2 * state + 64),
+      why: `mqtt.queuedChanges × a pattern state (≈ ${state} B) rendered when its patterns changed, with its record`,
+    },
+    {
       name: 'in-flight publishes',
       bytes: window * (3 * state + RETAINED_PACKET_BYTES),
       why: `mqtt.inflightWindow × a pattern state (≈ ${state} B) as JSON string, Buffer and packet`,

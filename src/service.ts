@@ -139,6 +139,7 @@ export class Service {
       {
         intervalMs: cfg.mqtt.publishIntervalMs,
         window: cfg.mqtt.inflightWindow,
+        queuedChanges: cfg.mqtt.queuedChanges,
         qos: cfg.mqtt.qos,
         topicOf: this.topics.pattern,
         now: this.clock,

@@ -118,4 +118,33 @@ describe('live traffic', () => {
       await replay.stop();
     }
   });
+
+  it('publishes each replayed burst as it was then while the in-flight window is full', async () => {
+    // Found by an outside replay of 70 days of a household: among changes of thousands of keys, only 27-42
+    // of 56 morning bursts reached the retained topic, and their ends were stamped hours late. A change of
+    // patterns that found the in-flight window full was rendered when its turn came, by then past the burst.
+    const replay = await startService({ overrides: { mqtt: { inflightWindow: 2 } } });
+    const observer = await Observer.connect(replay.url, []);
+    try {
+      const base = replay.config.mqtt.baseTopic;
+      const key = 'replay/crowded.zip';
+      const spikeAt = await replayQuietDays(observer, base, key, 7);
+      await observer.client.subscribeAsync(`${base}/pattern/${encodeURIComponent(key)}`, { qos: 1 });
+      // One message: 500 new keys (each a change of patterns to publish), a spike of 300 reads over 45 s,
+      // then the steady key every 20 s for 20 minutes.
+      const batch: { key: string; ts: number }[] = [];
+      for (let i = 0; i < 500; i++) batch.push({ key: `replay/new/${i}`, ts: spikeAt - 1000 + i });
+      for (let i = 0; i < 300; i++) batch.push({ key, ts: spikeAt + i * 150 });
+      for (let t = spikeAt + 60_000; t < spikeAt + 20 * 60_000; t += 20_000)
+        batch.push({ key: 'replay/steady', ts: t });
+      await observer.publish(`${base}/access/nas`, JSON.stringify(batch));
+      const during = await observer.state(base, key, (s) => (s.patterns as string[]).includes('burst'));
+      const after = await observer.state(base, key, (s) => !(s.patterns as string[]).includes('burst'));
+      expect(during.updated_ts as number).toBeLessThan(spikeAt + 45_000);
+      expect(after.updated_ts as number).toBeLessThan(spikeAt + 45_000 + 120_000);
+    } finally {
+      await observer.close();
+      await replay.stop();
+    }
+  });
 });

@@ -35,6 +35,7 @@ describe('publisher', () => {
       {
         intervalMs: 1000,
         window: 10,
+        queuedChanges: 10,
         qos: 1,
         topicOf: (key) => `b/pattern/${key}`,
         now: () => 1,
@@ -57,6 +58,56 @@ describe('publisher', () => {
       '{"key":"k","accesses":2,"updated_ts":2}',
     ]);
     expect(publisher.skippedUnchanged).toBe(2);
+    publisher.stop();
+  });
+
+  it('sends each change of patterns as it was when it happened while the window is full, and none of a key gone since', async () => {
+    const views = new Map<number, string>();
+    const generations = [1, 1, 1];
+    const topics: string[] = [];
+    const publisher = new Publisher(
+      {
+        publish: (topic, payload, _opts, done) => {
+          topics.push(`${topic} ${payload}`);
+          setImmediate(() => done());
+        },
+      } as AedesTransport,
+      {
+        generation: (slot) => generations[slot],
+        render: (slot, gen) =>
+          generations[slot] === gen
+            ? { key: `k${slot}`, json: views.get(slot) ?? '', compared: (views.get(slot) ?? '').length }
+            : null,
+      },
+      {
+        intervalMs: 1000,
+        window: 1,
+        queuedChanges: 10,
+        qos: 1,
+        topicOf: (key) => `b/pattern/${key}`,
+        now: () => 1,
+        log: pino({ level: 'silent' }),
+      },
+    );
+    const change = (slot: number, view: string) => {
+      views.set(slot, view);
+      publisher.offer(slot, true);
+    };
+    change(0, 'random');
+    change(1, 'random');
+    change(1, 'burst');
+    change(2, 'random');
+    change(1, 'random again');
+    // Key 2 goes (its slot is reused) before its turn comes.
+    generations[2] = 2;
+    publisher.clear('k2');
+    await publisher.flush();
+    expect(topics).toEqual([
+      'b/pattern/k0 random',
+      'b/pattern/k1 random',
+      'b/pattern/k1 burst',
+      'b/pattern/k1 random again',
+    ]);
     publisher.stop();
   });
 });

@@ -12,24 +12,37 @@ import type { Transport } from './transport.ts';
  *   - other changes at most once per `intervalMs` per key, and the latest view always within that interval;
  *   - a view identical to the last one published (ignoring `updated_ts`) is not sent again.
  * Coalescing is natural: a pending key is rendered only when its turn comes, so ten changes in a second
- * cost one publish of the newest view. MQTT.js has no outbound flow control, so at most `window` QoS 1
+ * cost one publish of the newest view. A change of the pattern set is the exception: it is rendered when it
+ * happens and queued as such (up to `queuedChanges` of them), since by its turn the view may have moved on
+ * (a burst over within the batch of a replay). MQTT.js has no outbound flow control, so at most `window` QoS 1
  * publishes await their PUBACK; the rest wait here, never in an unbounded socket buffer.
  *
  * Keys are addressed by slot (dense ids from the engine); a slot's generation guards against a key
  * being evicted and its slot reused while a publish was pending.
  */
 export interface ViewSource {
-  /**
-   * Key and JSON payload of a slot's current view, or null if the slot is no longer that key.
-   * `compared`: how many leading characters of `json` decide whether the view is unchanged.
-   */
-  render(slot: number, generation: number): { key: string; json: string; compared: number } | null;
+  /** A slot's current view, or null if the slot is no longer that key. */
+  render(slot: number, generation: number): RenderedView | null;
   generation(slot: number): number;
+}
+
+/** A key's view as JSON; `compared`: how many leading characters of `json` decide whether it is unchanged. */
+export interface RenderedView {
+  key: string;
+  json: string;
+  compared: number;
+}
+
+interface RenderedChange extends RenderedView {
+  slot: number;
+  gen: number;
 }
 
 export interface PublisherOptions {
   intervalMs: number;
   window: number;
+  /** Changes of pattern sets rendered and queued while the window is full; beyond it they coalesce. */
+  queuedChanges: number;
   qos: 0 | 1;
   topicOf: (key: string) => string;
   now: () => number;
@@ -107,6 +120,8 @@ export class Publisher {
    * publish costs no clears, and what is queued stays within the tracked keys plus the in-flight window.
    */
   private readonly retained = new Set<string>();
+  /** Changes of pattern sets rendered when they happened, waiting for the window (see `offer`). */
+  private readonly changes = new Fifo<RenderedChange>();
   /** Retained topics to clear (evicted or forgotten keys). */
   private readonly clears = new Fifo<string>();
   private inflight = 0;
@@ -143,11 +158,14 @@ export class Publisher {
       // Queued, it was rendered when the pump ran, after every message already read from the socket: a
       // replay whose messages arrive in one go had moved engine time past a burst by then, and the burst
       // was never published.
-      if (this.urgent.length === 0 && this.inflight < this.opts.window && !this.stopped) {
+      if (this.waitingUrgent() === 0 && this.inflight < this.opts.window && !this.stopped) {
         this.publishSlot(slot, this.opts.now());
         return;
       }
-      this.queueUrgent(slot);
+      // Rendered now, the change is queued as it is: a replay's burst inside one batch was over by its turn,
+      // and 15-50 % of a household's 56 replayed morning bursts never reached the retained topic.
+      if (this.changes.length < this.opts.queuedChanges && this.urgent.length === 0) this.queueRendered(slot);
+      else this.queueUrgent(slot);
     } else if (this.slots.c.pendingGen[slot] !== gen) {
       this.slots.c.pendingGen[slot] = gen;
       this.due.push(this.slots.c.lastAt[slot] + this.opts.intervalMs, slot, gen);
@@ -184,7 +202,19 @@ export class Publisher {
 
   /** Keys waiting to be published or cleared. */
   get backlog(): number {
-    return this.due.size + this.urgent.length + this.clears.length;
+    return this.due.size + this.waitingUrgent() + this.clears.length;
+  }
+
+  private waitingUrgent(): number {
+    return this.changes.length + this.urgent.length;
+  }
+
+  private queueRendered(slot: number): void {
+    const gen = this.slots.c.pendingGen[slot];
+    this.slots.c.pendingGen[slot] = 0;
+    const view = this.views.render(slot, gen);
+    if (view) this.changes.push({ slot, gen, ...view });
+    this.kick();
   }
 
   get inFlight(): number {
@@ -217,6 +247,12 @@ export class Publisher {
       const key = this.clears.shift();
       if (key === undefined) break;
       this.send(this.opts.topicOf(key), '');
+    }
+    while (this.inflight < this.opts.window) {
+      const change = this.changes.shift();
+      if (change === undefined) break;
+      // The key may have gone meanwhile (its clear went out above) or its slot been reused.
+      if (this.views.generation(change.slot) === change.gen) this.sendView(change.slot, change, now);
     }
     while (this.inflight < this.opts.window && this.urgent.length > 0) {
       const slot = this.urgent.shift() as number;
@@ -261,7 +297,11 @@ export class Publisher {
     if (gen === 0) return; // already published via the urgent path
     this.slots.c.pendingGen[slot] = 0;
     const view = this.views.render(slot, gen);
-    if (!view) return;
+    if (view) this.sendView(slot, view, now);
+  }
+
+  /** Publishes a rendered view of `slot`'s key unless it is the one last published. */
+  private sendView(slot: number, view: RenderedView, now: number): void {
     const h = hash(view.json, view.compared);
     if (h === this.slots.c.lastHash[slot] && this.slots.c.lastAt[slot] > 0) {
       this.skippedUnchanged++;
@@ -288,7 +328,12 @@ export class Publisher {
   }
 
   private checkIdle(): void {
-    if (this.inflight === 0 && this.urgent.length === 0 && this.clears.length === 0 && this.due.size === 0) {
+    if (
+      this.inflight === 0 &&
+      this.waitingUrgent() === 0 &&
+      this.clears.length === 0 &&
+      this.due.size === 0
+    ) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
