@@ -83,6 +83,12 @@ const perKey = {
    * did the session before it.
    */
   sessionsContinue: ['u8', 1],
+  /**
+   * 1 while the key's latest access began its session. Only then are its correlated followers predicted: a
+   * rule counts the leader's sessions, each followed at most once. Predicted at every access, a film's
+   * subtitles were named at each of its reads and 2 of 2,099 came (an outside evaluation).
+   */
+  sessionFirst: ['u8', 1],
   /** 1 once the key's accesses carry positions. */
   positioned: ['u8', 1],
   /** Steps the key's stream has run so far (contiguous or one stride apart), capped at MAX_RUN. */
@@ -191,6 +197,7 @@ export class Predictor {
     // The pace of the key's stream: pauses between sessions say nothing about when its next step comes.
     if (!newSession && ts > previous) k.gap[slot] += 0.2 * (ts - previous - k.gap[slot]);
     k.lastTs[slot] = ts;
+    k.sessionFirst[slot] = +newSession;
     if (hasPos) {
       this.countRun(slot, pos, size, newSession);
       if (newSession) this.sessionBegan(slot, pos);
@@ -359,7 +366,7 @@ export class Predictor {
       }
     }
     // A key that leads a rule is correlated; most keys are not, and skip looking at each follower entry.
-    if ((engine.maskOf(slot) & CORRELATED_KEY) === 0) return;
+    if ((engine.maskOf(slot) & CORRELATED_KEY) === 0 || k.sessionFirst[slot] === 0) return;
     const rule = this.rule;
     for (let n = 0; n < engine.correlation.partnersPerKey; n++) {
       if (!engine.correlation.followerAt(slot, n, rule)) continue;
@@ -444,7 +451,7 @@ export class Predictor {
       const k = this.keys.c;
       end = last + k.degree[slot] * Math.max(k.gap[slot], 1) + this.graceMs[SEQUENTIAL];
     }
-    if (engine.maskOf(slot) & CORRELATED_KEY)
+    if (engine.maskOf(slot) & CORRELATED_KEY && slot < this.keys.capacity && this.keys.c.sessionFirst[slot])
       end = Math.max(end, last + engine.cfg.correlation.maxLagMs + this.graceMs[CORRELATED]);
     return end > after ? end : Number.POSITIVE_INFINITY;
   }
