@@ -677,12 +677,17 @@ function fitRange(from: number, to: number, cfg: EngineConfig['periodic'], fit: 
 }
 
 /**
- * Is `ts` on the schedule of `period`, `beat` and `jitter`: within three jitters, or 5 % of the period, of
- * its nearest beat? (Whether a run came on time, and whether a schedule holds a start.)
+ * Is `ts` on the schedule of `period`, `beat` and `jitter`: within `scheduleTolerance` of its nearest beat?
+ * (Whether a run came on time, and whether a schedule holds a start.)
  */
 function isOnSchedule(ts: number, period: number, beat: number, jitter: number): boolean {
   const k = Math.round((ts - beat) / period);
-  return Math.abs(ts - beat - k * period) <= Math.max(3 * jitter, ON_SCHEDULE_SHARE * period);
+  return Math.abs(ts - beat - k * period) <= scheduleTolerance(period, jitter);
+}
+
+/** How far from its beat a run is still on time: three jitters, or 5 % of the period. */
+function scheduleTolerance(period: number, jitter: number): number {
+  return Math.max(3 * jitter, ON_SCHEDULE_SHARE * period);
 }
 
 function offSchedule(ts: number, fit: PeriodicFit): boolean {
@@ -1586,21 +1591,38 @@ export class PeriodicDetector {
     return true;
   }
 
-  /** The first beat of the key's schedule after `now` (after its latest run, at the least). */
+  /**
+   * The key's next run: the first beat of its schedule after its latest run whose time, with the lateness
+   * its runs usually have (`lateness`), has not passed by `now`.
+   */
   private nextBeat(r8: number, now: number): number {
     const p = this.row.f64[r8 + this.at.period];
     const beat = this.row.f64[r8 + this.at.beat];
-    return beat + Math.max(1, Math.ceil((now - beat) / p)) * p;
+    return beat + Math.max(1, Math.ceil((now - this.lateness(r8) - beat) / p)) * p;
+  }
+
+  /**
+   * How long after a beat its run may still come on time (`scheduleTolerance`, at most half a period).
+   * Moved on at the beat itself, `next_ts` of a job run within ±10 minutes named the run after next for
+   * three of four runs still on their way (an outside evaluation).
+   */
+  private lateness(r8: number): number {
+    const period = this.row.f64[r8 + this.at.period];
+    return Math.min(scheduleTolerance(period, this.row.f32[2 * r8 + this.at.jitter]), period / 2);
   }
 
   /**
    * When, after `after`, the view of a periodic key changes with time alone: its next run comes within
-   * `announceMs` (predictions list it from then), or that run's time passes and `next_ts` moves on.
+   * `announceMs` (predictions list it from then), or that run's time and usual lateness pass and `next_ts`
+   * moves on.
    */
   viewChangesAt(slot: number, after: number, announceMs: number): number {
     if (!this.isActive(slot)) return Number.POSITIVE_INFINITY;
-    const next = this.nextBeat(this.r8(slot), after);
-    return announceMs > 0 && next - announceMs > after ? next - announceMs : Math.floor(next) + 1;
+    const r8 = this.r8(slot);
+    const next = this.nextBeat(r8, after);
+    return announceMs > 0 && next - announceMs > after
+      ? next - announceMs
+      : Math.floor(next + this.lateness(r8)) + 1;
   }
 
   detail(slot: number, now: number): PeriodicDetail {

@@ -752,6 +752,42 @@ describe('periodic detector', () => {
     expect(periodic()).toBe(false);
   });
 
+  it('names a run still on its way next until its usual lateness has passed, and the following run once it came', () => {
+    // A scrub every 6 h within ±10 minutes, and a job on the minute. Moved on at the beat itself, `next_ts`
+    // of the scrub named the run after next for 79 % of runs still on their way (an outside evaluation).
+    const e = new Engine(engineConfig());
+    const rng = new Rng(31);
+    const nextTs = (key: string) => e.viewOf(key)?.periodic?.next_ts ?? Number.NaN;
+    let pending = 0;
+    let pendingRight = 0;
+    let exactChecks = 0;
+    let exactRight = 0;
+    for (let beat = T0; beat < T0 + 30 * DAY; beat += 6 * HOUR) {
+      const scrubAt = beat + rng.uniform(-10, 10) * MINUTE;
+      const exactAt = beat + 3 * HOUR;
+      for (let t = beat - 20 * MINUTE; t < beat + 6 * HOUR - 20 * MINUTE; t += MINUTE) {
+        e.observe('clock', t, Number.NaN, 0);
+        const periodic = e.viewOf('nas/scrub.idx')?.patterns.includes('periodic');
+        if (periodic && t >= beat + 2 * MINUTE && t < scrubAt) {
+          pending++;
+          // Its fitted time, within the spread of its runs.
+          pendingRight += +(Math.abs(nextTs('nas/scrub.idx') - beat) < 10 * MINUTE);
+        }
+        // A minute after the exact job's run: next_ts names the following one.
+        if (e.viewOf('nas/exact.db')?.patterns.includes('periodic') && t === exactAt + MINUTE) {
+          exactChecks++;
+          exactRight += +(Math.abs(nextTs('nas/exact.db') - (exactAt + 6 * HOUR)) < MINUTE);
+        }
+        if (t <= scrubAt && scrubAt < t + MINUTE) e.observe('nas/scrub.idx', scrubAt, Number.NaN, 0);
+        if (t === exactAt) e.observe('nas/exact.db', exactAt, Number.NaN, 0);
+      }
+    }
+    expect(pending).toBeGreaterThan(20);
+    expect(pendingRight / pending).toBeGreaterThan(0.9);
+    expect(exactChecks).toBeGreaterThan(100);
+    expect(exactRight).toBe(exactChecks);
+  });
+
   it('keeps the schedule of a batched device through a restart', () => {
     // The lag a device's batches arrive with is stored with the engine's meta record. Restarted without it,
     // the camera's schedule dropped at its first batch and was found again at the next.
