@@ -205,11 +205,14 @@ describe('burst detector', () => {
 
   it('does not call the second run of a new job a burst, yet finds a surge far beyond its runs', () => {
     // The first run made the key; the second was judged against a usual rate made of that run alone, and
-    // was a burst on every new schedule, until two runs made a habit.
+    // was a burst on every new schedule, until two runs made a habit. A weekly backup's runs had faded to
+    // a third of their peaks a week later, below half of the next run's: its third to fifth runs were
+    // bursts, until it was periodic (an outside evaluation).
     const jobs = [
       { period: 10 * MINUTE, reads: 10, spanMs: 20 * SECOND },
       { period: HOUR, reads: 30, spanMs: MINUTE },
       { period: DAY, reads: 500, spanMs: 2 * MINUTE },
+      { period: 7 * DAY, reads: 3000, spanMs: 75 * SECOND },
     ];
     for (const { period, reads, spanMs } of jobs) {
       const e = new Engine(engineConfig());
