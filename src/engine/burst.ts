@@ -153,12 +153,17 @@ export class BurstDetector {
 
   /** The key's rate around `now` (per ms): its usual rate, or its recent one while that is higher. */
   rate(slot: number, now: number): number {
+    return Math.max(this.usualRate(slot, now), this.recentAt(slot, now) / this.tauRecent);
+  }
+
+  /** The recent count decayed to `now`, without decaying the key's counters (reading must not judge). */
+  private recentAt(slot: number, now: number): number {
     const t = this.row;
     const r8 = slot * t.stride8;
-    const recent =
+    return (
       t.f64[r8 + this.at.recent] *
-      Math.exp(-Math.max(now - t.f64[r8 + this.at.decayedAt], 0) / this.tauRecent);
-    return Math.max(this.usualRate(slot, now), recent / this.tauRecent);
+      Math.exp(-Math.max(now - t.f64[r8 + this.at.decayedAt], 0) / this.tauRecent)
+    );
   }
 
   /**
@@ -241,22 +246,30 @@ export class BurstDetector {
     );
   }
 
-  /** Re-judges the key at `now` (after time passed without its accesses). Returns true if it changed. */
-  evaluate(slot: number, now: number, expected = false): boolean {
+  /**
+   * Re-judges the key at engine time `now` (after time passed without its accesses), `lag` ms behind which
+   * its device's events lately arrived (`DeliveryLag`): the key is judged at its own time, `now − lag`. Judged at engine time, a device that
+   * uploads its log every minute had its counts decayed past accesses still on their way, and a spike of
+   * three minutes came out as three bursts, or none with uploads every five (an outside evaluation).
+   * Returns true if it changed.
+   */
+  evaluate(slot: number, now: number, expected = false, lag = 0): boolean {
     const t = this.row;
     const r8 = slot * t.stride8;
     const r4 = 2 * r8;
-    this.decay(slot, now);
+    const ends = this.endsAt(slot);
+    const own = now - lag;
+    this.decay(slot, own);
     const recent = t.f64[r8 + this.at.recent];
     const wasActive = t.f64[r8 + this.at.burstStart] > 0;
     const again = t.f64[r8 + this.at.burstStart] < 0;
     if (wasActive) {
-      // Ended exactly when the end time the engine schedules has come: the same arithmetic, not an
-      // equivalent test. Judged by `recent < floor` instead, a count decayed to its scheduled end could
-      // round to just above the floor while the end time rounded to now, and the review heap would hand the
-      // key back at the same time forever (seen: a service frozen in its sweep).
-      if (this.endsAt(slot) <= now) {
-        t.f64[r8 + this.at.burstStart] = -now;
+      // Ended exactly when the end time the engine schedules has come (`ends + lag`, before the decay):
+      // the same arithmetic, not an equivalent test. Judged by `recent < floor` instead, a count decayed to
+      // its scheduled end could round to just above the floor while the end time rounded to now, and the
+      // review heap would hand the key back at the same time forever (seen: a service frozen in its sweep).
+      if (ends + lag <= now || this.endsAt(slot) <= own) {
+        t.f64[r8 + this.at.burstStart] = -own;
         t.f32[r4 + this.at.score] = 0;
         return true;
       }
@@ -264,19 +277,19 @@ export class BurstDetector {
     }
     if (expected || recent < this.cfg.minEvents || this.habitual(slot, recent)) return false;
     // The usual rate needs at least two windows of history to mean anything.
-    if (now - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
-    let rate = Math.max(this.usualRate(slot, now), this.sustainedRate(slot, now));
+    if (own - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
+    let rate = Math.max(this.usualRate(slot, own), this.sustainedRate(slot, own));
     let p = this.surprise(recent, rate, again);
     if (p >= this.cfg.maxPValue) return false;
     // Busy at this hour as on other days (a NAS every morning): its usual rate at this hour is the bar.
     // Asked only of what passed the usual rate, which is all but a few of the accesses of busy keys.
-    const hourly = this.hourlyRate(slot, now);
+    const hourly = this.hourlyRate(slot, own);
     if (hourly > rate) {
       rate = hourly;
       p = this.surprise(recent, rate, again);
       if (p >= this.cfg.maxPValue) return false;
     }
-    t.f64[r8 + this.at.burstStart] = now;
+    t.f64[r8 + this.at.burstStart] = own;
     t.f32[r4 + this.at.trigger] = recent;
     t.f32[2 * r8 + this.at.baseline] = rate;
     t.f32[r4 + this.at.score] = 1 - p;
@@ -346,12 +359,16 @@ export class BurstDetector {
     );
   }
 
+  /**
+   * The burst as a view shows it at `now`. It reads the counters without decaying them: decayed to engine
+   * time by each rendering, the counts of a device whose log arrives minutes late were taken past the
+   * accesses still on their way, so how often a key was published changed what was detected.
+   */
   detail(slot: number, now: number): BurstDetail {
     const t = this.row;
     const r8 = slot * t.stride8;
-    this.decay(slot, now);
     const perMinute = 60_000;
-    const ratePerMin = (t.f64[r8 + this.at.recent] / this.tauRecent) * perMinute;
+    const ratePerMin = (this.recentAt(slot, now) / this.tauRecent) * perMinute;
     const baselinePerMin = t.f32[2 * r8 + this.at.baseline] * perMinute;
     return {
       since_ts: Math.round(t.f64[r8 + this.at.burstStart]),

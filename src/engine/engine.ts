@@ -368,7 +368,7 @@ export class Engine {
       // A session that began on the key's schedule stays expected at its reviews: judged as unexpected
       // there, a nightly run of 300 reads in 15 s became a burst when the next run's time passed (a
       // fourth outside evaluation).
-      this.burst.evaluate(slot, this.now, this.sessionOnSchedule(slot));
+      this.burst.evaluate(slot, this.now, this.sessionOnSchedule(slot), this.deliveryLag(slot));
       this.periodic.expire(slot, this.now - this.deliveryLag(slot));
       this.refresh(slot);
     }
@@ -414,7 +414,7 @@ export class Engine {
    */
   private nextChange(slot: number, after: number): number {
     return Math.min(
-      this.burst.endsAt(slot),
+      this.burst.endsAt(slot) + this.deliveryLag(slot),
       this.periodic.expiresAt(slot) + this.deliveryLag(slot),
       this.periodic.viewChangesAt(slot, after, this.announceAheadMs),
       this.predictionsExpireAt(slot, after),
@@ -609,7 +609,7 @@ export class Engine {
       scores,
       sequential: mask & SEQUENTIAL ? this.sequential.detail(slot) : null,
       periodic: mask & PERIODIC ? this.periodic.detail(slot, now) : null,
-      burst: mask & BURST ? this.burst.detail(slot, now) : null,
+      burst: mask & BURST ? this.burst.detail(slot, now - this.deliveryLag(slot)) : null,
       correlated: mask & CORRELATED ? this.partners(slot) : [],
       schedule: this.schedule.detail(slot, first, last),
       trend: this.trend.detail(slot, now),

@@ -435,4 +435,48 @@ describe('engine time and device clocks', () => {
     expect(e.now).toBeLessThanOrEqual(wall);
     expect(bursting).toBeGreaterThan(550);
   });
+
+  it('finds one burst of a device that uploads its log every one or five minutes, ending after the spike', () => {
+    // The camera's key is written about six times an hour, then twice a second for three minutes; another
+    // device reports every ten seconds as it happens, moving engine time on. Judged at engine time, the
+    // camera's counts were decayed past accesses still on their way: the spike came out as three bursts
+    // with uploads every minute, and none with uploads every five (an outside evaluation).
+    for (const uploadMs of [MINUTE, 5 * MINUTE]) {
+      const e = new Engine(engineConfig());
+      const camera = e.sourceId('camera');
+      const nas = e.sourceId('nas');
+      const rng = new Rng(97);
+      const key = 'camera/front/events.db';
+      const spikeAt = T0 + 6 * HOUR;
+      const spikeEnd = spikeAt + 3 * MINUTE;
+      const accesses: number[] = [];
+      for (let t = T0 + rng.exp(10 * MINUTE); t < spikeAt; t += rng.exp(10 * MINUTE)) accesses.push(t);
+      for (let t = spikeAt; t < spikeEnd; t += 500) accesses.push(t);
+      for (let t = spikeEnd + rng.exp(10 * MINUTE); t < T0 + 7 * HOUR; t += rng.exp(10 * MINUTE))
+        accesses.push(t);
+      let onsets = 0;
+      let was = false;
+      let endedAt = 0;
+      const note = (now: number) => {
+        const is = e.viewOf(key)?.patterns.includes('burst') ?? false;
+        if (is && !was) onsets++;
+        if (!is && was) endedAt = now;
+        was = is;
+      };
+      let next = 0;
+      for (let t = T0; t < T0 + 7 * HOUR; t += 10 * SECOND) {
+        e.observe('nas/heartbeat', t, Number.NaN, 0, nas);
+        note(t);
+        if (t % uploadMs === 0)
+          for (; next < accesses.length && accesses[next] <= t; next++) {
+            e.observe(key, accesses[next], Number.NaN, 0, camera);
+            // As the service publishes: each change of patterns as it happens.
+            note(t);
+          }
+      }
+      expect(onsets, `uploads every ${uploadMs / MINUTE} min`).toBe(1);
+      expect(endedAt - spikeEnd).toBeGreaterThan(0);
+      expect(endedAt - spikeEnd).toBeLessThan(uploadMs + 2 * MINUTE);
+    }
+  });
 });
