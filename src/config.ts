@@ -92,7 +92,8 @@ const configObject = z.strictObject({
       .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://')
       .optional(),
     baseTopic: mqttTopicPrefix,
-    clientId: z.string().min(1).max(64),
+    /** Unset: `defaultClientId(baseTopic)`. */
+    clientId: z.string().min(1).max(64).optional(),
     username: z.string().optional(),
     password: z.string().optional(),
     tls: z
@@ -103,7 +104,7 @@ const configObject = z.strictObject({
         rejectUnauthorized: z.boolean().optional(),
       })
       .optional(),
-    qos: z.union([z.literal(0), z.literal(1)]),
+    qos: z.literal([0, 1]),
     maxPayloadBytes: z
       .number()
       .int()
@@ -214,10 +215,10 @@ function readJson(file: string): unknown {
 function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n))
+  // Digits only: Number() reads " " as 0 (a random port), "1e3" as 1000 and "0x5000" as 20480.
+  if (!/^[0-9]+$/.test(raw))
     throw new ConfigError(`environment variable ${name} must be an integer, got "${raw}"`);
-  return n;
+  return Number(raw);
 }
 
 function envStr(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -287,6 +288,17 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (!parsed.success)
     throw new ConfigError(formatIssues(parsed.error, [...sources, 'environment'].join(' + ')));
   return parsed.data;
+}
+
+/**
+ * The MQTT client id when `mqtt.clientId` is unset: one per base topic, since an external broker keeps one
+ * persistent session per id. Two instances on one broker with one id took the session from each other
+ * twice a second, and each received the other's events into its session and dropped them (457 of 1000 in
+ * an outside evaluation). `patternd` for the default base topic, the id every earlier version used, so
+ * an upgrade keeps its session and the events queued in it.
+ */
+export function defaultClientId(baseTopic: string): string {
+  return baseTopic === 'homecloud' ? 'patternd' : `patternd-${baseTopic}`.slice(0, 64);
 }
 
 /** A URL with its password masked, for logs. */

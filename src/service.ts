@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { BridgeApi, BridgeRequests } from './bridge/requests.ts';
 import { Bus } from './bus.ts';
-import { type Config, MAX_WATCH_GLOBS } from './config.ts';
+import { type Config, defaultClientId, MAX_WATCH_GLOBS } from './config.ts';
 import type { Extension, PublishedState, ServiceContext } from './context.ts';
 import { Engine } from './engine/engine.ts';
 import { Predictor } from './engine/predict.ts';
@@ -223,7 +223,7 @@ export class Service {
     if (cfg.mqtt.url) {
       const t = new ClientTransport({
         url: cfg.mqtt.url,
-        clientId: cfg.mqtt.clientId,
+        clientId: cfg.mqtt.clientId ?? defaultClientId(cfg.mqtt.baseTopic),
         username: cfg.mqtt.username,
         password: cfg.mqtt.password,
         tls: cfg.mqtt.tls,

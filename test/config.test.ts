@@ -71,6 +71,17 @@ describe('configuration', () => {
 
   it('names the variable when an environment number is not a number', () => {
     expect(() => loadConfig({ env: { BROKER_PORT: 'eighteen' } })).toThrow(/BROKER_PORT must be an integer/);
+    // Number() would read these as 0 (a random port), 1000 and 20480 (an outside evaluation).
+    for (const port of [' ', '1e3', '0x5000', '-1883', '1883.0'])
+      expect(() => loadConfig({ env: { BROKER_PORT: port } }), port).toThrow(
+        /BROKER_PORT must be an integer/,
+      );
+  });
+
+  it('lists the allowed values of a field that has a few', () => {
+    expect(() => loadConfig({ env: {}, overrides: { mqtt: { qos: 2 } } })).toThrow(
+      /mqtt\.qos: must be one of 0, 1/,
+    );
   });
 
   it('says what to do when the embedded broker port is taken', async () => {

@@ -109,6 +109,11 @@ export interface ClientTransportOptions {
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/** A connection closed this soon after it opened, three times in a row, points at a second client with our id. */
+const QUICK_CLOSE_MS = 5000;
+const QUICK_CLOSES = 3;
+/** The same warning at most this often. */
+const WARN_EVERY_MS = 60_000;
 
 /**
  * MQTT.js client to an external broker (Mosquitto, EMQX, …).
@@ -124,9 +129,16 @@ export class ClientTransport extends EventEmitter implements Transport {
   private readonly handlers: { filter: string; handler: MessageHandler; matcher: RegExp }[] = [];
   private held: { packet: IPublishPacket; done: () => void } | undefined;
   private taking = true;
+  private readonly log: Logger;
+  private readonly clientId: string;
+  private connectedAt = 0;
+  private quickCloses = 0;
+  private readonly warnedAt = { takeover: -WARN_EVERY_MS, foreign: -WARN_EVERY_MS };
 
   constructor(opts: ClientTransportOptions) {
     super();
+    this.log = opts.log;
+    this.clientId = opts.clientId;
     const options: IClientOptions = {
       clientId: opts.clientId,
       username: opts.username,
@@ -153,9 +165,13 @@ export class ClientTransport extends EventEmitter implements Transport {
         'connected to MQTT broker',
       );
       this.client.options.reconnectPeriod = RECONNECT_MIN_MS;
+      this.connectedAt = performance.now();
       this.emit('connect');
     });
-    this.client.on('close', () => this.emit('disconnect'));
+    this.client.on('close', () => {
+      this.noteClose();
+      this.emit('disconnect');
+    });
     this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'MQTT client error'));
     this.client.on('reconnect', () => {
       // Exponential backoff (MQTT.js retries at a fixed period): a broker that is down for a while is not
@@ -175,9 +191,43 @@ export class ClientTransport extends EventEmitter implements Transport {
 
   private deliver(packet: IPublishPacket, done: () => void): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    for (const h of this.handlers)
-      if (h.matcher.test(packet.topic)) h.handler(packet.topic, payload, packet.retain);
+    let matched = false;
+    for (const h of this.handlers) {
+      if (!h.matcher.test(packet.topic)) continue;
+      matched = true;
+      h.handler(packet.topic, payload, packet.retain);
+    }
+    if (!matched)
+      this.warnAtMost(
+        'foreign',
+        { topic: packet.topic, clientId: this.clientId },
+        "a message matched none of this instance's subscriptions and was dropped: the broker's persistent session for this client id holds another configuration's subscriptions (two instances with one mqtt.clientId?)",
+      );
     done();
+  }
+
+  /**
+   * A second client with our id (another instance, a copied config) takes the session at each connect, and
+   * the broker closes the other connection: seconds-long connections, over and over, with nothing else
+   * in the log. Said out loud, with what to change.
+   */
+  private noteClose(): void {
+    const lasted = this.connectedAt > 0 ? performance.now() - this.connectedAt : Number.POSITIVE_INFINITY;
+    this.connectedAt = 0;
+    this.quickCloses = lasted < QUICK_CLOSE_MS ? this.quickCloses + 1 : 0;
+    if (this.quickCloses >= QUICK_CLOSES)
+      this.warnAtMost(
+        'takeover',
+        { clientId: this.clientId, closes: this.quickCloses },
+        'the broker keeps closing the connection within seconds of connecting: is another client using the same client id? Each takes the session from the other and events are lost; give each instance its own mqtt.clientId',
+      );
+  }
+
+  private warnAtMost(kind: keyof ClientTransport['warnedAt'], fields: object, message: string): void {
+    const now = performance.now();
+    if (now - this.warnedAt[kind] < WARN_EVERY_MS) return;
+    this.warnedAt[kind] = now;
+    this.log.warn(fields, message);
   }
 
   get connected(): boolean {
