@@ -6,6 +6,7 @@ import type { Extension, PublishedState, ServiceContext } from './context.ts';
 import { Engine } from './engine/engine.ts';
 import { Predictor } from './engine/predict.ts';
 import { Discovery } from './homeassistant/discovery.ts';
+import { ownDiscoveryStart } from './homeassistant/payloads.ts';
 import { WatchList } from './homeassistant/watchlist.ts';
 import { LiveFeed } from './http/live.ts';
 import { RecentAccesses } from './http/recent.ts';
@@ -236,7 +237,10 @@ export class Service {
     const t = this.topics;
     this.broker = await startBroker(
       cfg.broker,
-      [t.patternPrefix, t.status, t.stats, t.errors, t.predictions],
+      {
+        prefixes: [t.patternPrefix, t.status, t.stats, t.errors, t.predictions, t.responsePrefix],
+        starts: [ownDiscoveryStart(cfg.homeassistant.discoveryPrefix)],
+      },
       this.log,
     );
     return new AedesTransport(this.broker.aedes);

@@ -10,7 +10,7 @@ describe('embedded broker retained states', () => {
     // reach its subscribers a microtask after a plain one published right after it: dropped. patternd hit
     // it with a key's state followed by an error report within one message.
     const cfg = { ...loadConfig({ env: {} }).broker, host: '127.0.0.1', port: 0 };
-    const broker = await startBroker(cfg, [], pino({ level: 'silent' }));
+    const broker = await startBroker(cfg, { prefixes: [], starts: [] }, pino({ level: 'silent' }));
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 });
     const got: string[] = [];
     client.on('message', (topic) => got.push(topic));
@@ -37,7 +37,7 @@ describe('embedded broker retained states', () => {
     // aedes sends the retained map through buffered streams while the subscription is already live: a copy
     // read before a newer live publish used to arrive after it, and stayed the topic's state.
     const cfg = { ...loadConfig({ env: {} }).broker, host: '127.0.0.1', port: 0 };
-    const broker = await startBroker(cfg, [], pino({ level: 'silent' }));
+    const broker = await startBroker(cfg, { prefixes: [], starts: [] }, pino({ level: 'silent' }));
     const topics = 300;
     const version = new Array<number>(topics).fill(0);
     const publish = (t: number) =>

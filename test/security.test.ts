@@ -40,18 +40,30 @@ describe('embedded broker security', () => {
   it("refuses other clients' publishes to patternd's own topics", async () => {
     svc = await startService();
     const base = svc.config.mqtt.baseTopic;
-    const obs = await Observer.connect(svc.url, [`${base}/#`]);
-    const forger = await mqtt.connectAsync(svc.url, { reconnectPeriod: 0 });
-    forger.on('error', () => {});
-    forger.publish(`${base}/pattern/fake`, '{"pattern":"burst"}', { qos: 0, retain: true });
-    forger.publish(`${base}/status`, 'offline', { qos: 0, retain: true });
-    // Allowed topics still work for everyone.
+    const obs = await Observer.connect(svc.url, [`${base}/#`, 'homeassistant/#']);
+    // Its Home Assistant devices and bridge responses too: any client could replace or delete them, or
+    // leave a retained answer that every later requester got (an outside evaluation).
+    const forged: [string, string][] = [
+      [`${base}/pattern/fake`, '{"pattern":"burst"}'],
+      [`${base}/status`, 'offline'],
+      [`${base}/response/snapshot`, '{"status":"ok","data":{}}'],
+      ['homeassistant/device/patternd_fake_0123456789ab/config', '{}'],
+    ];
+    // The broker disconnects a client at its first refused publish: one forger per topic.
+    for (const [topic, payload] of forged) {
+      const forger = await mqtt.connectAsync(svc.url, { reconnectPeriod: 0 });
+      forger.on('error', () => {});
+      forger.publish(topic, payload, { qos: 0, retain: true });
+      await new Promise((r) => setTimeout(r, 50));
+      forger.end(true);
+    }
+    // Allowed topics still work for everyone, Home Assistant's other devices included.
+    await obs.publish('homeassistant/device/other_light/config', '{}');
     await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'real' }));
     await obs.state(base, 'real');
     await new Promise((r) => setTimeout(r, 200));
-    expect(obs.on(`${base}/pattern/fake`)).toEqual([]);
-    expect(obs.on(`${base}/status`)).not.toContain('offline');
-    forger.end(true);
+    for (const [topic, payload] of forged) expect(obs.on(topic), topic).not.toContain(payload);
+    expect(obs.on('homeassistant/device/other_light/config')).toEqual(['{}']);
     await obs.close();
   });
 

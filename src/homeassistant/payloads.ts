@@ -65,17 +65,25 @@ function joinIds(...parts: string[]): string {
   return parts.filter((p) => p !== '').join('_');
 }
 
+/** How every device id of patternd begins (its embedded broker lets no one else publish their configs). */
+const DEVICE_ID_START = 'patternd_';
+
 /** Slugs collide (`a b` and `a_b`), so ids carry a hash of the exact names; the slug keeps them readable. */
 export function bridgeDeviceId(base: string): string {
-  return joinIds('patternd', slug(base), shortHash(base));
+  return DEVICE_ID_START + joinIds(slug(base), shortHash(base));
 }
 
 export function keyDeviceId(base: string, key: string): string {
-  return joinIds('patternd', slug(key), shortHash(`${base}\u0000${key}`));
+  return DEVICE_ID_START + joinIds(slug(key), shortHash(`${base}\u0000${key}`));
 }
 
 export function discoveryTopic(prefix: string, deviceId: string): string {
   return `${prefix}/device/${deviceId}/config`;
+}
+
+/** How the discovery topic of every device of patternd begins. */
+export function ownDiscoveryStart(prefix: string): string {
+  return `${prefix}/device/${DEVICE_ID_START}`;
 }
 
 function components(

@@ -44,9 +44,27 @@ export class BrokerPortInUseError extends Error {
   }
 }
 
+/**
+ * Topics only patternd may publish on its embedded broker: its own outputs under `prefixes` (a prefix and
+ * everything below it), and topics that begin with one of `starts` (its Home Assistant devices,
+ * `<discovery>/device/patternd_…`). Any client could otherwise delete or replace its Home Assistant devices,
+ * or leave a retained bridge response that every later requester received (an outside evaluation).
+ */
+export interface ProtectedTopics {
+  prefixes: string[];
+  starts: string[];
+}
+
+function isProtected(topic: string, p: ProtectedTopics): boolean {
+  return (
+    p.prefixes.some((prefix) => topic === prefix || topic.startsWith(`${prefix}/`)) ||
+    p.starts.some((start) => topic.startsWith(start))
+  );
+}
+
 export async function startBroker(
   cfg: Config['broker'],
-  protectedPrefixes: string[],
+  protectedTopics: ProtectedTopics,
   log: Logger,
 ): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker({
@@ -61,7 +79,7 @@ export async function startBroker(
       done(err, false);
     },
     authorizePublish: (client, packet, done) => {
-      if (client && protectedPrefixes.some((p) => packet.topic === p || packet.topic.startsWith(`${p}/`))) {
+      if (client && isProtected(packet.topic, protectedTopics)) {
         return done(new Error(`${packet.topic} is published by patternd only`));
       }
       done(null);

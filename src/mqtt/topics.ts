@@ -19,6 +19,7 @@ export interface Topics {
   requestFilter: string;
   requestPrefix: string;
   response(command: string): string;
+  responsePrefix: string;
 }
 
 export function topics(base: string): Topics {
@@ -36,6 +37,7 @@ export function topics(base: string): Topics {
     requestFilter: `${base}/request/#`,
     requestPrefix: `${base}/request/`,
     response: (command: string) => `${base}/response/${command}`,
+    responsePrefix: `${base}/response`,
   };
 }
 
