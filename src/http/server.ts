@@ -73,8 +73,19 @@ export class HttpServer {
           this.set(read());
         },
       });
-    gauge('patternd_events_total', 'Access events accepted', () => snapshot().events as number);
-    gauge('patternd_rejected_total', 'Messages and events rejected', () => {
+    // Totals since start are counters (so rate() applies, and a _total name is a counter's).
+    const counter = (name: string, help: string, read: () => number) =>
+      new client.Counter({
+        name,
+        help,
+        registers: [reg],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    counter('patternd_events_total', 'Access events accepted', () => snapshot().events as number);
+    counter('patternd_rejected_total', 'Messages and events rejected', () => {
       const s = snapshot();
       return (s.rejected_messages as number) + (s.rejected_events as number);
     });
@@ -101,7 +112,7 @@ export class HttpServer {
       'Changed keys and deletes not yet stored',
       () => store().pending as number,
     );
-    gauge('patternd_store_failures_total', 'Failed store flushes', () => store().failures as number);
+    counter('patternd_store_failures_total', 'Failed store flushes', () => store().failures as number);
     new client.Gauge({
       name: 'patternd_keys_by_pattern',
       help: 'Keys currently showing each pattern',

@@ -222,6 +222,17 @@ describe('dashboard API without a token', () => {
     expect(body).toMatch(/^patternd_publish_backlog \d+$/m);
     expect(body).toMatch(/^patternd_store_flush_seconds [\d.e-]+$/m);
     expect(body).toMatch(/^patternd_nodejs_eventloop_lag_seconds [\d.e-]+$/m);
+    // Totals are counters: a _total name typed gauge breaks Prometheus' rules and rate() (an outside
+    // evaluation).
+    for (const name of [
+      'patternd_events_total',
+      'patternd_rejected_total',
+      'patternd_store_failures_total',
+    ]) {
+      expect(body).toContain(`# TYPE ${name} counter`);
+      expect(body).toMatch(new RegExp(`^${name} \\d+$`, 'm'));
+    }
+    expect(body).toMatch(/^patternd_events_total [1-9]\d*$/m);
   });
 });
 
