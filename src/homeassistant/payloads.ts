@@ -182,6 +182,23 @@ export function bridgeDiscovery(prefix: string, t: Topics): DeviceDiscovery {
   });
 }
 
+/** Partners named in a key's attributes, at most (512-character keys: a few KB). */
+const ATTRIBUTE_PARTNERS = 5;
+/** The attributes of a watched key's Pattern entity, from its state. */
+const ATTRIBUTES_TEMPLATE = [
+  '{{ {',
+  '"patterns": value_json.patterns,',
+  '"direction": value_json.sequential.direction if value_json.sequential else None,',
+  '"period_s": value_json.periodic.period_s if value_json.periodic else None,',
+  '"next_ts": value_json.periodic.next_ts if value_json.periodic else None,',
+  '"burst": value_json.burst,',
+  `"correlated_with": (value_json.correlated | map(attribute='key') | list)[:${ATTRIBUTE_PARTNERS}],`,
+  '"peak_hours": value_json.schedule.peak_hours if value_json.schedule else None,',
+  '"peak_days": value_json.schedule.peak_days if value_json.schedule else None,',
+  '"source": value_json.source',
+  '} | tojson }}',
+].join(' ');
+
 /** One device per watched key; every entity reads the key's retained `B/pattern/…` state. */
 export function keyDiscovery(prefix: string, t: Topics, key: string): DeviceDiscovery {
   const stateTopic = t.pattern(key);
@@ -203,9 +220,12 @@ export function keyDiscovery(prefix: string, t: Topics, key: string): DeviceDisc
         options: [...PATTERNS],
         icon: 'mdi:chart-timeline-variant',
         value_template: '{{ value_json.pattern }}',
-        // The whole state as attributes on one entity only: attributes that change with every update
-        // cost a state write each (HA's advice), once is enough.
+        // On one entity only, and only what changes with the key's patterns (and the burst's figures while
+        // it lasts): HA records every change of attributes. The whole state (`updated_ts`, `accesses`, `predicted`, scores) was a record of
+        // ~1.4 KB at each publish, ~120 MB a day for a key read ten times a second, and with long keys
+        // in `correlated` it neared HA's 16 KB limit on attributes (an outside evaluation).
         json_attributes_topic: stateTopic,
+        json_attributes_template: ATTRIBUTES_TEMPLATE,
       },
       confidence: {
         platform: 'sensor',

@@ -29,6 +29,7 @@ const COMPONENT_KEYS = [
   'default_entity_id',
   'value_template',
   'json_attributes_topic',
+  'json_attributes_template',
   'device_class',
   'state_class',
   'unit_of_measurement',
@@ -217,6 +218,19 @@ describe('Home Assistant discovery on the embedded broker', () => {
       for (const comp of Object.values(components)) {
         expectTemplateFields(comp.value_template as string, state, false);
       }
+      // Attributes: what changes with the key's patterns, never what changes at every publish.
+      const attributes = components.pattern.json_attributes_template as string;
+      expectTemplateFields(attributes, state, false);
+      for (const field of [
+        'updated_ts',
+        'last_ts',
+        'accesses',
+        'predicted',
+        'scores',
+        'confidence',
+        'rate_per_min',
+      ])
+        expect(attributes).not.toContain(field);
       expect((c.device as Json).via_device).toBe(bridgeId);
     }
     expect(devices.size).toBe(TORTURE_KEYS.length);
