@@ -326,9 +326,10 @@ export class Service {
   /** `keys` left the engine; `stored`, those of them the store holds rows of. */
   private removed(keys: string[], stored: string[]): void {
     if (keys.length === 0) return;
+    // Home Assistant's entities of the keys go before their states (see Discovery).
+    this.bus.emit('keysRemoved', keys);
     for (const key of keys) this.publisher.clear(key);
     this.persistence.removed(stored);
-    this.bus.emit('keysRemoved', keys);
   }
 
   private republishAll(): void {

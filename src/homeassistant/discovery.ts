@@ -83,12 +83,21 @@ export class Discovery implements Extension {
     if (changed) this.scheduleReconcile();
   };
 
+  /**
+   * Keys that left the engine lose their entities at once, before their retained states are cleared
+   * (`keysRemoved` comes first): an empty state reaching HA's live entities logged template errors for
+   * each. Their places go to other keys at the next reconcile.
+   */
   private readonly onKeysRemoved = (keys: string[]): void => {
     let changed = false;
     for (const key of keys) {
       this.watched.delete(key);
       this.bursting.delete(key);
-      changed ||= this.published.has(key);
+      const id = this.published.get(key);
+      if (id === undefined) continue;
+      this.published.delete(key);
+      this.send(discoveryTopic(this.cfg.discoveryPrefix, id), '');
+      changed = true;
     }
     if (changed) this.scheduleReconcile();
   };

@@ -297,6 +297,10 @@ describe('Home Assistant discovery limits', () => {
     await obs.publish(`${base}/access/nas`, JSON.stringify(others));
     await obs.waitFor(`${base}/pattern/w%2Fold`, (p) => p === '');
     await obs.waitFor(topic, (p) => p === '');
+    // The entities go before their state: cleared first, the state reached HA's live entities as an empty
+    // payload, and each logged template errors (an outside evaluation).
+    const cleared = (t: string) => obs.messages.findIndex((m) => m.topic === t && m.payload === '');
+    expect(cleared(topic)).toBeLessThan(cleared(`${base}/pattern/w%2Fold`));
     await svc.stop();
     await obs.close();
   });
