@@ -215,6 +215,41 @@ describe('ISO-8601 timestamps', () => {
     for (const [basic, extended] of cases) expect(tsOf(basic), basic).toBe(Date.parse(extended));
     expect(accessEventSchema.safeParse({ key: 'k', ts: '20261207T0800' }).success).toBe(false);
   });
+
+  it('are read the same on every machine: without a zone as UTC, and impossible dates refused', () => {
+    // Date.parse read a time without a zone in the process's time zone, took 2026-02-30 for March 2 and
+    // refused +01 and a decimal comma (an outside evaluation).
+    const tsOf = (ts: string) => accessEventSchema.safeParse({ key: 'k', ts }).data?.ts;
+    const at = Date.UTC(2026, 11, 7, 8, 0, 0);
+    const cases: [string, number][] = [
+      ['2026-12-07T08:00:00', at],
+      ['2026-12-07 08:00:00Z', at],
+      ['2026-12-07t08:00:00z', at],
+      ['2026-12-07T08:00', at],
+      ['2026-12-07T09:00:00+01', at],
+      ['2026-12-07T09:30:00+0130', at],
+      ['2026-12-07T03:00:00-05:00', at],
+      ['2026-12-07T08:00:00,5Z', at + 500],
+      ['2026-12-07T08:00:00.58Z', at + 580],
+      ['2026-12-07T08:00:00.123456789Z', at + 123],
+      ['2026-12-07', Date.UTC(2026, 11, 7)],
+      ['0099-01-01T00:00:00Z', Date.parse('0099-01-01T00:00:00Z')],
+      ['2028-02-29T00:00:00Z', Date.UTC(2028, 1, 29)],
+    ];
+    for (const [iso, ms] of cases) expect(tsOf(iso), iso).toBe(ms);
+    for (const bad of [
+      '2026-02-30T08:00:00Z',
+      '2027-02-29',
+      '2026-13-01',
+      '2026-12-07T24:00:00Z',
+      '2026-12-07T08:60:00Z',
+      '2026-12-07T08:00:00+25:00',
+      'Dec 7 2026',
+      '2026-12-07T08Z',
+      ' 2026-12-07',
+    ])
+      expect(tsOf(bad), bad).toBeUndefined();
+  });
 });
 
 describe('timestamps in epoch seconds', () => {

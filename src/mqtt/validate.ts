@@ -8,7 +8,7 @@ const isoTimestamp = z
   .string()
   .max(64)
   .transform((s, ctx) => {
-    const ms = Date.parse(extendedIso(s));
+    const ms = parseIso(s);
     if (Number.isNaN(ms)) {
       ctx.addIssue({ code: 'custom', message: 'must be epoch milliseconds or an ISO-8601 date string' });
       return z.NEVER;
@@ -17,17 +17,42 @@ const isoTimestamp = z
   });
 
 /**
- * ISO 8601's basic format (`20261207T080000Z`, `20261207T080000,5+0100`) in the extended form that
- * `Date.parse` reads; any other string as it is. Devices with little room for text send the basic one.
+ * ISO 8601 date-times, extended (`2026-12-07T08:00:00.5+01:00`, a space for the T, a comma for the point) or
+ * basic (`20261207T080000Z`, `20261207T080000,5+0100`), and dates (`2026-12-07`), with `Z`, `±hh`, `±hhmm`
+ * or `±hh:mm`. Without a zone they are UTC, as event times must not depend on the machine patternd runs on:
+ * `Date.parse` read `2026-12-07T08:00:00` in the process's time zone (under America/New_York, five hours
+ * in the future and rejected), took `2026-02-30` for March 2 and refused `+01` and `,5` (an outside
+ * evaluation). NaN for anything else, an impossible date or time included.
  */
-const BASIC_ISO = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
-function extendedIso(s: string): string {
-  const m = BASIC_ISO.exec(s);
-  if (!m) return s;
-  const [, year, month, day, hour, minute, second, fraction, zone = ''] = m;
-  // ±hh, ±hhmm or ±hh:mm: the hours, then the minutes when given.
-  const offset = zone.length > 1 ? `${zone.slice(0, 3)}:${zone.length > 3 ? zone.slice(-2) : '00'}` : zone;
-  return `${year}-${month}-${day}T${hour}:${minute}:${second}${fraction ? `.${fraction}` : ''}${offset}`;
+const EXTENDED_ISO =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
+const BASIC_ISO =
+  /^(\d{4})(\d{2})(\d{2})[Tt](\d{2})(\d{2})(\d{2})(?:[.,](\d{1,9}))?([Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
+
+export function parseIso(s: string): number {
+  const m = EXTENDED_ISO.exec(s) ?? BASIC_ISO.exec(s);
+  if (!m) return Number.NaN;
+  const [year, month, day, hour, minute, second] = m
+    .slice(1, 7)
+    .map((v) => (v === undefined ? 0 : Number(v)));
+  // Milliseconds by their digits (beyond them truncated, as Date.parse does): 0.58 × 1000 is 579.99….
+  const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0').slice(0, 3));
+  const zone = m[8] ?? '';
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59)
+    return Number.NaN;
+  let offsetMin = 0;
+  if (zone.length > 1) {
+    const digits = zone.slice(1).replace(':', '');
+    const hours = Number(digits.slice(0, 2));
+    const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0;
+    if (hours > 23 || minutes > 59) return Number.NaN;
+    offsetMin = (zone[0] === '-' ? -1 : 1) * (hours * 60 + minutes);
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(hour, minute, second, 0);
+  return utc.getTime() + ms - offsetMin * 60_000;
 }
 
 /** The largest time a Date can hold (epoch ms). */
