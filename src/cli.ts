@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { analyse, formatReport } from './analyse/analyse.ts';
 import { MappingError } from './analyse/reader.ts';
 import { ConfigError, loadConfig, redactConfig } from './config.ts';
+import { UnreachableError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { hashPassword } from './mqtt/auth.ts';
 import { BrokerPortInUseError } from './mqtt/broker.ts';
@@ -103,6 +104,10 @@ main().then(
     if (err instanceof ConfigError || err instanceof BrokerPortInUseError || err instanceof MappingError) {
       process.stderr.write(`patternd: ${err.message}\n`);
       process.exit(2);
+    }
+    if (err instanceof UnreachableError) {
+      process.stderr.write(`patternd: failed to start: ${err.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`patternd: failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(1);

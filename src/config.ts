@@ -301,6 +301,15 @@ export function defaultClientId(baseTopic: string): string {
   return baseTopic === 'homecloud' ? 'patternd' : `patternd-${baseTopic}`.slice(0, 64);
 }
 
+/** A file the config names (a TLS certificate), or a ConfigError that names the field, not a bare ENOENT. */
+export function readConfiguredFile(field: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${field}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
 /** A URL with its password masked, for logs. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');

@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Aedes, type AuthenticateError } from 'aedes';
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
+import { type Config, readConfiguredFile } from '../config.ts';
 import { isLoopback, verifyPassword } from './auth.ts';
 import { keepRetainedCurrent, type RetainedFreshness, type RetainedPersistence } from './retained.ts';
 
@@ -97,7 +96,11 @@ export async function startBroker(
   };
   const server = cfg.tls
     ? tls.createServer(
-        { cert: fs.readFileSync(cfg.tls.cert), key: fs.readFileSync(cfg.tls.key), noDelay: true },
+        {
+          cert: readConfiguredFile('broker.tls.cert', cfg.tls.cert),
+          key: readConfiguredFile('broker.tls.key', cfg.tls.key),
+          noDelay: true,
+        },
         onSocket,
       )
     : net.createServer({ noDelay: true }, onSocket);

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import type { Aedes } from 'aedes';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { redactUrl } from '../config.ts';
+import { readConfiguredFile, redactUrl } from '../config.ts';
+import { UnreachableError } from '../errors.ts';
 
 /**
  * How patternd talks MQTT, whichever broker it is. With the embedded aedes it subscribes and publishes
@@ -109,6 +109,8 @@ export interface ClientTransportOptions {
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+const FIRST_CONNECT_RETRY_MAX_MS = 4000;
+
 /** A connection closed this soon after it opened, three times in a row, points at a second client with our id. */
 const QUICK_CLOSE_MS = 5000;
 const QUICK_CLOSES = 3;
@@ -132,6 +134,10 @@ export class ClientTransport extends EventEmitter implements Transport {
   private readonly log: Logger;
   private readonly clientId: string;
   private connectedAt = 0;
+  private everConnected = false;
+  /** The latest connection error, for the message when the first connection never comes. */
+  private lastError: string | undefined;
+  private readonly url: string;
   private quickCloses = 0;
   private readonly warnedAt = { takeover: -WARN_EVERY_MS, foreign: -WARN_EVERY_MS };
 
@@ -139,6 +145,7 @@ export class ClientTransport extends EventEmitter implements Transport {
     super();
     this.log = opts.log;
     this.clientId = opts.clientId;
+    this.url = redactUrl(opts.url);
     const options: IClientOptions = {
       clientId: opts.clientId,
       username: opts.username,
@@ -149,9 +156,9 @@ export class ClientTransport extends EventEmitter implements Transport {
       connectTimeout: 10_000,
       keepalive: 30,
       will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1, retain: true },
-      ...(opts.tls?.ca ? { ca: fs.readFileSync(opts.tls.ca) } : {}),
-      ...(opts.tls?.cert ? { cert: fs.readFileSync(opts.tls.cert) } : {}),
-      ...(opts.tls?.key ? { key: fs.readFileSync(opts.tls.key) } : {}),
+      ...(opts.tls?.ca ? { ca: readConfiguredFile('mqtt.tls.ca', opts.tls.ca) } : {}),
+      ...(opts.tls?.cert ? { cert: readConfiguredFile('mqtt.tls.cert', opts.tls.cert) } : {}),
+      ...(opts.tls?.key ? { key: readConfiguredFile('mqtt.tls.key', opts.tls.key) } : {}),
       ...(opts.tls?.rejectUnauthorized !== undefined
         ? { rejectUnauthorized: opts.tls.rejectUnauthorized }
         : {}),
@@ -166,18 +173,25 @@ export class ClientTransport extends EventEmitter implements Transport {
       );
       this.client.options.reconnectPeriod = RECONNECT_MIN_MS;
       this.connectedAt = performance.now();
+      this.everConnected = true;
       this.emit('connect');
     });
     this.client.on('close', () => {
       this.noteClose();
       this.emit('disconnect');
     });
-    this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'MQTT client error'));
+    this.client.on('error', (err) => {
+      this.lastError = err.message;
+      opts.log.warn({ err: err.message }, 'MQTT client error');
+    });
     this.client.on('reconnect', () => {
       // Exponential backoff (MQTT.js retries at a fixed period): a broker that is down for a while is not
-      // hammered, and one that restarts quickly is back within a second.
+      // hammered, and one that restarts quickly is back within a second. Before the first connection the
+      // wait stays short: patternd waits for its broker only so long at start (a broker up 22 s in was
+      // never tried again before the start gave up at 30 s).
       const period = this.client.options.reconnectPeriod ?? RECONNECT_MIN_MS;
-      this.client.options.reconnectPeriod = Math.min(period * 2, RECONNECT_MAX_MS);
+      const most = this.everConnected ? RECONNECT_MAX_MS : FIRST_CONNECT_RETRY_MAX_MS;
+      this.client.options.reconnectPeriod = Math.min(period * 2, most);
       opts.log.info({ nextRetryMs: this.client.options.reconnectPeriod }, 'reconnecting to MQTT broker');
     });
     this.client.handleMessage = (packet, done) => {
@@ -239,7 +253,12 @@ export class ClientTransport extends EventEmitter implements Transport {
     if (this.client.connected) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`could not connect to the MQTT broker within ${timeoutMs} ms`)),
+        () =>
+          reject(
+            new UnreachableError(
+              `could not connect to the MQTT broker at ${this.url} within ${timeoutMs} ms: ${this.lastError ?? 'no answer'}`,
+            ),
+          ),
         timeoutMs,
       );
       this.client.once('connect', () => {

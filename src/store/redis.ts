@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redactUrl } from '../config.ts';
 import type { EngineMeta } from '../engine/engine.ts';
+import { UnreachableError } from '../errors.ts';
 import type { Store, StoreContents, StoredKey, StoreStatus, WriteBatch } from './store.ts';
 
 /**
@@ -84,6 +85,12 @@ export class RedisStore implements Store {
     });
     const where = redactUrl(opts.url);
     this.client.on('error', (err: Error) => {
+      // Said once while patternd waits for Redis at start (30 s of silence before exiting otherwise).
+      if (!this.connected && this.lastError === undefined && !this.closing)
+        this.log.warn(
+          { redis: where, err: err.message, waiting_s: this.openTimeoutMs / 1000 },
+          'waiting for the Redis store',
+        );
       this.lastError = err.message;
     });
     this.client.on('ready', () => {
@@ -112,12 +119,12 @@ export class RedisStore implements Store {
     // Wrong credentials do not heal by retrying: fail at once instead of at the timeout.
     const onError = (err: Error) => {
       if (AUTH_ERROR.test(err.message))
-        settle(new Error(`Redis store refused the credentials: ${err.message}`));
+        settle(new UnreachableError(`Redis store refused the credentials: ${err.message}`));
     };
     const timer = setTimeout(
       () =>
         settle(
-          new Error(
+          new UnreachableError(
             `Redis store unreachable within ${this.openTimeoutMs} ms: ${this.lastError ?? 'no answer'}`,
           ),
         ),
