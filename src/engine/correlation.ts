@@ -180,14 +180,25 @@ export class CorrelationDetector {
    */
   episodeStarted(slot: number, now: number): void {
     const { u32, f32, u8 } = this.row;
-    u32[this.word(slot, this.at.episodes)]++;
+    const episode = ++u32[this.word(slot, this.at.episodes)];
     const window = this.window(slot);
     for (let n = 0; n < this.k; n++) {
       const p = this.entry(slot, n);
       // A follower seen once is a candidate, and most are coincidences replaced before their second
       // follow: its expected count is caught up if it follows again (`credit`), which spares reading
       // the row of each — a cache miss apiece — at every episode of every leader.
-      if (f32[p + COUNT] > 1) f32[p + EXPECTED] += chance(this.rates.rate(u32[p + SLOT], now), window);
+      if (f32[p + COUNT] > 1) {
+        const byItself = chance(this.rates.rate(u32[p + SLOT], now), window);
+        // A follower that is busy anyway would land in this episode by itself: the episode tells nothing
+        // about the rule either way, and is no trial (nor a follow). Counted, a phone's sync file and the
+        // thumbnail index written after it, both busy for minutes each morning, had hundreds of such
+        // episodes that buried the one a morning that said something: never correlated (an outside
+        // evaluation).
+        if (byItself >= BUSY_FOLLOWER_CHANCE) {
+          u32[p + SINCE]++;
+          u32[p + EPISODE] = episode;
+        } else f32[p + EXPECTED] += byItself;
+      }
       if (u8[this.ruleFlag(slot, n)] && !this.holds(slot, n)) this.setRule(slot, n, false);
     }
   }
@@ -623,6 +634,9 @@ export function emptyRule(): RuleView {
  * seen once per episode, lost its entry to them before it was seen again (half the pairs were found).
  */
 const MAX_NEW_FOLLOWER_CHANCE = 0.5;
+
+/** See `episodeStarted`: a follower this likely to land in an episode by itself makes it no trial. */
+const BUSY_FOLLOWER_CHANCE = 0.5;
 
 /** See `coincidenceAfterStop`. */
 const COINCIDENCE_AFTER_STOP = 0.1;

@@ -249,6 +249,31 @@ describe('correlation detector', () => {
     }
   });
 
+  it('correlates a file written after each write of another while both are busy for minutes each morning', () => {
+    // A phone's sync writes its state file after each photo, and the thumbnailer its index 0.5-2 s later,
+    // 40 times over a few minutes each morning. Within the minutes both are busy, each key is in the other's
+    // window anyway: hundreds of such episodes, counted as trials, buried the one a morning that says
+    // something, and the pair was never correlated (an outside evaluation).
+    const b = builder(47, 30 * DAY);
+    for (let day = 0; day < 30; day++) {
+      let t = T0 + day * DAY + b.rng.uniform(6, 7.5) * HOUR;
+      for (let photo = 0; photo < 40; photo++) {
+        t += 1200;
+        b.add('sync/phone/.sync-state.db', t);
+        t += b.rng.uniform(500, 2000);
+        b.add('photos/.thumbs/thumbs.db', t);
+        t += b.rng.uniform(1000, 3000);
+      }
+    }
+    const r = run(b.build());
+    expect(view(r, 'sync/phone/.sync-state.db').correlated.map((p) => p.key)).toEqual([
+      'photos/.thumbs/thumbs.db',
+    ]);
+    expect(view(r, 'photos/.thumbs/thumbs.db').correlated.map((p) => p.key)).toEqual([
+      'sync/phone/.sync-state.db',
+    ]);
+  });
+
   it('does not correlate two periodic keys whose schedules merely coincide, at any time', () => {
     // Pairs of hourly jobs at the same minute, each up to 0.5 s or 5 s late. They followed each other from
     // their fourth run, before either could be periodic, and their rule held until both were; and a lag
