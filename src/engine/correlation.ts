@@ -43,7 +43,10 @@ const schema = {
    * a new follower writes all of them, so at 100 k keys and more one cache line serves what took eight.
    */
   partners: ['u32', 0],
-  /** 1 while the rule this key → follower holds. */
+  /**
+   * Per follower entry: `RULE` while its rule holds; `PRECEDES` when the entry counts this key's episodes
+   * that its partner preceded, rather than the partner following this key's episodes.
+   */
   ruleActive: ['u8', 0],
   /** Keys whose rule points at this key (leader slot + generation), so the follower can list them. */
   leaderSlot: ['i32', 0],
@@ -95,6 +98,8 @@ export interface RuleView {
   confidence: number;
   lagMs: number;
   support: number;
+  /** The partner comes after the key (it follows, or the key precedes it). */
+  after: boolean;
 }
 
 /** Information the detector needs about other keys, provided by the engine. */
@@ -120,6 +125,11 @@ export class CorrelationDetector {
   private readonly ringEpisode: Uint32Array;
   /** When the entry's key began the session of its latest access (NaN: before it entered the ring). */
   private readonly ringSessionTs: Float64Array;
+  /**
+   * How long before its latest access the entry's key was accessed before (Infinity: its first): its pace,
+   * which says whether a key that precedes another is busy anyway without reading its row.
+   */
+  private readonly ringGap: Float64Array;
   private ringHead = 0;
   /** See `rateOf`; −1 until read for the access being credited. */
   private followerRate = -1;
@@ -157,6 +167,7 @@ export class CorrelationDetector {
     this.ringTs = new Float64Array(w);
     this.ringEpisode = new Uint32Array(w);
     this.ringSessionTs = new Float64Array(w);
+    this.ringGap = new Float64Array(w);
   }
 
   /** Index in the 32-bit views of `field` of `slot` (a scalar, or the first of an array). */
@@ -181,14 +192,13 @@ export class CorrelationDetector {
   episodeStarted(slot: number, now: number): void {
     const { u32, f32, u8 } = this.row;
     const episode = ++u32[this.word(slot, this.at.episodes)];
-    const window = this.window(slot);
     for (let n = 0; n < this.k; n++) {
       const p = this.entry(slot, n);
       // A follower seen once is a candidate, and most are coincidences replaced before their second
       // follow: its expected count is caught up if it follows again (`credit`), which spares reading
       // the row of each — a cache miss apiece — at every episode of every leader.
       if (f32[p + COUNT] > 1) {
-        const byItself = chance(this.rates.rate(u32[p + SLOT], now), window);
+        const byItself = chance(this.rates.rate(u32[p + SLOT], now), this.windowOf(slot, n));
         // A follower that is busy anyway would land in this episode by itself: the episode tells nothing
         // about the rule either way, and is no trial (nor a follow). Counted, a phone's sync file and the
         // thumbnail index written after it, both busy for minutes each morning, had hundreds of such
@@ -199,8 +209,16 @@ export class CorrelationDetector {
           u32[p + EPISODE] = episode;
         } else f32[p + EXPECTED] += byItself;
       }
-      if (u8[this.ruleFlag(slot, n)] && !this.holds(slot, n)) this.setRule(slot, n, false);
+      if (u8[this.ruleFlag(slot, n)] & RULE && !this.holds(slot, n)) this.setRule(slot, n, false);
     }
+  }
+
+  /**
+   * The window a partner of entry `n` of `owner` could land in by itself at each of its episodes: for a
+   * follower, the owner's mean episode coverage; for a partner that precedes, the lag before the episode.
+   */
+  private windowOf(owner: number, n: number): number {
+    return this.row.u8[this.ruleFlag(owner, n)] & PRECEDES ? this.cfg.maxLagMs : this.window(owner);
   }
 
   /** The leader's mean episode coverage (all of its lag windows together), ms. */
@@ -233,20 +251,57 @@ export class CorrelationDetector {
       const leads = ahead > 0 && ahead <= this.cfg.maxLagMs;
       if (!(follows || leads) || other === slot || this.keys.generation[other] !== this.ringGen[i]) continue;
       if (follows) {
-        const weakest = this.credit(other, this.ringEpisode[i], slot, gen, lag, ts);
+        const weakest = this.credit(other, this.ringEpisode[i], slot, gen, lag, ts, 0);
         if (weakest >= 0)
-          this.addFollower(other, weakest, this.ringEpisode[i], slot, gen, lag, this.rateOf(slot, ts));
+          this.addFollower(other, weakest, this.ringEpisode[i], slot, gen, lag, this.rateOf(slot, ts), 0);
+        // A key precedes this session when its own began within the lag before: one in the middle of its
+        // session is busy anyway (and crediting each such key took a fifth of the engine's time).
+        if (ts - this.ringSessionTs[i] <= this.cfg.maxLagMs)
+          this.creditPreceding(slot, episode, other, this.ringGen[i], lag, ts, this.ringGap[i]);
         continue;
       }
       // Arrived first but began later (event time decides, not arrival: a device that sends its log in
       // batches delivers a leader after a follower that another device published at once): the entry's
       // session follows this one.
       const at = this.ringSessionTs[i];
-      const weakest = this.credit(slot, episode, other, this.ringGen[i], ahead, at);
+      const weakest = this.credit(slot, episode, other, this.ringGen[i], ahead, at, 0);
       if (weakest >= 0)
-        this.addFollower(slot, weakest, episode, other, this.ringGen[i], ahead, this.rates.rate(other, at));
+        this.addFollower(
+          slot,
+          weakest,
+          episode,
+          other,
+          this.ringGen[i],
+          ahead,
+          this.rates.rate(other, at),
+          0,
+        );
+      this.creditPreceding(other, this.ringEpisode[i], slot, gen, ahead, at, sincePrevious);
     }
-    this.remember(slot, gen, ts, episode, newSession);
+    this.remember(slot, gen, ts, episode, newSession, sincePrevious);
+  }
+
+  /**
+   * Credits `partner` with preceding episode `episode` of `slot` (by `lag` ms): the rule seen from the side
+   * of the key that comes second. A follow counts against the leader's episodes, so a leader that is often
+   * accessed alone hides a follower that never comes without it: a sync client polling its state file all
+   * day, and the thumbnail index written only after the file's morning writes, 0.5-2 s later, every time
+   * (an outside evaluation; the contract's "regularly followed (or preceded)"). Crediting touches the
+   * follower's own row, in cache as it is being accessed; a new entry takes the partner's pace from the ring
+   * (`partnerGap`, ms) rather than its rate from its row: read there, it cost a third of the engine's speed
+   * on single reads at 100 k keys. Its chance is caught up at its second credit as any entry's.
+   */
+  private creditPreceding(
+    slot: number,
+    episode: number,
+    partner: number,
+    gen: number,
+    lag: number,
+    ts: number,
+    partnerGap: number,
+  ): void {
+    const n = this.credit(slot, episode, partner, gen, lag, ts, PRECEDES);
+    if (n >= 0) this.addFollower(slot, n, episode, partner, gen, lag, 1 / partnerGap, PRECEDES);
   }
 
   /**
@@ -258,7 +313,14 @@ export class CorrelationDetector {
    * next read. Entries moved to the front at each access instead kept the ring in order of last access, but
    * scanning for the key and moving entries cost 5-10 % of the engine's time on interleaved sessions.
    */
-  private remember(slot: number, gen: number, ts: number, episode: number, newSession: boolean): void {
+  private remember(
+    slot: number,
+    gen: number,
+    ts: number,
+    episode: number,
+    newSession: boolean,
+    sincePrevious: number,
+  ): void {
     const { ringSlot, ringGen } = this;
     const atIndex = 8 * slot * this.row.stride8 + this.scratch.ringAt;
     let at = this.row.u8[atIndex];
@@ -274,6 +336,7 @@ export class CorrelationDetector {
     if (newSession) this.ringSessionTs[at] = ts;
     this.ringTs[at] = ts;
     this.ringEpisode[at] = episode;
+    this.ringGap[at] = sincePrevious;
   }
 
   /** Index in the 16-bit view of `checked` of `slot`. */
@@ -295,12 +358,14 @@ export class CorrelationDetector {
     gen: number,
     lag: number,
     ts: number,
+    kind: number,
   ): number {
     const { u32, f32, u8 } = this.row;
     let empty = -1;
     let weakest = -1;
     let weakestCount = 0;
     let weakestSince = 0;
+    const episodes = u32[this.word(leader, this.at.episodes)];
     for (let n = 0; n < this.k; n++) {
       const p = this.entry(leader, n);
       const count = f32[p + COUNT];
@@ -308,7 +373,11 @@ export class CorrelationDetector {
         if (empty < 0) empty = n;
         continue;
       }
-      if (u32[p + SLOT] === follower && u32[p + GEN] === gen) {
+      if (
+        u32[p + SLOT] === follower &&
+        u32[p + GEN] === gen &&
+        (u8[this.ruleFlag(leader, n)] & PRECEDES) === kind
+      ) {
         if (u32[p + EPISODE] === episode) return -1;
         if (this.coincidenceAfterStop(leader, n, follower, count, ts)) return n;
         u32[p + EPISODE] = episode;
@@ -316,14 +385,26 @@ export class CorrelationDetector {
         // rate (its recent rate now counts the very access being credited).
         if (count === 1)
           f32[p + EXPECTED] +=
-            (this.trials(leader, n) - 1) * chance(this.rates.usualRate(follower, ts), this.window(leader));
+            (this.trials(leader, n) - 1) *
+            chance(this.rates.usualRate(follower, ts), this.windowOf(leader, n));
         f32[p + COUNT]++;
         f32[p + LAG_SUM] += lag;
         f32[p + LAG_SQUARES] += lag * lag;
-        if (!u8[this.ruleFlag(leader, n)] && this.holds(leader, n)) this.setRule(leader, n, true);
+        if (!(u8[this.ruleFlag(leader, n)] & RULE) && this.holds(leader, n)) this.setRule(leader, n, true);
         return -1;
       }
       const since = u32[p + SINCE];
+      // A key that precedes takes the place of a follower only while that is a candidate seen once, before
+      // the key's latest episode. Credited at the first access of a session, ahead of its followers, such
+      // keys otherwise took the entry of a follower seen in the episode before, every time before the
+      // follower could come again (a pair whose follower is also busy on its own was lost), and turned
+      // over the entries of followers enough to let chance ones reach a rule (among memoryless keys).
+      if (
+        kind === PRECEDES &&
+        !(u8[this.ruleFlag(leader, n)] & PRECEDES) &&
+        (count > 1 || since >= episodes - 2)
+      )
+        continue;
       if (weakest < 0 || weaker(count, since, weakestCount, weakestSince)) {
         weakest = n;
         weakestCount = count;
@@ -362,10 +443,12 @@ export class CorrelationDetector {
     gen: number,
     lag: number,
     followerRate: number,
+    kind: number,
   ) {
-    const expected = chance(followerRate, this.window(leader));
+    const expected = chance(followerRate, kind & PRECEDES ? this.cfg.maxLagMs : this.window(leader));
     if (expected >= MAX_NEW_FOLLOWER_CHANCE) return;
-    if (this.row.u8[this.ruleFlag(leader, n)]) this.setRule(leader, n, false);
+    if (this.row.u8[this.ruleFlag(leader, n)] & RULE) this.setRule(leader, n, false);
+    this.row.u8[this.ruleFlag(leader, n)] = kind;
     const { u32, f32 } = this.row;
     const p = this.entry(leader, n);
     u32[p + SLOT] = follower;
@@ -403,7 +486,8 @@ export class CorrelationDetector {
     const count = f32[p + COUNT];
     if (count < this.cfg.minSupport) return false;
     const trials = this.trials(leader, n);
-    if (count / trials < this.cfg.minConfidence) return false;
+    const precedes = (this.row.u8[this.ruleFlag(leader, n)] & PRECEDES) !== 0;
+    if (count / trials < (precedes ? PRECEDING_MIN_CONFIDENCE : this.cfg.minConfidence)) return false;
     if (this.stopped(leader, n, count, trials)) return false;
     if (!this.beyondSchedules(leader, n, follower)) return false;
     // The follow that created the entry is why it is being tested: it is not evidence (selection bias).
@@ -451,7 +535,7 @@ export class CorrelationDetector {
   ): boolean {
     if (count < this.cfg.minSupport || !this.stopped(leader, n, count, this.trials(leader, n))) return false;
     const misses = this.sinceFollowed(leader, n);
-    const byItself = chance(this.rates.usualRate(follower, ts), this.window(leader));
+    const byItself = chance(this.rates.usualRate(follower, ts), this.windowOf(leader, n));
     return 1 - (1 - byItself) ** misses >= COINCIDENCE_AFTER_STOP;
   }
 
@@ -500,9 +584,9 @@ export class CorrelationDetector {
         i32[refSlot + free] = leader;
         u32[refGen + free] = leaderGen;
       }
-      u8[this.ruleFlag(leader, n)] = 1;
+      u8[this.ruleFlag(leader, n)] |= RULE;
     } else {
-      u8[this.ruleFlag(leader, n)] = 0;
+      u8[this.ruleFlag(leader, n)] &= ~RULE;
       for (let j = 0; j < LEADERS_PER_KEY; j++) {
         if (i32[refSlot + j] === leader && u32[refGen + j] === leaderGen) u32[refGen + j] = 0;
       }
@@ -517,7 +601,7 @@ export class CorrelationDetector {
 
   /** Is follower entry `n` of `leader` a holding rule whose follower still exists? */
   private liveRule(leader: number, n: number): boolean {
-    if (this.row.u8[this.ruleFlag(leader, n)] !== 1) return false;
+    if (!(this.row.u8[this.ruleFlag(leader, n)] & RULE)) return false;
     const u32 = this.row.u32;
     const p = this.entry(leader, n);
     return this.keys.generation[u32[p + SLOT]] === u32[p + GEN];
@@ -535,29 +619,35 @@ export class CorrelationDetector {
     return this.row.i32[this.word(slot, this.at.leaderSlot) + j];
   }
 
-  /** Entry of the holding rule behind leader reference `j` of `slot` in its leader, or −1. */
-  private leaderRule(slot: number, j: number): number {
+  /**
+   * Entry of a holding rule about `slot` in the key named by reference `j` of `slot`, from entry `from` on,
+   * or −1 (the key may hold two: `slot` follows it, and `slot` precedes it).
+   */
+  private leaderRule(slot: number, j: number, from = 0): number {
     const { u32, u8 } = this.row;
     const leaderGen = u32[this.word(slot, this.at.leaderGen) + j];
     if (leaderGen === 0) return -1;
     const leader = this.leaderOf(slot, j);
     if (this.keys.generation[leader] !== leaderGen) return -1;
     const gen = this.keys.generation[slot];
-    for (let n = 0; n < this.k; n++) {
+    for (let n = from; n < this.k; n++) {
       const p = this.entry(leader, n);
-      if (u32[p + SLOT] === slot && u32[p + GEN] === gen && u8[this.ruleFlag(leader, n)]) return n;
+      if (u32[p + SLOT] === slot && u32[p + GEN] === gen && u8[this.ruleFlag(leader, n)] & RULE) return n;
     }
     return -1;
   }
 
-  private rule(leader: number, n: number, partner: number, out: RuleView): RuleView {
+  /** The rule in entry `n` of `owner`, seen from `partner`'s other side (`fromOwner`: seen by the owner). */
+  private rule(owner: number, n: number, partner: number, fromOwner: boolean, out: RuleView): RuleView {
     const f32 = this.row.f32;
-    const p = this.entry(leader, n);
+    const p = this.entry(owner, n);
     const count = f32[p + COUNT];
+    const precedes = (this.row.u8[this.ruleFlag(owner, n)] & PRECEDES) !== 0;
     out.slot = partner;
-    out.confidence = count / this.trials(leader, n);
+    out.confidence = count / this.trials(owner, n);
     out.lagMs = f32[p + LAG_SUM] / count;
     out.support = count;
+    out.after = fromOwner !== precedes;
     return out;
   }
 
@@ -567,34 +657,33 @@ export class CorrelationDetector {
   }
 
   /**
-   * Fills `out` with the rule in follower entry `n` of `slot` and returns true, or returns false when that
-   * entry holds no live rule. The allocation-free form of `followers`, for work done on every access.
+   * Fills `out` with the rule in entry `n` of `slot` when its partner follows `slot` (what an access of
+   * `slot` predicts) and returns true, else false. Allocation-free, for work done on every access.
    */
   followerAt(slot: number, n: number, out: RuleView): boolean {
-    if (!this.liveRule(slot, n)) return false;
-    this.rule(slot, n, this.row.u32[this.entry(slot, n) + SLOT], out);
+    if (!this.liveRule(slot, n) || this.row.u8[this.ruleFlag(slot, n)] & PRECEDES) return false;
+    this.rule(slot, n, this.row.u32[this.entry(slot, n) + SLOT], true, out);
     return true;
   }
 
-  /** Holding rules where `slot` leads (partners follow it). */
-  followers(slot: number): RuleView[] {
+  /**
+   * Holding rules involving `slot`, one per partner (the stronger where both keys hold one about the pair):
+   * its own entries' and those of the keys whose rules name it.
+   */
+  rules(slot: number): RuleView[] {
     const out: RuleView[] = [];
-    for (let n = 0; n < this.k; n++) {
-      const r = emptyRule();
-      if (this.followerAt(slot, n, r)) out.push(r);
-    }
-    return out;
-  }
-
-  /** Holding rules where `slot` follows (partners lead it). */
-  leaders(slot: number): RuleView[] {
-    const out: RuleView[] = [];
+    const add = (r: RuleView) => {
+      const same = out.findIndex((o) => o.slot === r.slot);
+      if (same < 0) out.push(r);
+      else if (r.confidence > out[same].confidence) out[same] = r;
+    };
+    for (let n = 0; n < this.k; n++)
+      if (this.liveRule(slot, n))
+        add(this.rule(slot, n, this.row.u32[this.entry(slot, n) + SLOT], true, emptyRule()));
     for (let j = 0; j < LEADERS_PER_KEY; j++) {
-      const n = this.leaderRule(slot, j);
-      if (n >= 0) {
-        const leader = this.leaderOf(slot, j);
-        out.push(this.rule(leader, n, leader, emptyRule()));
-      }
+      const other = this.leaderOf(slot, j);
+      for (let n = this.leaderRule(slot, j); n >= 0; n = this.leaderRule(slot, j, n + 1))
+        add(this.rule(other, n, other, false, emptyRule()));
     }
     return out;
   }
@@ -602,8 +691,7 @@ export class CorrelationDetector {
   /** Best rule confidence involving the key (its `correlated` score). */
   score(slot: number): number {
     let best = 0;
-    for (const r of this.followers(slot)) best = Math.max(best, r.confidence);
-    for (const r of this.leaders(slot)) best = Math.max(best, r.confidence);
+    for (const r of this.rules(slot)) best = Math.max(best, r.confidence);
     return best;
   }
 }
@@ -623,7 +711,7 @@ function weaker(count: number, since: number, otherCount: number, otherSince: nu
 }
 
 export function emptyRule(): RuleView {
-  return { slot: -1, confidence: 0, lagMs: 0, support: 0 };
+  return { slot: -1, confidence: 0, lagMs: 0, support: 0, after: true };
 }
 
 /**
@@ -634,6 +722,17 @@ export function emptyRule(): RuleView {
  * seen once per episode, lost its entry to them before it was seen again (half the pairs were found).
  */
 const MAX_NEW_FOLLOWER_CHANCE = 0.5;
+
+/** Bits of an entry's byte in `ruleActive`. */
+const RULE = 1;
+const PRECEDES = 2;
+
+/**
+ * A rule seen from the key that comes second holds only when most of its episodes were preceded: "regularly
+ * preceded". It is a second test of every pair of keys; at `minConfidence` it doubled the transient false
+ * rules among memoryless keys of the accuracy trace.
+ */
+const PRECEDING_MIN_CONFIDENCE = 0.5;
 
 /** See `episodeStarted`: a follower this likely to land in an episode by itself makes it no trial. */
 const BUSY_FOLLOWER_CHANCE = 0.5;

@@ -1,12 +1,7 @@
 import type { EngineConfig } from '../config.ts';
 import { BurstDetector, burstFields } from './burst.ts';
 import { dominant, patternsOf, roundScores } from './combine.ts';
-import {
-  CorrelationDetector,
-  correlationFields,
-  correlationScratchFields,
-  type RuleView,
-} from './correlation.ts';
+import { CorrelationDetector, correlationFields, correlationScratchFields } from './correlation.ts';
 import { DeliveryLag } from './delivery.ts';
 import { TimeHeap } from './heap.ts';
 import { KeyRegistry } from './keys.ts';
@@ -476,8 +471,7 @@ export class Engine {
   private drop(slot: number): string {
     // Its partners lose a rule: re-judge them once the key is gone (refreshTouched, after the event).
     const partners = this.correlation.touched;
-    for (const r of this.correlation.followers(slot)) partners.push(r.slot);
-    for (const r of this.correlation.leaders(slot)) partners.push(r.slot);
+    for (const r of this.correlation.rules(slot)) partners.push(r.slot);
     this.countPatterns(this.maskOf(slot), -1);
     const exported = (this.row.u8[this.flagIndex(slot, this.flagAt.store)] & EXPORTED) !== 0;
     // Its flags go too: lists that still name the slot skip it (no key, or a new key with flags of its own).
@@ -632,17 +626,18 @@ export class Engine {
   }
 
   private partners(slot: number): CorrelatedPartner[] {
-    const partner = (r: RuleView, direction: CorrelatedPartner['direction']): CorrelatedPartner => ({
-      key: this.keys.keys[r.slot],
-      confidence: round(r.confidence, 2),
-      lag_s: round(r.lagMs / 1000, 2),
-      direction,
-      support: r.support,
-    });
-    return [
-      ...this.correlation.followers(slot).map((r) => partner(r, 'after')),
-      ...this.correlation.leaders(slot).map((r) => partner(r, 'before')),
-    ].sort((a, b) => b.confidence - a.confidence);
+    return this.correlation
+      .rules(slot)
+      .map(
+        (r): CorrelatedPartner => ({
+          key: this.keys.keys[r.slot],
+          confidence: round(r.confidence, 2),
+          lag_s: round(r.lagMs / 1000, 2),
+          direction: r.after ? 'after' : 'before',
+          support: r.support,
+        }),
+      )
+      .sort((a, b) => b.confidence - a.confidence);
   }
 
   viewOf(key: string): PatternState | null {

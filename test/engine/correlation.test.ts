@@ -39,6 +39,23 @@ function pairsFound(r: Replay, count: number): number {
   return found;
 }
 
+/**
+ * A phone's morning sync on `day`: its state file written after each of 40 photos, the thumbnail index
+ * 0.5-2 s after each write. Returns when it began and ended.
+ */
+function morningSync(b: TraceBuilder, day: number): [number, number] {
+  const start = T0 + day * DAY + b.rng.uniform(6, 7.5) * HOUR;
+  let t = start;
+  for (let photo = 0; photo < 40; photo++) {
+    t += 1200;
+    b.add('sync/phone/.sync-state.db', t);
+    t += b.rng.uniform(500, 2000);
+    b.add('photos/.thumbs/thumbs.db', t);
+    t += b.rng.uniform(1000, 3000);
+  }
+  return [start, t];
+}
+
 describe('correlation detector', () => {
   it('finds pairs and one-to-many groups; both sides list each other with confidence and lag', () => {
     const b = builder(41, DAY);
@@ -255,16 +272,7 @@ describe('correlation detector', () => {
     // window anyway: hundreds of such episodes, counted as trials, buried the one a morning that says
     // something, and the pair was never correlated (an outside evaluation).
     const b = builder(47, 30 * DAY);
-    for (let day = 0; day < 30; day++) {
-      let t = T0 + day * DAY + b.rng.uniform(6, 7.5) * HOUR;
-      for (let photo = 0; photo < 40; photo++) {
-        t += 1200;
-        b.add('sync/phone/.sync-state.db', t);
-        t += b.rng.uniform(500, 2000);
-        b.add('photos/.thumbs/thumbs.db', t);
-        t += b.rng.uniform(1000, 3000);
-      }
-    }
+    for (let day = 0; day < 30; day++) morningSync(b, day);
     const r = run(b.build());
     expect(view(r, 'sync/phone/.sync-state.db').correlated.map((p) => p.key)).toEqual([
       'photos/.thumbs/thumbs.db',
@@ -272,6 +280,29 @@ describe('correlation detector', () => {
     expect(view(r, 'photos/.thumbs/thumbs.db').correlated.map((p) => p.key)).toEqual([
       'sync/phone/.sync-state.db',
     ]);
+  });
+
+  it('correlates a key with the one that precedes each of its sessions, though that one is mostly alone', () => {
+    // The sync client also polls its state file about three times an hour all day, so the thumbnail index
+    // follows a fiftieth of the file's sessions, but every one of its own is preceded by the file: "regularly
+    // followed (or preceded)". Counted against the leader's sessions alone, never correlated (an outside
+    // evaluation).
+    const b = builder(48, 30 * DAY);
+    for (let day = 0; day < 30; day++) {
+      const [syncStart, syncEnd] = morningSync(b, day);
+      for (let t = T0 + day * DAY + b.rng.exp(HOUR / 3); t < T0 + (day + 1) * DAY; t += b.rng.exp(HOUR / 3))
+        if (t < syncStart - 60 * SECOND || t > syncEnd + 60 * SECOND) b.add('sync/phone/.sync-state.db', t);
+    }
+    const r = run(b.build());
+    const partner = (key: string) => view(r, key).correlated;
+    expect(partner('photos/.thumbs/thumbs.db')).toMatchObject([
+      { key: 'sync/phone/.sync-state.db', direction: 'before' },
+    ]);
+    expect(partner('sync/phone/.sync-state.db')).toMatchObject([
+      { key: 'photos/.thumbs/thumbs.db', direction: 'after' },
+    ]);
+    // The share of its sessions that began within the lag after a session of the file began: most of them.
+    expect(partner('photos/.thumbs/thumbs.db')[0].confidence).toBeGreaterThan(0.7);
   });
 
   it('does not correlate two periodic keys whose schedules merely coincide, at any time', () => {
