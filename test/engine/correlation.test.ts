@@ -330,6 +330,26 @@ describe('correlation detector', () => {
         expect(correlated.length, `${key}: times it was correlated`).toBe(0);
       }
   });
+
+  it('does not correlate two hourly jobs at the same minute whose runs read several times', () => {
+    // Measured from the leader's latest read, the lag of a run's first read after the other's was held
+    // under the second between two reads, far steadier than the schedules: 4 of 6 such pairs were listed
+    // (an outside evaluation). From the start of the leader's session it spreads as the schedules do.
+    const b = builder(49, 3 * DAY);
+    const pairs = 6;
+    for (let i = 0; i < pairs; i++)
+      for (let at = T0 + 7 * 60_000; at < b.end; at += HOUR)
+        for (const key of [`cron/${i}/a`, `cron/${i}/b`]) {
+          const run = at + b.rng.normal(2000);
+          for (let read = 0; read < 4; read++) b.add(key, run + read * 1000);
+        }
+    const r = run(b.build());
+    for (let i = 0; i < pairs; i++)
+      for (const key of [`cron/${i}/a`, `cron/${i}/b`]) {
+        expect(view(r, key).patterns).toContain('periodic');
+        expect(view(r, key).correlated, key).toEqual([]);
+      }
+  });
 });
 
 describe('arrival order', () => {
