@@ -1,5 +1,6 @@
 import type { Config } from './config.ts';
 import { PREDICTION_ENTRY_BYTES, PREDICTOR_SLOT_BYTES } from './engine/predict.ts';
+import { RECENT_MESSAGE_BYTES, RECENT_MESSAGES } from './mqtt/duplicates.ts';
 import { PUBLISHER_SLOT_BYTES } from './mqtt/publisher.ts';
 import {
   BATCH_COLUMN_BYTES,
@@ -187,6 +188,11 @@ export function memoryBudget(
       name: 'error reports',
       bytes: config.mqtt.errorReportsPerSecond * 2048 + 64 * 1024,
       why: 'reports in flight on B/errors (errorReportsPerSecond per second) and the counts by reason',
+    },
+    {
+      name: 'recent messages',
+      bytes: RECENT_MESSAGES * RECENT_MESSAGE_BYTES,
+      why: `the signatures of the last ${RECENT_MESSAGES} messages, to tell one delivered twice`,
     },
   );
 

@@ -54,6 +54,7 @@ export class StatsCollector {
       events_per_s: Math.round(this.eventsPerSecond * 10) / 10,
       rejected_messages: ingest.counters.rejectedMessages,
       rejected_events: ingest.counters.rejectedEvents,
+      repeated_messages: ingest.counters.repeatedMessages,
       rejected_by_reason: Object.fromEntries(errors.byReason),
       keys: c.keys,
       max_keys: engine.cfg.maxKeys,

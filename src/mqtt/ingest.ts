@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
+import { RECENT_MESSAGES, RecentMessages } from './duplicates.ts';
 import type { ErrorReporter } from './errors.ts';
 import { DECLINED, EventScanner } from './scan.ts';
 import { sourceOf, type Topics } from './topics.ts';
@@ -21,6 +22,8 @@ export interface IngestOptions {
   maxFutureSkewMs: number;
   now: () => number;
   log: Logger;
+  /** Messages remembered to drop one delivered twice (`RecentMessages`; default RECENT_MESSAGES, 0: none). */
+  recentMessages?: number;
 }
 
 /**
@@ -39,6 +42,8 @@ export interface IngestCounters {
   events: number;
   rejectedMessages: number;
   rejectedEvents: number;
+  /** Messages dropped as the repeat of one lately taken (`RecentMessages`). */
+  repeatedMessages: number;
   bytes: number;
 }
 
@@ -48,8 +53,10 @@ export class Ingest {
     events: 0,
     rejectedMessages: 0,
     rejectedEvents: 0,
+    repeatedMessages: 0,
     bytes: 0,
   };
+  private readonly recent: RecentMessages;
   /**
    * Hands what the engine changed to publishing and saving: after each message that fed the engine, and
    * at once after an event that changed a key's pattern set, so that the change goes out as the view is
@@ -87,6 +94,7 @@ export class Ingest {
     private readonly opts: IngestOptions,
   ) {
     this.scanner = new EventScanner(opts.maxBatchItems);
+    this.recent = new RecentMessages(opts.recentMessages ?? RECENT_MESSAGES);
     const n = opts.maxBatchItems;
     this.parsed = {
       keys: [],
@@ -109,8 +117,9 @@ export class Ingest {
     }
     const count = this.scanner.scan(payload);
     if (count === DECLINED) return this.handleParsed(topic, payload);
-    const now = this.begin(topic);
     const scanner = this.scanner;
+    if (this.recent.isRepeat(topic, payload.length, scanner, count)) return this.repeated();
+    const now = this.begin(topic);
     const { keys, ts, position, size, batch, entries } = scanner;
     const order = this.timeOrder(ts, count, now);
     for (let n = 0; n < count; n++) {
@@ -144,6 +153,7 @@ export class Ingest {
       }
       let valid = 0;
       for (let i = 0; i < body.length; i++) if (this.item(topic, body[i], i, valid)) valid++;
+      if (this.recent.isRepeat(topic, payload.length, this.parsed, valid)) return this.repeated();
       const { keys, ts, position, size, index } = this.parsed;
       const order = this.timeOrder(ts, valid, now);
       for (let n = 0; n < valid; n++) {
@@ -152,12 +162,19 @@ export class Ingest {
       }
     } else if (typeof body === 'object' && body !== null) {
       const { keys, ts, position, size } = this.parsed;
-      if (this.item(topic, body, undefined, 0))
+      if (this.item(topic, body, undefined, 0)) {
+        if (this.recent.isRepeat(topic, payload.length, this.parsed, 1)) return this.repeated();
         this.accept(topic, keys[0], ts[0], position[0], size[0], undefined, now);
+      }
     } else {
       return this.rejectMessage(topic, 'payload must be an event object or an array of events');
     }
     this.flushChanges();
+  }
+
+  /** A message taken lately came again (a QoS 1 redelivery, a device re-sending): counted, not fed. */
+  private repeated(): void {
+    this.counters.repeatedMessages++;
   }
 
   /** Starts feeding a message's events: its source, and the wall clock once. Returns the time now. */
