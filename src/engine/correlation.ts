@@ -258,9 +258,18 @@ export class CorrelationDetector {
         // outside evaluation); and a prefetcher was told a lag of 0.1 s for one of 0.5 s.
         const sinceStart = ts - this.ringSessionTs[i];
         if (sinceStart <= this.cfg.maxLagMs) lag = sinceStart;
-        const weakest = this.credit(other, this.ringEpisode[i], slot, gen, lag, ts, 0);
+        const weakest = this.credit(other, this.ringEpisode[i], slot, gen, lag, ts, FOLLOWS);
         if (weakest >= 0)
-          this.addFollower(other, weakest, this.ringEpisode[i], slot, gen, lag, this.rateOf(slot, ts), 0);
+          this.addFollower(
+            other,
+            weakest,
+            this.ringEpisode[i],
+            slot,
+            gen,
+            lag,
+            this.rateOf(slot, ts),
+            FOLLOWS,
+          );
         // A key precedes this session when its own began within the lag before: one in the middle of its
         // session is busy anyway (and crediting each such key took a fifth of the engine's time).
         if (sinceStart <= this.cfg.maxLagMs)
@@ -271,7 +280,7 @@ export class CorrelationDetector {
       // batches delivers a leader after a follower that another device published at once): the entry's
       // session follows this one.
       const at = this.ringSessionTs[i];
-      const weakest = this.credit(slot, episode, other, this.ringGen[i], ahead, at, 0);
+      const weakest = this.credit(slot, episode, other, this.ringGen[i], ahead, at, FOLLOWS);
       if (weakest >= 0)
         this.addFollower(
           slot,
@@ -281,7 +290,7 @@ export class CorrelationDetector {
           this.ringGen[i],
           ahead,
           this.rates.rate(other, at),
-          0,
+          FOLLOWS,
         );
       this.creditPreceding(other, this.ringEpisode[i], slot, gen, ahead, at, sincePrevious);
     }
@@ -730,9 +739,10 @@ export function emptyRule(): RuleView {
  */
 const MAX_NEW_FOLLOWER_CHANCE = 0.5;
 
-/** Bits of an entry's byte in `ruleActive`. */
+/** Bits of an entry's byte in `ruleActive`, and the kinds of entry (`FOLLOWS`: no bit). */
 const RULE = 1;
 const PRECEDES = 2;
+const FOLLOWS = 0;
 
 /**
  * A rule seen from the key that comes second holds only when most of its episodes were preceded: "regularly
