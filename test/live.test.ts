@@ -21,6 +21,43 @@ async function replayQuietDays(observer: Observer, base: string, key: string, se
 }
 
 /**
+ * Replays two quiet days of `key`, then one message: `newKeys` keys seen for the first time (each a change of
+ * patterns to publish), a spike of 300 reads of `key` over 45 s, and the steady key every 20 s for 20
+ * minutes. The burst must be published as it was while it lasted, and its end about a minute after the
+ * spike, not at the message's end 20 minutes later.
+ */
+async function expectBurstInsideOneMessage(opts: {
+  key: string;
+  seed: number;
+  newKeys: number;
+  overrides?: Record<string, unknown>;
+}): Promise<void> {
+  const replay = await startService({ overrides: opts.overrides });
+  const observer = await Observer.connect(replay.url, []);
+  try {
+    const base = replay.config.mqtt.baseTopic;
+    const { key } = opts;
+    const spikeAt = await replayQuietDays(observer, base, key, opts.seed);
+    await observer.client.subscribeAsync(`${base}/pattern/${encodeURIComponent(key)}`, { qos: 1 });
+    const batch = Array.from({ length: opts.newKeys }, (_, i) => ({
+      key: `replay/new/${i}`,
+      ts: spikeAt - 1000 + i,
+    }));
+    for (let i = 0; i < 300; i++) batch.push({ key, ts: spikeAt + i * 150 });
+    for (let t = spikeAt + 60_000; t < spikeAt + 20 * 60_000; t += 20_000)
+      batch.push({ key: 'replay/steady', ts: t });
+    await observer.publish(`${base}/access/nas`, JSON.stringify(batch));
+    const during = await observer.state(base, key, (s) => (s.patterns as string[]).includes('burst'));
+    const after = await observer.state(base, key, (s) => !(s.patterns as string[]).includes('burst'));
+    expect(during.updated_ts as number).toBeLessThan(spikeAt + 45_000);
+    expect(after.updated_ts as number).toBeLessThan(spikeAt + 45_000 + 120_000);
+  } finally {
+    await observer.close();
+    await replay.stop();
+  }
+}
+
+/**
  * Live traffic: engine time follows the wall clock, so a burst ends — and the end is published — even
  * when the key is never accessed again and no other key sends anything. The clock is injected, so the
  * test moves time instead of sleeping for a minute.
@@ -95,56 +132,18 @@ describe('live traffic', () => {
   it('publishes a burst that starts and ends within one batch, each change as it was then', async () => {
     // Found by an outside replay: a burst inside one message of 1000 events was never published, and one
     // inside messages of 200 was published as the message's end showed it, minutes late.
-    const replay = await startService();
-    const observer = await Observer.connect(replay.url, []);
-    try {
-      const base = replay.config.mqtt.baseTopic;
-      const key = 'replay/inside.zip';
-      const spikeAt = await replayQuietDays(observer, base, key, 6);
-      await observer.client.subscribeAsync(`${base}/pattern/${encodeURIComponent(key)}`, { qos: 1 });
-      // One message: a spike of 300 reads over 45 s, then the steady key every 20 s for 20 minutes.
-      const batch = Array.from({ length: 300 }, (_, i) => ({ key, ts: spikeAt + i * 150 }));
-      for (let t = spikeAt + 60_000; t < spikeAt + 20 * 60_000; t += 20_000)
-        batch.push({ key: 'replay/steady', ts: t });
-      await observer.publish(`${base}/access/nas`, JSON.stringify(batch));
-      const during = await observer.state(base, key, (s) => (s.patterns as string[]).includes('burst'));
-      const after = await observer.state(base, key, (s) => !(s.patterns as string[]).includes('burst'));
-      expect(during.updated_ts as number).toBeLessThan(spikeAt + 45_000);
-      // The end is published when engine time reached it, about a minute after the spike, not at the
-      // batch's end 20 minutes later.
-      expect(after.updated_ts as number).toBeLessThan(spikeAt + 45_000 + 120_000);
-    } finally {
-      await observer.close();
-      await replay.stop();
-    }
+    await expectBurstInsideOneMessage({ key: 'replay/inside.zip', seed: 6, newKeys: 0 });
   });
 
   it('publishes each replayed burst as it was then while the in-flight window is full', async () => {
     // Found by an outside replay of 70 days of a household: among changes of thousands of keys, only 27-42
     // of 56 morning bursts reached the retained topic, and their ends were stamped hours late. A change of
     // patterns that found the in-flight window full was rendered when its turn came, by then past the burst.
-    const replay = await startService({ overrides: { mqtt: { inflightWindow: 2 } } });
-    const observer = await Observer.connect(replay.url, []);
-    try {
-      const base = replay.config.mqtt.baseTopic;
-      const key = 'replay/crowded.zip';
-      const spikeAt = await replayQuietDays(observer, base, key, 7);
-      await observer.client.subscribeAsync(`${base}/pattern/${encodeURIComponent(key)}`, { qos: 1 });
-      // One message: 500 new keys (each a change of patterns to publish), a spike of 300 reads over 45 s,
-      // then the steady key every 20 s for 20 minutes.
-      const batch: { key: string; ts: number }[] = [];
-      for (let i = 0; i < 500; i++) batch.push({ key: `replay/new/${i}`, ts: spikeAt - 1000 + i });
-      for (let i = 0; i < 300; i++) batch.push({ key, ts: spikeAt + i * 150 });
-      for (let t = spikeAt + 60_000; t < spikeAt + 20 * 60_000; t += 20_000)
-        batch.push({ key: 'replay/steady', ts: t });
-      await observer.publish(`${base}/access/nas`, JSON.stringify(batch));
-      const during = await observer.state(base, key, (s) => (s.patterns as string[]).includes('burst'));
-      const after = await observer.state(base, key, (s) => !(s.patterns as string[]).includes('burst'));
-      expect(during.updated_ts as number).toBeLessThan(spikeAt + 45_000);
-      expect(after.updated_ts as number).toBeLessThan(spikeAt + 45_000 + 120_000);
-    } finally {
-      await observer.close();
-      await replay.stop();
-    }
+    await expectBurstInsideOneMessage({
+      key: 'replay/crowded.zip',
+      seed: 7,
+      newKeys: 500,
+      overrides: { mqtt: { inflightWindow: 2 } },
+    });
   });
 });
