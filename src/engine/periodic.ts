@@ -1,6 +1,7 @@
 import type { EngineConfig } from '../config.ts';
 import { binomialUpperTail } from './stats.ts';
 import type { FieldIndex, RowTable } from './table.ts';
+import { DAY_MS } from './trend.ts';
 import type { PeriodicDetail } from './types.ts';
 
 /**
@@ -1354,6 +1355,9 @@ function extraHalfPeriods(fill: number, floor: number, period: number): number {
   return Math.min(254, Math.max(0, Math.ceil(2 * (misses + 0.5 - floor))));
 }
 
+/** A period within this share of a day is a daily schedule, whose runs may skip days of the week. */
+const DAILY_TOLERANCE = 0.01;
+
 export class PeriodicDetector {
   /** The engine's state row; this detector owns the section `periodicFields`. */
   private readonly row: RowTable;
@@ -1361,9 +1365,14 @@ export class PeriodicDetector {
   private readonly scratch: FieldIndex<typeof periodicScratchFields>;
   private readonly fit = emptyFit();
 
+  /**
+   * `isQuietDay(slot, ts)`: does the key, by its weekly profile, never run on the UTC weekday of `ts`? A
+   * daily schedule's next run skips such days (`nextBeat`).
+   */
   constructor(
     private readonly cfg: EngineConfig['periodic'],
     row: RowTable,
+    private readonly isQuietDay: (slot: number, ts: number) => boolean = () => false,
   ) {
     this.row = row;
     this.at = row.fieldsOf(periodicFields);
@@ -1593,12 +1602,18 @@ export class PeriodicDetector {
 
   /**
    * The key's next run: the first beat of its schedule after its latest run whose time, with the lateness
-   * its runs usually have (`lateness`), has not passed by `now`.
+   * its runs usually have (`lateness`), has not passed by `now`. A daily job that never runs on some days
+   * of the week (a workday backup) runs next on the first day it does: its schedule is daily with the
+   * weekend's runs missed, and named on Friday night, Saturday's run was predicted and prefetched for, and
+   * never came (an outside evaluation).
    */
-  private nextBeat(r8: number, now: number): number {
+  private nextBeat(slot: number, r8: number, now: number): number {
     const p = this.row.f64[r8 + this.at.period];
     const beat = this.row.f64[r8 + this.at.beat];
-    return beat + Math.max(1, Math.ceil((now - this.lateness(r8) - beat) / p)) * p;
+    let next = beat + Math.max(1, Math.ceil((now - this.lateness(r8) - beat) / p)) * p;
+    if (Math.abs(p - DAY_MS) <= DAILY_TOLERANCE * DAY_MS)
+      for (let skipped = 0; skipped < 6 && this.isQuietDay(slot, next); skipped++) next += p;
+    return next;
   }
 
   /**
@@ -1619,7 +1634,7 @@ export class PeriodicDetector {
   viewChangesAt(slot: number, after: number, announceMs: number): number {
     if (!this.isActive(slot)) return Number.POSITIVE_INFINITY;
     const r8 = this.r8(slot);
-    const next = this.nextBeat(r8, after);
+    const next = this.nextBeat(slot, r8, after);
     return announceMs > 0 && next - announceMs > after
       ? next - announceMs
       : Math.floor(next + this.lateness(r8)) + 1;
@@ -1631,7 +1646,7 @@ export class PeriodicDetector {
     const p = f64[r8 + this.at.period];
     return {
       period_s: Math.round(p) / 1000,
-      next_ts: Math.round(this.nextBeat(r8, now)),
+      next_ts: Math.round(this.nextBeat(slot, r8, now)),
       jitter_s: Math.round(f32[2 * r8 + this.at.jitter]) / 1000,
       occurrences: u32[2 * r8 + this.at.count],
     };

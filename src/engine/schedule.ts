@@ -26,6 +26,13 @@ export const scheduleFields = {
   n: ['u32', 1],
 } as const;
 
+/**
+ * A weekday whose accesses weigh under this share of the busiest weekday's is one the key does not use: a
+ * stray access now and then (a user opening a job's file at the weekend) keeps it under; a job's runs on it,
+ * even one in two weeks, do not.
+ */
+const QUIET_DAY_SHARE = 0.05;
+
 const scratch = new Float64Array(24);
 const dayScratch = new Float64Array(7);
 const order = new Float64Array(24);
@@ -94,6 +101,20 @@ export class ScheduleProfile {
     const weightNow = Math.exp((now - f64[r8 + this.at.ref]) * g);
     const exposure = (1 - Math.exp(-age * g)) / g / 24;
     return f32[2 * r8 + this.at.hours + hourOf(now)] / weightNow / exposure;
+  }
+
+  /**
+   * Is `ts`'s UTC weekday one the key does not use: once every weekday has been lived through twice, its
+   * bin holds under `QUIET_DAY_SHARE` of the busiest one's? Raw bins suffice for "never": exposure only
+   * tilts the days of the latest week by a few tens of percent (see `weekdaysPerExposure`).
+   */
+  isQuietWeekday(slot: number, ts: number, first: number, last: number): boolean {
+    if (last - first < 14 * DAY_MS) return false;
+    const f32 = this.row.f32;
+    const days = 2 * slot * this.row.stride8 + this.at.days;
+    let busiest = 0;
+    for (let d = 0; d < 7; d++) busiest = Math.max(busiest, f32[days + d]);
+    return f32[days + weekdayOf(ts)] < QUIET_DAY_SHARE * busiest;
   }
 
   private rescale(slot: number, f: number): void {

@@ -788,6 +788,52 @@ describe('periodic detector', () => {
     expect(exactRight).toBe(exactChecks);
   });
 
+  it('names Monday as the next run of a workday job on Friday night, and tomorrow for a job that runs every day', () => {
+    // Backups at 02:00 within ±3 minutes, 20 reads over half a minute: one Monday to Friday, one every day.
+    // Named from its daily schedule, the workday job's next run was Saturday's, which never comes.
+    const e = new Engine(engineConfig());
+    const rng = new Rng(7);
+    const nextTs = (key: string) => e.viewOf(key)?.periodic?.next_ts ?? Number.NaN;
+    let weekendChecks = 0;
+    let mondayNamed = 0;
+    let dailyChecks = 0;
+    let tomorrowNamed = 0;
+    let mondaysPeriodic = 0;
+    // T0 is a Sunday (UTC weekday 0).
+    for (let day = 0; day < 42; day++) {
+      const midnight = T0 + day * DAY;
+      const weekday = day % 7;
+      for (const [key, runs] of [
+        ['office/backup.tar', weekday >= 1 && weekday <= 5],
+        ['nas/nightly.db', true],
+      ] as const) {
+        if (!runs) continue;
+        const start = midnight + 2 * HOUR + rng.uniform(-3, 3) * MINUTE;
+        for (let i = 0; i < 20; i++) e.observe(key, start + i * 1500, i * 65536, 65536);
+      }
+      // The day goes on: other keys move engine time, and the views are read at noon.
+      for (let t = midnight + 3 * HOUR; t < midnight + DAY; t += 30 * MINUTE)
+        e.observe('clock', t, Number.NaN, 0);
+      if (day < 21) continue;
+      const monday = midnight + ((8 - weekday) % 7 || 7) * DAY + 2 * HOUR;
+      if (weekday >= 5 && e.viewOf('office/backup.tar')?.patterns.includes('periodic')) {
+        weekendChecks++;
+        mondayNamed += +(Math.abs(nextTs('office/backup.tar') - monday) < 10 * MINUTE);
+      }
+      if (weekday === 1)
+        mondaysPeriodic += +(e.viewOf('office/backup.tar')?.patterns.includes('periodic') ?? false);
+      if (e.viewOf('nas/nightly.db')?.patterns.includes('periodic')) {
+        dailyChecks++;
+        tomorrowNamed += +(Math.abs(nextTs('nas/nightly.db') - (midnight + DAY + 2 * HOUR)) < 10 * MINUTE);
+      }
+    }
+    expect(weekendChecks).toBe(6);
+    expect(mondayNamed).toBe(weekendChecks);
+    expect(mondaysPeriodic).toBe(3);
+    expect(dailyChecks).toBe(21);
+    expect(tomorrowNamed).toBe(dailyChecks);
+  });
+
   it('keeps the schedule of a batched device through a restart', () => {
     // The lag a device's batches arrive with is stored with the engine's meta record. Restarted without it,
     // the camera's schedule dropped at its first batch and was found again at the next.
