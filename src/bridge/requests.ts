@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { keyGlob, MAX_WATCH_GLOBS, redactConfig } from '../config.ts';
 import type { Extension, ServiceContext } from '../context.ts';
 import { PATTERNS } from '../engine/types.ts';
-import { compileGlobs, type WatchList } from '../homeassistant/watchlist.ts';
+import { Glob } from '../glob.ts';
+import type { WatchList } from '../homeassistant/watchlist.ts';
 import type { MemoryBudget } from '../memory.ts';
 import { accessEventSchema, describe } from '../mqtt/validate.ts';
 import { VERSION } from '../version.ts';
@@ -158,11 +159,11 @@ export class BridgeApi {
   /** Keys sorted by name, so paging is stable while other keys are being accessed. */
   private snapshot(req: SnapshotRequest) {
     const { engine } = this.ctx;
-    const matcher = req.glob === undefined ? null : compileGlobs([req.glob]);
+    const glob = req.glob === undefined ? null : new Glob(req.glob);
     const selected: { key: string; slot: number }[] = [];
     for (const slot of engine.keys.slots()) {
       const key = engine.keys.keys[slot];
-      if (matcher && !matcher.test(key)) continue;
+      if (glob && !glob.matches(key)) continue;
       if (req.pattern && !engine.patternsOf(slot).includes(req.pattern)) continue;
       selected.push({ key, slot });
     }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { GlobSet } from '../glob.ts';
 
 /**
  * The key globs that get Home Assistant entities. Shared by discovery (reads it) and the bridge API
@@ -8,7 +9,7 @@ import { EventEmitter } from 'node:events';
  */
 export class WatchList extends EventEmitter<{ change: [] }> {
   private readonly globs: string[] = [];
-  private matcher: RegExp | null = null;
+  private matcher = new GlobSet([]);
 
   constructor(
     initial: readonly string[],
@@ -23,7 +24,7 @@ export class WatchList extends EventEmitter<{ change: [] }> {
   }
 
   matches(key: string): boolean {
-    return this.matcher?.test(key) ?? false;
+    return this.matcher.matches(key);
   }
 
   /** Adds globs not already present; throws past `maxGlobs`. Returns the new list. */
@@ -50,22 +51,7 @@ export class WatchList extends EventEmitter<{ change: [] }> {
   }
 
   private changed(): void {
-    this.matcher = compileGlobs(this.globs);
+    this.matcher = new GlobSet(this.globs);
     this.emit('change');
   }
-}
-
-/** One RegExp matching a key against any of the globs; null for no globs (matches nothing). */
-export function compileGlobs(globs: readonly string[]): RegExp | null {
-  return globs.length > 0 ? new RegExp(`^(?:${globs.map(globSource).join('|')})$`, 'su') : null;
-}
-
-function globSource(glob: string): string {
-  let out = '';
-  for (const ch of glob) {
-    if (ch === '*') out += '.*';
-    else if (ch === '?') out += '.';
-    else out += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return out;
 }

@@ -118,6 +118,24 @@ describe('bridge requests', () => {
     expect(globbed.data.total).toBe(10);
   });
 
+  it('answers a glob made to backtrack at once, in snapshot and in watch, and keeps taking events', async () => {
+    // As a RegExp (`.*` per star), this glob against a key of 60 `a`s froze the service for minutes.
+    const key = `${'a'.repeat(60)}0`;
+    const glob = `${'*a'.repeat(12)}*b`;
+    await obs.publish(`${base}/access/nas`, JSON.stringify({ key, ts: Date.parse('2026-11-20T10:00:00Z') }));
+    await obs.state(base, key);
+    const snap = await request('snapshot', { glob });
+    expect(snap.data.total).toBe(0);
+    expect((await request('snapshot', { glob: `${'*a'.repeat(12)}*0` })).data.total).toBe(1);
+    expect((await request('watch', { globs: [glob] })).status).toBe('ok');
+    await obs.publish(`${base}/access/nas`, JSON.stringify({ key: `${'a'.repeat(60)}1` }));
+    await obs.state(base, `${'a'.repeat(60)}1`);
+    expect((await request('health')).status).toBe('ok');
+    expect((await request('unwatch', { globs: [glob] })).status).toBe('ok');
+    for (const k of [key, `${'a'.repeat(60)}1`])
+      expect((await request('forget', { key: k })).status).toBe('ok');
+  });
+
   it('snapshot refuses pages over the cap, mixed paging styles and unknown fields', async () => {
     expectError(await request('snapshot', { page_size: 11 }), /page_size/);
     expectError(await request('snapshot', { limit: 0 }), /limit/);
