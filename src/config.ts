@@ -117,16 +117,26 @@ const configObject = z.strictObject({
     statsIntervalMs: positiveMs,
     errorReportsPerSecond: z.number().int().min(1),
   }),
-  broker: z.strictObject({
-    host: z.string().min(1),
-    port: z.number().int().min(0).max(65_535),
-    username: z.string().min(1).optional(),
-    passwordHash: z
-      .string()
-      .regex(/^scrypt\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, 'must be a hash made by `patternd hash-password`')
-      .optional(),
-    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  }),
+  broker: z
+    .strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(0).max(65_535),
+      username: z.string().min(1).optional(),
+      passwordHash: z
+        .string()
+        .regex(
+          /^scrypt\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/,
+          'must be a hash made by `patternd hash-password`',
+        )
+        .optional(),
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    })
+    // One without the other is a login that checks nothing: the broker let everyone in while its log
+    // said a login was on (an outside evaluation).
+    .refine((b) => (b.username === undefined) === (b.passwordHash === undefined), {
+      message: 'username and passwordHash go together: set both for a login, or neither',
+      path: ['passwordHash'],
+    }),
   store: z.strictObject({
     redisUrl: z
       .string()
@@ -326,5 +336,7 @@ export function redactConfig(config: Config): unknown {
     },
     store: { ...config.store, redisUrl: config.store.redisUrl && redactUrl(config.store.redisUrl) },
     http: { ...config.http, token: config.http.token ? '***' : undefined },
+    // A hash is enough to guess the password offline.
+    broker: { ...config.broker, passwordHash: config.broker.passwordHash ? '***' : undefined },
   };
 }

@@ -5,7 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { hashPassword, verifyPassword } from '../src/mqtt/auth.ts';
 import { Service } from '../src/service.ts';
-import { freePort, Observer, startService, type TestService, tmpDir } from './support/harness.ts';
+import {
+  bridgeRequest,
+  freePort,
+  Observer,
+  startService,
+  type TestService,
+  tmpDir,
+} from './support/harness.ts';
 
 describe('embedded broker security', () => {
   let svc: TestService | undefined;
@@ -35,6 +42,19 @@ describe('embedded broker security', () => {
     expect(await connect({})).not.toBe('ok');
     expect(await connect({ username: 'ha', password: 'nope' })).not.toBe('ok');
     expect(await connect({ username: 'ha', password: 'pw' })).toBe('ok');
+    // The bridge's `info` tells anyone on the broker the configuration: not the hash, which is enough to
+    // guess the password offline.
+    const obs = await Observer.connect(svc.url, [`${svc.config.mqtt.baseTopic}/response/#`], {
+      username: 'ha',
+      password: 'pw',
+    });
+    const info = await bridgeRequest(obs, svc.config.mqtt.baseTopic, 'info');
+    expect(JSON.stringify(info)).not.toContain(svc.config.broker.passwordHash);
+    expect((info.data as { config: { broker: object } }).config.broker).toMatchObject({
+      username: 'ha',
+      passwordHash: '***',
+    });
+    await obs.close();
   });
 
   it("refuses other clients' publishes to patternd's own topics", async () => {

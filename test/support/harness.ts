@@ -121,10 +121,15 @@ export class Observer {
     });
   }
 
-  static async connect(url: string, subscriptions: string[]): Promise<Observer> {
+  static async connect(
+    url: string,
+    subscriptions: string[],
+    login: { username: string; password: string } | object = {},
+  ): Promise<Observer> {
     const client = await mqtt.connectAsync(url, {
       clientId: `obs-${Math.random().toString(36).slice(2, 10)}`,
       reconnectPeriod: 0,
+      ...login,
     });
     const obs = new Observer(client);
     if (subscriptions.length > 0) await client.subscribeAsync(subscriptions, { qos: 1 });
