@@ -130,6 +130,16 @@ const configObject = z.strictObject({
         )
         .optional(),
       tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      maxPacketBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .max(256 * 1024 * 1024),
+      maxRetainedBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(4 * 1024 * 1024 * 1024),
     })
     // One without the other is a login that checks nothing: the broker let everyone in while its log
     // said a login was on (an outside evaluation).

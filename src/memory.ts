@@ -148,11 +148,23 @@ export function memoryBudget(
       why: 'at start, clears of pattern states an earlier run left on the broker for keys the store does not know (at most maxKeys per start)',
     });
   } else {
-    onHeap.push({
-      name: 'embedded broker',
-      bytes: n * (state + key + RETAINED_PACKET_BYTES),
-      why: "aedes keeps every tracked key's retained state (payload, topic, packet) in memory",
-    });
+    onHeap.push(
+      {
+        name: 'embedded broker',
+        bytes: n * (state + key + RETAINED_PACKET_BYTES),
+        why: "aedes keeps every tracked key's retained state (payload, topic, packet) in memory",
+      },
+      {
+        name: "other clients' retained messages",
+        bytes: config.broker.maxRetainedBytes,
+        why: 'broker.maxRetainedBytes: what the embedded broker keeps for clients other than patternd',
+      },
+      {
+        name: 'packet in progress',
+        bytes: 2 * config.broker.maxPacketBytes,
+        why: 'broker.maxPacketBytes: the largest packet a client may send, buffered and parsed',
+      },
+    );
   }
   onHeap.push({
     name: 'store bookkeeping',

@@ -87,6 +87,50 @@ describe('embedded broker security', () => {
     await obs.close();
   });
 
+  it('closes a connection that sends a packet over broker.maxPacketBytes before buffering it, and keeps others going', async () => {
+    // Without a limit, a 200 MB publish took the process from 224 to 497 MiB before patternd could
+    // reject it as too large (an outside evaluation).
+    svc = await startService({ overrides: { broker: { maxPacketBytes: 64 * 1024 } } });
+    const base = svc.config.mqtt.baseTopic;
+    const obs = await Observer.connect(svc.url, [`${base}/pattern/#`, 'big/#']);
+    const sender = await mqtt.connectAsync(svc.url, { reconnectPeriod: 0 });
+    sender.on('error', () => {});
+    const closed = new Promise<void>((r) => sender.once('close', () => r()));
+    sender.publish('big/blob', Buffer.alloc(4 * 1024 * 1024), { qos: 0 });
+    await closed;
+    // Under the limit, from the observer: delivered; and access events still taken.
+    await obs.publish('big/small', Buffer.alloc(32 * 1024));
+    await obs.publish(`${base}/access/nas`, JSON.stringify({ key: 'after-big' }));
+    await obs.state(base, 'after-big');
+    expect(obs.on('big/small')).toHaveLength(1);
+    expect(obs.on('big/blob')).toHaveLength(0);
+    sender.end(true);
+    await obs.close();
+  });
+
+  it("keeps other clients' retained messages up to broker.maxRetainedBytes, and delivers the rest", async () => {
+    // 500 retained messages of 1 MB from any client stayed in memory, outside the budget (an outside
+    // evaluation).
+    svc = await startService({ overrides: { broker: { maxRetainedBytes: 100_000 } } });
+    const device = await Observer.connect(svc.url, ['junk/#']);
+    for (const n of [1, 2, 3]) await device.publish(`junk/${n}`, 'x'.repeat(40_000), true);
+    await device.waitFor('junk/3', () => device.on('junk/3').length === 1);
+    const retainedNow = async () => {
+      const late = await Observer.connect(svc!.url, ['junk/#']);
+      await new Promise((r) => setTimeout(r, 300));
+      const topics = ['junk/1', 'junk/2', 'junk/3'].filter((t) => late.on(t).some((p) => p.length > 0));
+      await late.close();
+      return topics;
+    };
+    expect(await retainedNow()).toEqual(['junk/1', 'junk/2']);
+    // Clearing one makes room.
+    await device.publish('junk/1', '', true);
+    await device.publish('junk/3', 'y'.repeat(40_000), true);
+    await device.waitFor('junk/3', () => device.on('junk/3').length === 2);
+    expect(await retainedNow()).toEqual(['junk/2', 'junk/3']);
+    await device.close();
+  });
+
   it('warns loudly when listening beyond loopback without a login', async () => {
     const lines: string[] = [];
     const sink = new Writable({

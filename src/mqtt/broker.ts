@@ -4,6 +4,7 @@ import { Aedes, type AuthenticateError } from 'aedes';
 import type { Logger } from 'pino';
 import { type Config, readConfiguredFile } from '../config.ts';
 import { isLoopback, verifyPassword } from './auth.ts';
+import { PacketSizeGuard, RetainedAllowance } from './limits.ts';
 import { keepRetainedCurrent, type RetainedFreshness, type RetainedPersistence } from './retained.ts';
 
 /**
@@ -81,9 +82,24 @@ export async function startBroker(
       if (client && isProtected(packet.topic, protectedTopics)) {
         return done(new Error(`${packet.topic} is published by patternd only`));
       }
+      if (client && packet.retain && !allowance.take(packet.topic, packet.payload.length)) {
+        packet.retain = false;
+        warnOnce(
+          `retained:${client.id}`,
+          { client: client.id, topic: packet.topic, maxRetainedBytes: cfg.maxRetainedBytes },
+          'embedded broker: not keeping a retained message, other clients already keep broker.maxRetainedBytes of them (it was delivered)',
+        );
+      }
       done(null);
     },
   });
+  const allowance = new RetainedAllowance(cfg.maxRetainedBytes);
+  const warned = new Set<string>();
+  const warnOnce = (what: string, fields: object, message: string) => {
+    if (warned.size > 1000 || warned.has(what)) return;
+    warned.add(what);
+    log.warn(fields, message);
+  };
   // aedes' typings leave out `persistence`, its (default, in-memory) store, which every broker has.
   const retained = keepRetainedCurrent(
     (aedes as unknown as { persistence: RetainedPersistence }).persistence,
@@ -92,7 +108,13 @@ export async function startBroker(
   const onSocket = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    aedes.handle(socket);
+    limitPacketSize(aedes.handle(socket), socket, cfg.maxPacketBytes, (announced) =>
+      warnOnce(
+        `packet:${socket.remoteAddress}`,
+        { remote: socket.remoteAddress, bytes: announced, maxPacketBytes: cfg.maxPacketBytes },
+        'embedded broker: closed a connection whose packet is larger than broker.maxPacketBytes',
+      ),
+    );
   };
   const server = cfg.tls
     ? tls.createServer(
@@ -139,5 +161,28 @@ export async function startBroker(
       // Already closed by `disconnectClients` on a graceful stop; the callback then gets an error.
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * Closes the connection of a client whose packet announces more than `maxBytes`, before its body is
+ * buffered. aedes (1.2.0, pinned) has no such limit: its client hands every chunk read from the socket to
+ * its MQTT parser, which is where the guard looks first.
+ */
+function limitPacketSize(
+  client: unknown,
+  socket: net.Socket,
+  maxBytes: number,
+  onTooLarge: (announced: number) => void,
+): void {
+  const parser = (client as { _parser: { parse(chunk: Uint8Array): unknown } })._parser;
+  const parse = parser.parse.bind(parser);
+  const guard = new PacketSizeGuard(maxBytes);
+  parser.parse = (chunk) => {
+    const announced = guard.feed(chunk);
+    if (announced === 0) return parse(chunk);
+    onTooLarge(announced);
+    socket.destroy();
+    return undefined;
   };
 }
