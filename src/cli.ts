@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, redactConfig } from './config.ts';
 import { UnreachableError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { hashPassword } from './mqtt/auth.ts';
-import { BrokerPortInUseError } from './mqtt/broker.ts';
+import { BrokerListenError, BrokerPortInUseError } from './mqtt/broker.ts';
 import { Service } from './service.ts';
 import { VERSION } from './version.ts';
 
@@ -101,7 +101,12 @@ main().then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof BrokerPortInUseError || err instanceof MappingError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof BrokerPortInUseError ||
+      err instanceof BrokerListenError ||
+      err instanceof MappingError
+    ) {
       process.stderr.write(`patternd: ${err.message}\n`);
       process.exit(2);
     }

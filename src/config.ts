@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -328,6 +329,24 @@ export function readConfiguredFile(field: string, file: string): Buffer {
   } catch (err) {
     throw new ConfigError(`${field}: cannot read ${file}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * A PEM certificate (`cert`: a CA or a client's or server's certificate) or private key (`key`) the config
+ * names, checked when read: a file of something else failed later with OpenSSL's "no start line" and a
+ * stack trace, or, as a CA, as a misleading "self-signed certificate in certificate chain" at every
+ * connection attempt for 30 s (an outside evaluation).
+ */
+export function readPemFile(field: string, file: string, kind: 'cert' | 'key'): Buffer {
+  const pem = readConfiguredFile(field, file);
+  try {
+    if (kind === 'cert') new crypto.X509Certificate(pem);
+    else crypto.createPrivateKey(pem);
+  } catch (err) {
+    const what = kind === 'cert' ? 'a PEM certificate' : 'a PEM private key';
+    throw new ConfigError(`${field}: ${file} is not ${what}: ${(err as Error).message}`);
+  }
+  return pem;
 }
 
 /** A URL with its password masked, for logs. */

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -5,6 +6,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { BrokerPortInUseError } from '../src/mqtt/broker.ts';
+import { PACKAGE_ROOT } from '../src/paths.ts';
 import { Service } from '../src/service.ts';
 import { freePort, tmpDir } from './support/harness.ts';
 
@@ -90,6 +92,40 @@ describe('configuration', () => {
     ).toMatchObject({
       username: 'dev',
     });
+  });
+
+  it('says which setting to fix, without a stack trace, for an address not of this machine and for a file that is not PEM', async () => {
+    const dir = tmpDir();
+    const junk = path.join(dir, 'junk.pem');
+    fs.writeFileSync(junk, 'not a certificate\n');
+    const cli = (env: Record<string, string>, config?: object) => {
+      const args = ['--import', 'tsx', 'src/cli.ts'];
+      if (config) {
+        const file = path.join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
+        fs.writeFileSync(file, JSON.stringify(config));
+        args.push('--config', file);
+      }
+      return spawnSync(process.execPath, args, {
+        cwd: PACKAGE_ROOT,
+        env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, HTTP_PORT: '0', LOG_LEVEL: 'warn', ...env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    };
+    const port = String(await freePort());
+    const unreachable = cli({ BROKER_HOST: '192.0.2.1', BROKER_PORT: port });
+    expect(unreachable.stderr).toMatch(
+      /cannot start the embedded MQTT broker on 192\.0\.2\.1:\d+: listen EADDRNOTAVAIL/,
+    );
+    expect(unreachable.stderr).toMatch(/BROKER_HOST/);
+    const badPem = cli({ BROKER_PORT: port }, { broker: { tls: { cert: junk, key: junk } } });
+    expect(badPem.stderr).toMatch(/broker\.tls\.cert: .*junk\.pem is not a PEM certificate/);
+    const badCa = cli({ MQTT_URL: 'mqtts://127.0.0.1:1' }, { mqtt: { tls: { ca: junk } } });
+    expect(badCa.stderr).toMatch(/mqtt\.tls\.ca: .*junk\.pem is not a PEM certificate/);
+    for (const r of [unreachable, badPem, badCa]) {
+      expect(r.status).toBe(2);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 
   it('lists the allowed values of a field that has a few', () => {

@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Aedes, type AuthenticateError } from 'aedes';
 import type { Logger } from 'pino';
-import { type Config, readConfiguredFile } from '../config.ts';
+import { type Config, readPemFile } from '../config.ts';
 import { isLoopback, verifyPassword } from './auth.ts';
 import { PacketSizeGuard, RetainedAllowance } from './limits.ts';
 import { keepRetainedCurrent, type RetainedFreshness, type RetainedPersistence } from './retained.ts';
@@ -40,6 +40,21 @@ export class BrokerPortInUseError extends Error {
       `cannot start the embedded MQTT broker: ${host}:${port} is already in use (often Mosquitto).\n` +
         `  Either use that broker:       MQTT_URL=mqtt://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port} npm start\n` +
         `  or give the embedded one another port:   BROKER_PORT=1884 npm start`,
+    );
+  }
+}
+
+/**
+ * The embedded broker cannot listen where it is configured to for another reason than a busy port: an
+ * address that is not this machine's (EADDRNOTAVAIL), a port below 1024 without the right (EACCES). Said
+ * with the setting to change, not as a stack trace.
+ */
+export class BrokerListenError extends Error {
+  override name = 'BrokerListenError';
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    super(
+      `cannot start the embedded MQTT broker on ${host}:${port}: ${cause.message}\n` +
+        '  Check broker.host / BROKER_HOST (an address of this machine, 127.0.0.1 or 0.0.0.0) and broker.port / BROKER_PORT.',
     );
   }
 }
@@ -119,8 +134,8 @@ export async function startBroker(
   const server = cfg.tls
     ? tls.createServer(
         {
-          cert: readConfiguredFile('broker.tls.cert', cfg.tls.cert),
-          key: readConfiguredFile('broker.tls.key', cfg.tls.key),
+          cert: readPemFile('broker.tls.cert', cfg.tls.cert, 'cert'),
+          key: readPemFile('broker.tls.key', cfg.tls.key, 'key'),
           noDelay: true,
         },
         onSocket,
@@ -128,7 +143,11 @@ export async function startBroker(
     : net.createServer({ noDelay: true }, onSocket);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE' ? new BrokerPortInUseError(cfg.host, cfg.port) : err);
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new BrokerPortInUseError(cfg.host, cfg.port)
+          : new BrokerListenError(cfg.host, cfg.port, err),
+      );
     });
     server.listen(cfg.port, cfg.host, () => resolve());
   });

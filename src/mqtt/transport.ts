@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Aedes } from 'aedes';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { readConfiguredFile, redactUrl } from '../config.ts';
+import { readPemFile, redactUrl } from '../config.ts';
 import { UnreachableError } from '../errors.ts';
 
 /**
@@ -156,9 +156,9 @@ export class ClientTransport extends EventEmitter implements Transport {
       connectTimeout: 10_000,
       keepalive: 30,
       will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1, retain: true },
-      ...(opts.tls?.ca ? { ca: readConfiguredFile('mqtt.tls.ca', opts.tls.ca) } : {}),
-      ...(opts.tls?.cert ? { cert: readConfiguredFile('mqtt.tls.cert', opts.tls.cert) } : {}),
-      ...(opts.tls?.key ? { key: readConfiguredFile('mqtt.tls.key', opts.tls.key) } : {}),
+      ...(opts.tls?.ca ? { ca: readPemFile('mqtt.tls.ca', opts.tls.ca, 'cert') } : {}),
+      ...(opts.tls?.cert ? { cert: readPemFile('mqtt.tls.cert', opts.tls.cert, 'cert') } : {}),
+      ...(opts.tls?.key ? { key: readPemFile('mqtt.tls.key', opts.tls.key, 'key') } : {}),
       ...(opts.tls?.rejectUnauthorized !== undefined
         ? { rejectUnauthorized: opts.tls.rejectUnauthorized }
         : {}),
