@@ -12,7 +12,8 @@ import { VERSION } from './version.ts';
 const USAGE = `patternd ${VERSION} — access-pattern recognition over MQTT
 
 usage: patternd [--config <file>]
-       patternd hash-password <password>     (prints broker.passwordHash for the embedded broker)
+       patternd hash-password [<password>]   (prints broker.passwordHash for the embedded broker; without
+                                              the argument, reads the password from standard input)
        patternd analyse <file> [--csv <mapping>] [--cache 128,384,640,1024] [--top 5] [--json]
                  (JSONL of events, or CSV with a mapping such as time:s,key:lbn>>11,position:lbn*512,size)
        patternd --help | --version
@@ -44,8 +45,11 @@ async function main(): Promise<number> {
     return 0;
   }
   if (positionals[0] === 'hash-password') {
-    if (!positionals[1]) throw new ConfigError('usage: patternd hash-password <password>');
-    process.stdout.write(`${hashPassword(positionals[1])}\n`);
+    // From standard input when not given: an argument stays in the shell's history and shows in `ps`.
+    const password = positionals[1] ?? (await firstLineOfStdin());
+    if (!password)
+      throw new ConfigError('usage: patternd hash-password <password>, or the password on standard input');
+    process.stdout.write(`${hashPassword(password)}\n`);
     return 0;
   }
   if (positionals[0] === 'analyse' || positionals[0] === 'analyze') {
@@ -118,3 +122,14 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The first line of standard input, without its line break ('' when there is none). */
+async function firstLineOfStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('password: ');
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0];
+}

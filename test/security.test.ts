@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { hashPassword, verifyPassword } from '../src/mqtt/auth.ts';
+import { PACKAGE_ROOT } from '../src/paths.ts';
 import { Service } from '../src/service.ts';
 import {
   bridgeRequest,
@@ -152,5 +154,39 @@ describe('embedded broker security', () => {
     await service.start();
     await service.stop();
     expect(lines.some((l) => l.includes('SECURITY') && l.includes('without a login'))).toBe(true);
+  });
+
+  it('warns loudly when the dashboard listens beyond loopback without a token', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const start = async (http: object) => {
+      const config = loadConfig({
+        env: {},
+        overrides: { broker: { port: 0 }, store: { dataDir: tmpDir() }, http, mqtt: { baseTopic: 'sec' } },
+      });
+      const service = new Service({ config, log: pino({ level: 'warn' }, sink) });
+      await service.start();
+      await service.stop();
+    };
+    await start({ enabled: true, host: '0.0.0.0', port: 0, token: 'a-token-of-16-chars-or-more' });
+    await start({ enabled: true, host: '127.0.0.1', port: 0 });
+    expect(lines.filter((l) => l.includes('SECURITY'))).toEqual([]);
+    await start({ enabled: true, host: '0.0.0.0', port: 0 });
+    expect(lines.filter((l) => l.includes('SECURITY') && l.includes('without a token'))).toHaveLength(1);
+  });
+
+  it('hashes a password given on standard input, which stays out of the shell history and `ps`', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'hash-password'], {
+      cwd: PACKAGE_ROOT,
+      input: 's3cret\n',
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(verifyPassword('s3cret', r.stdout.trim())).toBe(true);
   });
 });

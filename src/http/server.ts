@@ -144,6 +144,11 @@ export class HttpServer {
         this.port = (server.address() as AddressInfo).port;
         this.opts.api.live.start();
         log.info({ host, port: this.port }, 'HTTP server listening (dashboard, /api, /healthz, /metrics)');
+        if (!isLoopback(host) && !this.opts.token)
+          log.warn(
+            { host, port: this.port },
+            'SECURITY: the dashboard and its API answer anyone on the network without a token (they can forget keys and reset); set http.token, or listen on 127.0.0.1',
+          );
         resolve();
       });
     });
