@@ -77,13 +77,16 @@ const LIVE_SPACING = 5;
 const headAges = new Uint8Array(STREAM_HEADS);
 const headOrder = new Uint8Array(STREAM_HEADS);
 /**
- * How closely a step continues a head, worst to best: not at all, a few units past its end (GAP), right
- * at its end (ADJACENT), and right at its end in the direction the head has been going (ON_COURSE).
+ * How closely a step continues a head, worst to best: not at all; a few units back from a stream that goes
+ * the key's way while the key is sequential (LATE: a chunk that completed out of order); a few units past
+ * its end (GAP); right at its end (ADJACENT); and right at its end in the direction the head has been going
+ * (ON_COURSE).
  */
 const NONE = 0;
-const GAP = 1;
-const ADJACENT = 2;
-const ON_COURSE = 3;
+const LATE = 1;
+const GAP = 2;
+const ADJACENT = 3;
+const ON_COURSE = 4;
 /** Sizes are kept log-coded (±2.2 % around the code): a step within this of the coded size is contiguous. */
 const CODED_SIZE_TOLERANCE = 0.03;
 const continuedBit = (head: number) => 2 << head;
@@ -187,6 +190,8 @@ export class SequentialDetector {
     let reread = -1;
     let step = 0;
     const flags = 8 * r8 + this.at.active;
+    // The key's course while it is sequential (+1 forward, −1 backward; 0: none, or not sequential).
+    const course = u8[flags] & ACTIVE ? Math.sign(f32[r4 + this.at.direction]) : 0;
     let empty = -1;
     let evictable = -1;
     let evictableAge = -1;
@@ -217,6 +222,18 @@ export class SequentialDetector {
       const stride = f32[stride4 + h];
       let fit = this.continues(d, SIZE_OF_CODE[u8[size1 + h]], size, stride);
       if (fit === ADJACENT && continued && d > 0 === stride > 0) fit = ON_COURSE;
+      // A step back from a stream that goes the key's way: a player's parallel range requests complete
+      // out of order (four 1 MiB ranges in flight, the first to arrive the fourth). Taken as a backward
+      // step, each window voted both ways and the key went from sequential to random and back dozens of
+      // times per film (an outside evaluation). A reader that turned back has heads that go its new way,
+      // and its steps are not late ones.
+      else if (
+        course !== 0 &&
+        Math.sign(d) === -course &&
+        Math.sign(stride) === course &&
+        Math.abs(d) < Math.abs(stride)
+      )
+        fit = LATE;
       // The closest fit wins: of two readers a few chunks apart, the one behind must not take the steps of
       // the one ahead, and a reader passing where another stream was left must not turn back onto it.
       if (fit > matchedFit) {
@@ -241,7 +258,13 @@ export class SequentialDetector {
       u8[flags] &= ~continuedBit(reread);
     }
     let hit = 0;
-    if (matched >= 0) {
+    if (matchedFit === LATE) {
+      // It continues its stream where it belongs, behind the stream's end, which stays where it is: the
+      // stream goes on from there, and the key's direction and stride are the stream's.
+      hit = 1;
+      u8[used1 + matched] = now;
+      f32[stride4 + matched] = -step;
+    } else if (matched >= 0) {
       hit = 1;
       this.lastStep = step;
       this.lastContiguous =

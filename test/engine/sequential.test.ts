@@ -250,6 +250,44 @@ describe('sequential detector', () => {
     expect(e.counters.lateEvents).toBeGreaterThan(5 * 400 * 0.2);
   });
 
+  it("keeps a player's parallel range requests sequential: 2 or 4 in flight, completing in any order", () => {
+    // Each window's requests are logged as they complete, in random order: taken as steps back, they
+    // turned the key from sequential to random and back 45-57 times in 1,600 reads (an outside evaluation).
+    const rng = new Rng(3);
+    for (const [inflight, size] of [
+      [4, 1 << 20],
+      [2, 2 << 20],
+    ]) {
+      const e = new Engine(engineConfig());
+      const key = `movie/parallel-${inflight}`;
+      let t = T0;
+      let next = 0;
+      let flips = 0;
+      let sequentialReads = 0;
+      let was = false;
+      for (let read = 0; read < 1600; ) {
+        const window = Array.from({ length: inflight }, (_, i) => next + i * size);
+        next += inflight * size;
+        for (let i = window.length - 1; i > 0; i--) {
+          const j = Math.floor(rng.uniform(0, i + 1));
+          [window[i], window[j]] = [window[j], window[i]];
+        }
+        for (const pos of window) {
+          t += rng.uniform(20, 80);
+          e.observe(key, t, pos, size);
+          const now = e.viewOf(key)?.patterns.includes('sequential') ?? false;
+          if (was && !now) flips++;
+          was = now;
+          sequentialReads += +now;
+          read++;
+        }
+      }
+      expect(flips, key).toBeLessThanOrEqual(1);
+      expect(sequentialReads / 1600, key).toBeGreaterThan(0.9);
+      expect(e.viewOf(key)?.sequential, key).toMatchObject({ direction: 'forward', stride: size });
+    }
+  });
+
   it('reports the read size as the stride of a stream delivered up to 3 s late, not a multiple of it', () => {
     // At 5 reads a second, a read up to 3 s late usually arrives after several later ones and is left out
     // of the stream: the steps seen in order span two, three or more reads. The majority vote of steps
