@@ -199,8 +199,13 @@ export class BurstDetector {
   }
 
   /**
-   * Files the peak of the session that ended among the habits — if it was itself burst-like, so that the
-   * chance clusters of a memoryless key never become a habit that would hide its real bursts.
+   * Files the peak of the session that ended among the habits — if it was improbable at the key's usual
+   * rate, so that the chance clusters of a memoryless key never become a habit that would hide its real
+   * bursts. Improbable is enough, `minRatio` times that rate is not asked: a film played for minutes at a
+   * time with long pauses between had each session judged against the usual rate of its own time, which
+   * the pauses had not yet lowered to a quarter of the playing rate; none was filed, and the first session
+   * after the rate had fallen that far was a burst for minutes, at the rate of all the others (an outside
+   * evaluation).
    */
   private sessionEnded(slot: number, next: number, last: number): void {
     const t = this.row;
@@ -209,10 +214,7 @@ export class BurstDetector {
     const fade = Math.exp(-Math.max(next - last, 0) / this.cfg.habitMs);
     const mean = this.usualRate(slot, next) * this.tauRecent;
     const top = t.f32[r4 + this.at.sessionPeak];
-    const intense =
-      top >= this.cfg.minEvents &&
-      top >= this.cfg.minRatio * mean &&
-      poissonTail(top, mean) < this.cfg.maxPValue;
+    const intense = top >= this.cfg.minEvents && poissonTail(top, mean) < this.cfg.maxPValue;
     const peak = intense ? top : 0;
     const first = t.f32[r4 + this.at.habitPeaks] * fade;
     const second = t.f32[r4 + this.at.habitPeaks + 1] * fade;

@@ -112,6 +112,33 @@ describe('burst detector', () => {
       expect(found.some(([from]) => from >= start && from <= end)).toBe(true);
   });
 
+  it('does not call a film resumed after a long pause a burst: its sessions all run at that rate', () => {
+    // Played for 4-8 minutes at a time, paused 15-45 minutes: the usual rate, averaged over the pauses,
+    // fell below a quarter of the playing rate, and a resumption was a burst for minutes — its earlier
+    // sessions, at the same rate, had not been filed as its habit because each was judged against the
+    // usual rate of its own time, which the pauses had not yet lowered (an outside evaluation).
+    const rng = new Rng(8);
+    let burstReads = 0;
+    for (let film = 0; film < 20; film++) {
+      const e = new Engine(engineConfig());
+      const key = `films/${film}.mkv`;
+      let t = T0 + 20 * HOUR;
+      let pos = 0;
+      for (let part = 0; part < 4; part++) {
+        const end = t + rng.uniform(4, 8) * MINUTE;
+        while (t < end) {
+          const size = Math.floor(rng.uniform(64, 2048)) * 1024;
+          t += rng.uniform(300, 900);
+          e.observe(key, t, pos, size);
+          pos += size;
+          burstReads += +(e.viewOf(key)?.patterns.includes('burst') ?? false);
+        }
+        t += rng.uniform(15, 45) * MINUTE;
+      }
+    }
+    expect(burstReads).toBe(0);
+  });
+
   it('finds every spike of a key read all day, not only its first two', () => {
     // A sync client's state file, read every ten minutes or so, and written 150-300 times within a minute
     // or two twice a day. Its spikes were kept as its habit from the third on: 2 of 12 were bursts.
