@@ -50,6 +50,13 @@ export class DeliveryLag {
     });
   }
 
+  /** Forgets every lag (the engine starts over). */
+  clear(): void {
+    this.current.fill(0);
+    this.previous.fill(0);
+    this.bucketEnd = Number.NEGATIVE_INFINITY;
+  }
+
   private rotate(now: number): void {
     const swap = this.previous;
     this.previous = this.current;

@@ -63,6 +63,28 @@ describe('engine edge cases', () => {
     for (const slot of e.keys.slots()) expect(copy.view(slot)).toEqual(e.view(slot));
   });
 
+  it('starts over after a reset: a log from last week replayed after live traffic is not late', () => {
+    // Engine time stayed at the live traffic's after a reset, and every replayed event was late: 1,468 late
+    // events and no predictions (an outside evaluation).
+    let wall = T0 + 7 * DAY;
+    const e = new Engine(engineConfig(), { clock: () => wall });
+    for (let i = 0; i < 50; i++) {
+      e.beginBatch();
+      e.observe('live/probe', wall, i * 4096, 4096);
+      wall += 1000;
+    }
+    e.reset();
+    expect(e.keys.size).toBe(0);
+    for (let i = 0; i < 200; i++) {
+      e.beginBatch();
+      e.observe('media/last-week.mkv', T0 + i * 500, i * 65536, 65536);
+    }
+    expect(e.counters.lateEvents).toBe(0);
+    const v = e.viewOf('media/last-week.mkv');
+    expect(v?.pattern).toBe('sequential');
+    expect(v?.updated_ts).toBe(T0 + 199 * 500);
+  });
+
   it('keeps per-key state within 1 KiB', () => {
     expect(new Engine(engineConfig()).rowBytes).toBeLessThanOrEqual(1024);
   });
