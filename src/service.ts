@@ -116,6 +116,7 @@ export class Service {
         maxPendingDeletes: cfg.engine.maxKeys,
       },
       this.log,
+      this.watch,
     );
     const restored = await this.persistence.restore();
     this.log.info({ keys: restored, store: this.store.status().kind }, 'state restored');

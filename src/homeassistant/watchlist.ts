@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
+import { keyGlob } from '../config.ts';
 import { GlobSet } from '../glob.ts';
+import type { SettingsSource } from '../store/persistence.ts';
+import type { RuntimeSettings } from '../store/store.ts';
 
 /**
  * The key globs that get Home Assistant entities. Shared by discovery (reads it) and the bridge API
@@ -7,16 +10,44 @@ import { GlobSet } from '../glob.ts';
  *
  * Glob syntax: `*` any run of characters, `/` included (keys are not topic paths), `?` exactly one.
  */
-export class WatchList extends EventEmitter<{ change: [] }> {
+export class WatchList extends EventEmitter<{ change: [] }> implements SettingsSource {
   private readonly globs: string[] = [];
   private matcher = new GlobSet([]);
+  /** Set when the list changed at runtime and the store has not kept it yet (`Persistence`). */
+  unsaved = false;
 
   constructor(
-    initial: readonly string[],
+    private readonly configured: readonly string[],
     readonly maxGlobs: number,
   ) {
     super();
-    this.add(initial);
+    this.add(configured);
+    this.unsaved = false;
+  }
+
+  /**
+   * The runtime changes to the configured list, for the store: a restart kept the configured globs only,
+   * and every key watched through the bridge lost its Home Assistant entities (an outside evaluation). As
+   * changes rather than the list, so that globs added to the configuration later still count.
+   */
+  export(): RuntimeSettings {
+    return {
+      watch: {
+        added: this.globs.filter((g) => !this.configured.includes(g)),
+        removed: this.configured.filter((g) => !this.globs.includes(g)),
+      },
+    };
+  }
+
+  /** Applies stored runtime changes (`export`) to the configured list; anything malformed is ignored. */
+  restore(saved: RuntimeSettings): void {
+    const globs = (list: unknown) =>
+      Array.isArray(list) ? list.filter((g): g is string => keyGlob.safeParse(g).success) : [];
+    const removed = globs(saved.watch?.removed);
+    const added = globs(saved.watch?.added).slice(0, Math.max(0, this.maxGlobs - this.globs.length));
+    this.remove(removed);
+    this.add(added);
+    this.unsaved = false;
   }
 
   list(): string[] {
@@ -52,6 +83,7 @@ export class WatchList extends EventEmitter<{ change: [] }> {
 
   private changed(): void {
     this.matcher = new GlobSet(this.globs);
+    this.unsaved = true;
     this.emit('change');
   }
 }

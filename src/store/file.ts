@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import type { EngineMeta } from '../engine/engine.ts';
+
 import {
   FRAME_DELETE,
   FRAME_EPOCH,
@@ -11,6 +11,7 @@ import {
   type Store,
   type StoreContents,
   type StoredKey,
+  type StoredMeta,
   type StoreStatus,
   type WriteBatch,
 } from './store.ts';
@@ -64,7 +65,7 @@ function encodeFrame(type: number, body: Buffer): Buffer {
   return buf;
 }
 
-function encodeMetaFrame(meta: EngineMeta): Buffer {
+function encodeMetaFrame(meta: StoredMeta): Buffer {
   return encodeFrame(FRAME_META, Buffer.from(JSON.stringify(meta), 'utf8'));
 }
 
@@ -75,7 +76,7 @@ function encodeEpochFrame(epoch: number): Buffer {
 }
 
 interface Replayed {
-  meta: EngineMeta | null;
+  meta: StoredMeta | null;
   /** Epoch of the file replayed; 0 when it has no epoch frame. */
   epoch: number;
 }
@@ -91,7 +92,7 @@ function replay(data: Buffer, state: Map<string, StoredKey>, box: Replayed): num
     if (zlib.crc32(payload) !== crc) break;
     const type = payload[0];
     if (type === FRAME_META) {
-      box.meta = JSON.parse(payload.subarray(1).toString('utf8')) as EngineMeta;
+      box.meta = JSON.parse(payload.subarray(1).toString('utf8')) as StoredMeta;
     } else if (type === FRAME_EPOCH) {
       box.epoch = payload.readUInt32LE(1);
     } else {
@@ -214,7 +215,7 @@ export class FileStore implements Store {
     return this.logBytes > Math.max(MIN_LOG_BYTES_FOR_COMPACTION, this.snapshotBytes);
   }
 
-  async compact(meta: EngineMeta, all: Iterable<StoredKey>): Promise<void> {
+  async compact(meta: StoredMeta, all: Iterable<StoredKey>): Promise<void> {
     const tmp = path.join(this.dir, `${SNAPSHOT}.tmp`);
     const epoch = this.epoch + 1;
     const fh = await fsp.open(tmp, 'w');

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
-import type { Store, StoredKey } from './store.ts';
+import type { RuntimeSettings, Store, StoredKey, StoredMeta } from './store.ts';
 
 /**
  * Keeps the store in step with the engine: every `intervalMs` the rows of keys that changed are written
@@ -27,6 +27,14 @@ const DAY_MS = 86_400_000;
 const EXPIRY_SWEEP_MS = 3_600_000;
 export const ROWS_PER_WRITE = 5000;
 
+/** Settings the service changes at runtime, kept in the store's meta record. */
+export interface SettingsSource {
+  export(): RuntimeSettings;
+  restore(saved: RuntimeSettings): void;
+  /** True while a change waits to be stored. */
+  unsaved: boolean;
+}
+
 export class Persistence {
   private timer: NodeJS.Timeout | undefined;
   private readonly pendingSlots = new Set<number>();
@@ -48,7 +56,14 @@ export class Persistence {
     private readonly store: Store,
     private readonly opts: PersistenceOptions,
     private readonly log: Logger,
+    private readonly settings?: SettingsSource,
   ) {}
+
+  private meta(): StoredMeta {
+    return this.settings
+      ? { ...this.engine.exportMeta(), settings: this.settings.export() }
+      : this.engine.exportMeta();
+  }
 
   async restore(): Promise<number> {
     const { meta, keys } = await this.store.load();
@@ -75,6 +90,7 @@ export class Persistence {
       if (row) this.engine.importRow(k.key, k.slot, k.generation, row);
     }
     this.engine.finishRestore(meta);
+    if (meta?.settings && this.settings) this.settings.restore(meta.settings);
     const rejected = keys.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
     if (rejected.length > 0) {
       this.log.warn({ keys: rejected.length }, 'stored rows that could not be restored are deleted');
@@ -114,17 +130,22 @@ export class Persistence {
   private async doFlush(): Promise<void> {
     if (performance.now() - this.lastExpirySweep > EXPIRY_SWEEP_MS) this.expire();
     this.engine.drainUnsaved((slot) => this.pendingSlots.add(slot));
-    if (this.pendingSlots.size === 0 && this.pendingDeletes.size === 0 && !this.rewrite) return;
+    const settingsChanged = this.settings?.unsaved ?? false;
+    if (this.pendingSlots.size === 0 && this.pendingDeletes.size === 0 && !this.rewrite && !settingsChanged)
+      return;
     if (!this.store.available()) return this.failed(new Error('store unavailable'));
     const started = performance.now();
     try {
+      // Cleared before the write, which carries the settings as they are then: a change made meanwhile
+      // sets it again for the next flush.
+      if (settingsChanged && this.settings) this.settings.unsaved = false;
       const written = await this.writePending();
       this.writes++;
       this.lastFlushMs = performance.now() - started;
       this.writeMsTotal += this.lastFlushMs;
       if (this.rewrite || this.store.wantsCompaction()) {
         const rewrite = this.rewrite;
-        await this.store.compact(this.engine.exportMeta(), this.allRows());
+        await this.store.compact(this.meta(), this.allRows());
         if (rewrite)
           this.log.info({ dropped_deletes: this.droppedDeletes }, 'store rewritten with the current state');
         this.rewrite = false;
@@ -138,6 +159,7 @@ export class Persistence {
         this.failingSince = 0;
       }
     } catch (err) {
+      if (settingsChanged && this.settings) this.settings.unsaved = true;
       this.failed(err as Error);
     }
   }
@@ -160,7 +182,7 @@ export class Persistence {
         slots.push(slot);
         if (this.engine.keys.keys[slot]) upserts.push(this.row(slot));
       }
-      await this.store.write({ meta: this.engine.exportMeta(), upserts, deletes });
+      await this.store.write({ meta: this.meta(), upserts, deletes });
       for (const slot of slots) this.pendingSlots.delete(slot);
       for (const key of noted.splice(0)) this.pendingDeletes.delete(key);
       deletes = [];

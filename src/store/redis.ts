@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redactUrl } from '../config.ts';
-import type { EngineMeta } from '../engine/engine.ts';
+
 import { UnreachableError } from '../errors.ts';
-import type { Store, StoreContents, StoredKey, StoreStatus, WriteBatch } from './store.ts';
+import type { Store, StoreContents, StoredKey, StoredMeta, StoreStatus, WriteBatch } from './store.ts';
 
 /**
  * Redis as the store (ioredis). Layout under `keyPrefix`:
@@ -163,7 +163,7 @@ export class RedisStore implements Store {
       }
     } while (cursor !== '0');
     this.holdsState = rawMeta !== null;
-    return { meta: rawMeta ? (JSON.parse(rawMeta) as EngineMeta) : null, keys: [...keys.values()] };
+    return { meta: rawMeta ? (JSON.parse(rawMeta) as StoredMeta) : null, keys: [...keys.values()] };
   }
 
   async write(batch: WriteBatch): Promise<void> {
@@ -190,7 +190,7 @@ export class RedisStore implements Store {
    * Streams every row into a side hash, then swaps it in with RENAME in one transaction: a reader sees
    * the old state or the new one, and a failure half-way leaves the old one in place.
    */
-  async compact(meta: EngineMeta, all: Iterable<StoredKey>): Promise<void> {
+  async compact(meta: StoredMeta, all: Iterable<StoredKey>): Promise<void> {
     await this.client.del(this.rewriteKey);
     let chunk: StoredKey[] = [];
     let pipe = this.client.pipeline();

@@ -5,6 +5,17 @@ import type { EngineMeta } from '../engine/engine.ts';
  * store (default) and Redis. The unit of storage is one key's row — the bytes of all its detector state,
  * exactly as the engine holds it — plus a small global meta record.
  */
+/**
+ * The meta record as stored: the engine's, and the service's settings changed at runtime (the globs watched
+ * through the bridge), which a restart must not lose.
+ */
+export type StoredMeta = EngineMeta & { settings?: RuntimeSettings };
+
+/** Runtime changes to the configured watch list: globs added, and configured globs removed. */
+export interface RuntimeSettings {
+  watch?: { added: string[]; removed: string[] };
+}
+
 export interface StoredKey {
   key: string;
   /** Slot and generation are kept so references between keys (correlation partners) stay valid. */
@@ -14,12 +25,12 @@ export interface StoredKey {
 }
 
 export interface StoreContents {
-  meta: EngineMeta | null;
+  meta: StoredMeta | null;
   keys: StoredKey[];
 }
 
 export interface WriteBatch {
-  meta: EngineMeta;
+  meta: StoredMeta;
   upserts: StoredKey[];
   deletes: string[];
 }
@@ -39,7 +50,7 @@ export interface Store {
   /** True when the store would like a full rewrite (the file store's log has outgrown its snapshot). */
   wantsCompaction(): boolean;
   /** Replaces everything stored with `all`. */
-  compact(meta: EngineMeta, all: Iterable<StoredKey>): Promise<void>;
+  compact(meta: StoredMeta, all: Iterable<StoredKey>): Promise<void>;
   /** Deletes everything (bridge `reset`). */
   clear(): Promise<void>;
   /** False while a write is sure to fail (Redis disconnected): the flush keeps its changes pending. */

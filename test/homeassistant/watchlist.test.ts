@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { WatchList } from '../../src/homeassistant/watchlist.ts';
+import { bridgeRequest, Observer, startService, tmpDir, uniqueBase } from '../support/harness.ts';
 
 describe('watch list globs', () => {
   it('* spans any characters including /, ? exactly one character, everything else is literal', () => {
@@ -49,5 +50,36 @@ describe('homeassistant and bridge settings', () => {
       /homeassistant.burstingTopN: must not exceed maxKeys/,
     );
     expect(() => load({ homeassistant: { watch: [''] } })).toThrow(/homeassistant.watch.0/);
+  });
+});
+
+describe('watch list across restarts', () => {
+  it('keeps globs watched and unwatched through the bridge, on top of the configured ones', async () => {
+    // A restart kept the configured globs only: every key watched through the bridge lost its entities
+    // (an outside evaluation).
+    const dataDir = tmpDir();
+    const base = uniqueBase();
+    const configured = { homeassistant: { watch: ['cfg/*', 'old/*'] } };
+    let svc = await startService({ base, dataDir, overrides: configured });
+    let obs = await Observer.connect(svc.url, [`${base}/response/#`]);
+    expect((await bridgeRequest(obs, base, 'watch', { globs: ['media/*.mkv'] })).status).toBe('ok');
+    expect((await bridgeRequest(obs, base, 'unwatch', { globs: ['old/*'] })).status).toBe('ok');
+    await obs.close();
+    await svc.stop();
+    // The configuration gains a glob meanwhile: it counts too.
+    svc = await startService({
+      base,
+      dataDir,
+      overrides: { homeassistant: { watch: ['cfg/*', 'old/*', 'new/*'] } },
+    });
+    obs = await Observer.connect(svc.url, [`${base}/response/#`]);
+    const info = await bridgeRequest(obs, base, 'info');
+    expect((info.data as { homeassistant: { watch: string[] } }).homeassistant.watch.sort()).toEqual([
+      'cfg/*',
+      'media/*.mkv',
+      'new/*',
+    ]);
+    await obs.close();
+    await svc.stop();
   });
 });
