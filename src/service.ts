@@ -172,6 +172,7 @@ export class Service {
         predictions: () => this.predictor?.stats ?? null,
         version: VERSION,
         budget: this.budget,
+        broker: this.broker ? () => (this.broker as EmbeddedBroker).refused : undefined,
       },
       this.clock,
     );

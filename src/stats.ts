@@ -18,6 +18,8 @@ export interface StatsSources {
   version: string;
   predictions?: () => unknown;
   budget: MemoryBudget;
+  /** The embedded broker's refusals of its other clients; absent with an external broker. */
+  broker?: () => { oversizePackets: number; unkeptRetained: number };
 }
 
 export class StatsCollector {
@@ -40,6 +42,13 @@ export class StatsCollector {
     if (dt > 0) this.eventsPerSecond = (events - this.lastEvents) / dt;
     this.lastEvents = events;
     this.lastAt = t;
+  }
+
+  private brokerCounts(): Record<string, number> | null {
+    const refused = this.s.broker?.();
+    return refused
+      ? { oversize_packets: refused.oversizePackets, retained_not_kept: refused.unkeptRetained }
+      : null;
   }
 
   snapshot(): Record<string, unknown> {
@@ -76,6 +85,7 @@ export class StatsCollector {
         expired: persistence.expired,
       },
       predictions: this.s.predictions?.() ?? null,
+      broker: this.brokerCounts(),
       memory: {
         rss_bytes: process.memoryUsage.rss(),
         // maxRSS is in KiB.

@@ -106,6 +106,8 @@ describe('embedded broker security', () => {
     await obs.state(base, 'after-big');
     expect(obs.on('big/small')).toHaveLength(1);
     expect(obs.on('big/blob')).toHaveLength(0);
+    // Counted in B/stats, as every refusal is.
+    expect(svc.service.stats.snapshot().broker).toEqual({ oversize_packets: 1, retained_not_kept: 0 });
     sender.end(true);
     await obs.close();
   });
@@ -125,6 +127,7 @@ describe('embedded broker security', () => {
       return topics;
     };
     expect(await retainedNow()).toEqual(['junk/1', 'junk/2']);
+    expect(svc.service.stats.snapshot().broker).toEqual({ oversize_packets: 0, retained_not_kept: 1 });
     // Clearing one makes room.
     await device.publish('junk/1', '', true);
     await device.publish('junk/3', 'y'.repeat(40_000), true);

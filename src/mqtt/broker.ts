@@ -24,6 +24,8 @@ export interface EmbeddedBroker {
   retained: RetainedFreshness;
   host: string;
   port: number;
+  /** What the broker refused its other clients (`broker.maxPacketBytes`, `broker.maxRetainedBytes`). */
+  readonly refused: { oversizePackets: number; unkeptRetained: number };
   /**
    * Stops taking MQTT traffic: no new connections, and every connection is closed. A device's QoS 1
    * publish that patternd has not taken stays unacknowledged, and the device resends it to the next run,
@@ -99,6 +101,7 @@ export async function startBroker(
       }
       if (client && packet.retain && !allowance.take(packet.topic, packet.payload.length)) {
         packet.retain = false;
+        refused.unkeptRetained++;
         warnOnce(
           `retained:${client.id}`,
           { client: client.id, topic: packet.topic, maxRetainedBytes: cfg.maxRetainedBytes },
@@ -109,6 +112,7 @@ export async function startBroker(
     },
   });
   const allowance = new RetainedAllowance(cfg.maxRetainedBytes);
+  const refused = { oversizePackets: 0, unkeptRetained: 0 };
   const warned = new Set<string>();
   const warnOnce = (what: string, fields: object, message: string) => {
     if (warned.size > 1000 || warned.has(what)) return;
@@ -123,13 +127,14 @@ export async function startBroker(
   const onSocket = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    limitPacketSize(aedes.handle(socket), socket, cfg.maxPacketBytes, (announced) =>
+    limitPacketSize(aedes.handle(socket), socket, cfg.maxPacketBytes, (announced) => {
+      refused.oversizePackets++;
       warnOnce(
         `packet:${socket.remoteAddress}`,
         { remote: socket.remoteAddress, bytes: announced, maxPacketBytes: cfg.maxPacketBytes },
         'embedded broker: closed a connection whose packet is larger than broker.maxPacketBytes',
-      ),
-    );
+      );
+    });
   };
   const server = cfg.tls
     ? tls.createServer(
@@ -168,6 +173,7 @@ export async function startBroker(
   return {
     aedes,
     retained,
+    refused,
     host: cfg.host,
     port: address.port,
     disconnectClients: async () => {
