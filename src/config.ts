@@ -144,9 +144,13 @@ const configObject = z.strictObject({
     })
     // One without the other is a login that checks nothing: the broker let everyone in while its log
     // said a login was on (an outside evaluation).
-    .refine((b) => (b.username === undefined) === (b.passwordHash === undefined), {
-      message: 'username and passwordHash go together: set both for a login, or neither',
-      path: ['passwordHash'],
+    .superRefine((b, ctx) => {
+      if ((b.username === undefined) === (b.passwordHash === undefined)) return;
+      ctx.addIssue({
+        code: 'custom',
+        message: 'username and passwordHash go together: set both for a login, or neither',
+        path: [b.username === undefined ? 'username' : 'passwordHash'],
+      });
     }),
   store: z.strictObject({
     redisUrl: z
