@@ -137,6 +137,7 @@ export class Service {
       {
         generation: (slot) => this.engine.keys.generation[slot],
         render: (slot, gen) => this.render(slot, gen),
+        isTracked: (key) => this.engine.keys.slotOf(key) >= 0,
       },
       {
         intervalMs: cfg.mqtt.publishIntervalMs,
@@ -325,8 +326,14 @@ export class Service {
     this.removed(this.engine.drainRemoved(), this.engine.drainDeleted());
   }
 
-  /** `keys` left the engine; `stored`, those of them the store holds rows of. */
-  private removed(keys: string[], stored: string[]): void {
+  /**
+   * `keys` left the engine; `stored`, those of them the store holds rows of. A key evicted and tracked
+   * again since (within one batch, when more keys than `maxKeys` come in turn) is not gone: its entities
+   * and retained topic stay, and its new state replaces the old one. (A clear queued before it came back is
+   * dropped by the publisher: see `Publisher.pump`.)
+   */
+  private removed(all: string[], stored: string[]): void {
+    const keys = all.filter((key) => this.engine.keys.slotOf(key) < 0);
     if (keys.length === 0) return;
     // Home Assistant's entities of the keys go before their states (see Discovery).
     this.bus.emit('keysRemoved', keys);

@@ -31,6 +31,7 @@ describe('publisher', () => {
       {
         generation: () => 1,
         render: () => ({ key: 'k', json, compared: json.lastIndexOf(',"updated_ts"') }),
+        isTracked: () => true,
       },
       {
         intervalMs: 1000,
@@ -78,6 +79,8 @@ describe('publisher', () => {
           generations[slot] === gen
             ? { key: `k${slot}`, json: views.get(slot) ?? '', compared: (views.get(slot) ?? '').length }
             : null,
+        // A key is tracked while its slot still holds it (generation 1).
+        isTracked: (key) => generations[Number(key.slice(1))] === 1,
       },
       {
         intervalMs: 1000,

@@ -3,6 +3,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { startBroker } from '../src/mqtt/broker.ts';
+import { Observer, startService, uniqueBase, waitUntil } from './support/harness.ts';
 
 describe('embedded broker retained states', () => {
   it('delivers a retained state published just before a plain message, and both in order', async () => {
@@ -97,5 +98,39 @@ describe('embedded broker retained states', () => {
     for (const { client } of subscribers) await client.endAsync();
     await broker.disconnectClients();
     await broker.close();
+  });
+});
+
+describe('retained states under eviction', () => {
+  it('keeps the retained state of a key evicted and tracked again within one batch', async () => {
+    // maxKeys 20, 30 keys read in turn in one batch per round: every key is evicted and most come back
+    // within the same batch. Their clears went out after their new states (or in place of an unchanged
+    // one), and 10-20 of the 20 tracked keys had no retained state (an outside evaluation).
+    const base = uniqueBase();
+    const svc = await startService({ base, overrides: { engine: { maxKeys: 20 } } });
+    const obs = await Observer.connect(svc.url, [`${base}/pattern/#`]);
+    const t0 = Date.parse('2026-11-20T10:00:00Z');
+    for (let round = 0; round < 3; round++) {
+      const batch = Array.from({ length: 30 }, (_, k) => ({
+        key: `churn/k${k}`,
+        ts: t0 + (30 * round + k) * 1000,
+        position: round,
+        size: 1,
+      }));
+      await obs.publish(`${base}/access/nas`, JSON.stringify(batch));
+      await waitUntil(() => svc.service.ingest.counters.events === 30 * (round + 1), 5000, 'the batch');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const late = await Observer.connect(svc.url, [`${base}/pattern/#`]);
+    await new Promise((r) => setTimeout(r, 500));
+    const tracked = [...svc.service.engine.keys.slots()].map((s) => svc.service.engine.keys.keys[s]).sort();
+    const retained = Array.from({ length: 30 }, (_, k) => `churn/k${k}`)
+      .filter((key) => (late.latest(`${base}/pattern/${encodeURIComponent(key)}`) ?? '') !== '')
+      .sort();
+    expect(tracked).toHaveLength(20);
+    expect(retained).toEqual(tracked);
+    await late.close();
+    await obs.close();
+    await svc.stop();
   });
 });

@@ -24,6 +24,8 @@ export interface ViewSource {
   /** A slot's current view, or null if the slot is no longer that key. */
   render(slot: number, generation: number): RenderedView | null;
   generation(slot: number): number;
+  /** Is the key tracked (again) now? */
+  isTracked(key: string): boolean;
 }
 
 /** A key's view as JSON; `compared`: how many leading characters of `json` decide whether it is unchanged. */
@@ -246,6 +248,9 @@ export class Publisher {
     while (this.inflight < this.opts.window) {
       const key = this.clears.shift();
       if (key === undefined) break;
+      // Tracked again since (evicted and back within one batch): its new state has gone out, or will.
+      // Cleared, the topic ended empty after it while the key was tracked (an outside evaluation).
+      if (this.views.isTracked(key)) continue;
       this.send(this.opts.topicOf(key), '');
     }
     while (this.inflight < this.opts.window) {
