@@ -35,19 +35,31 @@ export class WatchList extends EventEmitter<{ change: [] }> implements SettingsS
       watch: {
         added: this.globs.filter((g) => !this.configured.includes(g)),
         removed: this.configured.filter((g) => !this.globs.includes(g)),
+        configured: [...this.configured],
       },
     };
   }
 
-  /** Applies stored runtime changes (`export`) to the configured list; anything malformed is ignored. */
-  restore(saved: RuntimeSettings): void {
+  /**
+   * Applies stored runtime changes (`export`) to the configured list; anything malformed is ignored.
+   * Changes made against another configured list are dropped, and that is said (the returned note, for the
+   * log): the file was edited since, and is the user's latest word. Applied to it, a glob kept in the
+   * edited file stayed unwatched, silently (an outside evaluation).
+   */
+  restore(saved: RuntimeSettings): string | null {
     const globs = (list: unknown) =>
       Array.isArray(list) ? list.filter((g): g is string => keyGlob.safeParse(g).success) : [];
+    const then = saved.watch?.configured;
+    if (Array.isArray(then) && !sameSet(then, this.configured)) {
+      this.unsaved = true;
+      return 'homeassistant.watch was edited since globs were watched or unwatched at runtime: the configured list applies, the runtime changes are dropped';
+    }
     const removed = globs(saved.watch?.removed);
     const added = globs(saved.watch?.added).slice(0, Math.max(0, this.maxGlobs - this.globs.length));
     this.remove(removed);
     this.add(added);
     this.unsaved = false;
+    return null;
   }
 
   list(): string[] {
@@ -86,4 +98,8 @@ export class WatchList extends EventEmitter<{ change: [] }> implements SettingsS
     this.unsaved = true;
     this.emit('change');
   }
+}
+
+function sameSet(a: readonly unknown[], b: readonly string[]): boolean {
+  return a.length === b.length && b.every((g) => a.includes(g));
 }

@@ -30,7 +30,8 @@ export const ROWS_PER_WRITE = 5000;
 /** Settings the service changes at runtime, kept in the store's meta record. */
 export interface SettingsSource {
   export(): RuntimeSettings;
-  restore(saved: RuntimeSettings): void;
+  /** Applies what was stored; returns a note for the log when it could not apply it all. */
+  restore(saved: RuntimeSettings): string | null;
   /** True while a change waits to be stored. */
   unsaved: boolean;
 }
@@ -90,7 +91,8 @@ export class Persistence {
       if (row) this.engine.importRow(k.key, k.slot, k.generation, row);
     }
     this.engine.finishRestore(meta);
-    if (meta?.settings && this.settings) this.settings.restore(meta.settings);
+    const note = meta?.settings && this.settings ? this.settings.restore(meta.settings) : null;
+    if (note) this.log.warn(note);
     const rejected = keys.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
     if (rejected.length > 0) {
       this.log.warn({ keys: rejected.length }, 'stored rows that could not be restored are deleted');

@@ -11,9 +11,12 @@ import type { EngineMeta } from '../engine/engine.ts';
  */
 export type StoredMeta = EngineMeta & { settings?: RuntimeSettings };
 
-/** Runtime changes to the configured watch list: globs added, and configured globs removed. */
+/**
+ * Runtime changes to the configured watch list: globs added, and configured globs removed, with the
+ * configured list they were made against.
+ */
 export interface RuntimeSettings {
-  watch?: { added: string[]; removed: string[] };
+  watch?: { added: string[]; removed: string[]; configured: string[] };
 }
 
 export interface StoredKey {
