@@ -48,6 +48,8 @@ import {
  */
 const CHANGED = 1;
 const URGENT = 2;
+/** Where `last` lies in a stored row: after `accesses` and `first` (f64 each), the core section being first. */
+const STORED_LAST_OFFSET = 16;
 
 const core = {
   accesses: ['f64', 1],
@@ -699,6 +701,11 @@ export class Engine {
       sources: this.sources,
       deliveryLags: this.delivery.export(this.sources.length),
     };
+  }
+
+  /** The latest access time held in a stored row (the core section comes first: accesses, first, last). */
+  lastAccessOfRow(row: Uint8Array): number {
+    return new DataView(row.buffer, row.byteOffset, row.length).getFloat64(STORED_LAST_OFFSET, true);
   }
 
   /**

@@ -77,29 +77,69 @@ export class Persistence {
         this.rewrite = true;
         return 0;
       }
-      this.log.info(
-        { added: migration.added, dropped: migration.dropped, reset_sections: migration.reset },
-        'stored state was written by another engine version; read field by field into this one',
-      );
+      // Settings that size a section (correlation.partnersPerKey, trend.days) change the layout as a new
+      // version does; a section that starts over loses what every key learned there, which is worth a
+      // warning that names the cause (logged as a version change at info level, it read as nothing to do).
+      const fields = { added: migration.added, dropped: migration.dropped, reset_sections: migration.reset };
+      const message =
+        'stored state has another layout (another version of patternd, or settings that size the state such as engine.correlation.partnersPerKey or engine.trend.days); read field by field into this one';
+      if (migration.reset.length > 0) this.log.warn(fields, `${message}; reset sections start over`);
+      else this.log.info(fields, message);
       convert = migration.convert;
       this.rewrite = true;
     }
     // A slot's newest occupant has the highest generation; a stale row left by a lost delete yields to it.
     keys.sort((a, b) => b.generation - a.generation);
+    const rows: StoredKey[] = [];
     for (const k of keys) {
       const row = convert(k.row);
-      if (row) this.engine.importRow(k.key, k.slot, k.generation, row);
+      if (row) rows.push({ ...k, row });
     }
+    for (const k of this.fitToMaxKeys(rows)) this.engine.importRow(k.key, k.slot, k.generation, k.row);
     this.engine.finishRestore(meta);
     const note = meta?.settings && this.settings ? this.settings.restore(meta.settings) : null;
     if (note) this.log.warn(note);
-    const rejected = keys.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
+    const rejected = rows.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
     if (rejected.length > 0) {
       this.log.warn({ keys: rejected.length }, 'stored rows that could not be restored are deleted');
       this.removed(rejected);
     }
     this.expire();
     return this.engine.keys.size;
+  }
+
+  /**
+   * The stored keys to restore when there are more than `engine.maxKeys` (lowered since they were stored):
+   * the most recently accessed, those whose slots are beyond the new limit moved to free ones (their links
+   * to partners are lost, as the generation they get is new). Restored by slot, the keys kept were those of
+   * the lowest slots, and a job's index read a minute before the restart went while files last read days
+   * earlier stayed (an outside evaluation). The others are deleted from the store, and that is logged.
+   */
+  private fitToMaxKeys(rows: StoredKey[]): StoredKey[] {
+    const max = this.engine.cfg.maxKeys;
+    if (rows.length <= max) return rows;
+    const kept = [...rows].sort(
+      (a, b) => this.engine.lastAccessOfRow(b.row) - this.engine.lastAccessOfRow(a.row),
+    );
+    const dropped = kept.splice(max);
+    const taken = new Set(kept.filter((k) => k.slot < max).map((k) => k.slot));
+    let generation = 1;
+    for (const k of rows) generation = Math.max(generation, k.generation + 1);
+    // The store is rewritten with the slots as they are now.
+    this.rewrite = true;
+    let free = 0;
+    for (const k of kept) {
+      if (k.slot < max) continue;
+      while (taken.has(free)) free++;
+      taken.add(free);
+      k.slot = free;
+      k.generation = generation++;
+    }
+    this.log.warn(
+      { max_keys: max, stored: rows.length, dropped: dropped.length },
+      'more keys stored than engine.maxKeys: the most recently accessed are restored, the others deleted',
+    );
+    return kept;
   }
 
   start(): void {

@@ -250,6 +250,38 @@ describe.each<Kind>(['file', 'redis'])('%s store round trip', (kind) => {
   });
 });
 
+describe('maxKeys lowered below the stored keys', () => {
+  it('restores the most recently accessed keys, from any slot, and deletes the others', async () => {
+    // Restored by slot, the keys kept were the lowest slots': a job's index read a minute before the
+    // restart went, files last read days earlier stayed (an outside evaluation).
+    const { open, engine, store, p } = await fresh('file');
+    const t0 = Date.parse('2026-11-20T00:00:00Z');
+    // 40 keys, read in turn, then the last ten (slots 30-39) again a day later.
+    for (let k = 0; k < 40; k++) engine.observe(`key/${k}`, t0 + k * 1000, k, 1);
+    for (let k = 30; k < 40; k++) engine.observe(`key/${k}`, t0 + 86_400_000 + k * 1000, k + 1, 1);
+    await p.flush();
+    await store.close();
+    const small = new Engine(loadConfig({ env: {}, overrides: { engine: { maxKeys: 20 } } }).engine);
+    const again = open();
+    await again.open();
+    const back = persistence(small, again);
+    expect(await back.restore()).toBe(20);
+    const kept = [...small.keys.slots()].map((s) => small.keys.keys[s] as string);
+    const wanted = Array.from({ length: 20 }, (_, i) => `key/${20 + i}`);
+    expect(kept.sort()).toEqual(wanted.sort());
+    expect(small.viewOf('key/39')?.accesses).toBe(2);
+    // Written back with the slots they have now: a second restart keeps the same keys.
+    await back.flush();
+    await again.close();
+    const third = new Engine(loadConfig({ env: {}, overrides: { engine: { maxKeys: 20 } } }).engine);
+    const last = open();
+    await last.open();
+    expect(await persistence(third, last).restore()).toBe(20);
+    expect([...third.keys.slots()].map((s) => third.keys.keys[s] as string).sort()).toEqual(wanted.sort());
+    await last.close();
+  });
+});
+
 describe('redis store', () => {
   it.skipIf(!redisUp)('notices that Redis lost its data and rewrites all of it', async () => {
     const open = storage('redis');
