@@ -215,7 +215,7 @@ export class ClientTransport extends EventEmitter implements Transport {
       this.warnAtMost(
         'foreign',
         { topic: packet.topic, clientId: this.clientId },
-        "a message matched none of this instance's subscriptions and was dropped: the broker's persistent session for this client id holds another configuration's subscriptions (two instances with one mqtt.clientId?)",
+        "a message matched none of this instance's subscriptions and was dropped: the broker's persistent session for this client id holds subscriptions of another configuration (an earlier run with other topics — they stay in the session — or a second instance with the same mqtt.clientId)",
       );
     done();
   }
