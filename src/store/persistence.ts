@@ -95,11 +95,12 @@ export class Persistence {
       const row = convert(k.row);
       if (row) rows.push({ ...k, row });
     }
-    for (const k of this.fitToMaxKeys(rows)) this.engine.importRow(k.key, k.slot, k.generation, k.row);
+    const kept = this.fitToMaxKeys(rows);
+    for (const k of kept) this.engine.importRow(k.key, k.slot, k.generation, k.row);
     this.engine.finishRestore(meta);
     const note = meta?.settings && this.settings ? this.settings.restore(meta.settings) : null;
     if (note) this.log.warn(note);
-    const rejected = rows.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
+    const rejected = kept.filter((k) => this.engine.keys.slotOf(k.key) !== k.slot).map((k) => k.key);
     if (rejected.length > 0) {
       this.log.warn({ keys: rejected.length }, 'stored rows that could not be restored are deleted');
       this.removed(rejected);
@@ -125,7 +126,7 @@ export class Persistence {
     const taken = new Set(kept.filter((k) => k.slot < max).map((k) => k.slot));
     let generation = 1;
     for (const k of rows) generation = Math.max(generation, k.generation + 1);
-    // The store is rewritten with the slots as they are now.
+    // The store is rewritten with the slots as they are now, and without the keys left out.
     this.rewrite = true;
     let free = 0;
     for (const k of kept) {
@@ -139,6 +140,7 @@ export class Persistence {
       { max_keys: max, stored: rows.length, dropped: dropped.length },
       'more keys stored than engine.maxKeys: the most recently accessed are restored, the others deleted',
     );
+    // The rewrite (above) leaves out every row not restored: no deletes to queue for them.
     return kept;
   }
 
