@@ -21,7 +21,7 @@ export class Glob {
   private readonly state: Uint32Array;
   private readonly next: Uint32Array;
 
-  constructor(readonly source: string) {
+  constructor(source: string) {
     const points: number[] = [];
     for (const ch of source) {
       const c = ch.codePointAt(0) as number;
