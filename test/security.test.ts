@@ -137,50 +137,19 @@ describe('embedded broker security', () => {
   });
 
   it('warns loudly when listening beyond loopback without a login', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(String(chunk));
-        cb();
-      },
-    });
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        broker: { host: '0.0.0.0', port: await freePort() },
-        store: { dataDir: tmpDir() },
-        http: { enabled: false },
-        mqtt: { baseTopic: 'sec' },
-      },
-    });
-    const service = new Service({ config, log: pino({ level: 'warn' }, sink) });
-    await service.start();
-    await service.stop();
+    const lines = await warningsOfRun({ broker: { host: '0.0.0.0', port: await freePort() } });
     expect(lines.some((l) => l.includes('SECURITY') && l.includes('without a login'))).toBe(true);
   });
 
   it('warns loudly when the dashboard listens beyond loopback without a token', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(String(chunk));
-        cb();
-      },
-    });
-    const start = async (http: object) => {
-      const config = loadConfig({
-        env: {},
-        overrides: { broker: { port: 0 }, store: { dataDir: tmpDir() }, http, mqtt: { baseTopic: 'sec' } },
-      });
-      const service = new Service({ config, log: pino({ level: 'warn' }, sink) });
-      await service.start();
-      await service.stop();
-    };
-    await start({ enabled: true, host: '0.0.0.0', port: 0, token: 'a-token-of-16-chars-or-more' });
-    await start({ enabled: true, host: '127.0.0.1', port: 0 });
-    expect(lines.filter((l) => l.includes('SECURITY'))).toEqual([]);
-    await start({ enabled: true, host: '0.0.0.0', port: 0 });
-    expect(lines.filter((l) => l.includes('SECURITY') && l.includes('without a token'))).toHaveLength(1);
+    const security = async (http: object) =>
+      (await warningsOfRun({ broker: { port: 0 }, http })).filter((l) => l.includes('SECURITY'));
+    expect(
+      await security({ enabled: true, host: '0.0.0.0', port: 0, token: 'a-token-of-16-chars-or-more' }),
+    ).toEqual([]);
+    expect(await security({ enabled: true, host: '127.0.0.1', port: 0 })).toEqual([]);
+    const open = await security({ enabled: true, host: '0.0.0.0', port: 0 });
+    expect(open.filter((l) => l.includes('without a token'))).toHaveLength(1);
   });
 
   it('hashes a password given on standard input, which stays out of the shell history and `ps`', () => {
@@ -193,3 +162,27 @@ describe('embedded broker security', () => {
     expect(verifyPassword('s3cret', r.stdout.trim())).toBe(true);
   });
 });
+
+/** The warnings a service logs from its start to its stop, with `overrides` deep-merged into its config. */
+async function warningsOfRun(overrides: Record<string, object>): Promise<string[]> {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      store: { dataDir: tmpDir() },
+      http: { enabled: false },
+      mqtt: { baseTopic: 'sec' },
+      ...overrides,
+    },
+  });
+  const service = new Service({ config, log: pino({ level: 'warn' }, sink) });
+  await service.start();
+  await service.stop();
+  return lines;
+}

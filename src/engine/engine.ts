@@ -412,9 +412,10 @@ export class Engine {
    * when asked, had moved on.
    */
   private nextChange(slot: number, after: number): number {
+    const lag = this.deliveryLag(slot);
     return Math.min(
-      this.burst.endsAt(slot) + this.deliveryLag(slot),
-      this.periodic.expiresAt(slot) + this.deliveryLag(slot),
+      this.burst.endsAt(slot) + lag,
+      this.periodic.expiresAt(slot) + lag,
       this.periodic.viewChangesAt(slot, after, this.announceAheadMs),
       this.predictionsExpireAt(slot, after),
     );

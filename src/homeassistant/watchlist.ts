@@ -26,9 +26,9 @@ export class WatchList extends EventEmitter<{ change: [] }> implements SettingsS
   }
 
   /**
-   * The runtime changes to the configured list, for the store: a restart kept the configured globs only,
-   * and every key watched through the bridge lost its Home Assistant entities (an outside evaluation). As
-   * changes rather than the list, so that globs added to the configuration later still count.
+   * The runtime changes to the configured list, for the store, with the configured list they were made
+   * against (once that is edited, it applies: `restore`): a restart kept the configured globs only, and
+   * every key watched through the bridge lost its Home Assistant entities (an outside evaluation).
    */
   export(): RuntimeSettings {
     return {
