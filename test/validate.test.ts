@@ -363,6 +363,39 @@ describe('messages delivered twice', () => {
     expect(ingest.counters.repeatedMessages).toBe(3);
   });
 
+  it('take every one of many messages alike in all but one number, and drop each one sent again', () => {
+    // Messages that differ in one timestamp, one position, or only in where a timestamp stands in the
+    // batch: each is a different access and must be taken, however many came lately.
+    const { ingest, send, accesses } = setup();
+    const rnd = mulberry32(11);
+    const sent: unknown[] = [];
+    const sentText = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const t = NOW - 3_600_000 + Math.floor(rnd() * 1000) * 1000;
+      const body =
+        i % 3 === 0
+          ? { key: 'one', ts: t, position: Math.floor(rnd() * 64) * 4096 }
+          : i % 3 === 1
+            ? [
+                { key: 'pair', ts: t },
+                { key: 'pair', ts: t + 1000 },
+              ]
+            : [
+                { key: 'pair', ts: t + 1000 },
+                { key: 'pair', ts: t },
+              ];
+      if (!sentText.has(JSON.stringify(body))) sent.push(body);
+      sentText.add(JSON.stringify(body));
+      send('t/access/cam', body);
+      send('t/access/cam', body);
+    }
+    const events = (b: unknown) => (Array.isArray(b) ? b.length : 1);
+    const pairEvents = sent.filter(Array.isArray).reduce((n: number, b) => n + events(b), 0);
+    expect(accesses('one') + accesses('pair')).toBe(sent.reduce((n: number, b) => n + events(b), 0));
+    expect(accesses('pair')).toBe(pairEvents);
+    expect(ingest.counters.repeatedMessages).toBe(6000 - sent.length);
+  });
+
   it('take every event that is not the same access: without ts, at another position, from another device', () => {
     const { ingest, send, accesses } = setup();
     send('t/access/cam', { key: 'no-ts' });
