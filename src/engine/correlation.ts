@@ -1,3 +1,4 @@
+import { probit } from 'simple-statistics';
 import type { EngineConfig } from '../config.ts';
 import type { KeyRegistry } from './keys.ts';
 import { SlotStack } from './slots.ts';
@@ -108,8 +109,11 @@ export interface KeyRates {
   rate(slot: number, now: number): number;
   /** Its usual rate alone, from history that is not recent, per ms. */
   usualRate(slot: number, now: number): number;
-  /** Spread (ms) of the key's occurrences around its periodic schedule; NaN when it is not periodic. */
-  scheduleJitter(slot: number): number;
+  /**
+   * Spread (ms) of the key's timing: around its periodic schedule, or of its gaps while it keeps a steady
+   * pace; NaN when it does neither.
+   */
+  timingJitter(slot: number): number;
   /** Has the key too few occurrences for the periodic detector to judge, keeping time like a schedule? */
   isUndecidedSchedule(slot: number): boolean;
 }
@@ -565,17 +569,23 @@ export class CorrelationDetector {
    * window is far from whatever the samples (a quarter of it, 0.36 s, refused an hourly job's log read
    * 0.5-2 s after each run, 0.43 s). One schedule is enough to ask it (the other job may be
    * between two fits that refused it), and two keys whose few occurrences keep time like schedules' wait
-   * until the periodic detector can judge them.
+   * until the periodic detector can judge them. A steady pace is a schedule here too: two pollers whose
+   * every gap adds its error to the next (a sensor's log every 30 s, a sync client's state every 58-62 s)
+   * keep no schedule, and drift through each other's phase; while close, one followed the other at each
+   * read for minutes, and the pair was listed and unlisted 170 times in three days (an outside evaluation).
    */
   private beyondSchedules(leader: number, n: number, follower: number): boolean {
-    const jitter = smallerKnown(this.rates.scheduleJitter(leader), this.rates.scheduleJitter(follower));
+    const jitter = smallerKnown(this.rates.timingJitter(leader), this.rates.timingJitter(follower));
     if (Number.isNaN(jitter))
       return !(this.rates.isUndecidedSchedule(leader) && this.rates.isUndecidedSchedule(follower));
     const f32 = this.row.f32;
     const p = this.entry(leader, n);
     const mean = f32[p + LAG_SUM] / f32[p + COUNT];
     const spread = Math.sqrt(Math.max(f32[p + LAG_SQUARES] / f32[p + COUNT] - mean * mean, 0));
-    return spread < Math.min(jitter / 4, this.cfg.maxLagMs / Math.sqrt(12) / 2);
+    return (
+      spread * spreadUpperFactor(f32[p + COUNT]) < jitter / 4 &&
+      spread < this.cfg.maxLagMs / Math.sqrt(12) / 2
+    );
   }
 
   private setRule(leader: number, n: number, active: boolean): void {
@@ -762,6 +772,20 @@ const COINCIDENCE_AFTER_STOP = 0.1;
  * most its rate times the window for any stationary process (more than a Poisson estimate, which a steady
  * reader would beat).
  */
+/**
+ * How much wider the spread of lags may be than `follows` of them show, at 90 % confidence: √(k / χ²(k)) with
+ * χ²(k) the lower decile of k = follows − 1 degrees of freedom (Wilson-Hilferty). Four or five lags of two
+ * pollers drifting through each other's phase were now and then a quarter as spread as their pace, and a rule
+ * was listed for one poll (2.3 times as wide at four follows, 1.3 at twenty).
+ */
+function spreadUpperFactor(follows: number): number {
+  const k = Math.max(follows - 1, 1);
+  const h = 2 / (9 * k);
+  const lowerDecile = k * Math.max(1 - h + LOWER_DECILE_Z * Math.sqrt(h), 0.1) ** 3;
+  return Math.sqrt(k / lowerDecile);
+}
+const LOWER_DECILE_Z = probit(0.1);
+
 function chance(rate: number, window: number): number {
   return Math.min(1, rate * window);
 }

@@ -184,7 +184,7 @@ export class Engine {
     this.correlation = new CorrelationDetector(cfg.correlation, this.row, correlationSection, this.keys, {
       rate: (slot, now) => this.burst.rate(slot, now),
       usualRate: (slot, now) => this.burst.usualRate(slot, now),
-      scheduleJitter: (slot) => this.periodic.jitterOf(slot),
+      timingJitter: (slot) => this.periodic.timingJitterOf(slot),
       isUndecidedSchedule: (slot) => this.periodic.isUndecidedSchedule(slot),
     });
     this.schedule = new ScheduleProfile(cfg.schedule, this.row);

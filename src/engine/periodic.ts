@@ -1321,6 +1321,15 @@ const EXPIRY_CHANCE = 0.001;
  */
 const FALSE_END_EVERY_MS = 7 * 86_400_000;
 
+/** Gaps that show a key's pace (`timingJitterOf`): its latest, so that a key is judged by the pace it keeps now. */
+const PACE_GAPS = 16;
+/** Fewest gaps that show a pace. */
+const PACE_MIN_GAPS = 6;
+/**
+ * A steady pace: a robust spread of the gaps at most this share of their median. A memoryless key's is
+ * about 1, a job run by hand now and then several times that; a poller's a few hundredths.
+ */
+const STEADY_PACE = 0.1;
 /**
  * An undecided schedule (`isUndecidedSchedule`) has at least three gaps (a leader with a rule has had four
  * episodes), which keep time (`gapsKeepTime`).
@@ -1569,9 +1578,21 @@ export class PeriodicDetector {
     return gapsKeepTime(this.loadHistory(slot));
   }
 
-  /** Spread (ms) of the occurrences around the schedule while periodic; NaN otherwise. */
-  jitterOf(slot: number): number {
-    return this.isActive(slot) ? this.row.f32[2 * this.r8(slot) + this.at.jitter] : Number.NaN;
+  /**
+   * Spread (ms) of the key's timing: of its occurrences around the schedule while periodic; else, while its
+   * latest gaps keep a steady pace (a poller whose every gap adds its error to the next start, so that it
+   * keeps no schedule), the gaps' robust spread; NaN for a key with neither.
+   */
+  timingJitterOf(slot: number): number {
+    if (this.isActive(slot)) return this.row.f32[2 * this.r8(slot) + this.at.jitter];
+    const n = this.loadHistory(slot);
+    const gaps = Math.min(n - 1, PACE_GAPS);
+    if (gaps < PACE_MIN_GAPS) return Number.NaN;
+    for (let i = 0; i < gaps; i++) work[i] = history[n - 1 - i] - history[n - 2 - i];
+    const median = medianOf(work, gaps);
+    for (let i = 0; i < gaps; i++) resid[i] = Math.abs(work[i] - median);
+    const spread = ROBUST * medianOf(resid, gaps);
+    return spread <= STEADY_PACE * median ? spread : Number.NaN;
   }
 
   isActive(slot: number): boolean {

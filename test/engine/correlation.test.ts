@@ -331,6 +331,30 @@ describe('correlation detector', () => {
       }
   });
 
+  it('does not correlate steady pollers whose phases drift, at any time', () => {
+    // A sensor's log polled every 30 s and a sync client's state every 58-62 s: neither keeps a schedule
+    // (each gap adds its error to the next start), so their phases drift through each other. While they
+    // are close, one follows the other at every read for minutes: listed and unlisted 170 times in three
+    // days (an outside evaluation), and a memoryless database busy meanwhile listed them too.
+    const b = builder(51, 3 * DAY);
+    const pairs = 4;
+    for (let i = 0; i < pairs; i++) {
+      for (let t = T0 + b.rng.uniform(0, 30) * SECOND; t < b.end; t += 30 * SECOND + b.rng.normal(800))
+        b.add(`iot/${i}/sensor.csv`, t);
+      for (let t = T0 + b.rng.uniform(0, 60) * SECOND; t < b.end; t += b.rng.uniform(58, 62) * SECOND)
+        b.add(`sync/${i}/state.json`, t);
+    }
+    poisson(b, 'db/app.sqlite', 0.5);
+    const r = run(b.build());
+    for (const key of [
+      ...Array.from({ length: pairs }, (_, i) => [`iot/${i}/sensor.csv`, `sync/${i}/state.json`]).flat(),
+      'db/app.sqlite',
+    ]) {
+      const correlated = (r.timelines.get(key) ?? []).filter((t) => t.mask & CORRELATED);
+      expect(correlated.length, `${key}: times it was correlated`).toBe(0);
+    }
+  });
+
   it('does not correlate two hourly jobs at the same minute whose runs read several times', () => {
     // Measured from the leader's latest read, the lag of a run's first read after the other's was held
     // under the second between two reads, far steadier than the schedules: 4 of 6 such pairs were listed
