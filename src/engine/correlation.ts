@@ -116,6 +116,8 @@ export interface KeyRates {
   timingJitter(slot: number): number;
   /** Has the key too few occurrences for the periodic detector to judge, keeping time like a schedule? */
   isUndecidedSchedule(slot: number): boolean;
+  /** Event time of the key's first access. */
+  firstAccess(slot: number): number;
 }
 
 export class CorrelationDetector {
@@ -130,8 +132,9 @@ export class CorrelationDetector {
   /** When the entry's key began the session of its latest access (NaN: before it entered the ring). */
   private readonly ringSessionTs: Float64Array;
   /**
-   * How long before its latest access the entry's key was accessed before (Infinity: its first): its pace,
-   * which says whether a key that precedes another is busy anyway without reading its row.
+   * How long the entry's key was quiet before the session of its latest access began (Infinity: its first,
+   * or a session under way when it entered the ring): the pace at which it begins sessions, which says
+   * whether a key that precedes another would do so anyway, without reading its row.
    */
   private readonly ringGap: Float64Array;
   private ringHead = 0;
@@ -202,7 +205,7 @@ export class CorrelationDetector {
       // follow: its expected count is caught up if it follows again (`credit`), which spares reading
       // the row of each — a cache miss apiece — at every episode of every leader.
       if (f32[p + COUNT] > 1) {
-        const byItself = chance(this.rates.rate(u32[p + SLOT], now), this.windowOf(slot, n));
+        const byItself = chance(this.partnerRate(slot, n, now, false), this.windowOf(slot, n));
         // A follower that is busy anyway would land in this episode by itself: the episode tells nothing
         // about the rule either way, and is no trial (nor a follow). Counted, a phone's sync file and the
         // thumbnail index written after it, both busy for minutes each morning, had hundreds of such
@@ -342,21 +345,54 @@ export class CorrelationDetector {
     sincePrevious: number,
   ): void {
     const { ringSlot, ringGen } = this;
-    const atIndex = 8 * slot * this.row.stride8 + this.scratch.ringAt;
-    let at = this.row.u8[atIndex];
-    if (at >= this.ringSize || ringSlot[at] !== slot || ringGen[at] !== gen) {
+    let at = this.ringIndexOf(slot, gen);
+    if (at < 0) {
       at = this.ringHead;
       this.ringHead = at + 1 === ringSlot.length ? 0 : at + 1;
       if (this.ringSize < ringSlot.length) this.ringSize++;
-      this.row.u8[atIndex] = at;
+      this.row.u8[8 * slot * this.row.stride8 + this.scratch.ringAt] = at;
       ringSlot[at] = slot;
       ringGen[at] = gen;
       this.ringSessionTs[at] = Number.NaN;
+      this.ringGap[at] = Number.POSITIVE_INFINITY;
     }
-    if (newSession) this.ringSessionTs[at] = ts;
+    if (newSession) {
+      this.ringSessionTs[at] = ts;
+      this.ringGap[at] = sincePrevious;
+    }
     this.ringTs[at] = ts;
     this.ringEpisode[at] = episode;
-    this.ringGap[at] = sincePrevious;
+  }
+
+  /** Where the key (of generation `gen`) is in the ring of recent keys, or −1. */
+  private ringIndexOf(slot: number, gen: number): number {
+    const at = this.row.u8[8 * slot * this.row.stride8 + this.scratch.ringAt];
+    return at < this.ringSize && this.ringSlot[at] === slot && this.ringGen[at] === gen ? at : -1;
+  }
+
+  /**
+   * The rate (per ms) at which the partner of entry `n` of `owner` would land in the entry's window by
+   * itself around `now`: a follower's access rate (`usual`: its usual one alone); a key that precedes, the
+   * rate at which it begins sessions, since only a session's start precedes. Read as an access rate, a film
+   * streaming since a second, paused often, was a key busy all the time: its subtitles, read as each
+   * playback starts, were never correlated with it (an outside evaluation).
+   */
+  private partnerRate(owner: number, n: number, now: number, usual: boolean): number {
+    const partner = this.row.u32[this.entry(owner, n) + SLOT];
+    if (this.row.u8[this.ruleFlag(owner, n)] & PRECEDES) return this.sessionRate(partner, now);
+    return usual ? this.rates.usualRate(partner, now) : this.rates.rate(partner, now);
+  }
+
+  /**
+   * Sessions `slot` begins per ms around `now`: its long-run rate, or while faster its pace at its latest
+   * session's start (a key paused and resumed every minute), while it is in the ring of recent keys.
+   */
+  private sessionRate(slot: number, now: number): number {
+    const sessions = this.row.u32[this.word(slot, this.at.episodes)];
+    const longRun = sessions / Math.max(now - this.rates.firstAccess(slot), this.cfg.maxLagMs);
+    const at = this.ringIndexOf(slot, this.keys.generation[slot]);
+    if (at < 0) return longRun;
+    return Math.max(longRun, 1 / this.ringGap[at]);
   }
 
   /** Index in the 16-bit view of `checked` of `slot`. */
@@ -399,14 +435,14 @@ export class CorrelationDetector {
         (u8[this.ruleFlag(leader, n)] & PRECEDES) === kind
       ) {
         if (u32[p + EPISODE] === episode) return -1;
-        if (this.coincidenceAfterStop(leader, n, follower, count, ts)) return n;
+        if (this.coincidenceAfterStop(leader, n, count, ts)) return n;
         u32[p + EPISODE] = episode;
         // Its second follow: the episodes since its first get their chance of a coincidence at its usual
         // rate (its recent rate now counts the very access being credited).
         if (count === 1)
           f32[p + EXPECTED] +=
             (this.trials(leader, n) - 1) *
-            chance(this.rates.usualRate(follower, ts), this.windowOf(leader, n));
+            chance(this.partnerRate(leader, n, ts, true), this.windowOf(leader, n));
         f32[p + COUNT]++;
         f32[p + LAG_SUM] += lag;
         f32[p + LAG_SQUARES] += lag * lag;
@@ -546,16 +582,10 @@ export class CorrelationDetector {
    * its old confidence and support (0.54, 176 follows), for hours each time. A follower that resumes after
    * a short break, which chance rarely explains, finds its rule with its evidence.
    */
-  private coincidenceAfterStop(
-    leader: number,
-    n: number,
-    follower: number,
-    count: number,
-    ts: number,
-  ): boolean {
+  private coincidenceAfterStop(leader: number, n: number, count: number, ts: number): boolean {
     if (count < this.cfg.minSupport || !this.stopped(leader, n, count, this.trials(leader, n))) return false;
     const misses = this.sinceFollowed(leader, n);
-    const byItself = chance(this.rates.usualRate(follower, ts), this.windowOf(leader, n));
+    const byItself = chance(this.partnerRate(leader, n, ts, true), this.windowOf(leader, n));
     return 1 - (1 - byItself) ** misses >= COINCIDENCE_AFTER_STOP;
   }
 

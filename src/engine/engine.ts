@@ -186,6 +186,7 @@ export class Engine {
       usualRate: (slot, now) => this.burst.usualRate(slot, now),
       timingJitter: (slot) => this.periodic.timingJitterOf(slot),
       isUndecidedSchedule: (slot) => this.periodic.isUndecidedSchedule(slot),
+      firstAccess: (slot) => this.firstAccess(slot),
     });
     this.schedule = new ScheduleProfile(cfg.schedule, this.row);
     this.trend = new TrendTracker(cfg.trend, this.row, trendSection);

@@ -301,8 +301,42 @@ describe('correlation detector', () => {
     expect(partner('sync/phone/.sync-state.db')).toMatchObject([
       { key: 'photos/.thumbs/thumbs.db', direction: 'after' },
     ]);
-    // The share of its sessions that began within the lag after a session of the file began: most of them.
-    expect(partner('photos/.thumbs/thumbs.db')[0].confidence).toBeGreaterThan(0.7);
+    // The share of its sessions that began within the lag after a session of the file began: 0.60 in this
+    // trace (the writes' gaps straddle the session gap, so some of the index's sessions begin within the
+    // file's). Counted only where the file was read rarely just then, it read over 0.7.
+    expect(partner('photos/.thumbs/thumbs.db')[0].confidence).toBeCloseTo(0.6, 1);
+  });
+
+  it('correlates a film with its subtitles, read as playback starts, though the film is paused often', () => {
+    // Each pause longer than the session gap begins a session of the film, so the subtitles follow one
+    // session in eight; but every one of theirs is preceded by the film's. Never listed with six or ten
+    // pauses a playback (an outside evaluation: the film's pace was read from its latest read, a second
+    // before, and it passed for a key busy all the time).
+    const b = builder(52, 10 * DAY);
+    const films = 4;
+    for (let i = 0; i < films; i++)
+      for (let day = 0; day < 10; day++) {
+        const start = T0 + day * DAY + b.rng.uniform(18, 22) * HOUR;
+        b.add(`media/${i}.srt`, start + b.rng.uniform(300, 1500), 0, 40_000);
+        const pauses = Array.from({ length: 6 + (i % 2) * 4 }, () => b.rng.uniform(0.1, 0.9)).sort();
+        const length = b.rng.uniform(20, 40) * 60 * SECOND;
+        let position = 0;
+        for (let t = start, played = 0; played < length; played += 500) {
+          b.add(`media/${i}.mkv`, t, position, 1 << 20);
+          position += 1 << 20;
+          t += 500;
+          if (pauses.length > 0 && played / length > pauses[0]) {
+            pauses.shift();
+            t += b.rng.uniform(30, 120) * SECOND;
+          }
+        }
+      }
+    poisson(b, 'bg/memoryless', 1 / 600);
+    const r = run(b.build());
+    for (let i = 0; i < films; i++)
+      expect(view(r, `media/${i}.srt`).correlated, `film ${i}`).toMatchObject([
+        { key: `media/${i}.mkv`, direction: 'before' },
+      ]);
   });
 
   it('does not correlate two periodic keys whose schedules merely coincide, at any time', () => {
