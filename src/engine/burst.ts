@@ -184,6 +184,7 @@ export class BurstDetector {
     const lateness = t.f64[r8 + this.at.decayedAt] - ts;
     if (lateness > 0) ts = t.f64[r8 + this.at.decayedAt];
     this.decay(slot, ts);
+    if (lateness <= 0) this.endSpikeAt(slot, ts, previous);
     if (lateness > 0) {
       t.f64[r8 + this.at.recent] += Math.exp(-lateness / this.tauRecent);
       t.f64[r8 + this.at.usual] += Math.exp(-lateness / this.cfg.baselineMs);
@@ -196,6 +197,24 @@ export class BurstDetector {
     if (t.f64[r8 + this.at.recent] > t.f32[r4 + this.at.sessionPeak])
       t.f32[r4 + this.at.sessionPeak] = t.f64[r8 + this.at.recent];
     return this.evaluate(slot, ts, expected);
+  }
+
+  /**
+   * A burst is the rate over about the last minute, so its accesses count for at most a window after the
+   * last of them. An access after a gap that a rate `minRatio` times the usual would not leave shows that
+   * the spike stopped at the access before (`previous`): the recent count is held to what decays to the
+   * burst's exit floor a window after it. Decayed alone, a thousand accesses in 20 s took two minutes to
+   * decay to the end, and on a key still read once a minute (a job, a poller) bursts ended 60-88 s after
+   * the spike (an outside evaluation); a key that falls silent ends a window after its last access anyway.
+   */
+  private endSpikeAt(slot: number, ts: number, previous: number): void {
+    const t = this.row;
+    const r8 = slot * t.stride8;
+    if (!(t.f64[r8 + this.at.burstStart] > 0)) return;
+    const burstPace = 1 / (this.cfg.minRatio * t.f32[2 * r8 + this.at.baseline]);
+    if (!(ts - previous > burstPace)) return;
+    const ceiling = this.exitFloor(slot, ts) * Math.exp((previous + this.cfg.windowMs - ts) / this.tauRecent);
+    if (t.f64[r8 + this.at.recent] > ceiling) t.f64[r8 + this.at.recent] = ceiling;
   }
 
   /**
