@@ -47,6 +47,39 @@ describe('patternd analyse', () => {
     expect(a.predictions.issued).toBeGreaterThan(0);
   });
 
+  it('skips lines the service would reject, on both readers, and says why', async () => {
+    // An event time beyond any date (1e23 ms) sent the engine's day clock stepping towards it for ever.
+    const dir = tmpDir();
+    const t0 = Date.parse('2026-11-02T00:00:00Z');
+    const jsonl = path.join(dir, 'events.jsonl');
+    fs.writeFileSync(
+      jsonl,
+      [
+        JSON.stringify({ key: 'a', ts: t0 }),
+        '{"key":"a","ts":1e23}',
+        '{"key":"a","ts":1000,"position":1e400}',
+        JSON.stringify({ key: 'a', ts: t0 + 1000 }),
+      ].join('\n'),
+    );
+    const fromJsonl = await analyse(jsonl, { cacheMiB: [], top: 1 });
+    expect(fromJsonl.events).toBe(2);
+    expect(fromJsonl.rejectedLines).toBe(2);
+    expect(fromJsonl.firstRejection).toMatch(/^line 2: ts: /);
+    const csv = path.join(dir, 'events.csv');
+    fs.writeFileSync(
+      csv,
+      ['time,lbn,size', '1793577600,8,4096', '99999999999999999999999,8,4096', '1793577601,16,'].join('\n'),
+    );
+    const fromCsv = await analyse(csv, {
+      csv: 'time:s,key:lbn>>11,position:lbn*512,size',
+      cacheMiB: [1],
+      top: 1,
+    });
+    expect(fromCsv.events).toBe(2);
+    expect(fromCsv.rejectedLines).toBe(1);
+    expect(fromCsv.firstRejection).toMatch(/^line 3: ts: /);
+  });
+
   it('reads JSONL through the CLI and prints JSON with --json', () => {
     const dir = tmpDir();
     const file = path.join(dir, 'events.jsonl');

@@ -23,6 +23,8 @@ export interface AnalyseOptions {
 export interface AnalyseReport {
   events: number;
   rejectedLines: number;
+  /** The first line skipped and why (`line 3: ts: …`), so that a wrong column mapping shows at once. */
+  firstRejection?: string;
   keys: number;
   seconds: number;
   eventsPerSecond: number;
@@ -50,8 +52,13 @@ export async function analyse(file: string, opts: AnalyseOptions): Promise<Analy
 
   let events = 0;
   let rejectedLines = 0;
+  let firstRejection: string | undefined;
+  const skip = (line: number, reason: string) => {
+    rejectedLines++;
+    firstRejection ??= `line ${line}: ${reason}`;
+  };
   const started = performance.now();
-  for await (const ev of readEvents(file, opts.csv, () => rejectedLines++)) {
+  for await (const ev of readEvents(file, opts.csv, skip)) {
     events++;
     const slot = engine.observe(ev.key, ev.ts, ev.position, ev.size);
     const id = objectId(ev.key, ev.position);
@@ -84,6 +91,7 @@ export async function analyse(file: string, opts: AnalyseOptions): Promise<Analy
   return {
     events,
     rejectedLines,
+    ...(firstRejection ? { firstRejection } : {}),
     keys: engine.keys.size,
     seconds: Math.round(seconds * 100) / 100,
     eventsPerSecond: Math.round(events / seconds),
@@ -111,7 +119,7 @@ function noop() {}
 export function formatReport(r: AnalyseReport): string {
   const lines: string[] = [];
   lines.push(
-    `${r.events.toLocaleString()} events, ${r.keys.toLocaleString()} keys, ${r.seconds} s (${r.eventsPerSecond.toLocaleString()} events/s)${r.rejectedLines ? `, ${r.rejectedLines} lines skipped` : ''}`,
+    `${r.events.toLocaleString()} events, ${r.keys.toLocaleString()} keys, ${r.seconds} s (${r.eventsPerSecond.toLocaleString()} events/s)${r.rejectedLines ? `, ${r.rejectedLines} lines skipped (the first: ${r.firstRejection})` : ''}`,
   );
   lines.push('');
   lines.push('pattern      keys   top keys (confidence, accesses)');

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { accessEventSchema, describe } from '../mqtt/validate.ts';
 
 /**
  * Event sources for `patternd analyse`: JSONL of contract event objects, or CSV with a column mapping.
@@ -106,33 +107,39 @@ export async function* readEvents(
         continue;
       }
       const cells = line.split(',');
-      const ev: RawEvent = { key: '', ts: Number.NaN, position: Number.NaN, size: 0 };
+      const fields: Record<string, unknown> = {};
       for (const r of rules) {
-        const v = r.apply(cells[r.column] ?? '');
-        if (r.target === 'key') ev.key = String(v);
-        else if (r.target === 'ts') ev.ts = Number(v);
-        else if (r.target === 'position') ev.position = Number(v);
-        else if (r.target === 'size') ev.size = Number(v);
+        const cell = cells[r.column]?.trim() ?? '';
+        // An empty cell is an absent field (a request without a size), not zero.
+        if (cell !== '' || r.target === 'key') fields[r.target] = r.apply(cell);
       }
-      if (!ev.key || !Number.isFinite(ev.ts)) onError(n, 'missing key or time');
+      const ev = contractEvent(fields);
+      if (typeof ev === 'string') onError(n, ev);
       else yield ev;
       continue;
     }
+    let body: unknown;
     try {
-      const o = JSON.parse(line) as { key?: unknown; ts?: unknown; position?: unknown; size?: unknown };
-      const ts = typeof o.ts === 'string' ? Date.parse(o.ts) : Number(o.ts);
-      if (typeof o.key !== 'string' || o.key.length === 0 || !Number.isFinite(ts)) {
-        onError(n, 'needs a string key and a ts');
-        continue;
-      }
-      yield {
-        key: o.key,
-        ts,
-        position: typeof o.position === 'number' ? o.position : Number.NaN,
-        size: typeof o.size === 'number' ? o.size : 0,
-      };
+      body = JSON.parse(line);
     } catch (err) {
       onError(n, `invalid JSON: ${(err as Error).message}`);
+      continue;
     }
+    const ev = contractEvent(body);
+    if (typeof ev === 'string') onError(n, ev);
+    else yield ev;
   }
+}
+
+/**
+ * The event in `body` as the service would take it, or why not: the contract's checks, so that a log
+ * the service would reject is not analysed either. An event time beyond any date (1e23 ms) sent the
+ * engine's day clock stepping towards it for ever.
+ */
+function contractEvent(body: unknown): RawEvent | string {
+  const parsed = accessEventSchema.safeParse(body);
+  if (!parsed.success) return describe(parsed.error);
+  const { key, ts, position, size } = parsed.data;
+  if (ts === undefined) return 'ts: required to analyse a log (the time of each access)';
+  return { key, ts, position: position ?? Number.NaN, size: size ?? 0 };
 }
