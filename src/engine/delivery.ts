@@ -1,6 +1,6 @@
 /**
- * How late each source's events arrive: the most that engine time was ahead of an event of the source when
- * the event came, over the last one to two hours of engine time (two buckets of an hour, so an old lag is
+ * How late each source's events arrive as a habit: the most that engine time was ahead of its events when
+ * they came, as two deliveries in a row had it (see `observe`), over the last one to two hours of engine time (two buckets of an hour, so an old lag is
  * forgotten without a timer). A device that uploads its log in batches every few minutes delivers each
  * access up to that late, while other devices move engine time on live. Judged without it, a periodic key
  * of such a device had its runs missed for a whole batch window: an outside evaluation's 30 s camera index,
@@ -14,18 +14,50 @@ const BUCKET_MS = 3_600_000;
  */
 export const MAX_DELIVERY_LAG_MS = 15 * 60_000;
 
+/**
+ * Events of a source that arrive within this much engine time of the first of them are one delivery (a
+ * batch, however many messages carry it).
+ */
+const DELIVERY_SPAN_MS = 30_000;
+
 export class DeliveryLag {
   private current = new Float64Array(16);
   private previous = new Float64Array(16);
   private bucketEnd = Number.NEGATIVE_INFINITY;
+  /** Per source: when its latest delivery and the one before began (engine time), and their largest lags. */
+  private deliveryAt = new Float64Array(16);
+  private previousDeliveryAt = new Float64Array(16);
+  private deliveryLag = new Float64Array(16);
+  private previousDeliveryLag = new Float64Array(16);
 
-  /** An event of `source` (0: unknown) with time `ts` arrived when engine time was `now`. */
+  /**
+   * An event of `source` (0: unknown) with time `ts` arrived when engine time was `now`. A lag is the
+   * source's habit once two deliveries in a row reached it, and at most twice the time between them: a
+   * device uploading every few minutes delivers each access up to that late, every time. One backlog sent
+   * after a reconnect (events hours old, then live ones again) held the lag at its 15-minute cap for one
+   * to two hours, and a burst of a key of that device then ended 15 minutes after its spike instead of
+   * one (an outside evaluation).
+   */
   observe(source: number, ts: number, now: number): void {
     if (now >= this.bucketEnd) this.rotate(now);
-    const lag = now - ts;
-    if (source === 0 || !(lag > 0)) return;
+    if (source === 0) return;
     if (source >= this.current.length) this.grow(source);
-    if (lag > this.current[source]) this.current[source] = Math.min(lag, MAX_DELIVERY_LAG_MS);
+    if (now - this.deliveryAt[source] > DELIVERY_SPAN_MS) {
+      this.previousDeliveryAt[source] = this.deliveryAt[source];
+      this.previousDeliveryLag[source] = this.deliveryLag[source];
+      this.deliveryAt[source] = now;
+      this.deliveryLag[source] = 0;
+    }
+    const lag = now - ts;
+    if (!(lag > this.deliveryLag[source])) return;
+    this.deliveryLag[source] = lag;
+    const habit = Math.min(
+      lag,
+      this.previousDeliveryLag[source],
+      2 * (this.deliveryAt[source] - this.previousDeliveryAt[source]),
+      MAX_DELIVERY_LAG_MS,
+    );
+    if (habit > this.current[source]) this.current[source] = habit;
   }
 
   /** How late events of `source` have lately arrived (ms, 0 for live or unknown sources). */
@@ -52,8 +84,15 @@ export class DeliveryLag {
 
   /** Forgets every lag (the engine starts over). */
   clear(): void {
-    this.current.fill(0);
-    this.previous.fill(0);
+    for (const a of [
+      this.current,
+      this.previous,
+      this.deliveryAt,
+      this.previousDeliveryAt,
+      this.deliveryLag,
+      this.previousDeliveryLag,
+    ])
+      a.fill(0);
     this.bucketEnd = Number.NEGATIVE_INFINITY;
   }
 
@@ -68,11 +107,16 @@ export class DeliveryLag {
 
   private grow(source: number): void {
     const size = 2 ** Math.ceil(Math.log2(source + 1));
-    const current = new Float64Array(size);
-    const previous = new Float64Array(size);
-    current.set(this.current);
-    previous.set(this.previous);
-    this.current = current;
-    this.previous = previous;
+    const grown = (a: Float64Array) => {
+      const b = new Float64Array(size);
+      b.set(a);
+      return b;
+    };
+    this.current = grown(this.current);
+    this.previous = grown(this.previous);
+    this.deliveryAt = grown(this.deliveryAt);
+    this.previousDeliveryAt = grown(this.previousDeliveryAt);
+    this.deliveryLag = grown(this.deliveryLag);
+    this.previousDeliveryLag = grown(this.previousDeliveryLag);
   }
 }

@@ -494,6 +494,32 @@ describe('engine time and device clocks', () => {
     expect(bursting).toBeGreaterThan(550);
   });
 
+  it('ends a live burst within about a minute on a device that once sent a backlog of old events', () => {
+    // A NAS that replays its queue after a reconnect delivers accesses hours old once; its lateness is no
+    // habit. Taken for one, its keys' bursts were judged 15 minutes behind engine time, and one ended
+    // 15 minutes after its spike (an outside evaluation).
+    const e = new Engine(engineConfig());
+    const dev = e.sourceId('dev');
+    const other = e.sourceId('other');
+    const rng = new Rng(5);
+    const start = T0 + 6 * HOUR;
+    for (let t = T0; t < start; t += 10 * SECOND) {
+      e.observe('other/heartbeat', t, Number.NaN, 0, other);
+      if ((t - T0) % MINUTE === 0) e.observe('dev/k1', t, Number.NaN, 0, dev);
+    }
+    for (let i = 0; i < 30; i++)
+      e.observe(`dev/old/${i}`, start - rng.uniform(0, 6 * HOUR), Number.NaN, 0, dev);
+    // Between two of its minutely reads: a spike on the beat would be its run.
+    let t = start + 30 * SECOND;
+    for (const spikeStart = t; t < spikeStart + 10 * SECOND; t += 250)
+      e.observe('dev/k1', t, Number.NaN, 0, dev);
+    const spikeEnd = t;
+    expect(e.viewOf('dev/k1')?.patterns).toContain('burst');
+    for (; t < spikeEnd + 10 * MINUTE && e.viewOf('dev/k1')?.patterns.includes('burst'); t += SECOND)
+      e.observe('other/heartbeat', t, Number.NaN, 0, other);
+    expect(t - spikeEnd).toBeLessThan(75 * SECOND);
+  });
+
   it('finds one burst of a device that uploads its log every one or five minutes, ending after the spike', () => {
     // The camera's key is written about six times an hour, then twice a second for three minutes; another
     // device reports every ten seconds as it happens, moving engine time on. Judged at engine time, the
