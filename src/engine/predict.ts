@@ -61,6 +61,13 @@ const INITIAL_DEGREE = 4;
  * at multiples of that size: precision 0.16, six predictions per read (a fourth outside evaluation).
  */
 const STEADY_REQUESTS = 3;
+/**
+ * How far (in request sizes) an access may be from its stream's frontier and still belong to it: a player's
+ * 2-4 requests in flight, of up to eight times its smallest size.
+ */
+const OUT_OF_ORDER_REACH = 16;
+/** Accesses after one behind the frontier during which the stream counts as completing out of order. */
+const REORDER_MEMORY = 16;
 /** Stream lengths (steps) told apart by the length model; longer runs share the last bucket. */
 const MAX_RUN = 64;
 /** The length model forgets half its counts this often (accesses), so it follows a changing workload. */
@@ -95,6 +102,20 @@ const perKey = {
   run: ['u8', 1],
   /** 1 while the stream's last step began where the access before ended (sizes may vary). */
   contiguous: ['u8', 1],
+  /**
+   * The end of the furthest access of the key's current stream (position + size): where its next request
+   * begins. A player keeps 2-4 requests in flight, and they complete out of order: its latest access is
+   * often behind a chunk already read.
+   */
+  frontier: ['f64', 1],
+  /** Where the access that set the frontier began. */
+  frontierStart: ['f64', 1],
+  /**
+   * Set to `REORDER_MEMORY` when an access lands behind the frontier, less one at each other access: the
+   * stream's requests complete out of order, so an access that is not contiguous with the one before may
+   * still be its furthest (a gap behind it that a request in flight fills), not a stride.
+   */
+  reordered: ['u8', 1],
   /**
    * Requests in a row that had the same size as the one before (capped at 255): where later ones start is
    * predictable once sizes have kept steady for `STEADY_REQUESTS`.
@@ -206,6 +227,7 @@ export class Predictor {
     k.lastTs[slot] = ts;
     k.sessionFirst[slot] = +newSession;
     if (hasPos) {
+      this.advanceFrontier(slot, pos, size, newSession);
       this.countRun(slot, pos, size, newSession);
       if (newSession) this.sessionBegan(slot, pos);
       k.lastPos[slot] = pos;
@@ -218,6 +240,26 @@ export class Predictor {
       this.due.push(next - this.cfg.lookaheadMs, slot, this.engine.keys.generation[slot]);
     }
     this.announceDue(ts);
+  }
+
+  /**
+   * Moves the stream's frontier to the end of this access when that is further, or to it when the access
+   * is not near the frontier (a seek, another region, a new session).
+   */
+  private advanceFrontier(slot: number, pos: number, size: number, newSession: boolean): void {
+    const k = this.keys.c;
+    const end = pos + size;
+    const reach = OUT_OF_ORDER_REACH * Math.max(size, k.lastSize[slot]);
+    if (newSession || !(Math.abs(pos - k.frontier[slot]) <= reach)) {
+      k.frontier[slot] = end;
+      k.frontierStart[slot] = pos;
+      k.reordered[slot] = 0;
+    } else if (end < k.frontier[slot]) k.reordered[slot] = REORDER_MEMORY;
+    else {
+      k.frontier[slot] = end;
+      k.frontierStart[slot] = pos;
+      if (k.reordered[slot] > 0) k.reordered[slot]--;
+    }
   }
 
   /**
@@ -281,6 +323,11 @@ export class Predictor {
   }
 
   /** Signed stride of the key's sequential stream (0 when it has none). */
+  /** Does the key's stream run forward (its steps mostly go up)? */
+  private forward(slot: number): boolean {
+    return this.engine.sequential.direction(slot) > 0;
+  }
+
   private stride(slot: number): number {
     const sequential = this.engine.sequential;
     return sequential.isActive(slot) ? sequential.signedStride(slot) : 0;
@@ -361,17 +408,35 @@ export class Predictor {
     const score = this.streamScore(slot);
     if (score > 0 && k.lastTs[slot] > 0 && !k.ended[slot]) {
       const floor = this.minProbability[SEQUENTIAL];
+      const steadySizes = k.steady[slot] >= STEADY_REQUESTS;
+      // A stream whose requests complete out of order goes on at its frontier, wherever its latest
+      // access is. Predicted from the access itself, a player's next chunks named chunks already read, or
+      // lay a stride from one that happened to complete first. A contiguous access is followed from its
+      // end unless the frontier's access began there (with two readers on one extent, the frontier may be
+      // the other's).
+      const end = k.lastPos[slot] + k.lastSize[slot];
+      const behind =
+        (k.contiguous[slot]
+          ? end === k.frontierStart[slot] && k.frontier[slot] > end
+          : k.frontier[slot] > end || k.reordered[slot] > 0) && this.forward(slot);
       // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
       // current access size (streams differ in request size; the key's majority stride mixes them).
-      const step = k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
+      const step = behind
+        ? steadySizes
+          ? k.lastSize[slot]
+          : 0
+        : k.contiguous[slot]
+          ? k.lastSize[slot]
+          : this.stride(slot);
+      const first = behind ? k.frontier[slot] : k.lastPos[slot] + step;
       const gap = Math.max(k.gap[slot], 1);
       // While request sizes vary, only the next start is known; further ones would be guesses.
-      const ahead = k.contiguous[slot] && k.steady[slot] < STEADY_REQUESTS ? 1 : k.degree[slot];
-      for (let i = 1; i <= ahead && step !== 0; i++) {
+      const ahead = (k.contiguous[slot] || behind) && !steadySizes ? 1 : k.degree[slot];
+      for (let i = 1; i <= ahead && first !== k.lastPos[slot]; i++) {
         // The key is sequential, but is this stream likely to get i steps further?
         const p = score * this.survival(k.run[slot], i);
         if (p < floor) break;
-        emit(slot, k.lastPos[slot] + i * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
+        emit(slot, first + (i - 1) * step, k.lastSize[slot], p, now + i * gap, SEQUENTIAL);
       }
     }
     // A key that leads a rule is correlated; most keys are not, and skip looking at each follower entry.
@@ -409,9 +474,14 @@ export class Predictor {
     const p = score * this.survival(k.run[slot], 1);
     if (score === 0 || k.lastTs[slot] === 0 || p < this.minProbability[SEQUENTIAL]) return;
     const next = at + Math.max(k.gap[slot], 1);
-    this.engine.sequential.forOtherStreams(slot, k.lastPos[slot], (pos, step) =>
-      emit(slot, pos + step, k.lastSize[slot], p, next, SEQUENTIAL),
-    );
+    const frontier = k.frontier[slot];
+    const reach = OUT_OF_ORDER_REACH * k.lastSize[slot];
+    this.engine.sequential.forOtherStreams(slot, k.lastPos[slot], (pos, step) => {
+      // A head just behind the latest stream's frontier is that stream's own, left by requests that
+      // completed out of order: its next chunk has been read.
+      if (pos + step < frontier && frontier - pos <= reach) return;
+      emit(slot, pos + step, k.lastSize[slot], p, next, SEQUENTIAL);
+    });
   }
 
   /**
