@@ -33,7 +33,9 @@ import type { PeriodicDetail } from './types.ts';
  *          starts reach with probability `NULL_ALPHA`: 1 − r (r = mean resultant length, the Rayleigh
  *          statistic) is below a Monte-Carlo critical value for this many starts, computed with this very
  *          fit (`bench/calibrate-periodic.ts`), so six random starts that happen to line up are not a
- *          schedule; and the robust spread of starts around the line is at most `maxJitter` · P;
+ *          schedule; and the robust spread of starts around the line is at most `maxJitter` · P. A key
+ *          refused so after the other estimates is fitted once more with the starts off its line taken for
+ *          strays, each costing evidence (`fitPastStrays`: a nightly backup whose file is opened by day);
  *      (b) enough expected beats are present (`minFillRatio` while the starts are in phase, more with
  *          strays: `STRAYS_FILL_RATIO`), every residue class of the beats mod 2 and mod 3 holds some of
  *          them (`MIN_CLASS_SHARE`: not a fraction of the true period), and unless each start beyond a
@@ -585,7 +587,41 @@ export function fitSchedule(
   let a = n - 1;
   while (a > 0 && !nearWholePeriods(t[a] - t[a - 1], period)) a--;
   if (a === 0) a = n - 1;
-  let offLine = fitNear(t, n, period, a, cfg, out, critical);
+  const offLine = fitNear(t, n, period, a, cfg, out, critical);
+  // Whether the first fit got past the spread bound to its phase statistics (`score`), before the other
+  // estimates take `out`: that bound refuses nearly every memoryless key, and the retry is not needed then.
+  const retry = !out.ok && out.score > 0 && !stayingFit && Number.isFinite(critical);
+  const otherOffLine = fitOtherPeriods(t, n, period, offLine, cfg, out, critical);
+  if (!retry) return;
+  clearFit(pastStraysFit);
+  const strays = fitPastStrays(t, n, period, a, cfg, pastStraysFit, critical);
+  if (!pastStraysFit.ok) return;
+  // Half the period, accepted first, can hold the runs and a stray near the middle of their gaps: the
+  // whole period is the schedule if it holds most of those starts, as for a multiple of a span cluster.
+  const whole = out.ok ? Math.round(pastStraysFit.period / out.period) : 1;
+  if (
+    !out.ok ||
+    (whole >= 2 &&
+      Math.abs(pastStraysFit.period - whole * out.period) <= CLUSTER_TOLERANCE * pastStraysFit.period &&
+      n - strays >= HOLDS_MOST * (n - otherOffLine))
+  )
+    Object.assign(out, pastStraysFit);
+}
+
+/**
+ * The estimates that follow the gaps' median (`fitSchedule`): half its period, when gaps say runs were
+ * missed, and the densest cluster of short spans, when strays split the gaps.
+ */
+function fitOtherPeriods(
+  t: Float64Array,
+  n: number,
+  period: number,
+  firstOffLine: number,
+  cfg: EngineConfig['periodic'],
+  out: PeriodicFit,
+  critical: number,
+): number {
+  let offLine = firstOffLine;
   // The period can also settle on two and be accepted, a quarter or more of the starts off its line:
   // starts off the line add nothing to the phase concentration, as strays would, so the runs between
   // do not refuse it (2 % of jobs with half their runs missed were reported at twice their period).
@@ -606,24 +642,58 @@ export function fitSchedule(
     } else if (weighAgainstRefused(out, halfFit)) offLine = halfOffLine;
   }
   // A schedule that holds every start has no strays to look past.
-  if (n < STRAY_SEARCH_MIN_STARTS || (out.ok && offLine === 0)) return;
+  if (n < STRAY_SEARCH_MIN_STARTS || (out.ok && offLine === 0)) return offLine;
   const clustered = clusteredPeriod(t, n);
-  if (!(clustered > 0) || Math.abs(clustered - period) <= CLUSTER_TOLERANCE * clustered) return;
+  if (!(clustered > 0) || Math.abs(clustered - period) <= CLUSTER_TOLERANCE * clustered) return offLine;
   if (out.ok) {
     // An accepted schedule with strays can be a sub-multiple of the true period (strays near the middle
     // of the runs fill its other beats): a whole multiple of it that also holds is the schedule.
     const whole = Math.round(clustered / out.period);
-    if (whole < 2 || Math.abs(clustered - whole * out.period) > CLUSTER_TOLERANCE * clustered) return;
+    if (whole < 2 || Math.abs(clustered - whole * out.period) > CLUSTER_TOLERANCE * clustered) return offLine;
   }
   clearFit(strayFit);
   const strayOffLine = fitNear(t, n, clustered, latestOnPeriod(t, n, clustered), cfg, strayFit, critical);
   if (out.ok) {
     // The longer period must hold most starts of the shorter: a schedule with many missed runs also
     // passes at twice its period, but with only every other run on it.
-    if (strayFit.ok && n - strayOffLine >= HOLDS_MOST * (n - offLine)) Object.assign(out, strayFit);
-    return;
+    if (!strayFit.ok || n - strayOffLine < HOLDS_MOST * (n - offLine)) return offLine;
+    Object.assign(out, strayFit);
+    return strayOffLine;
   }
-  weighAgainstRefused(out, strayFit);
+  return weighAgainstRefused(out, strayFit) ? strayOffLine : offLine;
+}
+
+/**
+ * A key that is not periodic yet, tried again with the starts far off the schedule taken for strays (a
+ * file that a nightly backup reads, opened once or twice by day). Each start counts in the Rayleigh
+ * statistic at its own phase, so a stray counts against the schedule with up to a whole start: one among a
+ * daily job's first nine runs took 1 − r from 0.0003 to 0.1, past the critical value of ten starts, two
+ * to 0.18, and the job was found only from its 13th run; and the least-squares line over every start,
+ * pulled by the strays, took a period 1-2 % off (15-30 minutes a night). So the retry draws its first line
+ * as a periodic key's refit does (the period through the anchor, tightened while the starts beyond are a
+ * run's extras: `tightenLine`), and tests the phase concentration of the starts on it, each start off it
+ * costing evidence (`beatsChanceDespiteStrays`): a precise job is found through a stray or two a run or
+ * two later than without, a loose one later still, and starts mostly off any line never. Only for a fit
+ * refused after its phase statistics (past the spread bound, which refuses nearly every memoryless key);
+ * replacing the plain test instead (up to an eighth of the starts left out, recalibrated) tightened the
+ * critical values of 8-15 starts by half, and jobs with 10-15 % timing errors were found 2-3 runs later.
+ * Last of the estimates: missed runs (half the period) and split gaps (span clusters) are explained
+ * first, or a job with half its runs missed passed at twice its period, its other runs taken for strays.
+ */
+const pastStraysFit = emptyFit();
+function fitPastStrays(
+  t: Float64Array,
+  n: number,
+  period: number,
+  a: number,
+  cfg: EngineConfig['periodic'],
+  out: PeriodicFit,
+  critical: number,
+): number {
+  pastStrays = true;
+  const strays = fitFrom(t, n, period, a, cfg, out, critical);
+  pastStrays = false;
+  return strays;
 }
 
 /**
@@ -1009,6 +1079,11 @@ function followSteps(n: number, out: PeriodicFit): void {
  * set by each `fitSchedule`, so a changed period's fit (`fitRange`) is held to the bar to enter.
  */
 let stayingFit = false;
+/**
+ * Whether the fit in progress is a key's second try to enter, past strays (`fitPastStrays`): its first
+ * line is drawn as a periodic key's is, and its phase test leaves the starts off the line out.
+ */
+let pastStrays = false;
 /** How close to a periodic key's period its refit's estimate is taken for that period (`fitSchedule`). */
 const KNOWN_PERIOD_TOLERANCE = 0.1;
 
@@ -1027,7 +1102,7 @@ function fitFrom(
 ): number {
   const anchor = t[a];
   unwrap(t, n, a, period);
-  if (stayingFit) {
+  if (stayingFit || pastStrays) {
     // A periodic key's first line is the period estimate through the anchor: a least-squares line over
     // every start is pulled off the runs by strays, and the limit from the distances to it took them all in
     // (a nightly backup of a document also edited by day was refitted at 23.4 hours, and dropped).
@@ -1061,7 +1136,7 @@ function fitFrom(
   const jitter = stayingFit ? nearestSpread(n) : ROBUST * medianOf(work, n);
   if (!(jitter <= bound)) return n;
   out.jitter = jitter;
-  const lineLimit = stayingFit ? tightenLine(t, n, anchor, limit, out) : limit;
+  const lineLimit = stayingFit || pastStrays ? tightenLine(t, n, anchor, limit, out) : limit;
   // Phase concentration and sums of squares over the starts on the schedule (strays left out): errors
   // around the line, and the errors of gaps between consecutive beats.
   let cs = 0;
@@ -1113,12 +1188,15 @@ function fitFrom(
   const expected = beats[n - 1] - beats[0] + 1;
   out.fill = distinct / expected;
   out.score = Math.hypot(cs, sn) / n;
-  const concentration = stayingFit ? Math.hypot(cs, sn) / onLine : out.score;
+  const onLineConcentration = Math.hypot(cs, sn) / onLine;
+  const concentration = stayingFit ? onLineConcentration : out.score;
   const minLogRatio = -Math.log(cfg.driftBayesFactor);
   const phaseHolds = scheduleOverWalk(gaps, gapSq, lineSq, onLine - 1, Math.log(onLine) / 2) > minLogRatio;
   out.ok =
     distinct >= cfg.minOccurrences &&
-    1 - concentration <= critical &&
+    (pastStrays
+      ? beatsChanceDespiteStrays(onLine, n - onLine, onLineConcentration)
+      : 1 - concentration <= critical) &&
     out.fill >=
       (concentration >= LOW_FILL_MIN_SCORE
         ? cfg.minFillRatio
@@ -1139,6 +1217,20 @@ function fitFrom(
   // was fitted without it.
   if (latestNear >= 0) out.beat += beats[latestNear] * out.period;
   return n - onLine;
+}
+
+/**
+ * The phase test of a fit past strays (`pastStrays`): the starts on the line must beat chance as clearly
+ * as the plain test demands of fewer starts, each start left off costing `STRAY_COST` starts of evidence
+ * (one for its absence, one for the freedom of choosing it: a memoryless key whose worst starts are
+ * dropped is more concentrated than its own count's table says). Evidence below the table's first
+ * calibrated count (`CALIBRATED_FROM`) refuses.
+ */
+const STRAY_COST = 2;
+const CALIBRATED_FROM = 4;
+function beatsChanceDespiteStrays(onLine: number, strays: number, concentration: number): boolean {
+  const evidence = onLine - STRAY_COST * strays;
+  return strays > 0 && evidence >= CALIBRATED_FROM && 1 - concentration <= POISSON_CRITICAL[evidence];
 }
 
 /**

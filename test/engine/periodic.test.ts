@@ -428,10 +428,76 @@ describe('periodic detector', () => {
     expect(Math.max(...longestOff) / HOUR).toBeLessThan(10);
   });
 
+  it('finds a nightly backup through a daytime open or two of its files, and keeps it', () => {
+    // 40 files read whole by a backup at 02:00 ± 10 min (8 chunks 40 ms apart, file after file), one night
+    // skipped; half of them opened by day (09:00-18:00), once or twice in all, by a person. An outside
+    // evaluation found 7 of 10 such files periodic at the end of 10 nights with one open and 2 of 10 with
+    // two: counted at its own phase, one open among nine runs put the phase test past the bar to enter.
+    // Memoryless keys read about as often stay unperiodic.
+    for (const nights of [10, 14]) {
+      const found = [0, 0, 0];
+      const files = [0, 0, 0];
+      let drops = 0;
+      let memorylessPeriodic = 0;
+      for (let seed = 1; seed <= 4; seed++) {
+        const rng = new Rng(1000 * nights + seed);
+        const events: [number, string, number][] = [];
+        const opens = new Map<string, number>();
+        const missed = rng.int(2, nights - 3);
+        for (let night = 0; night < nights; night++) {
+          if (night === missed) continue;
+          let t = T0 + night * DAY + 2 * HOUR + rng.uniform(-10, 10) * MINUTE;
+          for (let f = 0; f < 40; f++) {
+            for (let chunk = 0; chunk < 8; chunk++) events.push([t + chunk * 40, `docs/${f}.pdf`, chunk]);
+            t += 8 * 40 + rng.uniform(200, 2000);
+          }
+        }
+        for (let f = 0; f < 40; f++) {
+          const count = f % 2 === 0 ? 0 : f % 4 === 1 ? 1 : 2;
+          opens.set(`docs/${f}.pdf`, count);
+          for (let i = 0; i < count; i++) {
+            const at = T0 + rng.int(2, nights - 1) * DAY + rng.uniform(9, 18) * HOUR;
+            for (let chunk = 0; chunk < 8; chunk++) events.push([at + chunk * 30, `docs/${f}.pdf`, chunk]);
+          }
+        }
+        for (let k = 0; k < 10; k++)
+          for (let t = T0 + rng.exp(DAY); t < T0 + nights * DAY; t += rng.exp(DAY))
+            events.push([t, `memoryless/${k}`, 0]);
+        events.sort((a, b) => a[0] - b[0]);
+        const engine = new Engine(engineConfig());
+        const wasPeriodic = new Set<string>();
+        for (const [ts, key, chunk] of events) {
+          const slot = engine.observe(key, ts, chunk * 65536, 65536);
+          const active = engine.periodic.isActive(slot);
+          if (!active && wasPeriodic.has(key)) drops++;
+          if (active) wasPeriodic.add(key);
+          else wasPeriodic.delete(key);
+        }
+        engine.observe('clock', T0 + nights * DAY, Number.NaN, 0);
+        for (const [key, count] of opens) {
+          files[count]++;
+          const period = engine.viewOf(key)?.periodic?.period_s ?? 0;
+          if (Math.abs(period - 86400) < 0.01 * 86400) found[count]++;
+        }
+        for (let k = 0; k < 10; k++) memorylessPeriodic += +!!engine.viewOf(`memoryless/${k}`)?.periodic;
+      }
+      expect(found[0], `${nights} nights`).toBe(files[0]);
+      for (const opens of [1, 2])
+        expect(
+          found[opens],
+          `${nights} nights, ${opens} open(s): ${found[opens]} of ${files[opens]}`,
+        ).toBeGreaterThanOrEqual(0.9 * files[opens]);
+      expect(drops, `${nights} nights: backups dropped while they ran`).toBeLessThanOrEqual(2);
+      expect(memorylessPeriodic, `${nights} nights`).toBe(0);
+    }
+  });
+
   it('keeps a nightly backup of a document also edited by day periodic more steadily', () => {
     // 40 documents read by a backup at 02:00 (a few minutes late, one night in seven skipped) and edited
     // in the daytime on half of the days, over 30 days. A periodic key's refit began from a least-squares
     // line over every start, edits included, and from a limit that took them all in: 28 drops in all (21).
+    // Found through their edits since (`fitPastStrays`), 12 of them days earlier, the keys are periodic
+    // more of the time (47 → 51 %), and with more time periodic come more drops (21 → 26).
     const b = builder(53, 30 * DAY);
     const keys = Array.from({ length: 40 }, (_, i) => `docs/report-${i}.odt`);
     for (const key of keys)
@@ -442,12 +508,14 @@ describe('periodic detector', () => {
           for (let i = 0; i < 3; i++) b.add(key, at + i * 800);
         }
       }
-    const r = run(b.build());
+    const trace = b.build();
+    const r = run(trace);
     const drops = keys.map(
       (key) => (r.timelines.get(key) ?? []).filter((t) => !(t.mask & PERIODIC)).length - 1,
     );
-    expect(drops.reduce((a, x) => a + Math.max(x, 0), 0)).toBeLessThanOrEqual(24);
+    expect(drops.reduce((a, x) => a + Math.max(x, 0), 0)).toBeLessThanOrEqual(28);
     expect(keys.filter((key) => view(r, key).periodic?.period_s === undefined).length).toBeLessThanOrEqual(6);
+    expect(periodicShare(r, keys, trace.end, 30 * DAY)).toBeGreaterThan(0.5);
   });
 
   it('counts a nightly backup reading a file as one occurrence per night: periodic and sequential, no burst', () => {
