@@ -36,9 +36,17 @@ export const sequentialFields = {
   positioned: ['u32', 1],
   /** Accesses that continued a stream (saturating at 65,535: only compared with `minLength`). */
   steps: ['u16', 1],
-  /** Bias-corrected EWMA of "this access continued a stream": share = shareNum / shareDen. */
-  shareNum: ['f32', 1],
-  shareDen: ['f32', 1],
+  /**
+   * EWMA of "this access continued a stream" over `smoothing` steps, and over `LONG_SMOOTHING` times as
+   * many, in units of 1/65,535 (shares are compared with bars and published to two decimals; two bytes
+   * each keep the row's size); both bias-corrected by the weight of the `shareSteps` they averaged
+   * (saturating: settled long before).
+   */
+  shareNum: ['u16', 1],
+  longShareNum: ['u16', 1],
+  shareSteps: ['u16', 1],
+  /** Accesses in a row that continued a stream, up to 255. */
+  run: ['u8', 1],
   /** EWMA of the direction of continuing steps (+1 forward, −1 backward). */
   direction: ['f32', 1],
   /** Boyer–Moore majority vote over continuing steps (see `voteStride`): the stride and its vote. */
@@ -54,7 +62,9 @@ export const sequentialFields = {
 const ACTIVE = 1;
 /**
  * Bit 7 of `active`: the key's first access was at position 0 and every one since began exactly where the
- * one before it ended — so far it has only been read front to back, from the start. A photo or a
+ * one before it ended, or skipped a few units when nothing was missing and the next ones filled what it
+ * skipped, in order (two chunks completed out of order: 0, 1, 3, 2, 4) — so far it has only been read
+ * front to back, from the start. A photo or a
  * thumbnail read whole in 3-8 chunks never reaches `minLength` steps, and read `random`, the opposite of
  * what it is; reads at random that happen to start at 0 and go on exactly contiguous for three steps come
  * by chance once in B⁴ for a file of B chunks, so `WHOLE_READ_STEPS` such steps make it sequential. A
@@ -63,6 +73,20 @@ const ACTIVE = 1;
  */
 const WHOLE = 0x80;
 const WHOLE_READ_STEPS = 3;
+/**
+ * To enter, a key's streams must also explain at least the share's bar to stay (`exitThreshold`) of its
+ * accesses over a window this many times `smoothing` (1,024 steps by default), unless its latest `LONG_RUN`
+ * accesses all continued one. Judged by its latest ~16 steps alone, a database read at random with short
+ * scans (4 KiB pages at 0.5/s, one operation in 20 a scan of 5-20 pages: 37 % of its accesses continue a
+ * stream) went sequential at each longer scan and random again a few reads later, ~950 times a day (an
+ * outside evaluation). Over 1,024 steps its share stays far enough below the bar for days: over 256 or 512
+ * it still crossed it a few times a day, each crossing a few flips. Bias-corrected, the long share of a key
+ * with fewer steps than that is its share over all of them, so a new stream enters as before; a key read at
+ * random for long and then streamed enters once the stream holds half of its recent accesses, or sooner by
+ * a run: random accesses that each continue the previous never run that long by chance.
+ */
+const LONG_SMOOTHING = 64;
+const LONG_RUN = 64;
 /**
  * How one-sided the continuing steps must be (|direction|, 1: all one way) to enter and to stay sequential.
  * Hysteresis, as for the share: a job that reads a small file from its start every minute makes three
@@ -149,6 +173,10 @@ export class SequentialDetector {
   /** log(1 − alpha), and the steps after which the direction needs no bias correction. */
   private readonly logDecay: number;
   private readonly settledSteps: number;
+  /** The same for the long share. */
+  private readonly longAlpha: number;
+  private readonly longLogDecay: number;
+  private readonly longSettled: number;
   /**
    * The step of the latest observed access within the stream it continued (0: it continued none, or had
    * no position), and whether that step began where the stream's previous access ended. Read by the
@@ -168,6 +196,9 @@ export class SequentialDetector {
     this.logDecay = Math.log1p(-this.alpha);
     // Past this many steps the bias, (1 − alpha)^steps, is below 0.1 %.
     this.settledSteps = Math.ceil(Math.log(0.001) / this.logDecay);
+    this.longAlpha = this.alpha / LONG_SMOOTHING;
+    this.longLogDecay = Math.log1p(-this.longAlpha);
+    this.longSettled = Math.ceil(Math.log(0.001) / this.longLogDecay);
   }
 
   /** Records an access at `pos` (NaN: none) of `size` (0: unknown). Returns true if `active` changed. */
@@ -190,8 +221,9 @@ export class SequentialDetector {
     let reread = -1;
     let step = 0;
     const flags = 8 * r8 + this.at.active;
-    // The key's course while it is sequential (+1 forward, −1 backward; 0: none, or not sequential).
-    const course = u8[flags] & ACTIVE ? Math.sign(f32[r4 + this.at.direction]) : 0;
+    // The key's course while it is sequential or read whole (+1 forward, −1 backward; 0: none).
+    const readingWhole = (u8[flags] & WHOLE) !== 0;
+    const course = readingWhole ? 1 : u8[flags] & ACTIVE ? Math.sign(f32[r4 + this.at.direction]) : 0;
     let empty = -1;
     let evictable = -1;
     let evictableAge = -1;
@@ -258,17 +290,35 @@ export class SequentialDetector {
       u8[flags] &= ~continuedBit(reread);
     }
     let hit = 0;
+    // Whether the key is still read whole after this access: see `WHOLE`.
+    let whole = n === 1 ? pos === 0 : false;
     if (matchedFit === LATE) {
       // It continues its stream where it belongs, behind the stream's end, which stays where it is: the
       // stream goes on from there, and the key's direction and stride are the stream's.
       hit = 1;
       u8[used1 + matched] = now;
+      const jump = f32[stride4 + matched];
       f32[stride4 + matched] = -step;
+      // Read whole so far if it is the chunk right after what was read in order: the hole's start.
+      const hole = this.holeBehind(jump, SIZE_OF_CODE[u8[size1 + matched]]);
+      whole = readingWhole && hole > 0 && Math.abs(hole + step) <= CODED_SIZE_TOLERANCE * jump;
+      if (whole) {
+        // A file read whole is read forward: the chunk that came late is its next step, in order.
+        if (u16[r2 + this.at.steps] < MAX_U16) u16[r2 + this.at.steps]++;
+        f32[r4 + this.at.direction] += this.alpha * (1 - f32[r4 + this.at.direction]);
+      }
     } else if (matched >= 0) {
       hit = 1;
       this.lastStep = step;
-      this.lastContiguous =
-        Math.abs(step - SIZE_OF_CODE[u8[size1 + matched]]) <= CODED_SIZE_TOLERANCE * Math.abs(step);
+      const unit = SIZE_OF_CODE[u8[size1 + matched]];
+      this.lastContiguous = Math.abs(step - unit) <= CODED_SIZE_TOLERANCE * Math.abs(step);
+      // Read whole so far: a step from the end of what was read (no hole behind the head) to right after
+      // it, or a few units past it, leaving a hole that the next accesses must fill.
+      whole =
+        readingWhole &&
+        step > 0 &&
+        this.holeBehind(f32[stride4 + matched], unit) === 0 &&
+        (this.lastContiguous || (size === 0 && step === 1) || matchedFit === GAP);
       // A step a few units past a head may be another reader's, just ahead of or behind this one (two
       // clients of one movie, a few chunks apart): it forks into a head of its own, where one is free, and
       // the head stays where its reader will go on. Moved along, it bounced between the two readers — a
@@ -302,15 +352,27 @@ export class SequentialDetector {
       this.placeHead(r8, h, pos, size, Math.abs(lead) <= MAX_STEP ? lead : 0, now);
       u8[flags] &= ~continuedBit(h);
     }
-    const exact = hit === 1 && step > 0 && (this.lastContiguous || (size === 0 && step === 1));
-    const whole = n === 1 ? pos === 0 : (u8[flags] & WHOLE) !== 0 && exact;
     u8[flags] = whole ? u8[flags] | WHOLE : u8[flags] & ~WHOLE;
     // The first access of a key has nothing to continue; it neither helps nor hurts the share.
     if (n > 1) {
-      f32[r4 + this.at.shareNum] = f32[r4 + this.at.shareNum] * (1 - this.alpha) + this.alpha * hit;
-      f32[r4 + this.at.shareDen] = f32[r4 + this.at.shareDen] * (1 - this.alpha) + this.alpha;
+      u8[8 * r8 + this.at.run] = hit === 0 ? 0 : Math.min(255, u8[8 * r8 + this.at.run] + 1);
+      if (u16[r2 + this.at.shareSteps] < MAX_U16) u16[r2 + this.at.shareSteps]++;
+      const short = r2 + this.at.shareNum;
+      u16[short] += Math.round(this.alpha * (hit * MAX_U16 - u16[short]));
+      const long = r2 + this.at.longShareNum;
+      u16[long] += Math.round(this.longAlpha * (hit * MAX_U16 - u16[long]));
     }
     return this.updateActive(slot, hit === 1);
+  }
+
+  /**
+   * The hole a head's last step of `jump` left behind it, 0 if none: the step less one access of the
+   * head's `size` (1 for chunk indexes). Kept by `LATE` chunks, which narrow the jump to what is still
+   * behind the head.
+   */
+  private holeBehind(jump: number, size: number): number {
+    const hole = jump - Math.max(size, 1);
+    return hole > CODED_SIZE_TOLERANCE * jump ? hole : 0;
   }
 
   /** Head `h` of the row at `r8` now ends at `pos` (`size`), reached with `stride`, used at stamp `now`. */
@@ -397,6 +459,9 @@ export class SequentialDetector {
     const now =
       (steps >= this.cfg.minLength
         ? share >= (was ? this.cfg.exitThreshold : this.cfg.threshold) &&
+          (was ||
+            this.row.u8[8 * r8 + this.at.run] >= LONG_RUN ||
+            this.longShare(slot) >= this.cfg.exitThreshold) &&
           Math.abs(this.direction(slot, was ? 0 : this.cfg.minLength)) >=
             (was ? DIRECTION_EXIT : DIRECTION_ENTER)
         : was && continued && share >= this.cfg.threshold) || this.readWhole(r8)
@@ -425,9 +490,23 @@ export class SequentialDetector {
   }
 
   share(slot: number): number {
-    const { f32 } = this.row;
     const r4 = 2 * slot * this.row.stride8;
-    return f32[r4 + this.at.shareDen] > 0 ? f32[r4 + this.at.shareNum] / f32[r4 + this.at.shareDen] : 0;
+    const ewma = this.row.u16[2 * r4 + this.at.shareNum] / MAX_U16;
+    return this.corrected(ewma, r4, this.logDecay, this.settledSteps);
+  }
+
+  /** The share over `LONG_SMOOTHING` times as many steps. */
+  longShare(slot: number): number {
+    const r4 = 2 * slot * this.row.stride8;
+    const ewma = this.row.u16[2 * r4 + this.at.longShareNum] / MAX_U16;
+    return this.corrected(ewma, r4, this.longLogDecay, this.longSettled);
+  }
+
+  /** An EWMA of the shares' steps of the key at `r4`, bias-corrected. */
+  private corrected(ewma: number, r4: number, logDecay: number, settled: number): number {
+    const steps = this.row.u16[2 * r4 + this.at.shareSteps];
+    if (steps >= settled) return ewma;
+    return steps > 0 ? ewma / -Math.expm1(steps * logDecay) : 0;
   }
 
   isActive(slot: number): boolean {
