@@ -42,8 +42,8 @@ export const sequentialFields = {
    * each keep the row's size); both bias-corrected by the weight of the `shareSteps` they averaged
    * (saturating: settled long before).
    */
-  shareNum: ['u16', 1],
-  longShareNum: ['u16', 1],
+  shortWindowShare: ['u16', 1],
+  longWindowShare: ['u16', 1],
   shareSteps: ['u16', 1],
   /** Accesses in a row that continued a stream, up to 255. */
   run: ['u8', 1],
@@ -357,9 +357,9 @@ export class SequentialDetector {
     if (n > 1) {
       u8[8 * r8 + this.at.run] = hit === 0 ? 0 : Math.min(255, u8[8 * r8 + this.at.run] + 1);
       if (u16[r2 + this.at.shareSteps] < MAX_U16) u16[r2 + this.at.shareSteps]++;
-      const short = r2 + this.at.shareNum;
+      const short = r2 + this.at.shortWindowShare;
       u16[short] += Math.round(this.alpha * (hit * MAX_U16 - u16[short]));
-      const long = r2 + this.at.longShareNum;
+      const long = r2 + this.at.longWindowShare;
       u16[long] += Math.round(this.longAlpha * (hit * MAX_U16 - u16[long]));
     }
     return this.updateActive(slot, hit === 1);
@@ -491,14 +491,14 @@ export class SequentialDetector {
 
   share(slot: number): number {
     const r4 = 2 * slot * this.row.stride8;
-    const ewma = this.row.u16[2 * r4 + this.at.shareNum] / MAX_U16;
+    const ewma = this.row.u16[2 * r4 + this.at.shortWindowShare] / MAX_U16;
     return this.corrected(ewma, r4, this.logDecay, this.settledSteps);
   }
 
   /** The share over `LONG_SMOOTHING` times as many steps. */
   longShare(slot: number): number {
     const r4 = 2 * slot * this.row.stride8;
-    const ewma = this.row.u16[2 * r4 + this.at.longShareNum] / MAX_U16;
+    const ewma = this.row.u16[2 * r4 + this.at.longWindowShare] / MAX_U16;
     return this.corrected(ewma, r4, this.longLogDecay, this.longSettled);
   }
 
