@@ -37,10 +37,12 @@ describe('predictions', () => {
     expect(s.coverage).toBeGreaterThan(0.9);
   });
 
-  it('predicts a new stream from the read that makes it sequential', () => {
+  it('predicts a new stream from its third read, as a scan, before it is sequential', () => {
     // A cache gains most from a stream's early chunks when it is short. Held to the sequential score,
     // whose imagined neutral steps guard against random walks, a stream read from the middle of a file was
-    // first predicted at its 13th-16th read, several reads after it was called sequential.
+    // first predicted at its 13th-16th read, several reads after it was called sequential; held to the
+    // key being sequential, at its 9th. Two contiguous steps make a scan, whose next chunk the length model
+    // weighs (Linux reads ahead at the second sequential read of a file, whatever the file's history).
     const { engine, issued, observe } = setup();
     const firstPredictedAt: number[] = [];
     for (let f = 0; f < 20; f++) {
@@ -48,17 +50,14 @@ describe('predictions', () => {
       const t = T0 + f * 60_000;
       const resumeAt = 100 + 37 * f;
       let first = -1;
-      for (let i = 0; i < 30 && first < 0; i++) {
+      for (let i = 0; i < 30; i++) {
         observe(key, t + i * 50, (resumeAt + i) * 65536, 65536);
-        if (issued.some((p) => p.key === key)) first = i + 1;
+        if (first < 0 && issued.some((p) => p.key === key)) first = i + 1;
       }
       expect(engine.viewOf(key)?.patterns).toContain('sequential');
       firstPredictedAt.push(first);
     }
-    // minLength (8) steps one way: the 9th read.
-    firstPredictedAt.sort((a, b) => a - b);
-    expect(firstPredictedAt[10]).toBe(9);
-    expect(firstPredictedAt[19]).toBeLessThanOrEqual(11);
+    expect(Math.max(...firstPredictedAt)).toBe(3);
   });
 
   it("lists a key's predictions from its latest access, and none once they are overdue", () => {
@@ -357,6 +356,26 @@ describe('predictions', () => {
     const next = restored.forKey(slot, at + 10).filter((p) => p.reason === 'sequential');
     expect(next.length).toBeGreaterThan(0);
     for (const p of next) expect(p.position as number).toBeGreaterThan(250 * 65536);
+  });
+
+  it('predicts the scans of a key read mostly at random, which stays random', () => {
+    // A database: random 4 KiB pages, one operation in 20 a scan of 5-20 pages. Rightly random, it had no
+    // predictions at all (an outside evaluation: coverage 0.10 at precision 0.70 while it still flapped to
+    // sequential at each longer scan, 0.002 once it no longer did).
+    const { engine, predictor, observe } = setup();
+    const rnd = mulberry32(17);
+    let t = T0;
+    for (let op = 0; op < 20_000; op++) {
+      t += -Math.log(1 - rnd()) * 2000;
+      const page = Math.floor(rnd() * 50_000);
+      const pages = rnd() < 0.05 ? 5 + Math.floor(rnd() * 16) : 1;
+      for (let j = 0; j < pages; j++) observe('db/app.sqlite', t + j * 3, (page + j) * 4096, 4096);
+    }
+    expect(engine.viewOf('db/app.sqlite')?.patterns).toContain('random');
+    const s = predictor.stats.byReason.sequential;
+    expect(s.precision).toBeGreaterThan(0.5);
+    // About 30 % of the accesses are scan pages after a scan's third: most of those were predicted.
+    expect(predictor.stats.coverage).toBeGreaterThan(0.2);
   });
 
   it('predicts nothing for random access', () => {
