@@ -77,7 +77,7 @@ describe('patternd analyse', () => {
     });
     expect(fromCsv.events).toBe(2);
     expect(fromCsv.rejectedLines).toBe(1);
-    expect(fromCsv.firstRejection).toMatch(/^line 3: ts: /);
+    expect(fromCsv.firstRejection).toMatch(/^line 3: ts: .*\(after the column mapping: ts in ms/);
   });
 
   it('reads JSONL through the CLI and prints JSON with --json', () => {

@@ -114,7 +114,9 @@ export async function* readEvents(
         if (cell !== '' || r.target === 'key') fields[r.target] = r.apply(cell);
       }
       const ev = contractEvent(fields);
-      if (typeof ev === 'string') onError(n, ev);
+      // The limits are the contract's, in its units: say so when the column was in other units.
+      if (typeof ev === 'string')
+        onError(n, `${ev} (after the column mapping: ts in ms, positions in bytes)`);
       else yield ev;
       continue;
     }
