@@ -66,6 +66,16 @@ const STEADY_REQUESTS = 3;
  * 2-4 requests in flight, of up to eight times its smallest size.
  */
 const OUT_OF_ORDER_REACH = 16;
+/** What an access did to its stream's frontier (`advanceFrontier`). */
+enum FrontierMove {
+  /** Not near it (a seek, another region, a new session): a stream begins here. */
+  Restarted,
+  /** Behind it: a request that completed after later ones. */
+  Behind,
+  /** To or past it. */
+  Advanced,
+}
+
 /** Contiguous steps in a row after which a key that is not sequential is taken to be in a scan. */
 const SCAN_RUN = 2;
 /** Accesses after one behind the frontier during which the stream counts as completing out of order. */
@@ -229,8 +239,8 @@ export class Predictor {
     k.lastTs[slot] = ts;
     k.sessionFirst[slot] = +newSession;
     if (hasPos) {
-      this.advanceFrontier(slot, pos, size, newSession);
-      this.countRun(slot, pos, size, newSession);
+      const move = this.advanceFrontier(slot, pos, size, newSession);
+      this.countRun(slot, pos, size, newSession, move);
       if (newSession) this.sessionBegan(slot, pos);
       k.lastPos[slot] = pos;
       k.lastSize[slot] = size;
@@ -248,7 +258,7 @@ export class Predictor {
    * Moves the stream's frontier to the end of this access when that is further, or to it when the access
    * is not near the frontier (a seek, another region, a new session).
    */
-  private advanceFrontier(slot: number, pos: number, size: number, newSession: boolean): void {
+  private advanceFrontier(slot: number, pos: number, size: number, newSession: boolean): FrontierMove {
     const k = this.keys.c;
     const end = pos + size;
     const reach = OUT_OF_ORDER_REACH * Math.max(size, k.lastSize[slot]);
@@ -256,12 +266,16 @@ export class Predictor {
       k.frontier[slot] = end;
       k.frontierStart[slot] = pos;
       k.reordered[slot] = 0;
-    } else if (end < k.frontier[slot]) k.reordered[slot] = REORDER_MEMORY;
-    else {
-      k.frontier[slot] = end;
-      k.frontierStart[slot] = pos;
-      if (k.reordered[slot] > 0) k.reordered[slot]--;
+      return FrontierMove.Restarted;
     }
+    if (end < k.frontier[slot]) {
+      k.reordered[slot] = REORDER_MEMORY;
+      return FrontierMove.Behind;
+    }
+    k.frontier[slot] = end;
+    k.frontierStart[slot] = pos;
+    if (k.reordered[slot] > 0) k.reordered[slot]--;
+    return FrontierMove.Advanced;
   }
 
   /**
@@ -269,8 +283,9 @@ export class Predictor {
    * ends a stream too: a file appended to and read in the morning and evening is two streams, and what is
    * read after the pause is not worth prefetching hours ahead.
    */
-  private countRun(slot: number, pos: number, size: number, newSession: boolean): void {
+  private countRun(slot: number, pos: number, size: number, newSession: boolean, move: FrontierMove): void {
     const k = this.keys.c;
+    const reordered = k.reordered[slot] > 0;
     // The step within the stream this access continued: with several readers on the key, the key's
     // previous access is another reader's, and a step from it says nothing about where this one goes.
     const sequential = this.engine.sequential;
@@ -280,12 +295,22 @@ export class Predictor {
       ? sequential.lastContiguous
       : k.positioned[slot] === 1 && step !== 0 && step === k.lastSize[slot];
     k.contiguous[slot] = contiguous ? 1 : 0;
+    // A file's short last read ends its stream; a reordered stream's sizes are its requests', in any order.
     k.ended[slot] =
-      contiguous && size > 0 && size < k.lastSize[slot] && k.steady[slot] >= STEADY_REQUESTS - 1 ? 1 : 0;
+      contiguous && !reordered && size > 0 && size < k.lastSize[slot] && k.steady[slot] >= STEADY_REQUESTS - 1
+        ? 1
+        : 0;
     k.steady[slot] =
       k.positioned[slot] === 1 && size === k.lastSize[slot] ? Math.min(255, k.steady[slot] + 1) : 0;
+    // A request of a sequential key's stream completing behind its frontier fills a gap the stream already
+    // went past: the stream neither ends nor grows. Counted as a new stream each time, they made run-0 streams
+    // the common case, and a film's next chunk was predicted at a third of the chance it has.
+    if (move === FrontierMove.Behind && this.engine.sequential.isActive(slot)) return;
     const onStride =
-      !newSession && (contiguous || (k.positioned[slot] === 1 && step !== 0 && step === this.stride(slot)));
+      !newSession &&
+      (contiguous ||
+        (reordered && move === FrontierMove.Advanced) ||
+        (k.positioned[slot] === 1 && step !== 0 && step === this.stride(slot)));
     const run = onStride ? Math.min(MAX_RUN, k.run[slot] + 1) : 0;
     // A stream is counted once per length it reaches (not again for every step past the cap).
     if (run !== k.run[slot] || run === 0) this.reached[run]++;
