@@ -448,13 +448,7 @@ export class Predictor {
           : k.frontier[slot] > end || k.reordered[slot] > 0) && this.forward(slot);
       // Linux's expected index: a contiguous stream goes on where its last access ended, in steps of its
       // current access size (streams differ in request size; the key's majority stride mixes them).
-      const step = behind
-        ? steadySizes
-          ? k.lastSize[slot]
-          : 0
-        : k.contiguous[slot]
-          ? k.lastSize[slot]
-          : this.stride(slot);
+      const step = behind || k.contiguous[slot] ? k.lastSize[slot] : this.stride(slot);
       const first = behind ? k.frontier[slot] : k.lastPos[slot] + step;
       const gap = Math.max(k.gap[slot], 1);
       // While request sizes vary, only the next start is known; further ones would be guesses.
