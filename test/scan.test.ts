@@ -50,6 +50,18 @@ const UNKNOWN_VALUES = [
 /** An optional field's value, or now and then null (how many serializers write an unset field). */
 const orNull = (rnd: Rnd, value: string) => (rnd() < 0.1 ? 'null' : value);
 
+/** Unknown names that begin as a known one does (the scanner reads known names a word at a time). */
+const LIKE_KNOWN_NAMES = [
+  '"keys"',
+  '"tsz"',
+  '"sizeBytes"',
+  '"positional"',
+  '"posi"',
+  '"opx"',
+  '"k"',
+  '"siz"',
+];
+
 /** A plain event as JSON text: key, some of the numbers, maybe op and unknown fields, in any order. */
 function plainEvent(rnd: Rnd): string {
   const fields = [`"key":${JSON.stringify(pick(rnd, KEYS))}`];
@@ -70,7 +82,7 @@ function plainEvent(rnd: Rnd): string {
   if (rnd() < 0.5) fields.push(`"op":${orNull(rnd, pick(rnd, ['"read"', '""', `"${'w'.repeat(32)}"`]))}`);
   if (rnd() < 0.2)
     fields.push(
-      `${pick(rnd, ['"device"', '"__proto__"', '"constructor"', '"ké"'])}:${pick(rnd, UNKNOWN_VALUES)}`,
+      `${pick(rnd, ['"device"', '"__proto__"', '"constructor"', '"ké"', ...LIKE_KNOWN_NAMES])}:${pick(rnd, UNKNOWN_VALUES)}`,
     );
   for (let i = fields.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));

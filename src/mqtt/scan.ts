@@ -170,13 +170,17 @@ export class EventScanner {
             // `key`); so is one that is not UTF-8, which the full path rejects.
             if (c !== Byte.Quote) return DECLINED;
             const nameStart = i + 1;
-            let asciiName = true;
-            for (c = b[++i]; c !== Byte.Quote; c = b[++i]) {
-              if (i >= end || c < 0x20 || c === Byte.Backslash) return DECLINED;
-              if (c > 0x7e) asciiName = false;
+            let field = nameStart + LONGEST_COMMON_NAME < end ? this.commonField(nameStart) : Field.Unknown;
+            if (field !== Field.Unknown) i = nameStart + NAME_LENGTHS[field];
+            else {
+              let asciiName = true;
+              for (c = b[++i]; c !== Byte.Quote; c = b[++i]) {
+                if (i >= end || c < 0x20 || c === Byte.Backslash) return DECLINED;
+                if (c > 0x7e) asciiName = false;
+              }
+              if (!asciiName && !isUtf8(b.subarray(nameStart, i))) return DECLINED;
+              field = fieldNamed(b, nameStart, i - nameStart);
             }
-            if (!asciiName && !isUtf8(b.subarray(nameStart, i))) return DECLINED;
-            const field = fieldNamed(b, nameStart, i - nameStart);
             if (field === Field.Refused || (field !== Field.Unknown && seen & (1 << field))) return DECLINED;
             seen |= 1 << field;
             c = b[++i];
@@ -333,6 +337,25 @@ export class EventScanner {
     return this.cache[entry * ENTRY_WORDS + HINT];
   }
 
+  /**
+   * The field whose name, with its closing quote, the bytes at `at` are, if it is one of those every event
+   * has (Field.Unknown otherwise, and for a name these bytes only begin). Compared a word at a time: byte
+   * by byte, looking for the closing quote and then matching the name took a third of the scan of a plain
+   * event. The caller makes sure `LONGEST_COMMON_NAME` bytes follow `at`.
+   */
+  private commonField(at: number): number {
+    const { view } = this;
+    const at0 = this.viewOffset + at;
+    const w = view.getInt32(at0, true);
+    if (w === KEY_QUOTED) return Field.Key;
+    if ((w & 0xffffff) === TS_QUOTED) return Field.Ts;
+    if ((w & 0xffffff) === OP_QUOTED) return Field.Op;
+    if (w === SIZE && view.getUint8(at0 + 4) === Byte.Quote) return Field.Size;
+    if (w === POSI && view.getInt32(at0 + 4, true) === TION && view.getUint8(at0 + 8) === Byte.Quote)
+      return Field.Position;
+    return Field.Unknown;
+  }
+
   /** Reads the JSON number at `i` into `number`; returns the index after it, or DECLINED. */
   private scanNumber(b: Uint8Array, i: number): number {
     const start = i;
@@ -391,6 +414,18 @@ function sameBytes(s: Uint8Array, b: Uint8Array, start: number): boolean {
  * As bytes: compared with the payload's, where a string's characters would be read through `charCodeAt`.
  */
 const FIELD_NAMES = ['key', 'ts', 'position', 'size', 'op', '', 'context'].map((name) => Buffer.from(name));
+const NAME_LENGTHS = Uint8Array.from(FIELD_NAMES, (name) => name.length);
+
+/** Words of four bytes of the common field names (little-endian, as `commonField` reads them). */
+const wordOf = (text: string) => Buffer.from(text.padEnd(4, '\0')).readInt32LE(0);
+const KEY_QUOTED = wordOf('key"');
+const TS_QUOTED = wordOf('ts"');
+const OP_QUOTED = wordOf('op"');
+const SIZE = wordOf('size');
+const POSI = wordOf('posi');
+const TION = wordOf('tion');
+/** `position` and its closing quote. */
+const LONGEST_COMMON_NAME = 9;
 
 /**
  * The cache's hash: FNV-1a over the key's 32-bit words while they are scanned, then murmur3's finalizer,
