@@ -185,6 +185,7 @@ export class Engine {
       rate: (slot, now) => this.burst.rate(slot, now),
       usualRate: (slot, now) => this.burst.usualRate(slot, now),
       timingJitter: (slot) => this.periodic.timingJitterOf(slot),
+      scheduleChance: (slot, from, to) => this.periodic.scheduleChance(slot, from, to),
       isUndecidedSchedule: (slot) => this.periodic.isUndecidedSchedule(slot),
       firstAccess: (slot) => this.firstAccess(slot),
     });

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../config.ts';
-import { binomialUpperTail } from './stats.ts';
+import { binomialUpperTail, normalCdf } from './stats.ts';
 import type { FieldIndex, RowTable } from './table.ts';
 import { DAY_MS } from './trend.ts';
 import type { PeriodicDetail } from './types.ts';
@@ -1647,6 +1647,27 @@ export class PeriodicDetector {
       u32[i] = moved >= 0 && moved <= MAX_TICKS ? moved : DROPPED;
     }
     f64[r8 + this.at.base] = f64[r8 + this.at.base] + shift * TICK_MS;
+  }
+
+  /**
+   * The chance that a run of the key starts between `from` and `to` by its own schedule: the share of a
+   * normal spread of `jitter` around the beats nearest that lies in the span (NaN while not periodic).
+   * A periodic key does not come at a rate at any time: near its beat it comes almost surely, elsewhere
+   * hardly ever, and "rate × span" says neither.
+   */
+  scheduleChance(slot: number, from: number, to: number): number {
+    if (!this.isActive(slot)) return Number.NaN;
+    const r8 = this.r8(slot);
+    const period = this.row.f64[r8 + this.at.period];
+    const beat = this.row.f64[r8 + this.at.beat];
+    const spread = Math.max(this.row.f32[2 * r8 + this.at.jitter], TICK_MS);
+    const nearest = beat + Math.round(((from + to) / 2 - beat) / period) * period;
+    let chance = 0;
+    for (let k = -1; k <= 1; k++) {
+      const at = nearest + k * period;
+      chance += normalCdf((to - at) / spread) - normalCdf((from - at) / spread);
+    }
+    return Math.min(chance, 1);
   }
 
   /** Is a session starting at `ts` on schedule (so its intensity is expected, not a burst)? */

@@ -1,4 +1,4 @@
-import { gammaln } from 'simple-statistics';
+import { errorFunction, gammaln } from 'simple-statistics';
 
 /**
  * Small statistical helpers for the detectors. Tail probabilities use Chernoff bounds: they need no
@@ -62,4 +62,9 @@ export function binomialUpperTail(k: number, n: number, p: number): number {
 export function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** The standard normal distribution function Φ(z). */
+export function normalCdf(z: number): number {
+  return 0.5 * (1 + errorFunction(z / Math.SQRT2));
 }
