@@ -818,11 +818,6 @@ const BUSY_FOLLOWER_CHANCE = 0.5;
 const COINCIDENCE_AFTER_STOP = 0.1;
 
 /**
- * Chance that a key at `rate` (per ms) shows up within one episode window (ms) of a leader by itself: at
- * most its rate times the window for any stationary process (more than a Poisson estimate, which a steady
- * reader would beat).
- */
-/**
  * How much wider the spread of lags may be than `follows` of them show, at 90 % confidence: √(k / χ²(k)) with
  * χ²(k) the lower decile of k = follows − 1 degrees of freedom (Wilson-Hilferty). Four or five lags of two
  * pollers drifting through each other's phase were now and then a quarter as spread as their pace, and a rule
@@ -836,6 +831,11 @@ function spreadUpperFactor(follows: number): number {
 }
 const LOWER_DECILE_Z = probit(0.1);
 
+/**
+ * Chance that a key at `rate` (per ms) shows up within one episode window (ms) of a leader by itself: at
+ * most its rate times the window for any stationary process (more than a Poisson estimate, which a steady
+ * reader would beat).
+ */
 function chance(rate: number, window: number): number {
   return Math.min(1, rate * window);
 }
