@@ -224,8 +224,9 @@ export class CorrelationDetector {
 
   /**
    * The chance that the partner of entry `n` of `owner` lands in the entry's window of an episode of `owner`
-   * beginning at `now` by itself: by its schedule while it is periodic, else at its rate (`usual`: its usual
-   * rate alone). At its rate, a job every 15 minutes had a chance of 0.006 of coming within 5 s after a job
+   * beginning at `now` by itself: at its rate (`usual`: its usual rate alone), or by its schedule while it is
+   * periodic and that says more — never less: a random key that passed for periodic for a few seconds
+   * made follows between its "beats" look like evidence, and a database pair was listed. At its rate, a job every 15 minutes had a chance of 0.006 of coming within 5 s after a job
    * at the same minute of each hour, which it did in a third of the hours by its own timing; four such
    * follows in a row were a rule of confidence 1 for an hour (an outside evaluation, and twice a week in
    * `correlation.test.ts`), where the contract wants schedules that merely coincide left alone.
@@ -236,8 +237,8 @@ export class CorrelationDetector {
       this.row.u8[this.ruleFlag(owner, n)] & PRECEDES
         ? this.rates.scheduleChance(partner, now - this.cfg.maxLagMs, now)
         : this.rates.scheduleChance(partner, now, now + this.window(owner));
-    if (!Number.isNaN(scheduled)) return scheduled;
-    return chance(this.partnerRate(owner, n, now, usual), this.windowOf(owner, n));
+    const atRate = chance(this.partnerRate(owner, n, now, usual), this.windowOf(owner, n));
+    return Number.isNaN(scheduled) ? atRate : Math.max(scheduled, atRate);
   }
 
   /**
