@@ -253,6 +253,38 @@ describe('predictions', () => {
     expect(correlated.precision).toBeGreaterThan(0.9);
   });
 
+  it('names a follower without a position when its sessions begin at a different place each time', () => {
+    // A photo library saved, then its thumbnail index written at whatever offset the new thumbnail got (an
+    // append-only log behaves alike). Predicted where its latest session began, every correlated
+    // prediction named a position it was not written at: precision 0 over 130 (an outside evaluation), 0.915
+    // for the same pair without positions. Subtitles opened at their start keep their position.
+    const rnd = mulberry32(21);
+    const pair = (leader: string, follower: string, followerPos: () => number) => {
+      const { engine, predictor, observe } = setup();
+      let t = T0;
+      for (let save = 0; save < 120; save++) {
+        t += 600_000 + rnd() * 3_600_000;
+        observe(leader, t, Math.floor(rnd() * 2000) * 4096, 4096);
+        observe(follower, t + 400 + rnd() * 400, followerPos(), 512);
+      }
+      observe(leader, t + 3_600_000, 0, 4096);
+      const next = predictor.forKey(engine.keys.slotOf(leader), t + 3_600_000);
+      return { correlated: predictor.stats.byReason.correlated, next: next.find((p) => p.key === follower) };
+    };
+    const thumbnails = pair(
+      'photos/library.sqlite',
+      'photos/.thumbs/index',
+      () => Math.floor(rnd() * 500) * 512,
+    );
+    expect(thumbnails.correlated.issued).toBeGreaterThan(100);
+    expect(thumbnails.correlated.precision).toBeGreaterThan(0.85);
+    expect(thumbnails.next?.reason).toBe('correlated');
+    expect(thumbnails.next).not.toHaveProperty('position');
+    const subtitles = pair('show/ep3.mkv', 'show/ep3.srt', () => 0);
+    expect(subtitles.correlated.precision).toBeGreaterThan(0.85);
+    expect(subtitles.next).toMatchObject({ reason: 'correlated', position: 0 });
+  });
+
   it('counts a correlated prediction as used only when the follower comes within the lag window', () => {
     // The subtitle follows the film on about half of its starts, 0.4 s later, and is also opened on its
     // own now and then. Counted as used by any access within the 5-minute lookahead, those own reads
