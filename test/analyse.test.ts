@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../bench/rng.ts';
 import { analyse } from '../src/analyse/analyse.ts';
 import { MappingError, parseMapping } from '../src/analyse/reader.ts';
 import { tmpDir } from './support/harness.ts';
@@ -78,6 +79,37 @@ describe('patternd analyse', () => {
     expect(fromCsv.events).toBe(2);
     expect(fromCsv.rejectedLines).toBe(1);
     expect(fromCsv.firstRejection).toMatch(/^line 3: ts: .*\(after the column mapping: ts in ms/);
+  });
+
+  it('prefetches a follower predicted without a position only when the key is requested whole', async () => {
+    // A database saved, then its thumbnail index written at a new offset each time: the index is predicted,
+    // but where is unknown. Requested at positions, there is nothing to fetch (prefetched as an object of
+    // its own, it was never requested); requested whole, it is fetched whole. 600 KiB each in a 1 MiB cache:
+    // the one evicts the other.
+    const dir = tmpDir();
+    const rnd = mulberry32(31);
+    const withPositions: string[] = [];
+    const whole: string[] = [];
+    let t = Date.parse('2026-11-02T00:00:00Z');
+    for (let save = 0; save < 60; save++) {
+      t += 600_000 + rnd() * 3_600_000;
+      const index = { key: 'thumbs.idx', ts: t + 500, size: 600_000 };
+      const db = { key: 'library.db', ts: t, size: 600_000 };
+      withPositions.push(JSON.stringify({ ...db, position: 0 }));
+      withPositions.push(JSON.stringify({ ...index, position: Math.floor(rnd() * 500) * 512 }));
+      whole.push(JSON.stringify(db), JSON.stringify(index));
+    }
+    const run = async (name: string, lines: string[]) => {
+      const file = path.join(dir, `${name}.jsonl`);
+      fs.writeFileSync(file, lines.join('\n'));
+      return analyse(file, { cacheMiB: [1], top: 1 });
+    };
+    const positioned = await run('positions', withPositions);
+    expect(positioned.predictions.byReason.correlated.precision).toBeGreaterThan(0.8);
+    expect(positioned.cache[0].prefetched).toBe(0);
+    const requestedWhole = await run('whole', whole);
+    expect(requestedWhole.predictions.byReason.correlated.precision).toBeGreaterThan(0.8);
+    expect(requestedWhole.cache[0].prefetchPrecision).toBeGreaterThan(0.8);
   });
 
   it('reads JSONL through the CLI and prints JSON with --json', () => {
