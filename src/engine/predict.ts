@@ -361,12 +361,12 @@ export class Predictor {
     return k.sessionStartRepeated[slot] ? k.sessionPos[slot] : ANY_POSITION;
   }
 
-  /** Signed stride of the key's sequential stream (0 when it has none). */
   /** Does the key's stream run forward (its steps mostly go up)? */
   private forward(slot: number): boolean {
     return this.engine.sequential.direction(slot) > 0;
   }
 
+  /** Signed stride of the key's sequential stream (0 when it has none). */
   private stride(slot: number): number {
     const sequential = this.engine.sequential;
     return sequential.isActive(slot) ? sequential.signedStride(slot) : 0;
