@@ -225,11 +225,12 @@ export class CorrelationDetector {
   /**
    * The chance that the partner of entry `n` of `owner` lands in the entry's window of an episode of `owner`
    * beginning at `now` by itself: at its rate (`usual`: its usual rate alone), or by its schedule while it is
-   * periodic and that says more — never less: a random key that passed for periodic for a few seconds
-   * made follows between its "beats" look like evidence, and a database pair was listed. At its rate, a job every 15 minutes had a chance of 0.006 of coming within 5 s after a job
-   * at the same minute of each hour, which it did in a third of the hours by its own timing; four such
-   * follows in a row were a rule of confidence 1 for an hour (an outside evaluation, and twice a week in
-   * `correlation.test.ts`), where the contract wants schedules that merely coincide left alone.
+   * periodic and that says more. At its rate, a job every 15 minutes had a chance of 0.006 of coming within
+   * 5 s after a job at the same minute of each hour, which it did in a third of the hours by its own timing;
+   * four such follows in a row were a rule of confidence 1 for an hour (an outside evaluation, and
+   * `correlation.test.ts`), where the contract wants schedules that merely coincide left alone. Never less
+   * than at its rate: between its beats its schedule gives almost none, and a key that passed for periodic
+   * by chance would make its coincidences look like evidence.
    */
   private byItself(owner: number, n: number, now: number, usual: boolean): number {
     const partner = this.row.u32[this.entry(owner, n) + SLOT];
