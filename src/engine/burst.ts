@@ -15,7 +15,11 @@ import type { BurstDetail } from './types.ts';
  * A burst starts when the recent count is (a) at least `minEvents`, (b) at least `minRatio` times what the
  * usual rate predicts, and (c) improbable under that rate: its Poisson tail probability is below `maxPValue`.
  * The statistical test keeps a light key's two accesses in a minute from being a "burst" and lets a heavy
- * key's normal fluctuation pass; the ratio keeps tiny-baseline keys from firing on mild changes. Once the
+ * key's normal fluctuation pass; the ratio keeps tiny-baseline keys from firing on mild changes. The test
+ * counts in the key's own clusters (`dispersion`, learnt from its accesses outside bursts): a database read
+ * a page at a time with a scan of 5-20 pages every few minutes is as likely to hold a scan in a minute as a
+ * memoryless key is to hold one access, and judged as memoryless one scan in 25 was a burst (an outside
+ * evaluation: 22 in 48 hours, opposite answers to the same routine scan). Once the
  * key's hour-of-day profile covers a day, the count must also pass its usual rate at this hour, so a key
  * that is busy every morning does not burst every morning against a baseline that lags the rise.
  * A key that habitually comes in intense sessions (a movie streamed now and then, a backup, a camera
@@ -50,6 +54,14 @@ export const burstFields = {
   trigger: ['f32', 1],
   /** Usual rate (per ms) frozen at the burst's start, for the report and the exit test. */
   baseline: ['f32', 1],
+  /**
+   * How many accesses beyond its level (`levelRate`) the key's accesses found already counted in `recent`,
+   * summed over its accesses outside bursts and decayed like `usual`, which it is a mean of (`dispersion`):
+   * the key's clustering, which a burst is judged with (`learnCompanions`).
+   */
+  companions: ['f32', 1],
+  /** The same sum for the current excursion, held back until it is over (NaN: it is not learnt). */
+  pendingCompanions: ['f32', 1],
   /** Lower bound of 1 − p-value of the current recent count, the burst score. */
   score: ['f32', 1],
   /** Highest recent count of the current session, and the two highest of earlier sessions (fading). */
@@ -118,7 +130,10 @@ export class BurstDetector {
     const dt = now - t.f64[r8 + this.at.decayedAt];
     if (dt <= 0) return;
     t.f64[r8 + this.at.recent] *= Math.exp(-dt / this.tauRecent);
-    t.f64[r8 + this.at.usual] *= Math.exp(-dt / this.cfg.baselineMs);
+    const baselineDecay = Math.exp(-dt / this.cfg.baselineMs);
+    t.f64[r8 + this.at.usual] *= baselineDecay;
+    t.f32[2 * r8 + this.at.companions] *= baselineDecay;
+    t.f32[2 * r8 + this.at.pendingCompanions] *= baselineDecay;
     t.f32[2 * r8 + this.at.sustained] *= Math.exp(-dt / this.cfg.sustainedMs);
     t.f64[r8 + this.at.decayedAt] = now;
   }
@@ -130,6 +145,16 @@ export class BurstDetector {
     // One access per baseline span as a floor: no history is not the same as a rate of zero.
     const old = this.beyondRecent(slot, t.f64[r8 + this.at.usual]);
     return Math.max(old, 1) / this.span(slot, this.cfg.baselineMs, now);
+  }
+
+  /** The usual rate needs at least two windows of history to mean anything, and so what is beyond it. */
+  private hasHistory(slot: number, now: number): boolean {
+    return now - this.times.firstAccess(slot) >= 2 * this.cfg.windowMs;
+  }
+
+  /** The rate a burst is judged against: the usual rate, or the key's last half hour's if higher. */
+  private levelRate(slot: number, now: number): number {
+    return Math.max(this.usualRate(slot, now), this.sustainedRate(slot, now));
   }
 
   /** The key's rate over its last `sustainedMs`, likewise without what `recent` holds. */
@@ -185,6 +210,7 @@ export class BurstDetector {
     if (lateness > 0) ts = t.f64[r8 + this.at.decayedAt];
     this.decay(slot, ts);
     if (lateness <= 0) this.endSpikeAt(slot, ts, previous);
+    if (t.f64[r8 + this.at.burstStart] === 0 && this.hasHistory(slot, ts)) this.learnCompanions(slot, ts);
     if (lateness > 0) {
       t.f64[r8 + this.at.recent] += Math.exp(-lateness / this.tauRecent);
       t.f64[r8 + this.at.usual] += Math.exp(-lateness / this.cfg.baselineMs);
@@ -197,6 +223,57 @@ export class BurstDetector {
     if (t.f64[r8 + this.at.recent] > t.f32[r4 + this.at.sessionPeak])
       t.f32[r4 + this.at.sessionPeak] = t.f64[r8 + this.at.recent];
     return this.evaluate(slot, ts, expected);
+  }
+
+  /**
+   * Learns from the access at `ts` how many accesses the key's accesses come with: what it finds in
+   * `recent` beyond the key's level, before it is counted itself. An access that finds what the level and
+   * the dispersion learnt so far explain — fewer than `minRatio` times the level, and not improbable — is
+   * calm: it is added to `companions` at once, with the accesses of the excursion before it, held back
+   * until the excursion was over (`pendingCompanions`). Learnt while it was being judged, a
+   * spike's accesses raised the dispersion with every access before it was improbable, and a light key's
+   * spike (a few accesses an hour before it) never was. An excursion that was improbable at some access,
+   * or became a burst (`evaluate`), is not learnt, nor the rest of a burst's session: a burst must not make
+   * the next one usual (a sync spike of hundreds of writes six times a day is a burst each time), and a
+   * spike that was no burst because it came with a scheduled poll is not the key's ordinary clustering
+   * either: learnt, it hid the next two spikes of a sync client's state file, and three of a camera's 40
+   * (an outside evaluation's home). Improbable below `minRatio` too: the usual rate of a key minutes old
+   * follows its spike within a minute, and accesses that found four times that rate were learnt as a
+   * cluster (a key read twice in two minutes, then once a second: 8 more of 200 such spikes missed, 4 now).
+   */
+  private learnCompanions(slot: number, ts: number): void {
+    const t = this.row;
+    const r8 = slot * t.stride8;
+    const pending = 2 * r8 + this.at.pendingCompanions;
+    const level = this.levelRate(slot, ts) * this.tauRecent;
+    const recent = t.f64[r8 + this.at.recent];
+    const dispersion = this.dispersion(slot);
+    const improbable =
+      recent >= this.cfg.minEvents &&
+      poissonTail(recent / dispersion, level / dispersion) < this.cfg.maxPValue;
+    if (improbable || recent >= this.cfg.minRatio * level) {
+      t.f32[pending] = improbable ? Number.NaN : t.f32[pending] + recent - level;
+      return;
+    }
+    const excursion = t.f32[pending];
+    t.f32[2 * r8 + this.at.companions] += (Number.isNaN(excursion) ? 0 : excursion) + recent - level;
+    t.f32[pending] = 0;
+  }
+
+  /**
+   * How clustered the key's accesses are: the variance of `recent` over the variance a memoryless key at the
+   * same rate gives (at least 1). For clusters of S accesses that is E[S²]/E[S], the mean number of accesses
+   * an access comes with; an access of a cluster finds (S − 1) / 2 of its own beyond the rate on average,
+   * hence 1 + 2 × the mean of `companions`, over the accesses that `usual` holds beyond `recent` (the
+   * current excursion's are pending). The accesses of earlier bursts count there but not in `companions`,
+   * which only lowers the dispersion while they are remembered.
+   */
+  private dispersion(slot: number): number {
+    const t = this.row;
+    const r8 = slot * t.stride8;
+    const learnt = this.beyondRecent(slot, t.f64[r8 + this.at.usual]);
+    const mean = t.f32[2 * r8 + this.at.companions] / Math.max(learnt, 1);
+    return Math.max(1, 1 + 2 * mean);
   }
 
   /**
@@ -297,21 +374,22 @@ export class BurstDetector {
       return false;
     }
     if (expected || recent < this.cfg.minEvents || this.habitual(slot, recent)) return false;
-    // The usual rate needs at least two windows of history to mean anything.
-    if (own - this.times.firstAccess(slot) < 2 * this.cfg.windowMs) return false;
-    let rate = Math.max(this.usualRate(slot, own), this.sustainedRate(slot, own));
-    let p = this.surprise(recent, rate, again);
+    if (!this.hasHistory(slot, own)) return false;
+    let rate = this.levelRate(slot, own);
+    const dispersion = this.dispersion(slot);
+    let p = this.surprise(recent, rate, again, dispersion);
     if (p >= this.cfg.maxPValue) return false;
     // Busy at this hour as on other days (a NAS every morning): its usual rate at this hour is the bar.
     // Asked only of what passed the usual rate, which is all but a few of the accesses of busy keys.
     const hourly = this.hourlyRate(slot, own);
     if (hourly > rate) {
       rate = hourly;
-      p = this.surprise(recent, rate, again);
+      p = this.surprise(recent, rate, again, dispersion);
       if (p >= this.cfg.maxPValue) return false;
     }
     t.f64[r8 + this.at.burstStart] = own;
     t.f32[r4 + this.at.trigger] = recent;
+    t.f32[r4 + this.at.pendingCompanions] = Number.NaN;
     t.f32[2 * r8 + this.at.baseline] = rate;
     t.f32[r4 + this.at.score] = 1 - p;
     return true;
@@ -325,11 +403,12 @@ export class BurstDetector {
    * bar by chance again and again: a burst again must then be improbable at `minRatio` times the usual
    * rate, not merely pass it.
    */
-  private surprise(recent: number, rate: number, again: boolean): number {
+  private surprise(recent: number, rate: number, again: boolean, dispersion: number): number {
     const mean = rate * this.tauRecent;
     const bar = this.cfg.minRatio * mean;
-    if (recent < bar || (again && poissonTail(recent, bar) >= this.cfg.maxPValue)) return 1;
-    return poissonTail(recent, mean);
+    const clusters = recent / dispersion;
+    if (recent < bar || (again && poissonTail(clusters, bar / dispersion) >= this.cfg.maxPValue)) return 1;
+    return poissonTail(clusters, mean / dispersion);
   }
 
   isActive(slot: number): boolean {

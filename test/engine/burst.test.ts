@@ -192,6 +192,54 @@ describe('burst detector', () => {
     expect(found.length).toBeLessThanOrEqual(spikes.length);
   });
 
+  it('does not call the routine scans of a database read at random bursts, yet finds a dump of it', () => {
+    // Pages read one at a time, a minute apart at night and 12 s by day, and scans of 5-20 pages within a
+    // fraction of a second, every 15 minutes at night and 4 by day: the key's usual minutes. Judged as a
+    // memoryless key at its mean rate, scans at night were improbable: 16 bursts in its second and third
+    // days besides the dump, none of them a change of the key's rate (the shape of an outside
+    // evaluation's database, 11 a day there).
+    const b = builder(61, 3 * DAY);
+    const key = 'db/app/table.ibd';
+    const page = 16384;
+    const read = (t: number) => b.add(key, t, b.rng.int(0, 10_000) * page, page);
+    const night = (t: number) => (t - T0) % DAY < 7 * HOUR;
+    for (let t = T0; t < b.end; t += b.rng.exp(night(t) ? MINUTE : 12 * SECOND)) read(t);
+    for (let t = T0 + b.rng.exp(5 * MINUTE); t < b.end; t += b.rng.exp(night(t) ? 15 * MINUTE : 4 * MINUTE))
+      for (let i = b.rng.int(5, 20), at = t; i > 0; i--, at += b.rng.uniform(5, 40)) read(at);
+    // A dump reads it at five pages a second for two minutes, at night.
+    const dump = T0 + 2 * DAY + 3 * HOUR;
+    for (let t = dump; t < dump + 2 * MINUTE; t += 200) read(t);
+    const r = run(b.build());
+    const found = episodes(r.timelines.get(key), BURST, b.end).filter(([from]) => from >= T0 + DAY);
+    // The key's first night, before it showed a scan that was not improbable, still has its bursts.
+    expect(found).toHaveLength(1);
+    expect(found[0][0] - dump).toBeLessThan(15 * SECOND);
+  });
+
+  it('finds the spikes of a polled key after one that came with a poll and was not a burst', () => {
+    // A sync client reads and writes its state file every ten minutes; a spike of 60 writes that begins
+    // with a poll is a session on schedule, not a burst. Learnt as the key's ordinary clustering, it hid
+    // the later spikes (two of ten in an outside evaluation's home; here all seven).
+    const b = builder(1, 2 * DAY);
+    const key = 'sync/office/.sync_state.db';
+    for (let t = T0; t < b.end; t += 10 * MINUTE) {
+      b.add(key, t + b.rng.uniform(-2, 2) * SECOND);
+      b.add(key, t + b.rng.uniform(2, 4) * SECOND);
+    }
+    const spike = (at: number) => {
+      for (let i = 0, t = at; i < 60; i++, t += b.rng.exp(SECOND)) b.add(key, t);
+    };
+    spike(T0 + 3 * HOUR);
+    const later = [5, 9, 14, 20, 27, 33, 40].map((h) => T0 + h * HOUR + b.rng.uniform(2, 8) * MINUTE);
+    later.forEach(spike);
+    const r = run(b.build());
+    const found = episodes(r.timelines.get(key), BURST, b.end).filter(([from]) => from > T0 + 4 * HOUR);
+    expect(found).toHaveLength(later.length);
+    found.forEach(([from], i) => {
+      expect(from - later[i]).toBeLessThan(20 * SECOND);
+    });
+  });
+
   it('does not call an intense run on schedule a burst, also when the runs stop after it', () => {
     // A job every minute for six hours, then one run of 300 reads in 15 s on schedule, then none: when the
     // next run's time passed, the key's review judged the run unexpected, and it became a burst ~45 s after
