@@ -46,13 +46,19 @@ export const burstFields = {
   sustained: ['f32', 1],
   decayedAt: ['f64', 1],
   /**
-   * While in a burst: when it started (`burstStart`) and the recent count that started it (`trigger`).
-   * Once a burst ended while the key stayed busy, `burstStart` is minus the time it ended until the key is
-   * quiet for a window (a burst again must be more than a fluctuation: `surprise`); else 0.
+   * While in a burst: when it started. Once a burst ended while the key stayed busy, minus the time it
+   * ended until the key is quiet for a window (a burst again must be more than a fluctuation: `surprise`);
+   * else 0.
    */
   burstStart: ['f64', 1],
-  trigger: ['f32', 1],
-  /** Usual rate (per ms) frozen at the burst's start, for the report and the exit test. */
+  /**
+   * The key's excursion above its level. While in a burst, the recent count that started it (the exit
+   * test's reference, `trigger`). Outside one, what the accesses of the excursion under way found in
+   * `recent` beyond the level, held back until it is over (`learnCompanions`; NaN: it is not learnt). One
+   * field for both keeps the row at 856 bytes (a key within 1 KiB): a burst's excursion is not learnt.
+   */
+  excursion: ['f32', 1],
+  /** Usual rate (per ms) frozen at the burst's start, for the report, the exit test and the score. */
   baseline: ['f32', 1],
   /**
    * How many accesses beyond its level (`levelRate`) the key's accesses found already counted in `recent`,
@@ -60,10 +66,6 @@ export const burstFields = {
    * the key's clustering, which a burst is judged with (`learnCompanions`).
    */
   companions: ['f32', 1],
-  /** The same sum for the current excursion, held back until it is over (NaN: it is not learnt). */
-  pendingCompanions: ['f32', 1],
-  /** Lower bound of 1 − p-value of the current recent count, the burst score. */
-  score: ['f32', 1],
   /** Highest recent count of the current session, and the two highest of earlier sessions (fading). */
   sessionPeak: ['f32', 1],
   habitPeaks: ['f32', 2],
@@ -133,7 +135,7 @@ export class BurstDetector {
     const baselineDecay = Math.exp(-dt / this.cfg.baselineMs);
     t.f64[r8 + this.at.usual] *= baselineDecay;
     t.f32[2 * r8 + this.at.companions] *= baselineDecay;
-    t.f32[2 * r8 + this.at.pendingCompanions] *= baselineDecay;
+    if (!(t.f64[r8 + this.at.burstStart] > 0)) t.f32[2 * r8 + this.at.excursion] *= baselineDecay;
     t.f32[2 * r8 + this.at.sustained] *= Math.exp(-dt / this.cfg.sustainedMs);
     t.f64[r8 + this.at.decayedAt] = now;
   }
@@ -230,7 +232,7 @@ export class BurstDetector {
    * `recent` beyond the key's level, before it is counted itself. An access that finds what the level and
    * the dispersion learnt so far explain — fewer than `minRatio` times the level, and not improbable — is
    * calm: it is added to `companions` at once, with the accesses of the excursion before it, held back
-   * until the excursion was over (`pendingCompanions`). Learnt while it was being judged, a
+   * until the excursion was over (`excursion`). Learnt while it was being judged, a
    * spike's accesses raised the dispersion with every access before it was improbable, and a light key's
    * spike (a few accesses an hour before it) never was. An excursion that was improbable at some access,
    * or became a burst (`evaluate`), is not learnt, nor the rest of a burst's session: a burst must not make
@@ -244,13 +246,12 @@ export class BurstDetector {
   private learnCompanions(slot: number, ts: number): void {
     const t = this.row;
     const r8 = slot * t.stride8;
-    const pending = 2 * r8 + this.at.pendingCompanions;
+    const pending = 2 * r8 + this.at.excursion;
     const level = this.levelRate(slot, ts) * this.tauRecent;
     const recent = t.f64[r8 + this.at.recent];
     const dispersion = this.dispersion(slot);
     const improbable =
-      recent >= this.cfg.minEvents &&
-      poissonTail(recent / dispersion, level / dispersion) < this.cfg.maxPValue;
+      recent >= this.cfg.minEvents && this.tail(recent, level, dispersion) < this.cfg.maxPValue;
     if (improbable || recent >= this.cfg.minRatio * level) {
       t.f32[pending] = improbable ? Number.NaN : t.f32[pending] + recent - level;
       return;
@@ -368,7 +369,7 @@ export class BurstDetector {
       // review heap would hand the key back at the same time forever (seen: a service frozen in its sweep).
       if (ends + lag <= now || this.endsAt(slot) <= own) {
         t.f64[r8 + this.at.burstStart] = -own;
-        t.f32[r4 + this.at.score] = 0;
+        t.f32[r4 + this.at.excursion] = Number.NaN;
         return true;
       }
       return false;
@@ -388,10 +389,8 @@ export class BurstDetector {
       if (p >= this.cfg.maxPValue) return false;
     }
     t.f64[r8 + this.at.burstStart] = own;
-    t.f32[r4 + this.at.trigger] = recent;
-    t.f32[r4 + this.at.pendingCompanions] = Number.NaN;
+    t.f32[r4 + this.at.excursion] = recent;
     t.f32[2 * r8 + this.at.baseline] = rate;
-    t.f32[r4 + this.at.score] = 1 - p;
     return true;
   }
 
@@ -406,9 +405,13 @@ export class BurstDetector {
   private surprise(recent: number, rate: number, again: boolean, dispersion: number): number {
     const mean = rate * this.tauRecent;
     const bar = this.cfg.minRatio * mean;
-    const clusters = recent / dispersion;
-    if (recent < bar || (again && poissonTail(clusters, bar / dispersion) >= this.cfg.maxPValue)) return 1;
-    return poissonTail(clusters, mean / dispersion);
+    if (recent < bar || (again && this.tail(recent, bar, dispersion) >= this.cfg.maxPValue)) return 1;
+    return this.tail(recent, mean, dispersion);
+  }
+
+  /** The Poisson tail of `count` accesses at a `mean` count, both in the key's clusters of `dispersion`. */
+  private tail(count: number, mean: number, dispersion: number): number {
+    return poissonTail(count / dispersion, mean / dispersion);
   }
 
   isActive(slot: number): boolean {
@@ -416,9 +419,12 @@ export class BurstDetector {
     return t.f64[slot * t.stride8 + this.at.burstStart] > 0;
   }
 
+  /** 1 − the p-value of the count that started the burst, at the rate it was judged against; 0 outside one. */
   score(slot: number): number {
-    const t = this.row;
-    return this.isActive(slot) ? t.f32[2 * slot * t.stride8 + this.at.score] : 0;
+    if (!this.isActive(slot)) return 0;
+    const r4 = 2 * slot * this.row.stride8;
+    const mean = this.row.f32[r4 + this.at.baseline] * this.tauRecent;
+    return 1 - this.tail(this.row.f32[r4 + this.at.excursion], mean, this.dispersion(slot));
   }
 
   /**
@@ -439,7 +445,7 @@ export class BurstDetector {
       this.sustainedRate(slot, now),
     );
     return Math.max(
-      this.cfg.exitRatio * t.f32[2 * r8 + this.at.trigger],
+      this.cfg.exitRatio * t.f32[2 * r8 + this.at.excursion],
       2 * usual * this.tauRecent,
       this.cfg.minEvents / 2,
     );

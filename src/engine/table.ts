@@ -273,7 +273,7 @@ function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, 
  * padded to 8 bytes. They are read through typed views over the one buffer:
  *
  *     const r = slot * t.stride8;               // the row, in 8-byte elements
- *     t.f64[r + at.recent]; t.f32[2 * r + at.trigger]; t.u8[8 * r + at.active]
+ *     t.f64[r + at.recent]; t.f32[2 * r + at.excursion]; t.u8[8 * r + at.active]
  *
  * where `at = t.fieldsOf(schema)` gives each field of a section its index within the row, in elements of
  * the field's own size. A section's snapshot bytes (`section`) are its fields in schema order, each as
