@@ -311,7 +311,7 @@ export class Engine {
 
   /**
    * Reads a word of each cache line of the key's row, and its generation, before any detector uses them.
-   * At 100 k keys and more the rows (864 bytes, 14 cache lines) are far beyond the CPU caches, and a session
+   * At 100 k keys and more the rows (856 bytes, 14 cache lines) are far beyond the CPU caches, and a session
    * start reads most of the row: read where each detector first needs it, between computations, the
    * misses came one at a time; read together here, they are waited for at once (5-8 % faster on single
    * reads at 100 k keys). Only for a session start: an access within a session reads a few lines of the
