@@ -234,11 +234,11 @@ export class CorrelationDetector {
    */
   private byItself(owner: number, n: number, now: number, usual: boolean): number {
     const partner = this.row.u32[this.entry(owner, n) + SLOT];
-    const scheduled =
-      this.row.u8[this.ruleFlag(owner, n)] & PRECEDES
-        ? this.rates.scheduleChance(partner, now - this.cfg.maxLagMs, now)
-        : this.rates.scheduleChance(partner, now, now + this.window(owner));
-    const atRate = chance(this.partnerRate(owner, n, now, usual), this.windowOf(owner, n));
+    const window = this.windowOf(owner, n);
+    // A partner that precedes lands in the window before the episode; a follower, in the one after.
+    const from = this.row.u8[this.ruleFlag(owner, n)] & PRECEDES ? now - window : now;
+    const scheduled = this.rates.scheduleChance(partner, from, from + window);
+    const atRate = chance(this.partnerRate(owner, n, now, usual), window);
     return Number.isNaN(scheduled) ? atRate : Math.max(scheduled, atRate);
   }
 
