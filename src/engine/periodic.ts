@@ -94,13 +94,26 @@ export const periodicFields = {
  * refits of memoryless keys happen: 17 % fewer refits and 8 % fewer instructions on 2 M single reads at
  * 100 k keys, no change in the periodic probe). A periodic key is refitted at every start (its period
  * and phase follow each run). `skipRefits` is 0 (refit), FAR (the last refit fell far short) or FAR + the
- * starts still to skip.
+ * starts still to skip; for a periodic key, `HELD` and how its schedule has held (`driftRefusalKept`).
  */
 export const periodicScratchFields = { skipRefits: ['u8', 1] } as const;
 const MAX_SKIPPED_REFITS = 15;
 const FAR = 1;
-/** A bit of `skipRefits` for a periodic key: its latest refit was refused, and its schedule kept. */
-const REFUSED_ONCE = 0x80;
+/**
+ * The bit of `skipRefits` that marks a periodic key's count (cleared when the key is no longer periodic):
+ * below it, the refits in a row that accepted its schedule, up to ESTABLISHED; then ESTABLISHED + the
+ * refits in a row since refused by the drift test alone; REFUSED_ONCE for one such refusal of a schedule
+ * not yet established.
+ */
+const HELD = 0x80;
+const ESTABLISHED = HISTORY;
+const REFUSED_ONCE = 0x7f;
+/**
+ * Refits in a row that an established schedule survives when refused by the drift test alone: a whole
+ * history, after which every start that the first refusal weighed has been replaced. Half of it was not
+ * enough for timing errors that wander like an AR(1) series of ρ 0.7 (`periodic.test.ts`).
+ */
+const ESTABLISHED_DRIFT_REFUSALS = HISTORY;
 
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
 const TICK_MS = 16;
@@ -1447,6 +1460,33 @@ function gapsKeepTime(to: number, from = 0): boolean {
   return true;
 }
 
+/**
+ * A periodic key's `skipRefits` after a refit refused by the drift test alone, if its schedule is kept
+ * (0: it ends). The test weighs the errors of the last 48 starts, and consecutive refits share all but one
+ * of them. One refusal is let pass: with delays of a tenth of the period, the gaps' squared errors came out
+ * near the starts' own at one refit in a few thousand instead of twice them, and a camera index written
+ * every 30 s dropped 13 times in 10 days. A schedule that has held for a whole history of refits in a row
+ * (`ESTABLISHED`) is let pass for a whole history more: its phase has held far longer than the window shows,
+ * which a random walk with those gap errors would not have done. A device whose timing errors wander
+ * slowly (runs late for a while, then early) made such windows look like a walk for eight refits in a row:
+ * a job run every 60 s for days, its phase within 0.4 s, dropped `periodic` for eight minutes, two to four
+ * times a week (an outside evaluation). A steady reader that passes for periodic now and then never holds
+ * that long, and still drops at its second refusal.
+ */
+function driftRefusalKept(skip: number): number {
+  if (!(skip & HELD)) return HELD | REFUSED_ONCE;
+  const held = skip & ~HELD;
+  if (held === REFUSED_ONCE) return 0;
+  if (held < ESTABLISHED) return HELD | REFUSED_ONCE;
+  return held < ESTABLISHED + ESTABLISHED_DRIFT_REFUSALS ? HELD | (held + 1) : 0;
+}
+
+/** A periodic key's count (without `HELD`) after a refit that accepted its schedule: see `HELD`. */
+function heldAfterAccepted(held: number): number {
+  if (held === REFUSED_ONCE) return 1;
+  return held >= ESTABLISHED ? ESTABLISHED : held + 1;
+}
+
 /** Half periods a schedule of `period` filled to `fill` waits beyond `floor` periods (0-254, stored in `active`). */
 function extraHalfPeriods(fill: number, floor: number, period: number): number {
   if (!(fill < 1)) return 0;
@@ -1577,7 +1617,7 @@ export class PeriodicDetector {
     const skip = 8 * r8 + this.scratch.skipRefits;
     // A schedule kept through a refused refit that then expired leaves its mark, which counted as 127 refits
     // to skip: the key was not found again for ~128 runs (a third outside evaluation).
-    if (u8[active] === 0 && u8[skip] & REFUSED_ONCE) u8[skip] = 0;
+    if (u8[active] === 0 && u8[skip] & HELD) u8[skip] = 0;
     if (u8[skip] > FAR && u8[active] === 0) {
       u8[skip]--;
       return;
@@ -1588,21 +1628,26 @@ export class PeriodicDetector {
     // A schedule that was, or whose latest starts keep time, may have changed its period.
     if (!this.fit.ok && (u8[active] !== 0 || gapsKeepTime(n, n - this.cfg.minOccurrences)))
       fitChangedPeriod(n, this.cfg, this.fit);
-    // A periodic key keeps its schedule through one refit refused by the drift test alone; the second in a
-    // row ends it. The test weighs the errors of 48 starts: with delays of a tenth of the period, their gaps'
-    // squared errors came out near the starts' own at one refit in a few thousand instead of twice them,
-    // and a camera index written every 30 s dropped 13 times in 10 days.
-    if (!this.fit.ok && this.fit.drifted && u8[active] !== 0 && !(u8[skip] & REFUSED_ONCE)) {
-      u8[skip] = REFUSED_ONCE;
+    const keptThroughDrift =
+      !this.fit.ok && this.fit.drifted && u8[active] !== 0 ? driftRefusalKept(u8[skip]) : 0;
+    // A schedule kept through a refusal by the drift test alone follows its runs as an accepted one does
+    // (kept with its latest run where it was, it expired a few periods on), unless the refused fit is of
+    // another period.
+    const period = f64[r8 + at.period];
+    if (keptThroughDrift !== 0 && Math.abs(this.fit.period - period) > KNOWN_PERIOD_TOLERANCE * period) {
+      u8[skip] = keptThroughDrift;
       return;
     }
     const shortBy = this.fit.shortBy;
     const far = n >= 2 * this.cfg.minOccurrences ? shortBy >= n / 4 : shortBy >= 2;
-    u8[skip] = far ? (u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR) : 0;
-    u8[active] = this.fit.ok
-      ? 1 + extraHalfPeriods(this.fit.fill, this.cfg.missedPeriodsToExpire, this.fit.period)
-      : 0;
-    f64[r8 + at.period] = this.fit.ok ? this.fit.period : 0;
+    if (keptThroughDrift !== 0) u8[skip] = keptThroughDrift;
+    else if (this.fit.ok) u8[skip] = HELD | (u8[skip] & HELD ? heldAfterAccepted(u8[skip] & ~HELD) : 1);
+    else u8[skip] = far ? (u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR) : 0;
+    if (keptThroughDrift === 0)
+      u8[active] = this.fit.ok
+        ? 1 + extraHalfPeriods(this.fit.fill, this.cfg.missedPeriodsToExpire, this.fit.period)
+        : 0;
+    f64[r8 + at.period] = this.fit.ok || keptThroughDrift !== 0 ? this.fit.period : 0;
     f64[r8 + at.beat] = this.fit.beat;
     f32[r4 + at.jitter] = this.fit.jitter;
     f32[r4 + at.score] = this.fit.score;
