@@ -51,12 +51,12 @@ export class DeliveryLag {
     const lag = now - ts;
     if (!(lag > this.deliveryLag[source])) return;
     this.deliveryLag[source] = lag;
-    const habit = Math.min(
-      lag,
-      this.previousDeliveryLag[source],
-      2 * (this.deliveryAt[source] - this.previousDeliveryAt[source]),
-      MAX_DELIVERY_LAG_MS,
-    );
+    const cadence = 2 * (this.deliveryAt[source] - this.previousDeliveryAt[source]);
+    // The delivery before was a backlog, not this cadence's: engine time moves with the backlog's own
+    // events, so a backlog of an hour counted as two deliveries 55 s apart, the second reaching 29
+    // minutes back, and the lag was 111 s for the next hour or two (an outside evaluation's camera).
+    if (this.previousDeliveryLag[source] > cadence) return;
+    const habit = Math.min(lag, this.previousDeliveryLag[source], cadence, MAX_DELIVERY_LAG_MS);
     if (habit > this.current[source]) this.current[source] = habit;
   }
 

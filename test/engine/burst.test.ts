@@ -568,6 +568,43 @@ describe('engine time and device clocks', () => {
     expect(t - spikeEnd).toBeLessThan(75 * SECOND);
   });
 
+  it('ends a live burst within about a minute after a backlog that moved engine time itself', () => {
+    // A camera out for an hour sends its backlog in one go, file after file; the only other device writes
+    // once a minute, so the backlog's own newest events move engine time on by most of a minute. Judged by engine time, the
+    // backlog was two deliveries 55 s apart, the second reaching half an hour back, and that was taken for
+    // the camera's habit: its bursts ended 1-2 minutes late for the next hour and more (an outside
+    // evaluation: 163 s after the spike instead of 53).
+    const e = new Engine(engineConfig());
+    const camera = e.sourceId('camera');
+    const plug = e.sourceId('plug');
+    const rng = new Rng(11);
+    const outage = T0 + 6 * HOUR;
+    const back = outage + HOUR;
+    const clips: number[] = [];
+    const cameraAt = (t: number) => {
+      e.observe('cam/latest.jpg', t, Number.NaN, 0, camera);
+      if (rng.next() < 0.05) clips.push(t + 500);
+    };
+    const spikeAt = back + 20 * MINUTE;
+    for (let t = T0; t < spikeAt; t += 10 * SECOND) {
+      if ((t - T0) % MINUTE === 0) e.observe('plug/energy.csv', t + 7 * SECOND, Number.NaN, 0, plug);
+      if (t < outage || t >= back) cameraAt(t);
+      // The backlog arrives just before the plug's write at the hour, file after file.
+      if (t === back - 10 * SECOND) for (let old = outage; old < back; old += 10 * SECOND) cameraAt(old);
+      for (const clip of clips.splice(0)) e.observe('cam/clips.db', clip, Number.NaN, 0, camera);
+    }
+    let ended = Number.NaN;
+    for (let s = spikeAt, wasBurst = false; s < spikeAt + 15 * MINUTE; s += 500) {
+      if (s < spikeAt + 2 * MINUTE) e.observe('cam/clips.db', s, Number.NaN, 0, camera);
+      if ((s - T0) % (10 * SECOND) === 0) e.observe('cam/latest.jpg', s, Number.NaN, 0, camera);
+      if ((s - T0) % MINUTE === 0) e.observe('plug/energy.csv', s + 7 * SECOND, Number.NaN, 0, plug);
+      const burst = e.viewOf('cam/clips.db')?.patterns.includes('burst') ?? false;
+      if (wasBurst && !burst && Number.isNaN(ended)) ended = s;
+      wasBurst = burst;
+    }
+    expect(ended - (spikeAt + 2 * MINUTE)).toBeLessThan(75 * SECOND);
+  });
+
   it('finds one burst of a device that uploads its log every one or five minutes, ending after the spike', () => {
     // The camera's key is written about six times an hour, then twice a second for three minutes; another
     // device reports every ten seconds as it happens, moving engine time on. Judged at engine time, the
