@@ -19,7 +19,9 @@ import type { BurstDetail } from './types.ts';
  * counts in the key's own clusters (`dispersion`, learnt from its accesses outside bursts): a database read
  * a page at a time with a scan of 5-20 pages every few minutes is as likely to hold a scan in a minute as a
  * memoryless key is to hold one access, and judged as memoryless one scan in 25 was a burst (an outside
- * evaluation: 22 in 48 hours, opposite answers to the same routine scan). Once the
+ * evaluation: 22 in 48 hours, opposite answers to the same routine scan). The accesses of one instant (a
+ * readahead's blocks within milliseconds, `INSTANT_SHARE`) count about as one once the key has shown such
+ * instants, so its scans are not bursts either when they are too large for its dispersion. Once the
  * key's hour-of-day profile covers a day, the count must also pass its usual rate at this hour, so a key
  * that is busy every morning does not burst every morning against a baseline that lags the rise.
  * A key that habitually comes in intense sessions (a movie streamed now and then, a backup, a camera
