@@ -286,7 +286,9 @@ export class BurstDetector {
   private instantWeight(slot: number, ts: number, gap: number): number {
     const t = this.row;
     const r8 = slot * t.stride8;
-    if (t.f64[r8 + this.at.burstStart] > 0) return 1;
+    // Nor in a key's first two windows, whose usual rate is not yet meaningful (`hasHistory`): judged by
+    // it, a key read ten times a second had instants of 3-5 in its first minute, learnt for good.
+    if (t.f64[r8 + this.at.burstStart] > 0 || !this.hasHistory(slot, ts)) return 1;
     const at = 2 * r8 + this.at.baseline;
     const accesses = Math.floor(t.f32[at] / SPAN_STEPS);
     const instantMs = this.cfg.windowMs * INSTANT_SHARE;
@@ -313,9 +315,11 @@ export class BurstDetector {
    * whose accesses all have one time is not learnt: it may be one message's receipt time (events without
    * `ts`), and a spike of 500 accesses sent that way every four hours was a burst the first six times
    * only. A request's blocks have times milliseconds apart. Nor is an instant that the key's usual rate
-   * explains (the burst test's Poisson bar on the accesses after its first, in its span): a key read once
-   * a second has three accesses within 10 ms a few times a day by chance, and learnt from those over days,
-   * a size of 2-3 discounted the pairs a fivefold surge of it packs (found 51 → 74 s after its start).
+   * explains: the burst test's Poisson bar on the accesses after its first, in its span, times the accesses
+   * `usual` holds (the chances it had). A key read once a second has three accesses within 10 ms a few
+   * times a day by chance, four now and then; learnt from those over days (nothing makes the size fall
+   * between instants), a size of 2-3 discounted the pairs a fivefold surge of it packs (found 51 → 74 s
+   * after its start on the sequential/burst probe, now 51 again).
    */
   private learnInstant(slot: number, now: number): void {
     const t = this.row;
@@ -326,7 +330,7 @@ export class BurstDetector {
     const spanMs = ((instant - accesses * SPAN_STEPS) / (SPAN_STEPS / 2)) * this.cfg.windowMs * INSTANT_SHARE;
     if (accesses < 2 || !(spanMs > 0)) return;
     const chance = poissonTail(accesses - 1, this.usualRate(slot, now) * spanMs);
-    if (chance >= this.cfg.maxPValue) return;
+    if (chance * Math.max(t.f64[r8 + this.at.usual], 1) >= this.cfg.maxPValue) return;
     const size = 2 ** (t.u8[8 * r8 + this.at.instantSize] / SIZE_STEPS);
     const weight = 1 - (1 - INSTANT_LEARNING) ** (accesses - 1);
     const next = Math.min(size + weight * (accesses - size), 2 * size);
