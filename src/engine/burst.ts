@@ -294,8 +294,11 @@ export class BurstDetector {
     const instantMs = this.cfg.windowMs * INSTANT_SHARE;
     if (accesses > 0 && gap >= 0 && gap <= instantMs) {
       const span = t.f32[at] - accesses * SPAN_STEPS + Math.ceil((gap / instantMs) * (SPAN_STEPS / 2));
-      const chance = INSTANT_CHANCE / (this.usualRate(slot, ts) * instantMs);
-      if (span <= (SPAN_STEPS / 2) * Math.min(chance, 1)) {
+      // Accesses at one time (a batch's) are within any span: the key's rate is not read for them.
+      if (
+        span === 0 ||
+        span <= (SPAN_STEPS / 2) * Math.min(INSTANT_CHANCE / (this.usualRate(slot, ts) * instantMs), 1)
+      ) {
         t.f32[at] = Math.min(accesses + 1, (1 << 24) / SPAN_STEPS - 1) * SPAN_STEPS + span;
         return 2 ** (-t.u8[8 * r8 + this.at.instantSize] / SIZE_STEPS);
       }
