@@ -1435,6 +1435,8 @@ const PACE_MIN_GAPS = 6;
  * about 1, a job run by hand now and then several times that; a poller's a few hundredths.
  */
 const STEADY_PACE = 0.1;
+/** A latest gap this many times the pace's median is a pause the key has just resumed from. */
+const PACE_RESUMED = 3;
 /**
  * An undecided schedule (`isUndecidedSchedule`) has at least three gaps (a leader with a rule has had four
  * episodes), which keep time (`gapsKeepTime`).
@@ -1750,6 +1752,10 @@ export class PeriodicDetector {
     const median = medianOf(work, gaps);
     for (let i = 0; i < gaps; i++) resid[i] = Math.abs(work[i] - median);
     const spread = ROBUST * medianOf(resid, gaps);
+    // A key that has just resumed after a pause of several of its beats keeps no pace now: a film whose
+    // player requests a range every 11 s kept that pace through its other playbacks, and its .nfo, read
+    // 0.5-3 s after each playback begins, was asked to lag as steadily as the film's ranges come.
+    if (history[n - 1] - history[n - 2] > PACE_RESUMED * median) return Number.NaN;
     return spread <= STEADY_PACE * median ? spread : Number.NaN;
   }
 

@@ -375,6 +375,38 @@ describe('correlation detector', () => {
     }
   });
 
+  it('keeps a film whose player requests a range at a steady pace correlated with its .nfo', () => {
+    // The player asks for a range every 11.5 s (± 0.3 s), so the film's occurrences keep a steady pace,
+    // which the rule between two keys that keep time took for a schedule: the .nfo, read 0.5-3 s after each
+    // playback begins, was asked to lag within a quarter of the pace's spread, and its rule came and went
+    // (an outside re-evaluation: listed at the fourth playback, dropped at the fifth). The pace is how the
+    // film is read within a playback, not when a playback begins.
+    const b = builder(55, 8 * DAY + 12 * HOUR);
+    const films = 6;
+    for (let i = 0; i < films; i++)
+      for (let day = 0; day < 8; day++) {
+        const start = T0 + day * DAY + b.rng.uniform(18.67, 20.67) * HOUR;
+        b.add(`paced/${i}.nfo`, start + b.rng.uniform(500, 3000), 0, 4096);
+        let position = 0;
+        for (let t = start; t < start + 90 * 60 * SECOND; t += 11_500 + b.rng.normal(300)) {
+          b.add(`paced/${i}.mkv`, t, position, 1 << 21);
+          position += 1 << 21;
+        }
+      }
+    const r = run(b.build());
+    for (let i = 0; i < films; i++) {
+      const nfo = `paced/${i}.nfo`;
+      expect(view(r, nfo).correlated, `film ${i}`).toMatchObject([
+        { key: `paced/${i}.mkv`, direction: 'before' },
+      ]);
+      const since = (r.timelines.get(nfo) ?? []).filter((t) => t.accesses >= 5);
+      expect(
+        since.every((t) => t.mask & CORRELATED),
+        `film ${i}: ${since.map((t) => `${t.accesses}:${t.mask}`)}`,
+      ).toBe(true);
+    }
+  });
+
   it('does not correlate two periodic keys whose schedules merely coincide, at any time', () => {
     // Pairs of hourly jobs at the same minute, each up to 0.5 s or 5 s late. They followed each other from
     // their fourth run, before either could be periodic, and their rule held until both were; and a lag
