@@ -345,34 +345,16 @@ describe('correlation detector', () => {
     // the film. Its lag, 0.5-3 s, is far steadier than that jitter but spreads about as much as half of a lag
     // uniform over the window (0.72 s), the most asked between periodic keys: the rule, 6 follows of 6, was
     // dropped at the sixth playback in 3 of these 8 films (an outside evaluation: most of its missed pairs).
-    const b = builder(54, 8 * DAY + 12 * HOUR);
-    const films = 8;
-    for (let i = 0; i < films; i++)
-      for (let day = 0; day < 8; day++) {
-        const start = T0 + day * DAY + b.rng.uniform(18.67, 20.67) * HOUR;
-        b.add(`media/${i}.nfo`, start + b.rng.uniform(500, 3000), 0, 4096);
-        // Read in bursts of chunks, a burst every 5-30 s: a session of the film every few bursts.
-        let position = 0;
-        const end = start + b.rng.uniform(90, 120) * 60 * SECOND;
-        for (let t = start; t < end; t += b.rng.uniform(5, 30) * SECOND)
-          for (let chunk = b.rng.int(2, 6), at = t; chunk > 0; chunk--, at += b.rng.uniform(10, 150)) {
-            b.add(`media/${i}.mkv`, at, position, 1 << 19);
-            position += 1 << 19;
-          }
-      }
-    const r = run(b.build());
-    for (let i = 0; i < films; i++) {
-      const nfo = `media/${i}.nfo`;
-      expect(view(r, nfo).correlated, `film ${i}`).toMatchObject([
-        { key: `media/${i}.mkv`, direction: 'before' },
-      ]);
-      // Listed from its fourth or fifth read on, never dropped since.
-      const since = (r.timelines.get(nfo) ?? []).filter((t) => t.accesses >= 5);
-      expect(
-        since.every((t) => t.mask & CORRELATED),
-        `film ${i}: ${since.map((t) => `${t.accesses}:${t.mask}`)}`,
-      ).toBe(true);
-    }
+    // Read in bursts of chunks, a burst every 5-30 s: a session of the film every few bursts.
+    expectEveningNfoRules(54, 8, (b, film, start) => {
+      let position = 0;
+      const end = start + b.rng.uniform(90, 120) * 60 * SECOND;
+      for (let t = start; t < end; t += b.rng.uniform(5, 30) * SECOND)
+        for (let chunk = b.rng.int(2, 6), at = t; chunk > 0; chunk--, at += b.rng.uniform(10, 150)) {
+          b.add(film, at, position, 1 << 19);
+          position += 1 << 19;
+        }
+    });
   });
 
   it('keeps a film whose player requests a range at a steady pace correlated with its .nfo', () => {
@@ -381,30 +363,13 @@ describe('correlation detector', () => {
     // playback begins, was asked to lag within a quarter of the pace's spread, and its rule came and went
     // (an outside re-evaluation: listed at the fourth playback, dropped at the fifth). The pace is how the
     // film is read within a playback, not when a playback begins.
-    const b = builder(55, 8 * DAY + 12 * HOUR);
-    const films = 6;
-    for (let i = 0; i < films; i++)
-      for (let day = 0; day < 8; day++) {
-        const start = T0 + day * DAY + b.rng.uniform(18.67, 20.67) * HOUR;
-        b.add(`paced/${i}.nfo`, start + b.rng.uniform(500, 3000), 0, 4096);
-        let position = 0;
-        for (let t = start; t < start + 90 * 60 * SECOND; t += 11_500 + b.rng.normal(300)) {
-          b.add(`paced/${i}.mkv`, t, position, 1 << 21);
-          position += 1 << 21;
-        }
+    expectEveningNfoRules(55, 6, (b, film, start) => {
+      let position = 0;
+      for (let t = start; t < start + 90 * 60 * SECOND; t += 11_500 + b.rng.normal(300)) {
+        b.add(film, t, position, 1 << 21);
+        position += 1 << 21;
       }
-    const r = run(b.build());
-    for (let i = 0; i < films; i++) {
-      const nfo = `paced/${i}.nfo`;
-      expect(view(r, nfo).correlated, `film ${i}`).toMatchObject([
-        { key: `paced/${i}.mkv`, direction: 'before' },
-      ]);
-      const since = (r.timelines.get(nfo) ?? []).filter((t) => t.accesses >= 5);
-      expect(
-        since.every((t) => t.mask & CORRELATED),
-        `film ${i}: ${since.map((t) => `${t.accesses}:${t.mask}`)}`,
-      ).toBe(true);
-    }
+    });
   });
 
   it('does not correlate two periodic keys whose schedules merely coincide, at any time', () => {
@@ -600,3 +565,34 @@ describe('correlation rules and the pattern mask', () => {
     expect(e.counters.patterns.correlated).toBe(0);
   });
 });
+
+/**
+ * `films` films, each played once an evening for eight evenings at a random time in a two-hour band
+ * (`playback` reads the film from `start`), its .nfo read 0.5-3 s after each playback begins: each .nfo
+ * lists its film as coming before, from its fifth read on at the latest, and never drops it since.
+ */
+function expectEveningNfoRules(
+  seed: number,
+  films: number,
+  playback: (b: ReturnType<typeof builder>, film: string, start: number) => void,
+): void {
+  const b = builder(seed, 8 * DAY + 12 * HOUR);
+  for (let i = 0; i < films; i++)
+    for (let day = 0; day < 8; day++) {
+      const start = T0 + day * DAY + b.rng.uniform(18.67, 20.67) * HOUR;
+      b.add(`media/${i}.nfo`, start + b.rng.uniform(500, 3000), 0, 4096);
+      playback(b, `media/${i}.mkv`, start);
+    }
+  const r = run(b.build());
+  for (let i = 0; i < films; i++) {
+    const nfo = `media/${i}.nfo`;
+    expect(view(r, nfo).correlated, `film ${i}`).toMatchObject([
+      { key: `media/${i}.mkv`, direction: 'before' },
+    ]);
+    const since = (r.timelines.get(nfo) ?? []).filter((t) => t.accesses >= 5);
+    expect(
+      since.every((t) => t.mask & CORRELATED),
+      `film ${i}: ${since.map((t) => `${t.accesses}:${t.mask}`)}`,
+    ).toBe(true);
+  }
+}
