@@ -155,6 +155,16 @@ const INSTANT_LEARNING = 1 / 16;
  */
 const SIZE_STEPS = 32;
 
+/** Accesses of an instant packed as `baseline` holds it outside a burst (accesses × SPAN_STEPS + span). */
+function instantAccesses(packed: number): number {
+  return Math.floor(packed / SPAN_STEPS);
+}
+
+/** Span (in steps) of an instant packed as `instantAccesses` reads it. */
+function instantSpan(packed: number): number {
+  return packed - instantAccesses(packed) * SPAN_STEPS;
+}
+
 export class BurstDetector {
   /** The engine's state row; this detector owns one section of it. */
   private readonly row: RowTable;
@@ -290,10 +300,10 @@ export class BurstDetector {
     // it, a key read ten times a second had instants of 3-5 in its first minute, learnt for good.
     if (t.f64[r8 + this.at.burstStart] > 0 || !this.hasHistory(slot, ts)) return 1;
     const at = 2 * r8 + this.at.baseline;
-    const accesses = Math.floor(t.f32[at] / SPAN_STEPS);
+    const accesses = instantAccesses(t.f32[at]);
     const instantMs = this.cfg.windowMs * INSTANT_SHARE;
     if (accesses > 0 && gap >= 0 && gap <= instantMs) {
-      const span = t.f32[at] - accesses * SPAN_STEPS + Math.ceil((gap / instantMs) * (SPAN_STEPS / 2));
+      const span = instantSpan(t.f32[at]) + Math.ceil((gap / instantMs) * (SPAN_STEPS / 2));
       // Accesses at one time (a batch's) are within any span: the key's rate is not read for them.
       if (
         span === 0 ||
@@ -328,9 +338,9 @@ export class BurstDetector {
     const t = this.row;
     const r8 = slot * t.stride8;
     const instant = t.f32[2 * r8 + this.at.baseline];
-    const accesses = Math.floor(instant / SPAN_STEPS);
+    const accesses = instantAccesses(instant);
     t.f32[2 * r8 + this.at.baseline] = 0;
-    const spanMs = ((instant - accesses * SPAN_STEPS) / (SPAN_STEPS / 2)) * this.cfg.windowMs * INSTANT_SHARE;
+    const spanMs = (instantSpan(instant) / (SPAN_STEPS / 2)) * this.cfg.windowMs * INSTANT_SHARE;
     if (accesses < 2 || !(spanMs > 0)) return;
     const chance = poissonTail(accesses - 1, this.usualRate(slot, now) * spanMs);
     if (chance * Math.max(t.f64[r8 + this.at.usual], 1) >= this.cfg.maxPValue) return;

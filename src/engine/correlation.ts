@@ -567,10 +567,9 @@ export class CorrelationDetector {
     const precedes = (this.row.u8[this.ruleFlag(leader, n)] & PRECEDES) !== 0;
     if (count / trials < (precedes ? PRECEDING_MIN_CONFIDENCE : this.cfg.minConfidence)) return false;
     if (this.stopped(leader, n, count, trials)) return false;
-    // The follow that created the entry is why it is being tested: it is not evidence (selection bias).
     const chance = Math.min(1, f32[p + EXPECTED] / trials);
-    if (binomialUpperTail(count - 1, trials - 1, chance) >= this.cfg.maxPValue) return false;
-    return this.beyondSchedules(leader, n, follower, chance);
+    if (!beyondChance(count, trials, chance, this.cfg.maxPValue)) return false;
+    return this.beyondSchedules(leader, n, follower, count, trials, chance);
   }
 
   /**
@@ -626,13 +625,19 @@ export class CorrelationDetector {
    * keep no schedule, and drift through each other's phase; while close, one followed the other at each
    * read for minutes, and the pair was listed and unlisted 170 times in three days (an outside evaluation).
    */
-  private beyondSchedules(leader: number, n: number, follower: number, chance: number): boolean {
+  private beyondSchedules(
+    leader: number,
+    n: number,
+    follower: number,
+    count: number,
+    trials: number,
+    chance: number,
+  ): boolean {
     const jitter = smallerKnown(this.rates.timingJitter(leader), this.rates.timingJitter(follower));
     if (Number.isNaN(jitter))
       return !(this.rates.isUndecidedSchedule(leader) && this.rates.isUndecidedSchedule(follower));
     const f32 = this.row.f32;
     const p = this.entry(leader, n);
-    const count = f32[p + COUNT];
     const mean = f32[p + LAG_SUM] / count;
     const spread = Math.sqrt(Math.max(f32[p + LAG_SQUARES] / count - mean * mean, 0));
     if (spread * spreadUpperFactor(count) >= jitter / 4) return false;
@@ -648,14 +653,11 @@ export class CorrelationDetector {
     // read 0.2-3 s after each playback start (lag spread 0.95 s), pass for a daily schedule jittering 705 s,
     // fitted on the very evenings it followed the film: its rule, 6 follows of 6, was dropped at the sixth
     // (an outside evaluation: most of its missed pairs). A memoryless database read every 10 s, seen
-    // before 14 of 18 runs of a job every 15 minutes 1-20 s late (chance 0.32 each, p 0.0008: a lucky entry among the
-    // many its candidates turn over), stays refused; so do crons at the same minute jittering 30 s (a
-    // follow within 5 s: 0.066 at most), short of six in a row.
+    // before 14 of 18 runs of a job every 15 minutes 1-20 s late (chance 0.32 each, p 0.0008: a lucky
+    // entry among the many its candidates turn over), stays refused; so do crons at the same minute
+    // jittering 30 s (a follow within 5 s: 0.066 at most), short of six in a row.
     const coincide = Math.max(chance, Math.min(1, this.windowOf(leader, n) / (jitter * SQRT_2PI)));
-    return (
-      binomialUpperTail(count - 1, this.trials(leader, n) - 1, coincide) <
-      this.cfg.maxPValue * LAG_SHAPE_LEVEL
-    );
+    return beyondChance(count, trials, coincide, this.cfg.maxPValue * LAG_SHAPE_LEVEL);
   }
 
   private setRule(leader: number, n: number, active: boolean): void {
@@ -851,6 +853,14 @@ function spreadUpperFactor(follows: number): number {
 }
 const LOWER_DECILE_Z = probit(0.1);
 const SQRT_2PI = Math.sqrt(2 * Math.PI);
+
+/**
+ * Are `count` follows in `trials` improbable at `chance` each, at `level`? The follow that created the entry
+ * is why it is being tested, and is no evidence (selection bias): one of each is left out.
+ */
+function beyondChance(count: number, trials: number, chance: number, level: number): boolean {
+  return binomialUpperTail(count - 1, trials - 1, chance) < level;
+}
 
 /**
  * How often a lag uniform over the window (any coincidence) shows a sample spread under half of its own,

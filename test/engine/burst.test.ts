@@ -601,10 +601,10 @@ describe('engine time and device clocks', () => {
 
   it('ends a live burst within about a minute after a backlog that moved engine time itself', () => {
     // A camera out for an hour sends its backlog in one go, file after file; the only other device writes
-    // once a minute, so the backlog's own newest events move engine time on by most of a minute. Judged by engine time, the
-    // backlog was two deliveries 55 s apart, the second reaching half an hour back, and that was taken for
-    // the camera's habit: its bursts ended 1-2 minutes late for the next hour and more (an outside
-    // evaluation: 163 s after the spike instead of 53).
+    // once a minute, so the backlog's own newest events move engine time on by most of a minute. Judged by
+    // engine time, the backlog was two deliveries 55 s apart, the second reaching half an hour back, and
+    // that was taken for the camera's habit: its bursts ended 1-2 minutes late for the next hour and more
+    // (an outside evaluation: 163 s after the spike instead of 53).
     const e = new Engine(engineConfig());
     const camera = e.sourceId('camera');
     const plug = e.sourceId('plug');
