@@ -51,7 +51,9 @@ import type { PeriodicDetail } from './types.ts';
  *          surely with every start; with few starts neither model is clearly better, and the schedule is
  *          refused only once the random walk explains the starts `driftBayesFactor` times better. A
  *          schedule that moved once or twice (daylight saving time) is weighed the same way as two or
- *          three phases of one period (`findSteps`), and followed to its latest phase.
+ *          three phases of one period (`findSteps`), and followed to its latest phase. A key refused by
+ *          this test alone at a whole history of refits in a row must then pass it at a dozen in a row
+ *          (`WALKED`): a random walk's windows pass now and then, a schedule's every time.
  * A periodic key's refit must show that its schedule still holds rather than find one among noise
  * (`stayingFit`, hysteresis as for `sequential`): it starts from its own period when the estimate is near
  * it, the phase concentration is that of the starts on the line, a third of the starts near it will do, the
@@ -114,6 +116,42 @@ const REFUSED_ONCE = 0x7f;
  * enough for timing errors that wander like an AR(1) series of ρ 0.7 (`periodic.test.ts`).
  */
 const ESTABLISHED_DRIFT_REFUSALS = HISTORY;
+
+/** `skipRefits` of a key whose schedule was accepted at the refit that made it periodic. */
+const HELD_NEW = HELD | 1;
+/** Is the key (not periodic) skipping refits (FAR + the refits still to skip)? */
+function skipsRefits(skip: number): boolean {
+  return skip > FAR && skip <= FAR + MAX_SKIPPED_REFITS;
+}
+
+/**
+ * A key that is not periodic counts its refits in a row refused by the drift test alone — regular gaps
+ * whose phase wanders: a steady reader, a `sleep 60` loop — above `WALKING`, up to `WALKED`: a whole
+ * history, every start of which has been weighed and found to wander. Such a key then keeps no schedule
+ * until one is accepted at `CONFIRM_REFITS` refits in a row (counted above `CONFIRMING`). The test weighs
+ * 48 starts, and about one window in thirty of a random walk stays close enough to a line to pass: steady
+ * readers passed for periodic for three to fifteen starts at a time, some twenty times a day for a poller
+ * every 20 s ± 4 % (an outside evaluation; the contract: "merely regular gaps without a stable phase are
+ * not periodic"): twice a day now (`periodic.test.ts`). Consecutive windows share all but one start, so a passing stretch of a walk is short, while
+ * a schedule that begins to keep time passes at every refit from then on: it is found twelve runs later
+ * than it would be on a new key. A key that was periodic, or far from any schedule, has no such count.
+ */
+const WALKING = 0x20;
+const WALKED = HISTORY;
+const CONFIRMING = WALKING + WALKED + 1;
+const CONFIRM_REFITS = 12;
+
+/** Refits in a row refused by the drift test alone, as `skipRefits` of a key that is not periodic holds them. */
+function walkedRefits(skip: number): number {
+  if (skip >= CONFIRMING && skip < CONFIRMING + CONFIRM_REFITS) return WALKED;
+  return skip > WALKING && skip <= WALKING + WALKED ? skip - WALKING : 0;
+}
+
+/** `skipRefits` of a key that had walked (`WALKED`) after a refit that accepted a schedule: `HELD_NEW` once confirmed. */
+function confirmedAfterWalk(skip: number): number {
+  const confirmed = skip >= CONFIRMING ? skip - CONFIRMING + 1 : 1;
+  return confirmed >= CONFIRM_REFITS ? HELD_NEW : CONFIRMING + confirmed;
+}
 
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
 const TICK_MS = 16;
@@ -1620,7 +1658,7 @@ export class PeriodicDetector {
     // A schedule kept through a refused refit that then expired leaves its mark, which counted as 127 refits
     // to skip: the key was not found again for ~128 runs (a third outside evaluation).
     if (u8[active] === 0 && u8[skip] & HELD) u8[skip] = 0;
-    if (u8[skip] > FAR && u8[active] === 0) {
+    if (u8[active] === 0 && skipsRefits(u8[skip])) {
       u8[skip]--;
       return;
     }
@@ -1642,14 +1680,26 @@ export class PeriodicDetector {
     }
     const shortBy = this.fit.shortBy;
     const far = n >= 2 * this.cfg.minOccurrences ? shortBy >= n / 4 : shortBy >= 2;
+    // A schedule the drift test ended over a whole history had walked as far as the test can tell.
+    const walked = u8[active] === 0 ? walkedRefits(u8[skip]) : this.fit.drifted && n === HISTORY ? WALKED : 0;
+    let accepted = this.fit.ok;
     if (keptThroughDrift !== 0) u8[skip] = keptThroughDrift;
-    else if (this.fit.ok) u8[skip] = HELD | (u8[skip] & HELD ? heldAfterAccepted(u8[skip] & ~HELD) : 1);
-    else u8[skip] = far ? (u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR) : 0;
+    else if (this.fit.ok && walked === WALKED) {
+      u8[skip] = confirmedAfterWalk(u8[skip]);
+      accepted = u8[skip] === HELD_NEW;
+    } else if (this.fit.ok)
+      u8[skip] = u8[skip] & HELD ? HELD | heldAfterAccepted(u8[skip] & ~HELD) : HELD_NEW;
+    else if (far && walked < WALKED)
+      u8[skip] = u8[skip] === FAR ? FAR + Math.min(shortBy >> 1, MAX_SKIPPED_REFITS) : FAR;
+    // Refused for other reasons (too few starts near the line, too spread), a walker keeps its count.
+    else if (this.fit.drifted || walked > 0)
+      u8[skip] = WALKING + Math.min(walked + (this.fit.drifted ? 1 : 0), WALKED);
+    else u8[skip] = 0;
     if (keptThroughDrift === 0)
-      u8[active] = this.fit.ok
+      u8[active] = accepted
         ? 1 + extraHalfPeriods(this.fit.fill, this.cfg.missedPeriodsToExpire, this.fit.period)
         : 0;
-    f64[r8 + at.period] = this.fit.ok || keptThroughDrift !== 0 ? this.fit.period : 0;
+    f64[r8 + at.period] = accepted || keptThroughDrift !== 0 ? this.fit.period : 0;
     f64[r8 + at.beat] = this.fit.beat;
     f32[r4 + at.jitter] = this.fit.jitter;
     f32[r4 + at.score] = this.fit.score;

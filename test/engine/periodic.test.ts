@@ -224,6 +224,44 @@ describe('periodic detector', () => {
     expect(reporting(r, trace, 'periodic')).toEqual([]);
   });
 
+  it('keeps a free-running poller from flashing periodic once its phase has been seen to wander', () => {
+    // Pollers every 20 s ± 4 %, each gap independent (a timer restarted after each poll): their phase
+    // wanders as a random walk, and about one window of 48 starts in thirty stays close enough to a line to
+    // pass the drift test. They flashed periodic for a minute or so, 20-30 times a day (an outside
+    // evaluation).
+    const b = builder(31, DAY);
+    const keys = Array.from({ length: 8 }, (_, i) => `poller/${i}`);
+    for (const key of keys) steady(b, key, 20 * SECOND, 0.04, 'steady');
+    const trace = b.build();
+    const r = run(trace);
+    // Their first hour is left out: a new key's few starts cannot tell a walk from a schedule yet.
+    const flashes = keys.flatMap((key) =>
+      episodes(r.timelines.get(key), PERIODIC, trace.end).filter(([from]) => from > T0 + HOUR),
+    );
+    // 148 flashes and 2.9 % of the day before; two a day remain.
+    expect(flashes.length).toBeLessThanOrEqual(2 * keys.length);
+    expect(periodicShare(r, keys, trace.end, DAY)).toBeLessThan(0.015);
+  });
+
+  it('finds the schedule of a poller that starts keeping time, a dozen runs after its walk left the history', () => {
+    // Six hours of a free-running poller, then a job every 20 s up to 0.5 s late.
+    const b = builder(32, 8 * HOUR);
+    const switched = T0 + 6 * HOUR;
+    let t = T0;
+    for (; t < switched; t += 20 * SECOND * (1 + 0.04 * b.rng.normal(1))) b.add('poller', t);
+    for (let k = 1; t + k * 20 * SECOND < T0 + 8 * HOUR; k++)
+      b.add('poller', t + k * 20 * SECOND + b.rng.uniform(0, 500));
+    const trace = b.build();
+    const r = run(trace);
+    const found = episodes(r.timelines.get('poller'), PERIODIC, trace.end).filter(
+      ([from]) => from > switched,
+    );
+    // Found at its 35th run (its 19th before the walk counted, flapping once), and held from then on.
+    expect(found).toHaveLength(1);
+    expect(found[0][0] - switched).toBeLessThan(48 * 20 * SECOND);
+    expect(found[0][1]).toBe(trace.end);
+  });
+
   it('does not call a key used a few times every evening at random times periodic: it has a schedule', () => {
     // The contract's own example. Each use at its own random time between 18:00 and 23:00, three on
     // average (a memoryless count): every use falls within a few hours of one daily phase, which phase
