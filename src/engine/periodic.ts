@@ -153,6 +153,17 @@ function confirmedAfterWalk(skip: number): number {
   return confirmed >= CONFIRM_REFITS ? HELD_NEW : CONFIRMING + confirmed;
 }
 
+/**
+ * Beats without a run beyond which a job is taken to have stopped rather than to have missed runs: ten
+ * misses in a row are what the expiry waits for at most (a job that runs on half of its beats). A silence
+ * longer than that — the device off for the night, a NAS rebooted — counts as that many missed runs in the
+ * share of beats filled, not as all of them: a job every 30 s resumed on its schedule after an hour off
+ * had 48 starts over 168 beats, short of the share until every start before the silence had left the
+ * history (47 runs, 24 minutes). Counted between any two starts, on the line or off it: a job whose timer
+ * restarted at another phase has its old starts off its new line, and the silence before it all the same.
+ */
+const SILENCE_BEATS = 10;
+
 /** 16 ms resolution is far below any timing error that matters for periods of 8 s and more. */
 const TICK_MS = 16;
 /** Variance (ms²) of rounding a time to a tick, uniform over ±TICK_MS / 2. */
@@ -1198,6 +1209,7 @@ function fitFrom(
   let onLine = 0;
   let near = 0;
   let gaps = 0;
+  let silentBeats = 0;
   let prev = -1;
   // Beats in each residue class mod 2 and mod 3, counted from the first start's beat.
   let oddBeats = 0;
@@ -1208,6 +1220,7 @@ function fitFrom(
   let nearAll = 0;
   let nearBeats = 0;
   for (let i = 0; i < n; i++) {
+    if (i > 0) silentBeats += Math.max(beats[i] - beats[i - 1] - SILENCE_BEATS, 0);
     if (Math.abs(resid[i]) <= nearBound) {
       nearAll++;
       nearBeats += +(latestNear < 0 || beats[i] !== beats[latestNear]);
@@ -1236,7 +1249,7 @@ function fitFrom(
     }
     prev = i;
   }
-  const expected = beats[n - 1] - beats[0] + 1;
+  const expected = beats[n - 1] - beats[0] + 1 - silentBeats;
   out.fill = distinct / expected;
   out.score = Math.hypot(cs, sn) / n;
   const onLineConcentration = Math.hypot(cs, sn) / onLine;

@@ -438,6 +438,35 @@ describe('periodic detector', () => {
     expect(e.viewOf('camera/stops')?.patterns).not.toContain('periodic');
   });
 
+  it('finds a job every 30 s again as soon as it resumes after an hour off, on its old phase or a new one', () => {
+    // Six hours of runs up to 1 s late, an hour without any (the device off), then two more hours: on the
+    // same schedule, or 11 s off it (its timer restarted). Another device's key moves engine time meanwhile,
+    // so the schedule ends during the hour. Its 48 starts then lay over 168 beats, short of the share filled
+    // until every start from before the hour had left the history: found again at the 47th run back.
+    const b = builder(83, 9 * HOUR);
+    const off = T0 + 6 * HOUR;
+    const back = off + HOUR;
+    const shiftOf: Record<string, number> = { 'job/same': 0, 'job/moved': 11 * SECOND };
+    for (const [key, shift] of Object.entries(shiftOf))
+      for (let t = T0; t < T0 + 9 * HOUR; t += 30 * SECOND)
+        if (t < off || t >= back) b.add(key, t + (t >= back ? shift : 0) + b.rng.uniform(0, SECOND));
+    for (let t = T0; t < T0 + 9 * HOUR; t += b.rng.uniform(7, 13) * SECOND) b.add('other/clock', t);
+    const trace = b.build();
+    const r = run(trace);
+    for (const key of Object.keys(shiftOf)) {
+      const spells = episodes(r.timelines.get(key), PERIODIC, trace.end);
+      // Periodic before the hour, ended within it, back at its first or second run and held to the end.
+      expect(spells, key).toHaveLength(2);
+      expect(spells[0][1], key).toBeLessThan(off + 5 * MINUTE);
+      expect(spells[1][0], key).toBeLessThan(back + MINUTE + 2 * SECOND);
+      expect(spells[1][1], key).toBe(trace.end);
+      expect(view(r, key).periodic?.period_s, key).toBeCloseTo(30, 1);
+      // The next run named at the phase the job keeps now.
+      const phase = ((view(r, key).periodic?.next_ts ?? 0) - T0) % (30 * SECOND);
+      expect(Math.abs(phase - (shiftOf[key] + SECOND / 2)), key).toBeLessThan(SECOND);
+    }
+  });
+
   it('keeps a schedule whose timing errors wander slowly periodic for days', () => {
     // Jobs every minute, each run late by an error that wanders (an AR(1) series, ρ 0.7, ~0.06 s spread) on
     // top of up to 0.2 s at random, so the phase stays within half a second for days. Now and then the last
