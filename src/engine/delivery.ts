@@ -29,6 +29,9 @@ export class DeliveryLag {
   private previousDeliveryAt = new Float64Array(16);
   private deliveryLag = new Float64Array(16);
   private previousDeliveryLag = new Float64Array(16);
+  /** Per source: the least lag of its latest delivery and of the one before (see `clockLag`). */
+  private deliveryLeast = new Float64Array(16);
+  private previousDeliveryLeast = new Float64Array(16);
 
   /**
    * An event of `source` (0: unknown) with time `ts` arrived when engine time was `now`. A lag is the
@@ -42,22 +45,37 @@ export class DeliveryLag {
     if (now >= this.bucketEnd) this.rotate(now);
     if (source === 0) return;
     if (source >= this.current.length) this.grow(source);
+    const lag = now - ts;
     if (now - this.deliveryAt[source] > DELIVERY_SPAN_MS) {
       this.previousDeliveryAt[source] = this.deliveryAt[source];
       this.previousDeliveryLag[source] = this.deliveryLag[source];
+      this.previousDeliveryLeast[source] = this.deliveryLeast[source];
       this.deliveryAt[source] = now;
       this.deliveryLag[source] = 0;
-    }
-    const lag = now - ts;
+      this.deliveryLeast[source] = lag;
+    } else if (lag < this.deliveryLeast[source]) this.deliveryLeast[source] = lag;
     if (!(lag > this.deliveryLag[source])) return;
     this.deliveryLag[source] = lag;
-    const cadence = 2 * (this.deliveryAt[source] - this.previousDeliveryAt[source]);
+    const cadence = 2 * (this.deliveryAt[source] - this.previousDeliveryAt[source]) + this.clockLag(source);
     // The delivery before was a backlog, not this cadence's: engine time moves with the backlog's own
     // events, so a backlog of an hour counted as two deliveries 55 s apart, the second reaching 29
     // minutes back, and the lag was 111 s for the next hour or two (an outside evaluation's camera).
     if (this.previousDeliveryLag[source] > cadence) return;
     const habit = Math.min(lag, this.previousDeliveryLag[source], cadence, MAX_DELIVERY_LAG_MS);
     if (habit > this.current[source]) this.current[source] = habit;
+  }
+
+  /**
+   * How far behind engine time the source's clock runs, as far as its last two deliveries tell: the least
+   * lag of each — even its newest event came that late, however often it delivered — the smaller of the
+   * two. A device whose clock is four minutes slow, or a replay in which another device's clock runs ahead
+   * and moves engine time, delivers every access that late; allowed only twice the time between its
+   * deliveries, its 30 s poller never became periodic and its spike of a hundred times its rate was never
+   * a burst (an outside evaluation). The delivery under way counts once it holds an event: a backlog
+   * followed by live events has a least lag near zero.
+   */
+  private clockLag(source: number): number {
+    return Math.max(Math.min(this.deliveryLeast[source], this.previousDeliveryLeast[source]), 0);
   }
 
   /** How late events of `source` have lately arrived (ms, 0 for live or unknown sources). */
@@ -91,6 +109,8 @@ export class DeliveryLag {
       this.previousDeliveryAt,
       this.deliveryLag,
       this.previousDeliveryLag,
+      this.deliveryLeast,
+      this.previousDeliveryLeast,
     ])
       a.fill(0);
     this.bucketEnd = Number.NEGATIVE_INFINITY;
@@ -118,5 +138,7 @@ export class DeliveryLag {
     this.previousDeliveryAt = grown(this.previousDeliveryAt);
     this.deliveryLag = grown(this.deliveryLag);
     this.previousDeliveryLag = grown(this.previousDeliveryLag);
+    this.deliveryLeast = grown(this.deliveryLeast);
+    this.previousDeliveryLeast = grown(this.previousDeliveryLeast);
   }
 }

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../bench/workloads.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { BURST, PERIODIC } from '../../src/engine/types.ts';
+import { engineConfig, HOUR, SECOND, T0 } from './helpers.ts';
+
+interface Sent {
+  source: string;
+  key: string;
+  /** When the device sends it (true time). */
+  at: number;
+  /** What the device stamps: its own clock. */
+  ts: number;
+  pos: number;
+}
+
+/**
+ * A home of three devices over eight hours, each stamping events with its own clock (`skewOf`: ms ahead
+ * of true time): a poller every 30 s, a Home Assistant database read every ~4 s with a spike of 1,500
+ * reads in 30 s at 05:00, and a camera's playlist written every 10 s. Each device sends what it has every
+ * 10 s, as one message; the messages are fed to an engine in the order they are sent (a replay, event time
+ * alone). Returns the spells of `pattern` of `key`, in the true time of the events.
+ */
+function home(skewOf: Record<string, number>, key: string, pattern: number): Array<[number, number]> {
+  const rng = new Rng(97);
+  const sent: Sent[] = [];
+  const add = (source: string, key: string, at: number, pos = Number.NaN) =>
+    sent.push({ source, key, at, ts: Math.round(at + (skewOf[source] ?? 0)), pos });
+  const end = T0 + 8 * HOUR;
+  for (let t = T0 + 3 * SECOND; t < end; t += 30 * SECOND)
+    add('pollers', 'status/ups.json', t + rng.uniform(-1, 1) * SECOND);
+  for (let t = T0; t < end; t += rng.uniform(2, 6) * SECOND)
+    add('recorder', 'ha/home.db', t, rng.int(0, 2e5) * 4096);
+  for (let i = 0; i < 1500; i++)
+    add('recorder', 'ha/home.db', T0 + 5 * HOUR + rng.uniform(0, 30) * SECOND, rng.int(0, 2e5) * 4096);
+  for (let t = T0 + SECOND; t < end; t += 10 * SECOND)
+    add('camera', 'frigate/garage.m3u8', t + rng.uniform(-0.2, 0.2) * SECOND);
+  sent.sort((a, b) => a.at - b.at);
+  const e = new Engine(engineConfig());
+  const spells: Array<[number, number]> = [];
+  let since = -1;
+  const slice = (s: Sent) => Math.floor(s.at / (10 * SECOND));
+  for (let i = 0; i < sent.length; ) {
+    // One message per device per 10 s slice, in the order the devices send them.
+    let j = i;
+    while (j < sent.length && slice(sent[j]) === slice(sent[i])) j++;
+    const batch = sent.slice(i, j);
+    i = j;
+    for (const source of new Set(batch.map((s) => s.source))) {
+      e.beginBatch();
+      for (const s of batch) if (s.source === source) e.observe(s.key, s.ts, s.pos, 4096, e.sourceId(source));
+      e.tick();
+      const on = (e.maskOf(e.keys.slotOf(key)) & pattern) !== 0;
+      const at = batch[batch.length - 1].at;
+      if (on && since < 0) since = at;
+      if (!on && since >= 0) {
+        spells.push([since, at]);
+        since = -1;
+      }
+    }
+  }
+  if (since >= 0) spells.push([since, end]);
+  return spells;
+}
+
+describe('devices whose clocks are off', () => {
+  for (const [name, skewOf] of [
+    ['a device whose clock runs 4 minutes slow', { pollers: -240 * SECOND, recorder: -240 * SECOND }],
+    ["another device's clock running 150 s fast in a replay", { camera: 150 * SECOND }],
+  ] as const)
+    it(`keeps a poller periodic and finds a spike with ${name}`, () => {
+      // Every access of the late devices came later than twice their 10 s between deliveries: the poller was
+      // never periodic, the spike of a hundred times the database's rate never a burst (an outside evaluation).
+      const periodic = home(skewOf, 'status/ups.json', PERIODIC);
+      expect(periodic).toHaveLength(1);
+      expect(periodic[0][0]).toBeLessThan(T0 + 10 * 60 * SECOND);
+      expect(periodic[0][1]).toBe(T0 + 8 * HOUR);
+      const bursts = home(skewOf, 'ha/home.db', BURST);
+      expect(bursts).toHaveLength(1);
+      expect(bursts[0][0]).toBeGreaterThanOrEqual(T0 + 5 * HOUR);
+      expect(bursts[0][0]).toBeLessThan(T0 + 5 * HOUR + 30 * SECOND);
+      expect(home(skewOf, 'frigate/garage.m3u8', PERIODIC)).toHaveLength(1);
+    });
+});
