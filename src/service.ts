@@ -203,6 +203,7 @@ export class Service {
 
     this.persistence.start();
     this.every(TICK_MS, () => {
+      this.ingest.settleQuiet();
       this.engine.tick();
       this.forwardChanges();
     });

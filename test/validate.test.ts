@@ -124,6 +124,21 @@ function item(rnd: () => number, pValid: number): string {
 
 const NOW = 1_793_577_600_000;
 
+/** An ingest of base topic `t` with the service's limits, the given skew limit and wall clock. */
+function ingestOf(
+  engine: Engine,
+  errors: ErrorReporter,
+  opts: { maxFutureSkewMs: number; now?: () => number; log?: pino.Logger; recentMessages?: number },
+): Ingest {
+  return new Ingest(engine, topics('t'), errors, {
+    maxPayloadBytes: 1 << 20,
+    maxBatchItems: 1000,
+    now: () => NOW,
+    log: pino({ level: 'silent' }),
+    ...opts,
+  });
+}
+
 /** What the service must do with an item: exactly what zod says. */
 function expected(raw: unknown, index: number | undefined) {
   const parsed = accessEventSchema.safeParse(raw);
@@ -175,14 +190,7 @@ describe('validation fast path', () => {
     );
     // No skew limit: far-future ts values are zod's to judge here, not the device-clock check's; and no
     // repeats dropped: the random items include the same event twice now and then.
-    const ingest = new Ingest(engine, topics('t'), errors, {
-      maxPayloadBytes: 1 << 20,
-      maxBatchItems: 1000,
-      maxFutureSkewMs: Number.POSITIVE_INFINITY,
-      now: () => NOW,
-      log: pino({ level: 'silent' }),
-      recentMessages: 0,
-    });
+    const ingest = ingestOf(engine, errors, { maxFutureSkewMs: Number.POSITIVE_INFINITY, recentMessages: 0 });
     ingest.onAccess = (_slot, key, ts, position, size) => outcomes.push({ key, ts, position, size });
 
     for (let m = 0; m < 60; m++) {
@@ -258,15 +266,9 @@ describe('timestamps in epoch seconds', () => {
   it('are taken as the contract says, and said once per source in the log', () => {
     const warnings: { topic: string; as_seconds: string }[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
-    const engine = new Engine(loadConfig({ env: {} }).engine);
+    const engine = new Engine(loadConfig({ env: {} }).engine, { clock: () => NOW });
     const errors = new ErrorReporter(10, () => {}, log);
-    const ingest = new Ingest(engine, topics('t'), errors, {
-      maxPayloadBytes: 1 << 20,
-      maxBatchItems: 1000,
-      maxFutureSkewMs: 60_000,
-      now: () => NOW,
-      log,
-    });
+    const ingest = ingestOf(engine, errors, { maxFutureSkewMs: 60_000, log });
     const seconds = NOW / 1000;
     for (let i = 0; i < 5; i++) {
       ingest.handle('t/access/cam', Buffer.from(JSON.stringify({ key: 'a', ts: seconds + i })));
@@ -304,13 +306,7 @@ describe('keys the scanner remembers', () => {
   it('stay apart when the engine evicts one and gives its slot to another', () => {
     const log = pino({ level: 'silent' });
     const engine = new Engine(loadConfig({ env: {}, overrides: { engine: { maxKeys: 16 } } }).engine);
-    const ingest = new Ingest(engine, topics('t'), new ErrorReporter(10, () => {}, log), {
-      maxPayloadBytes: 1 << 20,
-      maxBatchItems: 1000,
-      maxFutureSkewMs: 60_000,
-      now: () => NOW,
-      log,
-    });
+    const ingest = ingestOf(engine, new ErrorReporter(10, () => {}, log), { maxFutureSkewMs: 60_000, log });
     const names = (prefix: string) => Array.from({ length: 16 }, (_, i) => `${prefix}/${i}`);
     const send = (keys: string[], ts: number) =>
       ingest.handle('t/access/nas', Buffer.from(JSON.stringify(keys.map((key) => ({ key, ts })))));
@@ -332,13 +328,7 @@ describe('messages delivered twice', () => {
   const setup = () => {
     const engine = new Engine(loadConfig({ env: {} }).engine);
     const errors = new ErrorReporter(100, () => {}, pino({ level: 'silent' }));
-    const ingest = new Ingest(engine, topics('t'), errors, {
-      maxPayloadBytes: 1 << 20,
-      maxBatchItems: 1000,
-      maxFutureSkewMs: 300_000,
-      now: () => NOW,
-      log: pino({ level: 'silent' }),
-    });
+    const ingest = ingestOf(engine, errors, { maxFutureSkewMs: 300_000 });
     const send = (topic: string, body: unknown) => ingest.handle(topic, Buffer.from(JSON.stringify(body)));
     const accesses = (key: string) => engine.viewOf(key)?.accesses ?? 0;
     return { ingest, send, accesses };
@@ -408,5 +398,59 @@ describe('messages delivered twice', () => {
     expect(accesses('pos')).toBe(2);
     expect(accesses('dev')).toBe(2);
     expect(ingest.counters.repeatedMessages).toBe(0);
+  });
+});
+
+describe('a replayed event dated far ahead of the events around it', () => {
+  const DAY = 86_400_000;
+  const setup = () => {
+    const engine = new Engine(loadConfig({ env: {} }).engine);
+    const sent: string[] = [];
+    const errors = new ErrorReporter(100, (payload) => sent.push(payload), pino({ level: 'silent' }));
+    let wall = NOW;
+    const ingest = ingestOf(engine, errors, { maxFutureSkewMs: 300_000, now: () => wall });
+    const send = (topic: string, body: unknown) => {
+      wall += 10;
+      ingest.handle(topic, Buffer.from(JSON.stringify(body)));
+    };
+    const waitWall = (ms: number) => {
+      wall += ms;
+      ingest.settleQuiet();
+    };
+    return { engine, ingest, errors, sent, send, waitWall };
+  };
+  // A log of a month ago replayed: a poller every 10 s for an hour.
+  const T = NOW - 30 * DAY;
+
+  it('is refused when the events after it are back at the replay’s time, and moves nothing', () => {
+    // One device's clock two days ahead, among devices on time: taken, it moved engine time two days on,
+    // and every schedule expired and every later access was late (an outside evaluation).
+    const { engine, ingest, errors, sent, send } = setup();
+    for (let i = 0; i < 360; i++) {
+      send('t/access/hub', { key: 'poll', ts: T + i * 10_000 });
+      if (i === 180) send('t/access/bad-clock', [{ key: 'heartbeat', ts: T + 2 * DAY }]);
+    }
+    expect(errors.total).toBe(1);
+    expect(sent.join()).toContain('ahead of the events around it');
+    expect(engine.viewOf('heartbeat')).toBeNull();
+    expect(engine.now).toBe(T + 359 * 10_000);
+    expect(engine.viewOf('poll')?.patterns).toContain('periodic');
+    expect(ingest.counters.events).toBe(360);
+  });
+
+  it('is fed when time moved on: the next events are as far ahead, or none comes for a second', () => {
+    const { engine, ingest, errors, send, waitWall } = setup();
+    // A quiet night in the log: six hours without events, then the poller again.
+    for (let i = 0; i < 100; i++) send('t/access/hub', { key: 'poll', ts: T + i * 10_000 });
+    for (let i = 0; i < 100; i++) send('t/access/hub', { key: 'poll', ts: T + 6 * 3_600_000 + i * 10_000 });
+    expect(engine.viewOf('poll')?.accesses).toBe(200);
+    // The log's last event, a day later, with nothing after it.
+    send('t/access/hub', { key: 'last', ts: T + DAY });
+    expect(engine.viewOf('last')).toBeNull();
+    waitWall(1000);
+    expect(engine.viewOf('last')?.accesses).toBe(1);
+    expect(engine.now).toBe(T + DAY);
+    expect(errors.total).toBe(0);
+    expect(ingest.counters.events).toBe(201);
   });
 });

@@ -240,7 +240,7 @@ export class Engine {
     let slot = slotHint >= 0 && this.keys.keys[slotHint] === key ? slotHint : this.keys.slotOf(key);
     if (slot < 0) slot = this.add(key);
     else this.keys.touch(slot);
-    this.live = this.wall > 0 && Math.abs(this.wall - ts) <= this.cfg.liveWindowMs;
+    this.live = this.isLiveTime(ts);
     // Engine time follows event time, but not past the wall clock when there is one: an event from the
     // future comes from a device whose clock runs fast (the service accepts minutes of it), and as engine
     // time it ended every other key's burst at its first review until the wall clock caught up.
@@ -344,6 +344,11 @@ export class Engine {
   /** Entries in the review heap, stale ones included (the soak checks that it stays bounded). */
   get pendingReviews(): number {
     return this.review.size;
+  }
+
+  /** Is an event at `ts` live traffic (within `liveWindowMs` of the wall clock of this batch)? */
+  isLiveTime(ts: number): boolean {
+    return this.wall > 0 && Math.abs(this.wall - ts) <= this.cfg.liveWindowMs;
   }
 
   /** Is engine time currently following the wall clock? */

@@ -36,6 +36,20 @@ const SECONDS_LIKE_MIN = 1e9;
 const SECONDS_LIKE_MAX = 1e10;
 /** Sources warned about: a bound, so a flood of topics cannot grow it. */
 const MAX_SECONDS_WARNINGS = 64;
+/** Wall time an event held as far ahead of a replay waits for the next before it is fed (`Ingest.holds`). */
+const HELD_FOR_MS = 1000;
+
+/** A valid event held back (`Ingest.holds`), with the wall time it came at. */
+interface HeldEvent {
+  topic: string;
+  key: string;
+  ts: number;
+  position: number;
+  size: number;
+  index: number | undefined;
+  source: number;
+  at: number;
+}
 
 export interface IngestCounters {
   messages: number;
@@ -86,6 +100,8 @@ export class Ingest {
   private source = 0;
   /** Sources already warned about timestamps that look like epoch seconds. */
   private readonly secondsWarned = new Set<number>();
+  /** A replayed event dated far ahead of engine time, until the next event tells what it is (`holds`). */
+  private held: HeldEvent | null = null;
 
   constructor(
     private readonly engine: Engine,
@@ -267,9 +283,68 @@ export class Ingest {
       return -1;
     }
     if (ts >= SECONDS_LIKE_MIN && ts < SECONDS_LIKE_MAX) this.warnSeconds(topic, ts);
+    if (this.held !== null) this.settle(ts - this.engine.now > this.opts.maxFutureSkewMs);
+    if (this.holds(ts)) {
+      this.held = { topic, key, ts, position, size, index, source: this.source, at: now };
+      return -1;
+    }
+    return this.feed(key, ts, position, size, this.source, slotHint);
+  }
+
+  /**
+   * Is `ts` a replayed event's time far ahead of engine time (more than `maxFutureSkewMs`)? Such an event
+   * is held until the next one: while a log is replayed, engine time follows the events alone, and one
+   * event of a device whose clock was days off took it days ahead at once — every schedule expired and every
+   * key's next accesses were late (an outside evaluation: no burst found for the rest of the replay). Live,
+   * the same event is refused against the wall clock; and an event at the wall clock's time is live traffic,
+   * never held (a device on time next to one that stamps epoch seconds). If the next event comes as far
+   * ahead, time moved on
+   * (a quiet night of the log ended, a replay caught up with live traffic) and both are fed; if not, the
+   * held one is refused. With no next event it is fed after `HELD_FOR_MS` (`settleQuiet`).
+   */
+  private holds(ts: number): boolean {
+    return (
+      !this.engine.isLive &&
+      this.engine.now > 0 &&
+      ts - this.engine.now > this.opts.maxFutureSkewMs &&
+      !this.engine.isLiveTime(ts)
+    );
+  }
+
+  /** Feeds the held event if time moved on (`ahead`), else refuses it. */
+  private settle(ahead: boolean): void {
+    const held = this.held as HeldEvent;
+    this.held = null;
+    if (ahead) {
+      this.feed(held.key, held.ts, held.position, held.size, held.source, -1);
+      return;
+    }
+    this.rejectEvent(
+      held.topic,
+      `ts: ${Math.round((held.ts - this.engine.now) / 1000)} s ahead of the events around it (limit ${this.opts.maxFutureSkewMs / 1000} s); check the device clock`,
+      held.index,
+    );
+  }
+
+  /** Feeds an event held for `HELD_FOR_MS` of wall time with no event after it. Call periodically. */
+  settleQuiet(): void {
+    if (this.held !== null && this.opts.now() - this.held.at >= HELD_FOR_MS) {
+      this.settle(true);
+      this.flushChanges();
+    }
+  }
+
+  private feed(
+    key: string,
+    ts: number,
+    position: number,
+    size: number,
+    source: number,
+    slotHint: number,
+  ): number {
     this.counters.events++;
     const changes = this.engine.patternSetChanges;
-    const slot = this.engine.observe(key, ts, position, size, this.source, slotHint);
+    const slot = this.engine.observe(key, ts, position, size, source, slotHint);
     this.onAccess?.(slot, key, ts, position, size);
     if (this.engine.patternSetChanges !== changes) this.flushChanges();
     return slot;
