@@ -438,6 +438,21 @@ describe('a replayed event dated far ahead of the events around it', () => {
     expect(ingest.counters.events).toBe(360);
   });
 
+  it('is taken at its receipt when it has no ts, as the contract says, and said once per source in the log', () => {
+    const warnings: { topic: string; engine_time: string }[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+    const engine = new Engine(loadConfig({ env: {} }).engine, { clock: () => NOW });
+    const ingest = ingestOf(engine, new ErrorReporter(10, () => {}, log), { maxFutureSkewMs: 300_000, log });
+    for (let i = 0; i < 3; i++) {
+      ingest.handle('t/access/hub', Buffer.from(JSON.stringify({ key: 'poll', ts: T + i * 10_000 })));
+      ingest.handle('t/access/cam', Buffer.from(JSON.stringify({ key: 'unstamped' })));
+    }
+    expect(engine.viewOf('unstamped')?.accesses).toBe(3);
+    expect(engine.now).toBe(NOW);
+    expect(warnings.map((w) => w.topic)).toEqual(['t/access/cam']);
+    expect(warnings[0].engine_time).toBe(new Date(T).toISOString());
+  });
+
   it('is fed when time moved on: the next events are as far ahead, or none comes for a second', () => {
     const { engine, ingest, errors, send, waitWall } = setup();
     // A quiet night in the log: six hours without events, then the poller again.

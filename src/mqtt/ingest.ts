@@ -34,8 +34,8 @@ export interface IngestOptions {
  */
 const SECONDS_LIKE_MIN = 1e9;
 const SECONDS_LIKE_MAX = 1e10;
-/** Sources warned about: a bound, so a flood of topics cannot grow it. */
-const MAX_SECONDS_WARNINGS = 64;
+/** Sources warned about, per warning: a bound, so a flood of topics cannot grow it. */
+const MAX_SOURCE_WARNINGS = 64;
 /** Wall time an event held as far ahead of a replay waits for the next before it is fed (`Ingest.holds`). */
 const HELD_FOR_MS = 1000;
 
@@ -100,6 +100,8 @@ export class Ingest {
   private source = 0;
   /** Sources already warned about timestamps that look like epoch seconds. */
   private readonly secondsWarned = new Set<number>();
+  /** Sources already warned about events without ts during a replay (`warnUnstamped`). */
+  private readonly unstampedWarned = new Set<number>();
   /** A replayed event dated far ahead of engine time, until the next event tells what it is (`holds`). */
   private held: HeldEvent | null = null;
 
@@ -283,6 +285,7 @@ export class Ingest {
       return -1;
     }
     if (ts >= SECONDS_LIKE_MIN && ts < SECONDS_LIKE_MAX) this.warnSeconds(topic, ts);
+    if (Number.isNaN(eventTs) && this.replaying(now)) this.warnUnstamped(topic, now);
     if (this.held !== null) this.settle(ts - this.engine.now > this.opts.maxFutureSkewMs);
     if (this.holds(ts)) {
       this.held = { topic, key, ts, position, size, index, source: this.source, at: now };
@@ -303,12 +306,12 @@ export class Ingest {
    * held one is refused. With no next event it is fed after `HELD_FOR_MS` (`settleQuiet`).
    */
   private holds(ts: number): boolean {
-    return (
-      !this.engine.isLive &&
-      this.engine.now > 0 &&
-      ts - this.engine.now > this.opts.maxFutureSkewMs &&
-      !this.engine.isLiveTime(ts)
-    );
+    return this.replaying(ts) && !this.engine.isLiveTime(ts);
+  }
+
+  /** Is engine time a replay's, more than `maxFutureSkewMs` behind `ts`? */
+  private replaying(ts: number): boolean {
+    return !this.engine.isLive && this.engine.now > 0 && ts - this.engine.now > this.opts.maxFutureSkewMs;
   }
 
   /** Feeds the held event if time moved on (`ahead`), else refuses it. */
@@ -351,12 +354,31 @@ export class Ingest {
   }
 
   private warnSeconds(topic: string, ts: number): void {
-    if (this.secondsWarned.has(this.source) || this.secondsWarned.size >= MAX_SECONDS_WARNINGS) return;
-    this.secondsWarned.add(this.source);
-    this.opts.log.warn(
+    this.warnOnce(
+      this.secondsWarned,
       { topic, ts, as_ms: new Date(ts).toISOString(), as_seconds: new Date(ts * 1000).toISOString() },
       'event ts looks like epoch seconds; the contract reads ts as epoch milliseconds (send ts * 1000)',
     );
+  }
+
+  /**
+   * An event without `ts` among replayed ones: stamped with the time of receipt, as the contract says, it
+   * takes engine time from the replay's to now, and the replay's later events are late (an outside
+   * evaluation found its replay spoiled with no word of why).
+   */
+  private warnUnstamped(topic: string, now: number): void {
+    this.warnOnce(
+      this.unstampedWarned,
+      { topic, engine_time: new Date(this.engine.now).toISOString(), received: new Date(now).toISOString() },
+      'event without ts during a replay: stamped with the time of receipt, it moves engine time to now and the replay behind it is late (give replayed events their ts)',
+    );
+  }
+
+  /** Logs `message` once per source of `warned` (a bound: a flood of topics cannot grow it). */
+  private warnOnce(warned: Set<number>, fields: Record<string, unknown>, message: string): void {
+    if (warned.has(this.source) || warned.size >= MAX_SOURCE_WARNINGS) return;
+    warned.add(this.source);
+    this.opts.log.warn(fields, message);
   }
 
   private rejectMessage(topic: string, reason: string): void {
