@@ -132,9 +132,10 @@ function skipsRefits(skip: number): boolean {
  * 48 starts, and about one window in thirty of a random walk stays close enough to a line to pass: steady
  * readers passed for periodic for three to fifteen starts at a time, some twenty times a day for a poller
  * every 20 s ± 4 % (an outside evaluation; the contract: "merely regular gaps without a stable phase are
- * not periodic"): twice a day now (`periodic.test.ts`). Consecutive windows share all but one start, so a passing stretch of a walk is short, while
- * a schedule that begins to keep time passes at every refit from then on: it is found twelve runs later
- * than it would be on a new key. A key that was periodic, or far from any schedule, has no such count.
+ * not periodic"); twice a day now (`periodic.test.ts`). Consecutive windows share all but one start, so a
+ * passing stretch of a walk is short, while a schedule that begins to keep time passes at every refit from
+ * then on: it is found twelve runs later than it would be on a new key. A key that was periodic, or far
+ * from any schedule, has no such count.
  */
 const WALKING = 0x20;
 const WALKED = HISTORY;

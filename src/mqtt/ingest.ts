@@ -301,9 +301,8 @@ export class Ingest {
    * key's next accesses were late (an outside evaluation: no burst found for the rest of the replay). Live,
    * the same event is refused against the wall clock; and an event at the wall clock's time is live traffic,
    * never held (a device on time next to one that stamps epoch seconds). If the next event comes as far
-   * ahead, time moved on
-   * (a quiet night of the log ended, a replay caught up with live traffic) and both are fed; if not, the
-   * held one is refused. With no next event it is fed after `HELD_FOR_MS` (`settleQuiet`).
+   * ahead, time moved on (a quiet night of the log ended, a replay caught up with live traffic) and both are
+   * fed; if not, the held one is refused. With no next event it is fed after `HELD_FOR_MS` (`settleQuiet`).
    */
   private holds(ts: number): boolean {
     return this.replaying(ts) && !this.engine.isLiveTime(ts);
