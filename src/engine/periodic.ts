@@ -142,13 +142,13 @@ const WALKED = HISTORY;
 const CONFIRMING = WALKING + WALKED + 1;
 const CONFIRM_REFITS = 12;
 
-/** Refits in a row refused by the drift test alone, as `skipRefits` of a key that is not periodic holds them. */
+/** Refits in a row refused by the drift test alone, from `skipRefits` of a key that is not periodic. */
 function walkedRefits(skip: number): number {
   if (skip >= CONFIRMING && skip < CONFIRMING + CONFIRM_REFITS) return WALKED;
   return skip > WALKING && skip <= WALKING + WALKED ? skip - WALKING : 0;
 }
 
-/** `skipRefits` of a key that had walked (`WALKED`) after a refit that accepted a schedule: `HELD_NEW` once confirmed. */
+/** `skipRefits` of a walked key after a refit that accepted a schedule: `HELD_NEW` once confirmed. */
 function confirmedAfterWalk(skip: number): number {
   const confirmed = skip >= CONFIRMING ? skip - CONFIRMING + 1 : 1;
   return confirmed >= CONFIRM_REFITS ? HELD_NEW : CONFIRMING + confirmed;
