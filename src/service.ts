@@ -430,6 +430,7 @@ export class Service {
     this.log.info('stopping');
     this.transport.stopTaking();
     for (const t of this.timers) clearInterval(t);
+    this.ingest.settleQuiet(true);
     for (const ext of this.extensions) {
       await withTimeout(ext.stop(), 3000, () =>
         this.log.warn({ extension: ext.name }, 'extension stop timed out'),

@@ -465,7 +465,11 @@ describe('a replayed event dated far ahead of the events around it', () => {
     waitWall(1000);
     expect(engine.viewOf('last')?.accesses).toBe(1);
     expect(engine.now).toBe(T + DAY);
+    // And one held when the service stops is fed before the state is saved.
+    send('t/access/hub', { key: 'at-stop', ts: T + 2 * DAY });
+    ingest.settleQuiet(true);
+    expect(engine.viewOf('at-stop')?.accesses).toBe(1);
     expect(errors.total).toBe(0);
-    expect(ingest.counters.events).toBe(201);
+    expect(ingest.counters.events).toBe(202);
   });
 });

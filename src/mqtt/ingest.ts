@@ -328,9 +328,12 @@ export class Ingest {
     );
   }
 
-  /** Feeds an event held for `HELD_FOR_MS` of wall time with no event after it. Call periodically. */
-  settleQuiet(): void {
-    if (this.held !== null && this.opts.now() - this.held.at >= HELD_FOR_MS) {
+  /**
+   * Feeds an event held for `HELD_FOR_MS` of wall time with no event after it (`stopping`: whatever is held,
+   * before the state is saved). Call periodically.
+   */
+  settleQuiet(stopping = false): void {
+    if (this.held !== null && (stopping || this.opts.now() - this.held.at >= HELD_FOR_MS)) {
       this.settle(true);
       this.flushChanges();
     }
