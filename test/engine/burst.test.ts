@@ -599,6 +599,41 @@ describe('engine time and device clocks', () => {
     expect(t - spikeEnd).toBeLessThan(75 * SECOND);
   });
 
+  it('ends a live burst within about a minute after a backlog trickled over two deliveries', () => {
+    // The backlog comes in two parts 40 s apart, each all hours old: neither is a clock running behind
+    // (the least lag of each delivery is allowed for since stop 34), nor a habit.
+    const e = new Engine(engineConfig());
+    const dev = e.sourceId('dev');
+    const other = e.sourceId('other');
+    const rng = new Rng(7);
+    const start = T0 + 6 * HOUR;
+    let t = T0;
+    for (; t < start; t += 10 * SECOND) {
+      e.observe('other/heartbeat', t, Number.NaN, 0, other);
+      if ((t - T0) % MINUTE === 0) e.observe('dev/k1', t, Number.NaN, 0, dev);
+    }
+    const old = Array.from({ length: 40 }, () => start - rng.uniform(10 * MINUTE, 6 * HOUR)).sort(
+      (a, b) => a - b,
+    );
+    for (const part of [old.slice(0, 20), old.slice(20)]) {
+      for (const ts of part) e.observe(`dev/old/${ts}`, ts, Number.NaN, 0, dev);
+      for (const until = t + 40 * SECOND; t < until; t += 10 * SECOND)
+        e.observe('other/heartbeat', t, Number.NaN, 0, other);
+    }
+    for (const until = t + 5 * MINUTE; t < until; t += 10 * SECOND) {
+      e.observe('other/heartbeat', t, Number.NaN, 0, other);
+      if ((t - T0) % MINUTE === 0) e.observe('dev/k1', t, Number.NaN, 0, dev);
+    }
+    t += 30 * SECOND;
+    for (const spikeStart = t; t < spikeStart + 10 * SECOND; t += 250)
+      e.observe('dev/k1', t, Number.NaN, 0, dev);
+    const spikeEnd = t;
+    expect(e.viewOf('dev/k1')?.patterns).toContain('burst');
+    for (; t < spikeEnd + 10 * MINUTE && e.viewOf('dev/k1')?.patterns.includes('burst'); t += SECOND)
+      e.observe('other/heartbeat', t, Number.NaN, 0, other);
+    expect(t - spikeEnd).toBeLessThan(75 * SECOND);
+  });
+
   it('ends a live burst within about a minute after a backlog that moved engine time itself', () => {
     // A camera out for an hour sends its backlog in one go, file after file; the only other device writes
     // once a minute, so the backlog's own newest events move engine time on by most of a minute. Judged by
