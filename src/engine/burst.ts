@@ -445,7 +445,11 @@ export class BurstDetector {
     // A key that appeared with an intense session — the first run of a new job or backup — has shown that
     // habit for all of its history, which no burst could be judged against: it counts as two sessions.
     // Filed once, as any other, the job's second run was a burst on every new schedule (hourly, nightly).
-    const firstSession = t.u8[8 * r8 + this.at.intenseShare] === 0;
+    // Not when the session burst: judged against a usual rate by then, it was no habit. A key read every
+    // ~20 s whose first session (no silence of a window yet) held a spike counted it twice, and its next
+    // spike, as strong, was its habit: missed on 16 of 40 seeds (an outside evaluation, live).
+    const burstInSession = t.f64[r8 + this.at.burstStart] !== 0;
+    const firstSession = t.u8[8 * r8 + this.at.intenseShare] === 0 && !burstInSession;
     const before = this.habitShare(slot);
     const share = firstSession ? +intense : before + HABIT_SHARE_WEIGHT * (+intense - before);
     // Rounded the way it moves: to the nearest step, a share of a few percent stopped falling (a step is
