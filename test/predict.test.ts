@@ -320,6 +320,20 @@ describe('predictions', () => {
     expect(Math.abs((p?.expected_ts as number) - (T0 + 20 * period))).toBeLessThan(0.05 * period);
   });
 
+  it('lists a periodic run due soon before the overdue chunks of a stream that stopped', () => {
+    // A film read at 20 chunks a second stops; a poller every 15 s goes on. The film's next chunks wait
+    // the lookahead for its reader to resume, and ranked by probability alone they filled the list.
+    const { predictor, observe } = setup();
+    for (let i = 0; i < 40; i++) observe('status.json', T0 + i * 15_000 + ((i * 7919) % 3) * 100);
+    const stop = T0 + 39 * 15_000 + 1000;
+    for (let i = 0; i < 400; i++) observe('film.mkv', stop - 20_000 + i * 50, i * 65536, 65536);
+    const now = stop + 12_000;
+    observe('other', now);
+    const list = predictor.pending(now, 5);
+    expect(list[0]?.key).toBe('status.json');
+    expect(list.filter((p) => p.key === 'film.mkv').length).toBeGreaterThan(0);
+  });
+
   it('announces the next position of a periodic key that goes on from run to run, and its runs come true', () => {
     // A camera's index written every minute, the segment number its position, and a log appended to
     // every ten minutes in chunks of 4 KiB: each run begins a step past where the one before ended.

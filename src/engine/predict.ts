@@ -673,15 +673,20 @@ export class Predictor {
     this.windowUsed[reason] = 0;
   }
 
-  /** Predictions currently waiting, most probable first (B/predictions). O(table): call now and then. */
+  /**
+   * Predictions currently waiting, most probable first (B/predictions), those not yet due before the
+   * overdue ones: a stream that stopped keeps its next chunks waiting for the lookahead (its reader may
+   * resume), and ranked by probability alone they filled the list for five minutes, pushing out a poller's
+   * run due within seconds (an outside evaluation, live). O(table): call now and then.
+   */
   pending(now: number, limit: number): Prediction[] {
-    const out: { i: number; p: number }[] = [];
+    const out: { i: number; p: number; overdue: boolean }[] = [];
     for (let j = 0; j <= this.mask; j++) {
       if (!this.waiting(j, now)) continue;
       if (this.engine.keys.generation[this.slotOf[j]] !== this.genOf[j]) continue;
-      out.push({ i: j, p: this.probability[j] });
+      out.push({ i: j, p: this.probability[j], overdue: this.expectedAt[j] < now });
     }
-    out.sort((a, b) => b.p - a.p || this.expectedAt[a.i] - this.expectedAt[b.i]);
+    out.sort((a, b) => +a.overdue - +b.overdue || b.p - a.p || this.expectedAt[a.i] - this.expectedAt[b.i]);
     return out.slice(0, limit).map(({ i }) => this.describe(i));
   }
 
