@@ -423,7 +423,7 @@ export class Engine {
     return Math.min(
       this.burst.endsAt(slot) + lag,
       this.periodic.expiresAt(slot) + lag,
-      this.periodic.viewChangesAt(slot, after, this.announceAheadMs),
+      this.periodic.viewChangesAt(slot, after - lag, this.announceAheadMs) + lag,
       this.predictionsExpireAt(slot, after),
     );
   }
@@ -622,7 +622,7 @@ export class Engine {
       patterns: patternsOf(mask),
       scores,
       sequential: mask & SEQUENTIAL ? this.sequential.detail(slot) : null,
-      periodic: mask & PERIODIC ? this.periodic.detail(slot, now) : null,
+      periodic: mask & PERIODIC ? this.periodic.detail(slot, now - this.deliveryLag(slot)) : null,
       burst: mask & BURST ? this.burst.detail(slot, now - this.deliveryLag(slot)) : null,
       correlated: mask & CORRELATED ? this.partners(slot) : [],
       schedule: this.schedule.detail(slot, first, last),

@@ -94,3 +94,44 @@ describe('devices whose clocks are off', () => {
       expect(spellsOf('frigate/garage.m3u8', PERIODIC)).toHaveLength(1);
     });
 });
+
+describe('the next run of a device that delivers late', () => {
+  /**
+   * A job every 20 s on a device whose events come `lateMs` behind their time (a clock running behind) or
+   * are uploaded every `uploadMs`, live, next to an on-time device; `next_ts` read every 10 s against the
+   * first run after the latest one seen. Returns the median error (ms).
+   */
+  function nextRunError(lateMs: number, uploadMs: number): number {
+    let wall = T0;
+    const e = new Engine(engineConfig(), { clock: () => wall });
+    const runs = Array.from({ length: 60 }, (_, k) => T0 + SECOND + k * 20 * SECOND + ((k * 7919) % 400));
+    const errors: number[] = [];
+    let queued: number[] = [];
+    let uploaded = T0;
+    for (; wall < T0 + 20 * 60 * SECOND; wall += 500) {
+      e.beginBatch();
+      if ((wall - T0) % (5 * SECOND) === 0) e.observe('hub', wall, Number.NaN, 0, e.sourceId('hub'));
+      queued.push(...runs.filter((r) => r + lateMs <= wall && r + lateMs > wall - 500));
+      if (wall - uploaded >= uploadMs) {
+        for (const r of queued) e.observe('job', r, Number.NaN, 0, e.sourceId('dev'));
+        queued = [];
+        uploaded = wall;
+      }
+      e.tick();
+      const v = e.viewOf('job');
+      if (v?.periodic && (wall - T0) % (10 * SECOND) === 0)
+        errors.push(Math.abs(v.periodic.next_ts - (runs.find((r) => r > v.last_ts) ?? Number.NaN)));
+    }
+    expect(errors.length).toBeGreaterThan(80);
+    return errors.sort((a, b) => a - b)[errors.length >> 1];
+  }
+
+  it('is named in its own time, the run after the latest one seen', () => {
+    // Named from engine time, the next run was one to five periods past the device's real one: judged
+    // ahead of its events by as much as they are late (an outside evaluation, live: 80-100 s for a clock
+    // 90 s slow, 30-90 s for uploads every minute).
+    expect(nextRunError(90 * SECOND, 0)).toBeLessThan(SECOND);
+    expect(nextRunError(0, 60 * SECOND)).toBeLessThan(SECOND);
+    expect(nextRunError(0, 0)).toBeLessThan(SECOND);
+  });
+});
