@@ -200,6 +200,12 @@ export class CorrelationDetector {
    */
   episodeStarted(slot: number, now: number): void {
     const { u32, f32, u8 } = this.row;
+    // Rules are judged on the episodes that are over: the one beginning now cannot have been followed yet.
+    // Counted as a miss at its start, it dropped a rule of four follows of four until its follower came a
+    // second later (an outside evaluation, live: a sync file and its index, 1-56 s off at their fifth or
+    // sixth episode).
+    for (let n = 0; n < this.k; n++)
+      if (u8[this.ruleFlag(slot, n)] & RULE && !this.holds(slot, n)) this.setRule(slot, n, false);
     const episode = ++u32[this.word(slot, this.at.episodes)];
     for (let n = 0; n < this.k; n++) {
       const p = this.entry(slot, n);
@@ -218,7 +224,6 @@ export class CorrelationDetector {
           u32[p + EPISODE] = episode;
         } else f32[p + EXPECTED] += byItself;
       }
-      if (u8[this.ruleFlag(slot, n)] & RULE && !this.holds(slot, n)) this.setRule(slot, n, false);
     }
   }
 
