@@ -189,11 +189,19 @@ export class Observer {
   }
 }
 
-/** Removes retained messages under `base/` from a shared broker (Mosquitto) after a test. */
+/**
+ * Removes retained messages under `base/` from a shared broker (Mosquitto) after a test, and the Home
+ * Assistant discovery configs of that instance (under `homeassistant/`, naming topics under `base/`): left
+ * behind, every test run added a dozen devices to the machine's broker.
+ */
 export async function clearRetained(url: string, base: string): Promise<void> {
-  const obs = await Observer.connect(url, [`${base}/#`]);
+  const obs = await Observer.connect(url, [`${base}/#`, 'homeassistant/device/+/config']);
   await new Promise((r) => setTimeout(r, 200));
-  const topics = new Set(obs.messages.filter((m) => m.retain && m.payload.length > 0).map((m) => m.topic));
+  const ours = (m: { topic: string; payload: string }) =>
+    m.topic.startsWith(`${base}/`) || m.payload.includes(`"${base}/`);
+  const topics = new Set(
+    obs.messages.filter((m) => m.retain && m.payload.length > 0 && ours(m)).map((m) => m.topic),
+  );
   for (const t of topics) await obs.publish(t, '', true);
   await obs.close();
 }
