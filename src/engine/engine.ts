@@ -615,6 +615,8 @@ export class Engine {
       correlated: this.correlation.score(slot),
     });
     const pattern = dominant(mask, scores);
+    // The key's own time: its schedule and burst are judged as late as its device delivers (`deliveryLag`).
+    const own = now - this.deliveryLag(slot);
     return {
       key: this.keys.keys[slot],
       pattern,
@@ -622,8 +624,8 @@ export class Engine {
       patterns: patternsOf(mask),
       scores,
       sequential: mask & SEQUENTIAL ? this.sequential.detail(slot) : null,
-      periodic: mask & PERIODIC ? this.periodic.detail(slot, now - this.deliveryLag(slot)) : null,
-      burst: mask & BURST ? this.burst.detail(slot, now - this.deliveryLag(slot)) : null,
+      periodic: mask & PERIODIC ? this.periodic.detail(slot, own) : null,
+      burst: mask & BURST ? this.burst.detail(slot, own) : null,
       correlated: mask & CORRELATED ? this.partners(slot) : [],
       schedule: this.schedule.detail(slot, first, last),
       trend: this.trend.detail(slot, now),
