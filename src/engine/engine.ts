@@ -120,7 +120,8 @@ export class Engine {
   private nextDayAt = 0;
   /**
    * When, after `after`, what is listed as predicted for the key becomes overdue (Infinity: nothing),
-   * which changes its published state with time alone: the predictor's to say (`Predictor`).
+   * which changes its published state with time alone: the predictor's to say (`Predictor`). Both times
+   * are the key's own (`ownTime`).
    */
   predictionsExpireAt: (slot: number, after: number) => number = () => Number.POSITIVE_INFINITY;
   private readonly review = new TimeHeap();
@@ -221,8 +222,17 @@ export class Engine {
    * How late the events of the key's latest source have lately arrived: a schedule waits that much longer
    * for its runs, which a device that uploads in batches delivers late (`DeliveryLag`).
    */
-  private deliveryLag(slot: number): number {
+  deliveryLag(slot: number): number {
     return this.delivery.of(this.row.u16[4 * slot * this.row.stride8 + this.coreAt.source]);
+  }
+
+  /**
+   * Engine time `now` in the key's own time: as far behind as its device's events lately arrive. Its
+   * schedule, burst and predictions are reckoned there, since its next run or access will carry a time
+   * that late.
+   */
+  ownTime(slot: number, now: number): number {
+    return now - this.deliveryLag(slot);
   }
 
   /** Call once per incoming message (or batch): reads the wall clock for the liveness check. */
@@ -424,7 +434,7 @@ export class Engine {
       this.burst.endsAt(slot) + lag,
       this.periodic.expiresAt(slot) + lag,
       this.periodic.viewChangesAt(slot, after - lag, this.announceAheadMs) + lag,
-      this.predictionsExpireAt(slot, after),
+      this.predictionsExpireAt(slot, after - lag) + lag,
     );
   }
 
@@ -615,8 +625,7 @@ export class Engine {
       correlated: this.correlation.score(slot),
     });
     const pattern = dominant(mask, scores);
-    // The key's own time: its schedule and burst are judged as late as its device delivers (`deliveryLag`).
-    const own = now - this.deliveryLag(slot);
+    const own = this.ownTime(slot, now);
     return {
       key: this.keys.keys[slot],
       pattern,

@@ -256,10 +256,12 @@ export class Predictor {
     }
     this.issueFor(slot, ts);
     if (newSession && this.engine.periodic.isActive(slot)) {
+      // Its next run is named in its own time; it comes due in engine time as late as its device delivers.
       const next = this.engine.periodic.detail(slot, ts).next_ts;
-      this.due.push(next - this.cfg.lookaheadMs, slot, this.engine.keys.generation[slot]);
+      const dueAt = next - this.cfg.lookaheadMs + this.engine.deliveryLag(slot);
+      this.due.push(dueAt, slot, this.engine.keys.generation[slot]);
     }
-    this.announceDue(ts);
+    this.announceDue(this.engine.now);
   }
 
   /**
@@ -531,11 +533,12 @@ export class Predictor {
    */
   forKey(slot: number, now: number): Prediction[] {
     const out: Prediction[] = [];
+    const own = this.engine.ownTime(slot, now);
     const keep: Emit = (target, pos, _size, p, expected, reason) => {
       if (
         out.length < this.cfg.maxPredictions &&
-        expected + this.graceMs[reason] >= now &&
-        expected - now <= this.cfg.lookaheadMs
+        expected + this.graceMs[reason] >= own &&
+        expected - own <= this.cfg.lookaheadMs
       ) {
         out.push(this.describeOne(target, pos, p, expected, reason));
       }
@@ -545,8 +548,8 @@ export class Predictor {
     this.otherStreams(slot, last, keep);
     this.candidates(slot, last, keep);
     if (this.engine.periodic.isActive(slot) && out.length < this.cfg.maxPredictions) {
-      const next = this.engine.periodic.detail(slot, now).next_ts;
-      if (next - now <= this.cfg.lookaheadMs) {
+      const next = this.engine.periodic.detail(slot, own).next_ts;
+      if (next - own <= this.cfg.lookaheadMs) {
         out.push(
           this.describeOne(slot, this.nextSessionPos(slot), this.engine.periodic.score(slot), next, PERIODIC),
         );
@@ -585,8 +588,9 @@ export class Predictor {
       const p = this.engine.periodic.score(slot);
       if (p < this.cfg.confidenceThreshold || p < this.minProbability[PERIODIC]) continue;
       const k = this.row(slot);
-      const next = this.engine.periodic.detail(slot, now).next_ts;
-      this.issue(slot, this.nextSessionPos(slot), k.lastSize[slot], p, now, next, PERIODIC);
+      const own = this.engine.ownTime(slot, now);
+      const next = this.engine.periodic.detail(slot, own).next_ts;
+      this.issue(slot, this.nextSessionPos(slot), k.lastSize[slot], p, own, next, PERIODIC);
     }
   }
 
@@ -682,9 +686,10 @@ export class Predictor {
   pending(now: number, limit: number): Prediction[] {
     const out: { i: number; p: number; overdue: boolean }[] = [];
     for (let j = 0; j <= this.mask; j++) {
-      if (!this.waiting(j, now)) continue;
-      if (this.engine.keys.generation[this.slotOf[j]] !== this.genOf[j]) continue;
-      out.push({ i: j, p: this.probability[j], overdue: this.expectedAt[j] < now });
+      if (this.state[j] !== 1 || this.engine.keys.generation[this.slotOf[j]] !== this.genOf[j]) continue;
+      // Due in the predicted key's own time: the access will carry a time as late as its device delivers.
+      const own = this.engine.ownTime(this.slotOf[j], now);
+      if (this.waiting(j, own)) out.push({ i: j, p: this.probability[j], overdue: this.expectedAt[j] < own });
     }
     out.sort((a, b) => +a.overdue - +b.overdue || b.p - a.p || this.expectedAt[a.i] - this.expectedAt[b.i]);
     return out.slice(0, limit).map(({ i }) => this.describe(i));
