@@ -54,6 +54,9 @@ import type { PeriodicDetail } from './types.ts';
  *          three phases of one period (`findSteps`), and followed to its latest phase. A key refused by
  *          this test alone at a whole history of refits in a row must then pass it at a dozen in a row
  *          (`WALKED`): a random walk's windows pass now and then, a schedule's every time.
+ *   5. two jobs a period at their own times (cron `0 9,17 * * *`) are one schedule with two runs a period
+ *      when each job's starts pass as a schedule on their own, far apart beside their timing
+ *      (`fitTwoPhases`).
  * A periodic key's refit must show that its schedule still holds rather than find one among noise
  * (`stayingFit`, hysteresis as for `sequential`): it starts from its own period when the estimate is near
  * it, the phase concentration is that of the starts on the line, a third of the starts near it will do, the
@@ -74,8 +77,16 @@ export const periodicFields = {
   beat: ['f64', 1],
   /** Robust spread of starts around the schedule (ms). */
   jitter: ['f32', 1],
-  /** Phase concentration of the fit (0–1). */
-  score: ['f32', 1],
+  /**
+   * Phase concentration of the fit (0–1) in 65,535ths: two bytes, so that `second` fits in the row without
+   * growing it past the 1 KiB a key may take.
+   */
+  concentration: ['u16', 1],
+  /**
+   * A schedule of two runs a period (`fitTwoPhases`): the other run's offset after each beat, in 65,536ths
+   * of the period (1.3 s of a day); 0 for one run a period.
+   */
+  second: ['u16', 1],
   /**
    * 0 while not periodic; while periodic, 1 + the half periods the schedule waits for a run beyond
    * `missedPeriodsToExpire` (`extraHalfPeriods`: a job that skips runs often is given longer).
@@ -311,6 +322,11 @@ export interface PeriodicFit {
   shortBy: number;
   /** Refused by the drift test (c) alone: the schedule fit every other test. */
   drifted: boolean;
+  /**
+   * A schedule of two runs a period at their own times (`fitTwoPhases`): the time from each beat to the
+   * other run's, in (0, period); 0 for one run a period.
+   */
+  second: number;
 }
 
 /** Is `span` within a quarter period of a whole number (one or more) of periods? */
@@ -606,6 +622,45 @@ export function fitSchedule(
   stayingFit = known > 0;
   clearFit(out);
   if (n < 3) return;
+  fitOnePhase(t, n, cfg, out, critical, known);
+  clearFit(twoPhaseFit);
+  if (!fitTwoPhases(t, n, cfg, twoPhaseFit, known)) return;
+  if (!out.ok || !finerSchedule(t, n, out, twoPhaseFit.period)) Object.assign(out, twoPhaseFit);
+}
+
+/**
+ * Is the accepted schedule `fit` a finer one than two runs every `period`: a whole fraction of it whose
+ * beats, counted in that fraction, all hold starts? An hourly job that skipped half its runs at random also
+ * passes as two runs every three hours (the third run's beats emptied by chance for a while): it is the
+ * hourly one. Jobs at 09:00 and 14:00 also pass as one run every 4.8 hours, with three of each five beats
+ * never filled: they are the two runs a day.
+ */
+function finerSchedule(t: Float64Array, n: number, fit: PeriodicFit, period: number): boolean {
+  const k = Math.round(period / fit.period);
+  if (k < 2) return false;
+  if (k > MAX_FINER) return true;
+  residueStarts.fill(0);
+  for (let i = 0; i < n; i++) {
+    const beat = Math.round((t[i] - fit.beat) / fit.period);
+    residueStarts[((beat % k) + k) % k]++;
+  }
+  for (let r = 0; r < k; r++) if (residueStarts[r] < (MIN_CLASS_SHARE * n) / k) return false;
+  return true;
+}
+
+/** Fractions of a period of two runs checked for a finer schedule; finer ones are finer without a look. */
+const MAX_FINER = 12;
+const residueStarts = new Int32Array(MAX_FINER);
+
+/** `fitSchedule`'s fit of one run a period (with strays, missed runs, other periods tried). */
+function fitOnePhase(
+  t: Float64Array,
+  n: number,
+  cfg: EngineConfig['periodic'],
+  out: PeriodicFit,
+  critical: number,
+  known: number,
+): void {
   for (let i = 1; i < n; i++) {
     const g = t[i] - t[i - 1];
     intervals[i - 1] = g;
@@ -675,6 +730,134 @@ export function fitSchedule(
  * The estimates that follow the gaps' median (`fitSchedule`): half its period, when gaps say runs were
  * missed, and the densest cluster of short spans, when strays split the gaps.
  */
+/**
+ * Two jobs a period at their own times — cron `0 9,17 * * *` — as one schedule: its period is every span
+ * over two gaps, and each job's starts, told apart by their phase in it, must pass as a schedule of that
+ * period on their own. Taken as one daily phase with the other job's runs for extras, runs 7-10 hours apart
+ * were never periodic (the spread of all starts around one phase is half their distance), 5-6 hours apart
+ * passed at a fifth or a quarter of the day, and where one phase passed, the next run named after each run
+ * was the same one a day later (an outside evaluation). The two jobs must be far apart beside their timing
+ * (`PHASE_SEPARATION` spreads, both ways round), and not half a period apart, which is one schedule of half
+ * the period: uses at random times through an evening, split at the widest gap among them, are neither.
+ * Returns true when `out` holds such a schedule: its beat is the latest run's, `second` the other's offset.
+ */
+function fitTwoPhases(
+  t: Float64Array,
+  n: number,
+  cfg: EngineConfig['periodic'],
+  out: PeriodicFit,
+  known: number,
+): boolean {
+  if (n < 2 * cfg.minOccurrences) return false;
+  for (let i = 2; i < n; i++) work[i - 2] = t[i] - t[i - 2];
+  let period = medianOf(work, n - 2);
+  if (known > 0 && Math.abs(period - known) <= KNOWN_PERIOD_TOLERANCE * known) period = known;
+  if (!(period >= cfg.minPeriodMs && period <= cfg.maxPeriodMs)) return false;
+  // Most spans over two gaps are a period, which memoryless starts' are not (spread half their mean): most
+  // refits end here, before the phases are sorted.
+  let spans = 0;
+  for (let i = 0; i < n - 2; i++) spans += +(Math.abs(work[i] - period) <= cfg.maxJitter * period);
+  if (spans < (n - 2) / 2) return false;
+  // Most gaps half of it (`intervals`, the gaps `fitOnePhase` measured): one schedule of half the period.
+  let halves = 0;
+  for (let i = 0; i < n - 1; i++) halves += +(Math.abs(2 * intervals[i] - period) <= cfg.maxJitter * period);
+  if (halves >= (n - 1) / 2) return false;
+  // Each start's phase in the period, and the two widest gaps between neighbouring phases around it: the
+  // arc after the widest up to the second widest holds one job's starts, the rest the other's.
+  for (let i = 0; i < n; i++) {
+    const phase = (t[i] - t[n - 1]) % period;
+    phaseOf[i] = phase < 0 ? phase + period : phase;
+    sortedPhases[i] = phaseOf[i];
+  }
+  insertionSort(sortedPhases, n);
+  let widest = -1;
+  let widestAt = 0;
+  let second = -1;
+  let secondAt = 0;
+  for (let j = 0; j < n; j++) {
+    const gap = (j + 1 < n ? sortedPhases[j + 1] : sortedPhases[0] + period) - sortedPhases[j];
+    if (gap > widest) {
+      second = widest;
+      secondAt = widestAt;
+      widest = gap;
+      widestAt = j;
+    } else if (gap > second) {
+      second = gap;
+      secondAt = j;
+    }
+  }
+  const from = sortedPhases[(widestAt + 1) % n];
+  const to = sortedPhases[secondAt];
+  // Each job's centre and spread, its phases counted from the start of its arc.
+  let spreads = 0;
+  let centre0 = 0;
+  let centre1 = 0;
+  for (let job = 0; job < 2; job++) {
+    const start = job === 0 ? from : sortedPhases[(secondAt + 1) % n];
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      if (inArc(phaseOf[i], from, to) !== (job === 0)) continue;
+      const u = phaseOf[i] - start;
+      resid[m++] = u < 0 ? u + period : u;
+    }
+    if (m < cfg.minOccurrences) return false;
+    const centre = start + medianOf(resid, m);
+    if (job === 0) centre0 = centre;
+    else centre1 = centre;
+    spreads = Math.max(spreads, robustSpread(resid, m), TICK_MS);
+  }
+  const apart = (((centre1 - centre0) % period) + period) % period;
+  if (
+    Math.min(widest, second) < PHASE_SEPARATION * spreads ||
+    Math.abs(apart - period / 2) < PHASE_SEPARATION * spreads
+  )
+    return false;
+  for (let job = 0; job < 2; job++) {
+    let m = 0;
+    for (let i = 0; i < n; i++) if (inArc(phaseOf[i], from, to) === (job === 0)) phaseStarts[m++] = t[i];
+    for (let i = 1; i < m; i++) intervals[i - 1] = phaseStarts[i] - phaseStarts[i - 1];
+    const fit = job === 0 ? jobFit0 : jobFit1;
+    clearFit(fit);
+    fitNear(phaseStarts, m, period, m - 1, cfg, fit, POISSON_CRITICAL[m]);
+    if (!fit.ok) return false;
+  }
+  if (Math.abs(jobFit0.period - jobFit1.period) > CLUSTER_TOLERANCE * period) return false;
+  const latest = jobFit0.beat >= jobFit1.beat ? jobFit0 : jobFit1;
+  const other = latest === jobFit0 ? jobFit1 : jobFit0;
+  out.period = (jobFit0.period + jobFit1.period) / 2;
+  out.beat = latest.beat;
+  out.second = out.period - ((latest.beat - other.beat) % out.period);
+  out.fill = Math.min(jobFit0.fill, jobFit1.fill);
+  out.jitter = Math.max(jobFit0.jitter, jobFit1.jitter);
+  out.score = Math.min(jobFit0.score, jobFit1.score);
+  out.ok = true;
+  return true;
+}
+
+/** Timing spreads the two jobs of a schedule with two runs a period must be apart (`fitTwoPhases`). */
+const PHASE_SEPARATION = 6;
+const phaseOf = new Float64Array(HISTORY);
+const sortedPhases = new Float64Array(HISTORY);
+const phaseStarts = new Float64Array(HISTORY);
+const jobFit0 = emptyFit();
+const jobFit1 = emptyFit();
+const twoPhaseFit = emptyFit();
+
+/** Is `phase` on the arc from `from` up to `to`, around the period (`to` < `from`: through 0)? */
+function inArc(phase: number, from: number, to: number): boolean {
+  return from <= to ? phase >= from && phase <= to : phase >= from || phase <= to;
+}
+
+/** Sorts the first n values in place (at most `HISTORY`: no allocation, unlike a typed array's sort). */
+function insertionSort(values: Float64Array, n: number): void {
+  for (let i = 1; i < n; i++) {
+    const v = values[i];
+    let j = i - 1;
+    for (; j >= 0 && values[j] > v; j--) values[j + 1] = values[j];
+    values[j + 1] = v;
+  }
+}
+
 function fitOtherPeriods(
   t: Float64Array,
   n: number,
@@ -902,7 +1085,17 @@ function fitNear(
 
 /** A fit that holds nothing yet (the fit's scratch objects are made once and reused). */
 export function emptyFit(): PeriodicFit {
-  return { period: 0, beat: 0, fill: 0, jitter: 0, score: 0, ok: false, shortBy: 0, drifted: false };
+  return {
+    period: 0,
+    beat: 0,
+    fill: 0,
+    jitter: 0,
+    score: 0,
+    ok: false,
+    shortBy: 0,
+    drifted: false,
+    second: 0,
+  };
 }
 
 function clearFit(out: PeriodicFit): void {
@@ -913,6 +1106,7 @@ function clearFit(out: PeriodicFit): void {
   out.jitter = 0;
   out.shortBy = 0;
   out.drifted = false;
+  out.second = 0;
 }
 
 /**
@@ -1553,6 +1747,18 @@ function extraHalfPeriods(fill: number, floor: number, period: number): number {
 /** A period within this share of a day is a daily schedule, whose runs may skip days of the week. */
 const DAILY_TOLERANCE = 0.01;
 
+/** `concentration` of a fit whose starts all lie on its beats. */
+const MAX_CONCENTRATION = 65_535;
+
+/** The unit of `second`: 65,536ths of the period. */
+const SECOND_UNITS = 65_536;
+
+/** `second` of an accepted fit: its other run's offset in `SECOND_UNITS`, never 0 (which says none). */
+function secondCode(fit: PeriodicFit): number {
+  if (!fit.ok || fit.second <= 0) return 0;
+  return Math.min(Math.max(Math.round((fit.second / fit.period) * SECOND_UNITS), 1), SECOND_UNITS - 1);
+}
+
 export class PeriodicDetector {
   /** The engine's state row; this detector owns the section `periodicFields`. */
   private readonly row: RowTable;
@@ -1713,10 +1919,11 @@ export class PeriodicDetector {
       u8[active] = accepted
         ? 1 + extraHalfPeriods(this.fit.fill, this.cfg.missedPeriodsToExpire, this.fit.period)
         : 0;
+    if (keptThroughDrift === 0) this.row.u16[4 * r8 + at.second] = secondCode(this.fit);
     f64[r8 + at.period] = accepted || keptThroughDrift !== 0 ? this.fit.period : 0;
     f64[r8 + at.beat] = this.fit.beat;
     f32[r4 + at.jitter] = this.fit.jitter;
-    f32[r4 + at.score] = this.fit.score;
+    this.row.u16[4 * r8 + at.concentration] = Math.round(this.fit.score * MAX_CONCENTRATION);
   }
 
   /** Unpacks the key's occurrence starts into `history`, ascending; returns how many there are. */
@@ -1770,13 +1977,15 @@ export class PeriodicDetector {
     if (!this.isActive(slot)) return Number.NaN;
     const r8 = this.r8(slot);
     const period = this.row.f64[r8 + this.at.period];
-    const beat = this.row.f64[r8 + this.at.beat];
     const spread = Math.max(this.row.f32[2 * r8 + this.at.jitter], TICK_MS);
-    const nearest = beat + Math.round(((from + to) / 2 - beat) / period) * period;
     let chance = 0;
-    for (let k = -1; k <= 1; k++) {
-      const at = nearest + k * period;
-      chance += normalCdf((to - at) / spread) - normalCdf((from - at) / spread);
+    for (let run = 0; run < this.runsPerPeriod(r8); run++) {
+      const beat = this.beatOf(r8, run);
+      const nearest = beat + Math.round(((from + to) / 2 - beat) / period) * period;
+      for (let k = -1; k <= 1; k++) {
+        const at = nearest + k * period;
+        chance += normalCdf((to - at) / spread) - normalCdf((from - at) / spread);
+      }
     }
     return Math.min(chance, 1);
   }
@@ -1786,7 +1995,24 @@ export class PeriodicDetector {
     if (!this.isActive(slot)) return false;
     const r8 = this.r8(slot);
     const { f64, f32 } = this.row;
-    return isOnSchedule(ts, f64[r8 + this.at.period], f64[r8 + this.at.beat], f32[2 * r8 + this.at.jitter]);
+    const period = f64[r8 + this.at.period];
+    const jitter = f32[2 * r8 + this.at.jitter];
+    for (let run = 0; run < this.runsPerPeriod(r8); run++)
+      if (isOnSchedule(ts, period, this.beatOf(r8, run), jitter)) return true;
+    return false;
+  }
+
+  /** Runs the key's schedule has a period: 1, or 2 for two jobs at their own times (`fitTwoPhases`). */
+  private runsPerPeriod(r8: number): number {
+    return this.row.u16[4 * r8 + this.at.second] === 0 ? 1 : 2;
+  }
+
+  /** A beat of run `run` of the schedule (0: the latest run's; 1: the other job's, one before it). */
+  private beatOf(r8: number, run: number): number {
+    const { f64, u16 } = this.row;
+    const period = f64[r8 + this.at.period];
+    const beat = f64[r8 + this.at.beat];
+    return run === 0 ? beat : beat + (u16[4 * r8 + this.at.second] / SECOND_UNITS - 1) * period;
   }
 
   /**
@@ -1828,7 +2054,9 @@ export class PeriodicDetector {
   }
 
   score(slot: number): number {
-    return this.isActive(slot) ? this.row.f32[2 * this.r8(slot) + this.at.score] : 0;
+    return this.isActive(slot)
+      ? this.row.u16[4 * this.r8(slot) + this.at.concentration] / MAX_CONCENTRATION
+      : 0;
   }
 
   /** When the key stops being periodic if no occurrence starts before then (missed beats). */
@@ -1858,11 +2086,15 @@ export class PeriodicDetector {
    */
   private nextBeat(slot: number, r8: number, now: number): number {
     const p = this.row.f64[r8 + this.at.period];
-    const beat = this.row.f64[r8 + this.at.beat];
-    let next = beat + Math.max(1, Math.ceil((now - this.lateness(r8) - beat) / p)) * p;
-    if (Math.abs(p - DAY_MS) <= DAILY_TOLERANCE * DAY_MS)
-      for (let skipped = 0; skipped < 6 && this.isQuietDay(slot, next); skipped++) next += p;
-    return next;
+    let soonest = Number.POSITIVE_INFINITY;
+    for (let run = 0; run < this.runsPerPeriod(r8); run++) {
+      const beat = this.beatOf(r8, run);
+      let next = beat + Math.max(1, Math.ceil((now - this.lateness(r8) - beat) / p)) * p;
+      if (Math.abs(p - DAY_MS) <= DAILY_TOLERANCE * DAY_MS)
+        for (let skipped = 0; skipped < 6 && this.isQuietDay(slot, next); skipped++) next += p;
+      soonest = Math.min(soonest, next);
+    }
+    return soonest;
   }
 
   /**

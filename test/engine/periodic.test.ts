@@ -336,6 +336,46 @@ describe('periodic detector', () => {
     }
   });
 
+  it('keeps a job run twice a day periodic at its day, and names whichever of its runs comes next', () => {
+    // cron `0 9,H * * *`: each run 0-60 s late, one to three reads. As one daily phase with its other run
+    // for extras, runs 7-10 hours apart were never periodic (the spread of all starts around one phase is
+    // half their distance), 5-6 hours apart passed at a fifth or a quarter of the day, and where one phase
+    // passed, the next run named after each run was the same one a day later (an outside evaluation).
+    for (const second of [12, 14, 16, 17, 19]) {
+      const e = new Engine(engineConfig());
+      const rng = new Rng(second);
+      const key = `twice/09+${second}`;
+      const runs: number[] = [];
+      for (let day = 0; day < 28; day++)
+        for (const hour of [9, second]) runs.push(T0 + day * DAY + hour * HOUR + rng.uniform(0, 60) * SECOND);
+      let periodicHours = 0;
+      let judgedHours = 0;
+      let nextRight = 0;
+      let nextJudged = 0;
+      let r = 0;
+      for (let t = T0; t < T0 + 28 * DAY; t += 10 * MINUTE) {
+        for (; r < runs.length && runs[r] < t; r++) {
+          const reads = rng.int(1, 3);
+          for (let i = 0; i < reads; i++)
+            e.observe(key, runs[r] + i * rng.uniform(0.3, 1.8) * SECOND, Number.NaN, 0);
+          const v = e.viewOf(key);
+          if (r >= 14 * 2 && r + 1 < runs.length && v?.periodic) {
+            nextJudged++;
+            nextRight += +(Math.abs(v.periodic.next_ts - runs[r + 1]) < 5 * MINUTE);
+          }
+        }
+        e.observe('clock/tick', t, Number.NaN, 0);
+        if (t < T0 + 7 * DAY || (t - T0) % HOUR !== 0) continue;
+        judgedHours++;
+        periodicHours += +(e.viewOf(key)?.patterns.includes('periodic') ?? false);
+      }
+      const v = e.viewOf(key);
+      expect(v?.periodic?.period_s, key).toBeCloseTo(DAY / 1000, -3);
+      expect(periodicHours / judgedHours, key).toBeGreaterThan(0.95);
+      expect(nextRight / nextJudged, key).toBeGreaterThan(0.9);
+    }
+  });
+
   it('refuses a sleep loop whose drift is small next to the period, and keeps exact schedules', () => {
     // `while true; do work; sleep 60; done`, the work taking 0.2 ± 0.1 s: its phase drifts by a random
     // walk that stays within 0.5 % of the period over the history, yet it has no schedule.
