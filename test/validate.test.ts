@@ -223,7 +223,37 @@ describe('ISO-8601 timestamps', () => {
       ['20261207T080000+01:30', '2026-12-07T08:00:00+01:30'],
     ];
     for (const [basic, extended] of cases) expect(tsOf(basic), basic).toBe(Date.parse(extended));
-    expect(accessEventSchema.safeParse({ key: 'k', ts: '20261207T0800' }).success).toBe(false);
+    expect(tsOf('20261207T0800')).toBe(Date.parse('2026-12-07T08:00Z'));
+    expect(accessEventSchema.safeParse({ key: 'k', ts: '20261207T08000' }).success).toBe(false);
+  });
+
+  it('are read as ordinal and week dates, to the hour with fractions, and at 24:00', () => {
+    // All valid ISO 8601, all refused before (an outside evaluation).
+    const tsOf = (ts: string) => accessEventSchema.safeParse({ key: 'k', ts }).data?.ts;
+    const at = Date.UTC(2026, 10, 2, 9, 0, 0);
+    const cases: [string, number][] = [
+      ['2026-11-02T09Z', at],
+      ['2026-11-02T10+01:00', at],
+      ['2026-11-01T24:00:00Z', Date.UTC(2026, 10, 2)],
+      ['2026-306T09:00:00Z', at],
+      ['2026306T0900Z', at],
+      ['2026-W45-1T09:00:00Z', at],
+      ['2026W451T09Z', at],
+      ['2026-W01-1', Date.UTC(2025, 11, 29)],
+      ['2026-W53-7', Date.UTC(2027, 0, 3)],
+      ['2026-11-02T09.5Z', at + 30 * 60_000],
+      ['2026-11-02T09:00.5Z', at + 30_000],
+    ];
+    for (const [iso, ms] of cases) expect(tsOf(iso), iso).toBe(ms);
+    for (const bad of [
+      '2026-W54-1',
+      '2027-W53-1',
+      '2026-W45-8',
+      '2026-000',
+      '2026-366',
+      '2026-11-01T24:00:01Z',
+    ])
+      expect(tsOf(bad), bad).toBeUndefined();
   });
 
   it('are read the same on every machine: without a zone as UTC, and impossible dates refused', () => {
@@ -251,11 +281,11 @@ describe('ISO-8601 timestamps', () => {
       '2026-02-30T08:00:00Z',
       '2027-02-29',
       '2026-13-01',
-      '2026-12-07T24:00:00Z',
+      '2026-12-07T24:30:00Z',
       '2026-12-07T08:60:00Z',
       '2026-12-07T08:00:00+25:00',
       'Dec 7 2026',
-      '2026-12-07T08Z',
+      '2026-12-07T8Z',
       ' 2026-12-07',
     ])
       expect(tsOf(bad), bad).toBeUndefined();
