@@ -176,8 +176,12 @@ export class Engine {
     this.coreAt = this.row.fieldsOf(core);
     this.flagAt = this.row.fieldsOf(flagFields);
     this.sequential = new SequentialDetector(cfg.sequential, this.row);
-    this.periodic = new PeriodicDetector(cfg.periodic, this.row, (slot, ts) =>
-      this.schedule.isQuietWeekday(slot, ts, this.firstAccess(slot), this.lastAccess(slot)),
+    this.periodic = new PeriodicDetector(
+      cfg.periodic,
+      this.row,
+      (slot, ts) => this.schedule.isQuietWeekday(slot, ts, this.firstAccess(slot), this.lastAccess(slot)),
+      (slot, now, period) =>
+        this.schedule.quietHours(slot, now, this.firstAccess(slot), this.lastAccess(slot), period),
     );
     this.burst = new BurstDetector(cfg.burst, this.row, this, (slot, now) =>
       this.schedule.hourlyRate(slot, now, this.firstAccess(slot)),

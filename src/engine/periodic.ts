@@ -1,4 +1,5 @@
 import type { EngineConfig } from '../config.ts';
+import { hourOf } from './schedule.ts';
 import { binomialUpperTail, normalCdf } from './stats.ts';
 import type { FieldIndex, RowTable } from './table.ts';
 import { DAY_MS } from './trend.ts';
@@ -1747,6 +1748,12 @@ function extraHalfPeriods(fill: number, floor: number, period: number): number {
 /** A period within this share of a day is a daily schedule, whose runs may skip days of the week. */
 const DAILY_TOLERANCE = 0.01;
 
+const HOUR_MS = 3_600_000;
+/** Keys whose quiet hours are kept at once (`quietHoursOf`; a power of two). */
+const QUIET_CACHE = 256;
+/** Hours `expiresAt` walks at most: a fortnight, past any wait of a schedule shorter than a day. */
+const MAX_QUIET_WALK_HOURS = 14 * 24;
+
 /** `concentration` of a fit whose starts all lie on its beats. */
 const MAX_CONCENTRATION = 65_535;
 
@@ -1765,15 +1772,22 @@ export class PeriodicDetector {
   private readonly at: FieldIndex<typeof periodicFields>;
   private readonly scratch: FieldIndex<typeof periodicScratchFields>;
   private readonly fit = emptyFit();
+  /** `quietHoursOf`'s cache: the slot, its occurrence count when the hours were read, and the hours. */
+  private readonly quietSlot = new Int32Array(QUIET_CACHE).fill(-1);
+  private readonly quietCount = new Uint32Array(QUIET_CACHE);
+  private readonly quietMask = new Uint32Array(QUIET_CACHE);
 
   /**
    * `isQuietDay(slot, ts)`: does the key, by its weekly profile, never run on the UTC weekday of `ts`? A
-   * daily schedule's next run skips such days (`nextBeat`).
+   * daily schedule's next run skips such days (`nextBeat`). `quietHours(slot, now, period)`: the UTC hours
+   * (bits 0-23) in which a job of that period never runs, by the key's daily profile: a schedule shorter
+   * than a day neither names a run in them nor counts them as missed (`awakeBeat`, `expiresAt`).
    */
   constructor(
     private readonly cfg: EngineConfig['periodic'],
     row: RowTable,
     private readonly isQuietDay: (slot: number, ts: number) => boolean = () => false,
+    private readonly quietHours: (slot: number, now: number, period: number) => number = () => 0,
   ) {
     this.row = row;
     this.at = row.fieldsOf(periodicFields);
@@ -2059,15 +2073,61 @@ export class PeriodicDetector {
       : 0;
   }
 
-  /** When the key stops being periodic if no occurrence starts before then (missed beats). */
+  /**
+   * When the key stops being periodic if no occurrence starts before then (missed beats). The hours in
+   * which its job never runs are no misses: an hourly job of office hours, taken to miss its runs from
+   * 19:00, ended at 03:30 and was found again at 08:00, twice a day, its `next_ts` naming runs through the
+   * night that never came (an outside evaluation).
+   */
   expiresAt(slot: number): number {
     if (!this.isActive(slot)) return Number.POSITIVE_INFINITY;
     const r8 = this.r8(slot);
     const extra = (this.row.u8[8 * r8 + this.at.active] - 1) / 2;
-    return (
-      this.row.f64[r8 + this.at.beat] +
-      (this.cfg.missedPeriodsToExpire + extra) * this.row.f64[r8 + this.at.period]
-    );
+    const beat = this.row.f64[r8 + this.at.beat];
+    const waits = (this.cfg.missedPeriodsToExpire + extra) * this.row.f64[r8 + this.at.period];
+    const quiet = this.quietHoursOf(slot, r8, beat);
+    if (quiet === 0) return beat + waits;
+    // The time at which `waits` of the hours the job runs in have passed since its latest run.
+    let t = beat;
+    let left = waits;
+    for (let hours = 0; hours < MAX_QUIET_WALK_HOURS && left > 0; hours++) {
+      const hourEnd = (Math.floor(t / HOUR_MS) + 1) * HOUR_MS;
+      if (quiet & (1 << hourOf(t))) t = hourEnd;
+      else {
+        const awake = Math.min(left, hourEnd - t);
+        left -= awake;
+        t += awake;
+      }
+    }
+    return t + left;
+  }
+
+  /**
+   * The hours a schedule shorter than a day does not run in (`quietHours`); 0 for a longer one. Asked at
+   * each access of a periodic key (its next change), and reading 24 bins each time cost a periodic trace
+   * an eighth of its replay time: kept per occurrence in a small cache (the hours change far more slowly).
+   */
+  private quietHoursOf(slot: number, r8: number, now: number): number {
+    const period = this.row.f64[r8 + this.at.period];
+    if (period >= (1 - DAILY_TOLERANCE) * DAY_MS) return 0;
+    const count = this.row.u32[2 * r8 + this.at.count];
+    const i = slot & (QUIET_CACHE - 1);
+    if (this.quietSlot[i] === slot && this.quietCount[i] === count) return this.quietMask[i];
+    const mask = this.quietHours(slot, now, period);
+    this.quietSlot[i] = slot;
+    this.quietCount[i] = count;
+    this.quietMask[i] = mask;
+    return mask;
+  }
+
+  /** The first beat (of the line through `beat`) from `next` on that is not in one of the `quiet` hours. */
+  private awakeBeat(next: number, beat: number, period: number, quiet: number): number {
+    let at = next;
+    for (let hours = 0; hours < 24 && quiet & (1 << hourOf(at)); hours++) {
+      const hourEnd = (Math.floor(at / HOUR_MS) + 1) * HOUR_MS;
+      at = beat + Math.ceil((hourEnd - beat) / period) * period;
+    }
+    return at;
   }
 
   /** Ends periodicity once the schedule was missed for too long. Returns true if `active` changed. */
@@ -2086,12 +2146,14 @@ export class PeriodicDetector {
    */
   private nextBeat(slot: number, r8: number, now: number): number {
     const p = this.row.f64[r8 + this.at.period];
+    const quiet = this.quietHoursOf(slot, r8, now);
     let soonest = Number.POSITIVE_INFINITY;
     for (let run = 0; run < this.runsPerPeriod(r8); run++) {
       const beat = this.beatOf(r8, run);
       let next = beat + Math.max(1, Math.ceil((now - this.lateness(r8) - beat) / p)) * p;
       if (Math.abs(p - DAY_MS) <= DAILY_TOLERANCE * DAY_MS)
         for (let skipped = 0; skipped < 6 && this.isQuietDay(slot, next); skipped++) next += p;
+      else if (quiet !== 0) next = this.awakeBeat(next, beat, p, quiet);
       soonest = Math.min(soonest, next);
     }
     return soonest;

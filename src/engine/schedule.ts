@@ -32,6 +32,8 @@ export const scheduleFields = {
  * even one in two weeks, do not.
  */
 const QUIET_DAY_SHARE = 0.05;
+/** Accesses a beat under which a sub-daily job is taken not to run in an hour (`quietHours`). */
+const QUIET_HOUR_RUNS = 0.25;
 
 const scratch = new Float64Array(24);
 const dayScratch = new Float64Array(7);
@@ -44,7 +46,7 @@ function weekdayOf(ts: number): number {
 }
 
 /** UTC hour of the day (0–23) of an epoch-ms time, before 1970 too. */
-function hourOf(ts: number): number {
+export function hourOf(ts: number): number {
   const hour = Math.floor(ts / HOUR_MS) % 24;
   return hour < 0 ? hour + 24 : hour;
 }
@@ -115,6 +117,26 @@ export class ScheduleProfile {
     let busiest = 0;
     for (let d = 0; d < 7; d++) busiest = Math.max(busiest, f32[days + d]);
     return f32[days + weekdayOf(ts)] < QUIET_DAY_SHARE * busiest;
+  }
+
+  /**
+   * The UTC hours in which a job every `period` ms does not run, as bits 0-23: once every hour has been
+   * lived through twice, those whose accesses come at under `QUIET_HOUR_RUNS` of one a beat. A job that
+   * runs in an hour makes at least one access a beat there, however many another hour's sessions make; a
+   * stray read now and then in a night hour does not make the job run then.
+   */
+  quietHours(slot: number, now: number, first: number, last: number, period: number): number {
+    if (last - first < 2 * DAY_MS) return 0;
+    const { f64, f32 } = this.row;
+    const r8 = slot * this.row.stride8;
+    const g = this.growthPerMs;
+    const exposure = (1 - Math.exp(-(now - first) * g)) / g / 24;
+    // A bin's weight for a rate of one access a beat through its hour, in the weights' scale.
+    const running = (Math.exp((now - f64[r8 + this.at.ref]) * g) * exposure) / period;
+    let quiet = 0;
+    for (let h = 0; h < 24; h++)
+      if (f32[2 * r8 + this.at.hours + h] < QUIET_HOUR_RUNS * running) quiet |= 1 << h;
+    return quiet;
   }
 
   private rescale(slot: number, f: number): void {

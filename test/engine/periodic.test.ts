@@ -376,6 +376,55 @@ describe('periodic detector', () => {
     }
   });
 
+  it('keeps a job of office hours periodic through the night, names its first run of the morning, and ends it when it stops', () => {
+    // An hourly job 08:00-17:00 and a solar inverter polled every 5 minutes 06:00-19:55, each run up to
+    // 30 s late, for 12 days; the hourly one stops for good at noon on day 10. Its nights counted as missed
+    // runs, the hourly job ended at 03:30 and was found again at 08:00 every day, its next run named
+    // through the night as 19:00, 20:00, … (an outside evaluation).
+    const e = new Engine(engineConfig());
+    const rng = new Rng(61);
+    const stop = T0 + 9 * DAY + 12 * HOUR;
+    const runs = new Map<string, number[]>([
+      ['office/hourly', []],
+      ['solar/inverter', []],
+    ]);
+    for (let day = 0; day < 12; day++) {
+      for (let h = 8; h < 18; h++)
+        runs.get('office/hourly')?.push(T0 + day * DAY + h * HOUR + rng.uniform(0, 30) * SECOND);
+      for (let m = 6 * 60; m < 20 * 60; m += 5)
+        runs.get('solar/inverter')?.push(T0 + day * DAY + m * MINUTE + rng.uniform(0, 30) * SECOND);
+    }
+    const events = [...runs].flatMap(([key, ts]) =>
+      ts.filter((t) => key !== 'office/hourly' || t < stop).map((t) => [key, t] as const),
+    );
+    for (let t = T0; t < T0 + 12 * DAY; t += 10 * MINUTE) events.push(['clock/tick', t]);
+    events.sort((a, b) => a[1] - b[1]);
+    const judged = new Map<string, number>();
+    const periodicHours = new Map<string, number>();
+    let nightNextRight = 0;
+    let nights = 0;
+    for (const [key, t] of events) {
+      e.observe(key, t, Number.NaN, 0);
+      if (key !== 'clock/tick' || (t - T0) % HOUR !== 0 || t < T0 + 3 * DAY || t >= stop) continue;
+      for (const k of runs.keys()) {
+        judged.set(k, (judged.get(k) ?? 0) + 1);
+        const v = e.viewOf(k);
+        periodicHours.set(k, (periodicHours.get(k) ?? 0) + +(v?.patterns.includes('periodic') ?? false));
+        const hour = ((t - T0) % DAY) / HOUR;
+        if (k === 'office/hourly' && (hour >= 20 || hour < 6)) {
+          nights++;
+          const due = runs.get(k)?.find((r) => r > t) ?? Number.NaN;
+          nightNextRight += +(v?.periodic !== null && Math.abs((v?.periodic?.next_ts ?? 0) - due) < MINUTE);
+        }
+      }
+    }
+    for (const k of runs.keys())
+      expect((periodicHours.get(k) ?? 0) / (judged.get(k) ?? 1), k).toBeGreaterThan(0.97);
+    expect(nightNextRight / nights).toBeGreaterThan(0.95);
+    // Stopped at noon: its hours 12:00-17:00 pass without a run, and the schedule ends by the next morning.
+    expect(e.viewOf('office/hourly')?.patterns).not.toContain('periodic');
+  });
+
   it('refuses a sleep loop whose drift is small next to the period, and keeps exact schedules', () => {
     // `while true; do work; sleep 60; done`, the work taking 0.2 ± 0.1 s: its phase drifts by a random
     // walk that stays within 0.5 % of the period over the history, yet it has no schedule.
