@@ -180,8 +180,7 @@ export class Engine {
       cfg.periodic,
       this.row,
       (slot, ts) => this.schedule.isQuietWeekday(slot, ts, this.firstAccess(slot), this.lastAccess(slot)),
-      (slot, now, period) =>
-        this.schedule.quietHours(slot, now, this.firstAccess(slot), this.lastAccess(slot), period),
+      (slot) => this.schedule.quietHours(slot, this.firstAccess(slot), this.lastAccess(slot)),
     );
     this.burst = new BurstDetector(cfg.burst, this.row, this, (slot, now) =>
       this.schedule.hourlyRate(slot, now, this.firstAccess(slot)),

@@ -626,19 +626,20 @@ export function fitSchedule(
   fitOnePhase(t, n, cfg, out, critical, known);
   clearFit(twoPhaseFit);
   if (!fitTwoPhases(t, n, cfg, twoPhaseFit, known)) return;
-  if (!out.ok || !finerSchedule(t, n, out, twoPhaseFit.period)) Object.assign(out, twoPhaseFit);
+  if (!out.ok || !finerSchedule(t, n, out, twoPhaseFit)) Object.assign(out, twoPhaseFit);
 }
 
 /**
- * Is the accepted schedule `fit` a finer one than two runs every `period`: a whole fraction of it whose
- * beats, counted in that fraction, all hold starts? An hourly job that skipped half its runs at random also
- * passes as two runs every three hours (the third run's beats emptied by chance for a while): it is the
- * hourly one. Jobs at 09:00 and 14:00 also pass as one run every 4.8 hours, with three of each five beats
- * never filled: they are the two runs a day.
+ * Is the accepted schedule `fit` a finer one than `twoRuns`: a whole fraction of its period whose beats,
+ * counted in that fraction, all hold starts, keeping nearly as good time? An hourly job that skipped half its
+ * runs at random also passes as two runs every three hours (the third run's beats emptied by chance for a
+ * while): it is the hourly one. Jobs at 09:00 and 14:00 also pass as one run every 4.8 hours, with three of
+ * each five beats never filled; jobs at 09:00 and 20:00 as one run every 12 hours, each half an hour off its
+ * beats: they are the two runs a day.
  */
-function finerSchedule(t: Float64Array, n: number, fit: PeriodicFit, period: number): boolean {
-  const k = Math.round(period / fit.period);
-  if (k < 2) return false;
+function finerSchedule(t: Float64Array, n: number, fit: PeriodicFit, twoRuns: PeriodicFit): boolean {
+  const k = Math.round(twoRuns.period / fit.period);
+  if (k < 2 || fit.jitter > FINER_JITTER * Math.max(twoRuns.jitter, TICK_MS)) return false;
   if (k > MAX_FINER) return true;
   residueStarts.fill(0);
   for (let i = 0; i < n; i++) {
@@ -649,6 +650,8 @@ function finerSchedule(t: Float64Array, n: number, fit: PeriodicFit, period: num
   return true;
 }
 
+/** How much looser than the two runs' timing a finer schedule may be and still be the one (`finerSchedule`). */
+const FINER_JITTER = 2;
 /** Fractions of a period of two runs checked for a finer schedule; finer ones are finer without a look. */
 const MAX_FINER = 12;
 const residueStarts = new Int32Array(MAX_FINER);
@@ -759,9 +762,11 @@ function fitTwoPhases(
   let spans = 0;
   for (let i = 0; i < n - 2; i++) spans += +(Math.abs(work[i] - period) <= cfg.maxJitter * period);
   if (spans < (n - 2) / 2) return false;
-  // Most gaps half of it (`intervals`, the gaps `fitOnePhase` measured): one schedule of half the period.
+  // Most gaps close to half of it (`intervals`, the gaps `fitOnePhase` measured): one schedule of half the
+  // period (the test below decides for gaps a little further off, such as jobs at 09:00 and 20:00).
   let halves = 0;
-  for (let i = 0; i < n - 1; i++) halves += +(Math.abs(2 * intervals[i] - period) <= cfg.maxJitter * period);
+  for (let i = 0; i < n - 1; i++)
+    halves += +(Math.abs(2 * intervals[i] - period) <= (cfg.maxJitter / 4) * period);
   if (halves >= (n - 1) / 2) return false;
   // Each start's phase in the period, and the two widest gaps between neighbouring phases around it: the
   // arc after the widest up to the second widest holds one job's starts, the rest the other's.
@@ -1749,6 +1754,14 @@ function extraHalfPeriods(fill: number, floor: number, period: number): number {
 const DAILY_TOLERANCE = 0.01;
 
 const HOUR_MS = 3_600_000;
+/** Are all the hours from `at − lateness` to `at + lateness` among the `quiet` ones (bits of UTC hours)? */
+function quietAround(at: number, lateness: number, quiet: number): boolean {
+  const last = Math.floor((at + lateness) / HOUR_MS);
+  for (let hour = Math.floor((at - lateness) / HOUR_MS); hour <= last; hour++)
+    if (!(quiet & (1 << hourOf(hour * HOUR_MS)))) return false;
+  return true;
+}
+
 /** Keys whose quiet hours are kept at once (`quietHoursOf`; a power of two). */
 const QUIET_CACHE = 256;
 /** Hours `expiresAt` walks at most: a fortnight, past any wait of a schedule shorter than a day. */
@@ -1779,15 +1792,15 @@ export class PeriodicDetector {
 
   /**
    * `isQuietDay(slot, ts)`: does the key, by its weekly profile, never run on the UTC weekday of `ts`? A
-   * daily schedule's next run skips such days (`nextBeat`). `quietHours(slot, now, period)`: the UTC hours
-   * (bits 0-23) in which a job of that period never runs, by the key's daily profile: a schedule shorter
-   * than a day neither names a run in them nor counts them as missed (`awakeBeat`, `expiresAt`).
+   * daily schedule's next run skips such days (`nextBeat`). `quietHours(slot)`: the UTC hours (bits 0-23)
+   * in which the key's job does not run, by its daily profile: a schedule shorter than a day neither names a
+   * run in them nor counts them as missed (`awakeBeat`, `expiresAt`).
    */
   constructor(
     private readonly cfg: EngineConfig['periodic'],
     row: RowTable,
     private readonly isQuietDay: (slot: number, ts: number) => boolean = () => false,
-    private readonly quietHours: (slot: number, now: number, period: number) => number = () => 0,
+    private readonly quietHours: (slot: number) => number = () => 0,
   ) {
     this.row = row;
     this.at = row.fieldsOf(periodicFields);
@@ -2085,7 +2098,7 @@ export class PeriodicDetector {
     const extra = (this.row.u8[8 * r8 + this.at.active] - 1) / 2;
     const beat = this.row.f64[r8 + this.at.beat];
     const waits = (this.cfg.missedPeriodsToExpire + extra) * this.row.f64[r8 + this.at.period];
-    const quiet = this.quietHoursOf(slot, r8, beat);
+    const quiet = this.quietHoursOf(slot, r8);
     if (quiet === 0) return beat + waits;
     // The time at which `waits` of the hours the job runs in have passed since its latest run.
     let t = beat;
@@ -2107,25 +2120,30 @@ export class PeriodicDetector {
    * each access of a periodic key (its next change), and reading 24 bins each time cost a periodic trace
    * an eighth of its replay time: kept per occurrence in a small cache (the hours change far more slowly).
    */
-  private quietHoursOf(slot: number, r8: number, now: number): number {
+  private quietHoursOf(slot: number, r8: number): number {
     const period = this.row.f64[r8 + this.at.period];
     if (period >= (1 - DAILY_TOLERANCE) * DAY_MS) return 0;
     const count = this.row.u32[2 * r8 + this.at.count];
     const i = slot & (QUIET_CACHE - 1);
     if (this.quietSlot[i] === slot && this.quietCount[i] === count) return this.quietMask[i];
-    const mask = this.quietHours(slot, now, period);
+    const mask = this.quietHours(slot);
     this.quietSlot[i] = slot;
     this.quietCount[i] = count;
     this.quietMask[i] = mask;
     return mask;
   }
 
-  /** The first beat (of the line through `beat`) from `next` on that is not in one of the `quiet` hours. */
-  private awakeBeat(next: number, beat: number, period: number, quiet: number): number {
+  /**
+   * The first beat (of the line through `beat`) from `next` on whose run could come in an hour outside the
+   * `quiet` ones: within `lateness` of it either way, so that a job at 08:00 whose beat fell at 07:59:58
+   * is not skipped for hour 7 being quiet.
+   */
+  private awakeBeat(next: number, beat: number, period: number, quiet: number, lateness: number): number {
     let at = next;
-    for (let hours = 0; hours < 24 && quiet & (1 << hourOf(at)); hours++) {
-      const hourEnd = (Math.floor(at / HOUR_MS) + 1) * HOUR_MS;
-      at = beat + Math.ceil((hourEnd - beat) / period) * period;
+    for (let hours = 0; hours < 24 && quietAround(at, lateness, quiet); hours++) {
+      // The first beat whose window reaches into the next hour.
+      const hourEnd = (Math.floor((at + lateness) / HOUR_MS) + 1) * HOUR_MS;
+      at = Math.max(beat + Math.ceil((hourEnd - lateness - beat) / period) * period, at + period);
     }
     return at;
   }
@@ -2146,14 +2164,14 @@ export class PeriodicDetector {
    */
   private nextBeat(slot: number, r8: number, now: number): number {
     const p = this.row.f64[r8 + this.at.period];
-    const quiet = this.quietHoursOf(slot, r8, now);
+    const quiet = this.quietHoursOf(slot, r8);
     let soonest = Number.POSITIVE_INFINITY;
     for (let run = 0; run < this.runsPerPeriod(r8); run++) {
       const beat = this.beatOf(r8, run);
       let next = beat + Math.max(1, Math.ceil((now - this.lateness(r8) - beat) / p)) * p;
       if (Math.abs(p - DAY_MS) <= DAILY_TOLERANCE * DAY_MS)
         for (let skipped = 0; skipped < 6 && this.isQuietDay(slot, next); skipped++) next += p;
-      else if (quiet !== 0) next = this.awakeBeat(next, beat, p, quiet);
+      else if (quiet !== 0) next = this.awakeBeat(next, beat, p, quiet, this.lateness(r8));
       soonest = Math.min(soonest, next);
     }
     return soonest;

@@ -32,8 +32,11 @@ export const scheduleFields = {
  * even one in two weeks, do not.
  */
 const QUIET_DAY_SHARE = 0.05;
-/** Accesses a beat under which a sub-daily job is taken not to run in an hour (`quietHours`). */
-const QUIET_HOUR_RUNS = 0.25;
+/** Share of the median busy hour's accesses under which an hour is a low one (`quietHours`). */
+const QUIET_HOUR_SHARE = 0.5;
+/** Low hours in a row that make a quiet time of day (`quietHours`). */
+const QUIET_HOURS_IN_A_ROW = 4;
+const hourScratch = new Float32Array(24);
 
 const scratch = new Float64Array(24);
 const dayScratch = new Float64Array(7);
@@ -120,22 +123,32 @@ export class ScheduleProfile {
   }
 
   /**
-   * The UTC hours in which a job every `period` ms does not run, as bits 0-23: once every hour has been
-   * lived through twice, those whose accesses come at under `QUIET_HOUR_RUNS` of one a beat. A job that
-   * runs in an hour makes at least one access a beat there, however many another hour's sessions make; a
-   * stray read now and then in a night hour does not make the job run then.
+   * The UTC hours in which a job does not run, as bits 0-23: once every hour has been lived through twice,
+   * runs of `QUIET_HOURS_IN_A_ROW` or more hours in a row whose accesses weigh under `QUIET_HOUR_SHARE` of
+   * the median hour with any. Against the busiest hour, a 15-minute job's hours looked quiet beside the
+   * nightly backup reading the same file in thousands of requests; against a run at every beat, so did a
+   * job's that skips half its runs. A run now and then that came a few seconds before its hour is in a
+   * quiet hour, and one such hour alone, or a few hours a job happened to miss, are not a quiet time of day.
    */
-  quietHours(slot: number, now: number, first: number, last: number, period: number): number {
+  quietHours(slot: number, first: number, last: number): number {
     if (last - first < 2 * DAY_MS) return 0;
-    const { f64, f32 } = this.row;
-    const r8 = slot * this.row.stride8;
-    const g = this.growthPerMs;
-    const exposure = (1 - Math.exp(-(now - first) * g)) / g / 24;
-    // A bin's weight for a rate of one access a beat through its hour, in the weights' scale.
-    const running = (Math.exp((now - f64[r8 + this.at.ref]) * g) * exposure) / period;
+    const f32 = this.row.f32;
+    const hours = 2 * slot * this.row.stride8 + this.at.hours;
+    let busy = 0;
+    for (let h = 0; h < 24; h++) if (f32[hours + h] > 0) hourScratch[busy++] = f32[hours + h];
+    if (busy === 0) return 0;
+    hourScratch.subarray(0, busy).sort();
+    const bar = QUIET_HOUR_SHARE * hourScratch[busy >> 1];
+    let low = 0;
+    for (let h = 0; h < 24; h++) if (f32[hours + h] < bar) low |= 1 << h;
+    // Keep the low hours that lie in a run of enough of them, around midnight too.
     let quiet = 0;
-    for (let h = 0; h < 24; h++)
-      if (f32[2 * r8 + this.at.hours + h] < QUIET_HOUR_RUNS * running) quiet |= 1 << h;
+    for (let h = 0; h < 24; h++) {
+      let run = 1;
+      while (run < QUIET_HOURS_IN_A_ROW && low & (1 << ((h + run) % 24))) run++;
+      if (low & (1 << h) && run >= QUIET_HOURS_IN_A_ROW)
+        for (let i = 0; i < run; i++) quiet |= 1 << ((h + i) % 24);
+    }
     return quiet;
   }
 
